@@ -1,0 +1,1 @@
+"""Mesa agents of nplsim: one module per institution, behaviour only."""

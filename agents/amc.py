@@ -1,0 +1,158 @@
+"""AssetManagementCompany: buys NPL portfolios from banks and works them out.
+
+China's four AMCs (Huarong, Great Wall, Orient, Cinda) were funded by capital, bonds issued to the
+banks and central-bank lending. An AMC bids in sealed-bid portfolio auctions on its own noisy
+estimate of recoveries, works loans out faster than a bank (higher skill), pays its funding, and
+takes the policy carve-out at book value against AMC bonds where the regime orders one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from market.loans import workout_value_table
+
+if TYPE_CHECKING:
+    from market.model import NPLMarketModel
+    from market.scenario import AMCSpec
+
+CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays funding
+
+
+class AssetManagementCompany(mesa.Agent):
+    """An AMC's balance sheet: cash + NPLs at cost = funding debt + AMC bonds + equity (CNY bn)."""
+
+    def __init__(self, model: NPLMarketModel, spec: AMCSpec, account: int):
+        super().__init__(model)
+        self.name = spec.name
+        self.spec = spec
+        self.account = account
+        self.workout_skill = spec.workout_skill
+        self.cost_per_recovered = spec.cost_per_recovered
+        self.funding_debt = 0.0
+        self.bonds_by_bank: dict[int, float] = {}
+        self.equity = 0.0
+        self.reset_flows()
+
+    # ------------------------------------------------------------------ balance sheet
+    @property
+    def cash(self) -> float:
+        """Cash (the ledger balance)."""
+        return self.model.ledger.balance(self.account)
+
+    @property
+    def npl_book(self) -> float:
+        """NPLs held, at the price paid (CNY bn)."""
+        return float(self.model.totals["npl_carrying"][self.account])
+
+    @property
+    def npl_face(self) -> float:
+        """NPLs held, at face (CNY bn)."""
+        return float(self.model.totals["npl"][self.account])
+
+    @property
+    def amc_bonds(self) -> float:
+        """AMC bonds outstanding to banks (CNY bn)."""
+        return sum(self.bonds_by_bank.values())
+
+    @property
+    def balance_gap(self) -> float:
+        """Assets − liabilities − equity: zero when the balance sheet balances."""
+        return self.cash + self.npl_book - self.funding_debt - self.amc_bonds - self.equity
+
+    @property
+    def purchase_capacity(self) -> float:
+        """Cash it can spend on portfolios this quarter: cash plus undrawn funding."""
+        return self.cash + max(self.spec.funding_capacity_cny_bn - self.funding_debt, 0.0)
+
+    # ------------------------------------------------------------------ behaviour
+    def reset_flows(self) -> None:
+        """Zero the quarter's flow accounts."""
+        self.flows = dict.fromkeys(
+            ("face_bought", "paid", "face_carved_out", "recoveries", "workout_costs"), 0.0
+        )
+
+    def valuation(self, idx: np.ndarray) -> np.ndarray:
+        """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
+        model = self.model
+        table = workout_value_table(
+            p_resolve=-np.expm1(-model.amc_hazard(self.workout_skill)),
+            discount_q=(1.0 + model.config.amc_discount_rate) ** -0.25,
+            write_off_age_q=model.config.write_off_age_q,
+            cost_rate=self.cost_per_recovered,
+        )
+        loans = model.loans
+        age = np.minimum(loans.age_q(model.quarter, idx), model.config.write_off_age_q)
+        seen = loans.base_recovery(idx, disclosure=model.regime.disclosure_level)
+        return seen * table[age]
+
+    def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
+        """Pay a bank for a portfolio, drawing funding first if cash is short."""
+        self._ensure_cash(price)
+        self.model.ledger.transfer(self.account, seller, price, "amc_purchase")
+        self.flows["face_bought"] += face
+        self.flows["paid"] += price
+
+    def take_carveout(self, bank_account: int, face: float) -> None:
+        """Policy carve-out: take NPLs at book value, paying with AMC bonds (no cash moves)."""
+        self.bonds_by_bank[bank_account] = self.bonds_by_bank.get(bank_account, 0.0) + face
+        self.flows["face_carved_out"] += face
+
+    def book_loan_flows(
+        self, recoveries: float, workout_costs: float, carrying_closed: float
+    ) -> None:
+        """Record workout results: gains or losses against the price paid go to equity."""
+        self.equity += recoveries - workout_costs - carrying_closed
+        self.flows["recoveries"] += recoveries
+        self.flows["workout_costs"] += workout_costs
+
+    def pay_coupons(self) -> None:
+        """Interest on funding debt (to the capital market) and on AMC bonds (to the banks)."""
+        model = self.model
+        ledger = model.ledger
+        debt_interest = self.funding_debt * model.config.amc_funding_rate / 4
+        coupons = {
+            bank: face * model.regime.amc_bond_rate / 4 for bank, face in self.bonds_by_bank.items()
+        }
+        self._ensure_cash(debt_interest + sum(coupons.values()))
+        ledger.transfer(
+            self.account, ledger.outside["capital_market"], debt_interest, "amc_debt_interest"
+        )
+        for bank, amount in coupons.items():
+            ledger.transfer(self.account, bank, amount, "amc_bond_coupon")
+            model.bank_by_account[bank].receive_amc_coupon(amount)
+        self.equity -= debt_interest + sum(coupons.values())
+
+    def repay_funding(self) -> None:
+        """Surplus cash from recoveries repays funding debt."""
+        repay = min(max(self.cash - CASH_FLOOR, 0.0), self.funding_debt)
+        self.model.ledger.transfer(
+            self.account, self.model.ledger.outside["capital_market"], repay, "amc_debt_repay"
+        )
+        self.funding_debt -= repay
+
+    def _ensure_cash(self, amount: float) -> None:
+        """Draw bond / central-bank funding to cover a payment the AMC's cash cannot."""
+        shortfall = amount - self.cash
+        if shortfall > 0:
+            self.model.ledger.transfer(
+                self.model.ledger.outside["capital_market"], self.account, shortfall, "amc_funding"
+            )
+            self.funding_debt += shortfall
+
+    def record(self) -> dict[str, float | str | int]:
+        """One row of the AMC table: balance sheet and the quarter's flows."""
+        return {
+            "quarter": self.model.quarter,
+            "amc": self.name,
+            "cash": self.cash,
+            "npl_book": self.npl_book,
+            "npl_face": self.npl_face,
+            "funding_debt": self.funding_debt,
+            "amc_bonds": self.amc_bonds,
+            "equity": self.equity,
+            **self.flows,
+        }

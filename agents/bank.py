@@ -1,0 +1,464 @@
+"""StateBank: a state-owned commercial bank — originator of loans, settlor of securitisations.
+
+The bank keeps its balance sheet (cash and reserves, government bonds, AMC bonds, loans from the
+loan book, loan-loss provisions; deposits, interbank funding, equity), books the quarter's income,
+provisions to the regime's rules, manages liquidity, and decides each quarter which non-performing
+loans to keep working out and which to dispose of, under a shadow price of capital.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from market.disposal import (
+    ChannelQuote,
+    ShadowPrices,
+    choose_channels,
+    reserve_price,
+    sale_capital_gain,
+    shadow_prices,
+)
+from market.loans import Status, workout_value_table
+
+if TYPE_CHECKING:
+    from market.model import NPLMarketModel
+    from market.scenario import BankSpec
+
+# Basel risk weights: performing loans 100%; past-due loans net of provisions 150% when specific
+# provisions are below 20% of the outstanding, 100% otherwise (Basel II standardised approach).
+PAST_DUE_WEIGHT_LOW_PROVISIONS = 1.5
+PAST_DUE_WEIGHT = 1.0
+LIQUIDITY_BUFFER = 0.05  # kept above the regulatory liquidity-ratio floor (assumption)
+CASH_BUFFER = 0.01  # cash kept above required reserves, share of deposits (assumption)
+
+
+class StateBank(mesa.Agent):
+    """A state-owned commercial bank with a full balance sheet and a disposal policy.
+
+    Balances are CNY bn. Cash is the bank's ledger account; loans are its slots in the loan book.
+    """
+
+    def __init__(self, model: NPLMarketModel, spec: BankSpec, account: int):
+        super().__init__(model)
+        self.name = spec.name
+        self.spec = spec
+        self.account = account
+        self.pd_multiplier = 1.0 + 1.5 * (1.0 - spec.internal_control)
+        self.workout_skill = spec.workout_skill
+        self.gov_bonds = 0.0
+        self.amc_bonds = 0.0
+        self.retained_abs = 0.0
+        self.provisions = 0.0
+        self.deposits = 0.0
+        self.interbank = 0.0
+        self.equity = 0.0
+        self.amc_price_belief = 1.0
+        self.shadow = ShadowPrices(capital=0.0, npl=0.0)
+        self.profit_since_close = 0.0
+        self.reset_flows()
+
+    # ------------------------------------------------------------------ balance sheet
+    @property
+    def cash(self) -> float:
+        """Cash and central-bank reserves (the ledger balance)."""
+        return self.model.ledger.balance(self.account)
+
+    @property
+    def performing_loans(self) -> float:
+        """Performing principal held, CNY bn."""
+        return float(self.model.totals["performing"][self.account])
+
+    @property
+    def gross_npl(self) -> float:
+        """Non-performing principal held, CNY bn."""
+        return float(self.model.totals["npl"][self.account])
+
+    @property
+    def gross_loans(self) -> float:
+        """Performing plus non-performing principal."""
+        return self.performing_loans + self.gross_npl
+
+    @property
+    def total_assets(self) -> float:
+        """Assets net of loan-loss provisions."""
+        return (
+            self.cash
+            + self.gov_bonds
+            + self.amc_bonds
+            + self.retained_abs
+            + self.gross_loans
+            - self.provisions
+        )
+
+    @property
+    def liabilities(self) -> float:
+        """Deposits plus interbank and central-bank funding."""
+        return self.deposits + self.interbank
+
+    @property
+    def balance_gap(self) -> float:
+        """Assets − liabilities − equity: zero when the balance sheet balances."""
+        return self.total_assets - self.liabilities - self.equity
+
+    # ------------------------------------------------------------------ ratios
+    @property
+    def npl_ratio(self) -> float:
+        """Gross NPLs / gross loans."""
+        return _ratio(self.gross_npl, self.gross_loans)
+
+    @property
+    def provision_coverage(self) -> float:
+        """Loan-loss provisions / gross NPLs."""
+        return _ratio(self.provisions, self.gross_npl)
+
+    @property
+    def risk_weighted_assets(self) -> float:
+        """Performing 100%, past-due net of provisions 100–150%, bonds 0% (CNY bn)."""
+        npl = self.gross_npl
+        net_npl = max(npl - self.provisions, 0.0)
+        weight = PAST_DUE_WEIGHT if self.provisions >= 0.2 * npl else PAST_DUE_WEIGHT_LOW_PROVISIONS
+        return self.performing_loans + weight * net_npl + self.retained_abs_rwa
+
+    @property
+    def retained_abs_rwa(self) -> float:
+        """Risk-weighted retained securitisation exposures (none without the channel)."""
+        return 0.0
+
+    @property
+    def car(self) -> float:
+        """Capital adequacy ratio: equity / risk-weighted assets."""
+        return _ratio(self.equity, self.risk_weighted_assets)
+
+    @property
+    def liquid_assets(self) -> float:
+        """Cash plus government bonds."""
+        return self.cash + self.gov_bonds
+
+    @property
+    def short_term_liabilities(self) -> float:
+        """Demand deposits plus interbank funding."""
+        return self.model.config.demand_deposit_share * self.deposits + self.interbank
+
+    @property
+    def liquidity_ratio(self) -> float:
+        """Liquid assets / short-term liabilities (regulatory floor 25%, FACTS)."""
+        return _ratio(self.liquid_assets, self.short_term_liabilities)
+
+    @property
+    def lcr(self) -> float:
+        """High-quality liquid assets / 30-day net outflows (deposit run-off plus interbank)."""
+        outflows = self.model.config.lcr_runoff * self.deposits + self.interbank
+        return _ratio(self.liquid_assets, outflows)
+
+    @property
+    def loan_to_deposit(self) -> float:
+        """Gross loans / deposits."""
+        return _ratio(self.gross_loans, self.deposits)
+
+    # ------------------------------------------------------------------ the quarter
+    def reset_flows(self) -> None:
+        """Zero the quarter's flow accounts."""
+        self.flows = dict.fromkeys(
+            (
+                "interest_income",
+                "recoveries",
+                "workout_costs",
+                "written_off",
+                "npl_resolved",
+                "new_npl",
+                "new_lending",
+                "npl_sold_amc",
+                "amc_sale_proceeds",
+                "npl_carved_out",
+                "amc_coupon",
+                "provision_expense",
+                "net_income",
+            ),
+            0.0,
+        )
+
+    def _book_pnl(self, amount: float) -> None:
+        """Profit or loss: changes equity and the taxable profit since the last close."""
+        self.equity += amount
+        self.profit_since_close += amount
+
+    def book_loan_flows(
+        self,
+        interest: float,
+        recoveries: float,
+        workout_costs: float,
+        carrying_closed: float,
+        written_off: float,
+        new_npl: float,
+    ) -> None:
+        """Record the loan book's quarter: interest, defaults, recoveries and write-offs.
+
+        Cash has already moved through the ledger; losses on closed NPLs are charged to provisions.
+        """
+        self._book_pnl(interest - workout_costs)
+        self.provisions -= carrying_closed - recoveries
+        self.flows["interest_income"] += interest
+        self.flows["recoveries"] += recoveries
+        self.flows["workout_costs"] += workout_costs
+        self.flows["written_off"] += written_off
+        self.flows["npl_resolved"] += carrying_closed - written_off
+        self.flows["new_npl"] += new_npl
+
+    def close_books(self) -> None:
+        """Deposits, funding costs, opex, provisions, tax, dividends and liquidity."""
+        model = self.model
+        ledger, outside = model.ledger, model.ledger.outside
+        macro = model.config.macro
+        growth = (1.0 + model.config.deposit_growth_annual) ** 0.25 - 1.0
+        deposit_change = self.deposits * growth
+        if deposit_change >= 0:
+            ledger.transfer(outside["depositors"], self.account, deposit_change, "deposit_inflow")
+        else:
+            ledger.transfer(self.account, outside["depositors"], -deposit_change, "deposit_outflow")
+        self.deposits += deposit_change
+
+        coupon = self.gov_bonds * macro.gov_bond_yield / 4
+        ledger.transfer(outside["government"], self.account, coupon, "bond_coupon")
+        self._book_pnl(coupon)
+        for amount, payee, kind in (
+            (self.deposits * macro.deposit_rate / 4, outside["depositors"], "deposit_interest"),
+            (
+                self.interbank * macro.interbank_rate / 4,
+                outside["central_bank"],
+                "interbank_interest",
+            ),
+            (
+                self.total_assets * model.config.opex_rate / 4,
+                outside["service_providers"],
+                "operating_cost",
+            ),
+        ):
+            ledger.transfer(self.account, payee, amount, kind)
+            self._book_pnl(-amount)
+        self.provide()
+
+        profit = self.profit_since_close
+        tax = max(profit, 0.0) * model.config.tax_rate
+        ledger.transfer(self.account, outside["government"], tax, "bank_tax")
+        dividend = max(profit - tax, 0.0) * model.config.payout_ratio if self.car > 0 else 0.0
+        ledger.transfer(self.account, outside["owners"], dividend, "dividend")
+        self.equity -= tax + dividend
+        self.flows["net_income"] = profit - tax
+        self.profit_since_close = 0.0
+        self.manage_liquidity()
+
+    def provide(self) -> None:
+        """Bring loan-loss provisions to the regime's requirement; the change goes through P&L."""
+        target = self.provision_target()
+        expense = target - self.provisions
+        self.provisions = target
+        self.flows["provision_expense"] += expense
+        self._book_pnl(-expense)
+
+    def provision_target(self) -> float:
+        """Provisions required by the regime: the larger of the coverage and loan-ratio rules."""
+        regime = self.model.regime
+        return max(
+            regime.provision_coverage_min * self.gross_npl,
+            regime.loan_provision_ratio_min * self.gross_loans,
+        )
+
+    def manage_liquidity(self) -> None:
+        """Keep required reserves in cash and liquid assets above the regulatory floor.
+
+        Surplus cash repays interbank funding, then buys government bonds; a shortfall sells bonds,
+        then borrows interbank. If the liquidity ratio is still short of floor + buffer, the bank
+        borrows term funding and holds it in bonds.
+        """
+        ledger, outside = self.model.ledger, self.model.ledger.outside
+        desired_cash = (self.model.config.reserve_ratio + CASH_BUFFER) * self.deposits
+        surplus = self.cash - desired_cash
+        if surplus > 0:
+            repay = min(surplus, self.interbank)
+            ledger.transfer(self.account, outside["central_bank"], repay, "interbank_repay")
+            self.interbank -= repay
+            buy = surplus - repay
+            ledger.transfer(self.account, outside["government"], buy, "bond_purchase")
+            self.gov_bonds += buy
+        else:
+            sell = min(-surplus, self.gov_bonds)
+            ledger.transfer(outside["government"], self.account, sell, "bond_sale")
+            self.gov_bonds -= sell
+            borrow = -surplus - sell
+            ledger.transfer(outside["central_bank"], self.account, borrow, "interbank_borrow")
+            self.interbank += borrow
+        floor = self.model.regime.liquidity_ratio_min + LIQUIDITY_BUFFER
+        shortfall = floor * self.short_term_liabilities - self.liquid_assets
+        if shortfall > 0 and floor < 1.0:
+            term = shortfall / (1.0 - floor)
+            ledger.transfer(outside["central_bank"], self.account, term, "interbank_borrow")
+            self.interbank += term
+            ledger.transfer(self.account, outside["government"], term, "bond_purchase")
+            self.gov_bonds += term
+
+    # ------------------------------------------------------------------ disposal
+    def update_shadow_prices(self) -> ShadowPrices:
+        """Regulatory pressure from the bank's capital and NPL ratios under the current regime."""
+        config, regime = self.model.config, self.model.regime
+        self.shadow = shadow_prices(
+            car=self.car,
+            car_min=regime.car_min,
+            npl_ratio=self.npl_ratio,
+            npl_target=regime.npl_ratio_target,
+            car_weight=config.capital_pressure_weight,
+            npl_weight=config.npl_pressure_weight,
+            car_buffer=config.car_buffer,
+        )
+        return self.shadow
+
+    def own_npls(self) -> np.ndarray:
+        """Slots of the non-performing loans this bank holds."""
+        loans = self.model.loans
+        return np.flatnonzero((loans.holder == self.account) & (loans.status == Status.NPL))
+
+    def hold_value(self, idx: np.ndarray, disclosure: float = 1.0) -> np.ndarray:
+        """Expected present value of working the loans out in-house (CNY bn per loan).
+
+        With ``disclosure`` below 1 it is the value an outsider would put on the bank's workout,
+        seeing only the disclosed share of what the bank knows about each borrower.
+        """
+        model = self.model
+        table = workout_value_table(
+            p_resolve=-np.expm1(-model.bank_hazard(self.workout_skill)),
+            discount_q=(1.0 + model.config.bank_discount_rate) ** -0.25,
+            write_off_age_q=model.config.write_off_age_q,
+            cost_rate=model.config.bank_workout_cost,
+        )
+        loans = model.loans
+        age = np.minimum(loans.age_q(model.quarter, idx), model.config.write_off_age_q)
+        return loans.base_recovery(idx, disclosure) * table[age]
+
+    def market_view(self, idx: np.ndarray) -> np.ndarray:
+        """The bank's workout value as an outside buyer would see it: the anchor for what AMCs
+        pay, scaled by the bank's learned price belief."""
+        return self.hold_value(idx, self.model.regime.disclosure_level)
+
+    def net_book(self, idx: np.ndarray) -> np.ndarray:
+        """Face of each loan less its pro-rata share of loan-loss provisions (CNY bn)."""
+        face = self.model.loans.principal[idx]
+        share = self.provisions / self.gross_npl if self.gross_npl > 0 else 0.0
+        return face * (1.0 - share)
+
+    @property
+    def npl_risk_weight(self) -> float:
+        """Risk weight on net past-due loans (see ``risk_weighted_assets``)."""
+        low = self.provisions < 0.2 * self.gross_npl
+        return PAST_DUE_WEIGHT_LOW_PROVISIONS if low else PAST_DUE_WEIGHT
+
+    def disposal_quotes(self, idx: np.ndarray, hold: np.ndarray) -> list[ChannelQuote]:
+        """What each legal disposal channel is expected to pay for the candidate loans."""
+        face = self.model.loans.principal[idx]
+        expected_price = self.amc_price_belief * self.market_view(idx)
+        amc = ChannelQuote(
+            name="amc",
+            value=expected_price,
+            face_removed=face,
+            capital_gain=sale_capital_gain(
+                expected_price, self.net_book(idx), self.npl_risk_weight, self.model.regime.car_min
+            ),
+            feasible=np.ones(idx.shape, dtype=bool),
+        )
+        return [amc]
+
+    def decide_disposals(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Choose, loan by loan, between holding and each channel.
+
+        Returns:
+            per channel name, the slots offered and the bank's reserve price for each (CNY bn):
+            the lowest price at which selling still beats holding under regulatory pressure.
+        """
+        prices = self.update_shadow_prices()
+        idx = self.own_npls()
+        idx = idx[
+            self.model.loans.age_q(self.model.quarter, idx) >= self.model.config.disposal_lag_q
+        ]
+        if idx.size == 0:
+            return {}
+        hold = self.hold_value(idx)
+        quotes = self.disposal_quotes(idx, hold)
+        choice = choose_channels(hold, quotes, prices)
+        reserve = reserve_price(
+            hold,
+            self.net_book(idx),
+            self.model.loans.principal[idx],
+            self.npl_risk_weight,
+            self.model.regime.car_min,
+            prices,
+        )
+        return {
+            quote.name: (idx[choice == k], reserve[choice == k])
+            for k, quote in enumerate(quotes)
+            if (choice == k).any()
+        }
+
+    def settle_sale(self, face: float, price: float, reference_value: float) -> None:
+        """Book a sale of NPLs carried at ``face``: the loss against face is charged to provisions.
+
+        ``reference_value`` is the market view of the loans sold (see ``market_view``); the ratio
+        of price to it updates the bank's belief about what AMCs pay.
+        """
+        self.provisions -= face - price
+        self.provide()
+        self.flows["npl_sold_amc"] += face
+        self.flows["amc_sale_proceeds"] += price
+        if reference_value > 0:
+            rate = self.model.config.price_learning_rate
+            observed = price / reference_value
+            self.amc_price_belief += rate * (observed - self.amc_price_belief)
+
+    def receive_amc_bonds(self, face: float) -> None:
+        """Policy carve-out: NPLs leave at book value in exchange for AMC bonds."""
+        self.amc_bonds += face
+        self.flows["npl_carved_out"] += face
+        self.provide()
+
+    def receive_amc_coupon(self, amount: float) -> None:
+        """Coupon on AMC bonds (cash moved in the ledger by the AMC)."""
+        self.flows["amc_coupon"] += amount
+        self._book_pnl(amount)
+
+    def learn_unsold(self) -> None:
+        """When offered loans find no buyer at the reserve, expect lower AMC prices next time."""
+        rate = self.model.config.price_learning_rate
+        self.amc_price_belief *= 1.0 - 0.5 * rate
+
+    def record(self) -> dict[str, float | str | int]:
+        """One row of ``banks.parquet``: balance sheet, ratios and the quarter's flows."""
+        return {
+            "quarter": self.model.quarter,
+            "bank": self.name,
+            "cash": self.cash,
+            "gov_bonds": self.gov_bonds,
+            "amc_bonds": self.amc_bonds,
+            "retained_abs": self.retained_abs,
+            "performing_loans": self.performing_loans,
+            "gross_npl": self.gross_npl,
+            "provisions": self.provisions,
+            "total_assets": self.total_assets,
+            "deposits": self.deposits,
+            "interbank": self.interbank,
+            "equity": self.equity,
+            "npl_ratio": self.npl_ratio,
+            "provision_coverage": self.provision_coverage,
+            "rwa": self.risk_weighted_assets,
+            "car": self.car,
+            "liquidity_ratio": self.liquidity_ratio,
+            "lcr": self.lcr,
+            "loan_to_deposit": self.loan_to_deposit,
+            "shadow_price_capital": self.shadow.capital,
+            "shadow_price_npl": self.shadow.npl,
+            "amc_price_belief": self.amc_price_belief,
+            **self.flows,
+        }
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else float("nan")

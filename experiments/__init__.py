@@ -1,0 +1,1 @@
+"""Experiments: running scenarios, writing results, figures and the nplsim command line."""

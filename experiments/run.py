@@ -1,0 +1,186 @@
+"""Run one scenario and write its results directory.
+
+The directory holds ``manifest.json`` (how the run was made, enough to repeat it), ``model.parquet``
+(one row per quarter), ``banks.parquet`` (bank × quarter), ``amcs.parquet`` (AMC × quarter),
+``deals.parquet``, ``trades.parquet``, ``events.parquet``, ``summary.json`` and ``figures/``.
+Everything is written to a temporary sibling directory first and renamed into place, so a failed or
+interrupted run never leaves a half-written results directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from market.errors import ConfigError
+from market.model import NPLMarketModel
+from market.scenario import ScenarioConfig, load_scenario
+
+DEAL_COLUMNS = [
+    "deal_id", "originator", "quarter_issued", "pool_face", "pool_expected_recovery",
+    "issued_total", "senior_size", "mezz_size", "sub_size", "senior_coupon",
+    "senior_bid_to_cover", "sub_price", "fees_total", "retained",
+]  # fmt: skip
+
+
+@dataclass
+class RunResult:
+    """A finished run: the model and where its results were written (if anywhere)."""
+
+    model: NPLMarketModel
+    out_dir: Path | None
+    wall_time_s: float
+
+
+def config_hash(config: ScenarioConfig, regime: dict[str, Any], seed: int) -> str:
+    """SHA-256 of the canonical JSON of everything that determines a run's outputs."""
+    payload = {"scenario": config.model_dump(mode="json"), "regime": regime, "seed": seed}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def simulate(
+    scenario: str | Path | ScenarioConfig,
+    seed: int,
+    overrides: Mapping[str, Any] | None = None,
+    on_quarter: Callable[[NPLMarketModel], None] | None = None,
+) -> NPLMarketModel:
+    """Build the model and run it to the scenario's horizon."""
+    model = NPLMarketModel(scenario=scenario, rng=seed, **dict(overrides or {}))
+    while model.running:
+        model.step()
+        if on_quarter is not None:
+            on_quarter(model)
+    return model
+
+
+def summarise(model_frame: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """End-of-run and time-averaged values of every model column (``summary.json``)."""
+    numeric = model_frame.drop(columns=["quarter"]).astype(float)
+    final = numeric.iloc[-1]
+    mean = numeric.iloc[1:].mean() if len(numeric) > 1 else final
+
+    def clean(series: pd.Series) -> dict[str, float | None]:
+        return {k: (None if pd.isna(v) else float(v)) for k, v in series.items()}
+
+    return {"final": clean(final), "mean": clean(mean)}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("nplsim", "mesa", "numpy", "pandas", "pyarrow", "scipy", "pydantic"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, Any]) -> None:
+    """Write every output table, the summary and the figures of a finished run."""
+    from experiments.figures import dashboard
+
+    directory.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "model": model.model_frame(),
+        "banks": model.bank_frame(),
+        "amcs": model.amc_frame(),
+        "deals": pd.DataFrame(columns=DEAL_COLUMNS),
+        "trades": model.trade_frame(),
+        "events": model.event_frame(),
+    }
+    for name, frame in frames.items():
+        frame.to_parquet(directory / f"{name}.parquet", index=False)
+    (directory / "summary.json").write_text(
+        json.dumps(summarise(frames["model"]), indent=2, sort_keys=True) + "\n"
+    )
+    figures = directory / "figures"
+    figures.mkdir(exist_ok=True)
+    dashboard(frames["model"], frames["banks"], model.regime, figures / "dashboard.png")
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def run_to_directory(
+    scenario: str | Path | ScenarioConfig,
+    seed: int,
+    out_dir: Path,
+    overrides: Mapping[str, Any] | None = None,
+    on_quarter: Callable[[NPLMarketModel], None] | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Validate, run, and write the results directory atomically.
+
+    Input is validated before anything is created; results are written into a temporary
+    directory beside ``out_dir`` and renamed into place only when complete. An existing
+    ``out_dir`` is replaced only if it is itself an nplsim results directory.
+
+    Raises:
+        ConfigError: for invalid input, before anything is written.
+    """
+    load_scenario(scenario, overrides)  # fail fast, before touching the file system
+    out_dir = Path(out_dir)
+    ours = (out_dir / "manifest.json").is_file()
+    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(
+                str(out_dir), "--out", "exists and is not an nplsim results directory",
+                "a new or empty directory, or an earlier results directory",
+            )  # fmt: skip
+    started = time.perf_counter()
+    model = simulate(scenario, seed, overrides, on_quarter)
+    wall = time.perf_counter() - started
+    manifest = {
+        "scenario": model.config.model_dump(mode="json"),
+        "scenario_source": str(scenario) if not isinstance(scenario, ScenarioConfig) else None,
+        "overrides": dict(overrides or {}),
+        "regime": model.initial_regime.as_dict(),
+        "seed": model.seed,
+        "quarters": model.config.quarters,
+        "config_hash": config_hash(model.config, model.initial_regime.as_dict(), model.seed),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "platform": platform.platform(),
+        "command": command if command is not None else sys.argv,
+        "wall_time_s": round(wall, 3),
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        write_results(model, staging, manifest)
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(trash / "old")
+            staging.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(model=model, out_dir=out_dir, wall_time_s=wall)

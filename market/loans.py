@@ -1,0 +1,333 @@
+"""The loan book: every loan of every holder in one struct-of-arrays, advanced a quarter at a time.
+
+Performing loans pay interest and amortise; defaults follow a one-factor Vasicek model driven by the
+systematic factor ``Z_t``; non-performing loans are worked out with a recovery hazard set by the
+holder's workout skill and the regime's enforcement efficiency, recover less the longer they take
+(FACTS "Recovery timing"), and are written off at a maximum age. Freed slots are re-lent by the
+originating bank. Everything is whole-array numpy; aggregates per holder use ``np.bincount``.
+Money is in CNY bn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+SEGMENTS: tuple[str, ...] = (
+    "gov_directed_soe",
+    "commercial_soe",
+    "private",
+    "retail_card",
+    "mortgage",
+    "power_plant",
+)
+SEGMENT_CODE = {name: code for code, name in enumerate(SEGMENTS)}
+
+# FACTS "Recovery timing" [V]: undiscounted recovery by years to resolution, relative to <= 1 year
+# (84.2%, 72.7%, 62.8%, 59.8%, 59.1%, 43.7% for <=1, 1-2, 2-3, 3-4, 4-5, >5 years).
+_RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
+MAX_AGE_Q = 400
+
+
+def recovery_timing_factor(age_q: np.ndarray) -> np.ndarray:
+    """Recovery relative to a resolution within a year, for NPLs aged ``age_q`` quarters."""
+    years = np.minimum(np.asarray(age_q) // 4, len(_RECOVERY_BY_YEAR) - 1)
+    return _RECOVERY_BY_YEAR[years]
+
+
+class Status(IntEnum):
+    """Life-cycle state of a loan slot."""
+
+    PERFORMING = 0
+    NPL = 1
+    RESOLVED = 2  # repaid at maturity or worked out: the slot is free for new lending
+    WRITTEN_OFF = 3  # charged off at the maximum workout age: the slot is free too
+
+
+@dataclass(frozen=True)
+class SegmentTable:
+    """Calibration of each borrower segment, as arrays indexed by segment code.
+
+    Attributes:
+        pd_annual: through-the-cycle annual probability of default of a newly originated loan.
+        spread: lending rate over the benchmark rate (annual, decimal).
+        maturity_q: contractual maturity in quarters.
+        secured_share: probability that a new loan is collateralised.
+        collateral_cover: collateral value / principal at origination for secured loans.
+        haircut: share of collateral value lost in enforcement.
+        unsecured_recovery: share of the uncollateralised claim recovered in a workout.
+        correlation: Vasicek asset correlation (NaN = IRB corporate formula, FACTS "IRB/Vasicek").
+    """
+
+    pd_annual: np.ndarray
+    spread: np.ndarray
+    maturity_q: np.ndarray
+    secured_share: np.ndarray
+    collateral_cover: np.ndarray
+    haircut: np.ndarray
+    unsecured_recovery: np.ndarray
+    correlation: np.ndarray
+
+
+def asset_correlation(pd_annual: np.ndarray, segment_correlation: np.ndarray) -> np.ndarray:
+    """Basel IRB asset correlation: the corporate formula where the segment gives none.
+
+    FACTS "IRB/Vasicek" [V]: R = 0.12 w + 0.24 (1 - w), w = (1 - e^(-50 PD)) / (1 - e^(-50)).
+    """
+    w = (1.0 - np.exp(-50.0 * pd_annual)) / (1.0 - np.exp(-50.0))
+    corporate = 0.12 * w + 0.24 * (1.0 - w)
+    return np.where(np.isnan(segment_correlation), corporate, segment_correlation)
+
+
+@dataclass
+class QuarterFlows:
+    """Per-loan cash flows and transitions of one quarter (arrays over all slots)."""
+
+    interest: np.ndarray
+    principal_paid: np.ndarray
+    matured: np.ndarray
+    defaulted: np.ndarray
+    resolved: np.ndarray
+    written_off: np.ndarray
+    recovery: np.ndarray  # gross cash recovered on resolved NPLs
+    workout_cost: np.ndarray
+    npl_face_closed: np.ndarray  # gross principal of NPLs resolved or written off
+    carrying_closed: np.ndarray  # holder's carrying value of those NPLs
+
+
+class LoanBook:
+    """All loans in the economy, one slot per loan, held in parallel numpy arrays.
+
+    Attributes (arrays of length ``n``):
+        holder: ledger account of the current holder (bank, AMC, SPV).
+        originator: ledger account of the bank that originated the loan (re-lends the slot).
+        segment: borrower segment code (see ``SEGMENTS``).
+        principal: outstanding principal, CNY bn.
+        carrying: holder's book value (gross principal for the originator, price paid for a buyer).
+        rate: annual contractual interest rate.
+        remaining_q: quarters to maturity.
+        collateral: collateral value at origination, CNY bn (0 = unsecured).
+        collateral_attached: whether the holder can enforce the collateral.
+        threshold, sqrt_rho: Vasicek default threshold ``Φ⁻¹(PD_q)`` and ``√ρ`` of each loan.
+        status: ``Status`` code.
+        default_q: quarter the loan became non-performing (-1 if never).
+        recovered: cumulative gross cash recovered on the loan since it went bad.
+        quality: the borrower's workout quality (multiplies recoveries, mean 1), drawn at
+            default; the originating bank knows it, outsiders see only what disclosure reveals.
+    """
+
+    def __init__(self, n: int, segments: SegmentTable):
+        self.n = n
+        self.segments = segments
+        self.holder = np.zeros(n, dtype=np.int32)
+        self.originator = np.zeros(n, dtype=np.int32)
+        self.segment = np.zeros(n, dtype=np.int8)
+        self.principal = np.zeros(n)
+        self.carrying = np.zeros(n)
+        self.rate = np.zeros(n)
+        self.remaining_q = np.zeros(n, dtype=np.int16)
+        self.collateral = np.zeros(n)
+        self.collateral_attached = np.ones(n, dtype=bool)
+        self.threshold = np.zeros(n)
+        self.sqrt_rho = np.zeros(n)
+        self.status = np.full(n, Status.RESOLVED, dtype=np.int8)
+        self.default_q = np.full(n, -1, dtype=np.int16)
+        self.recovered = np.zeros(n)
+        self.quality = np.ones(n)
+
+    # ------------------------------------------------------------------ origination
+    def originate(
+        self,
+        slots: np.ndarray,
+        originator: np.ndarray,
+        segment: np.ndarray,
+        principal: np.ndarray,
+        pd_multiplier: np.ndarray,
+        benchmark_rate: float,
+        secured_draw: np.ndarray,
+        remaining_share: np.ndarray,
+    ) -> None:
+        """Write new performing loans into ``slots``.
+
+        Args:
+            slots: indices of free slots to fill.
+            originator: lending bank's account for each slot.
+            segment: segment code for each new loan.
+            principal: principal for each new loan, CNY bn.
+            pd_multiplier: the originating bank's internal-control multiplier on segment PDs.
+            benchmark_rate: annual benchmark lending rate.
+            secured_draw: uniform draws deciding collateralisation.
+            remaining_share: share of the contract term still to run (1 for a new loan; below 1
+                only when seeding a seasoned book).
+        """
+        seg = self.segments
+        pd = np.clip(seg.pd_annual[segment] * pd_multiplier, 1e-5, 0.999)
+        pd_q = 1.0 - (1.0 - pd) ** 0.25
+        rho = asset_correlation(pd, seg.correlation[segment])
+        secured = secured_draw < seg.secured_share[segment]
+        maturity = seg.maturity_q[segment]
+        self.holder[slots] = originator
+        self.originator[slots] = originator
+        self.segment[slots] = segment
+        self.principal[slots] = principal
+        self.carrying[slots] = principal
+        self.rate[slots] = benchmark_rate + seg.spread[segment]
+        self.remaining_q[slots] = np.maximum(1, np.ceil(remaining_share * maturity - 1e-9)).astype(
+            np.int16
+        )
+        self.collateral[slots] = np.where(secured, principal * seg.collateral_cover[segment], 0.0)
+        self.collateral_attached[slots] = True
+        self.threshold[slots] = ndtri(pd_q)
+        self.sqrt_rho[slots] = np.sqrt(rho)
+        self.status[slots] = Status.PERFORMING
+        self.default_q[slots] = -1
+        self.recovered[slots] = 0.0
+
+    def free_slots(self) -> np.ndarray:
+        """Indices of slots free for new lending (repaid, worked out or written off)."""
+        return np.flatnonzero(self.status >= Status.RESOLVED)
+
+    # ------------------------------------------------------------------ valuation
+    def base_recovery(
+        self, idx: np.ndarray | slice = slice(None), disclosure: float = 1.0
+    ) -> np.ndarray:
+        """Gross recovery if a loan were resolved within a year: collateral after haircut plus the
+        unsecured recovery on the rest, capped at principal, times the borrower's quality (CNY bn).
+
+        ``disclosure`` is the share of the loan-level quality an observer sees: 1 for the holder
+        that knows the borrower, the regime's disclosure level for an outside buyer.
+        """
+        seg = self.segments
+        s = self.segment[idx]
+        principal = self.principal[idx]
+        enforceable = np.where(self.collateral_attached[idx], self.collateral[idx], 0.0)
+        secured_part = np.minimum(principal, enforceable * (1.0 - seg.haircut[s]))
+        seen_quality = 1.0 + disclosure * (self.quality[idx] - 1.0)
+        recovery = secured_part + seg.unsecured_recovery[s] * (principal - secured_part)
+        return np.minimum(recovery * seen_quality, principal)
+
+    def age_q(self, quarter: int, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Quarters since default (0 in the quarter of default)."""
+        return np.maximum(quarter - self.default_q[idx], 0)
+
+    # ------------------------------------------------------------------ the quarter
+    def service_performing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Interest and equal-principal amortisation of performing loans; maturing loans repay.
+
+        Returns:
+            interest, principal paid (both CNY bn per slot) and the mask of loans that matured.
+        """
+        performing = self.status == Status.PERFORMING
+        interest = np.where(performing, self.principal * self.rate * 0.25, 0.0)
+        remaining = np.maximum(self.remaining_q, 1)
+        principal_paid = np.where(performing, self.principal / remaining, 0.0)
+        self.principal -= principal_paid
+        self.carrying -= np.where(performing, principal_paid, 0.0)
+        self.remaining_q -= performing.astype(np.int16)
+        matured = performing & (self.remaining_q <= 0)
+        self.principal[matured] = 0.0
+        self.carrying[matured] = 0.0
+        self.status[matured] = Status.RESOLVED
+        return interest, principal_paid, matured
+
+    def default(
+        self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray
+    ) -> np.ndarray:
+        """Vasicek defaults: a performing loan defaults when its draw is below the conditional PD
+        ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``; a new NPL gets its workout quality from ``quality``.
+        Returns the mask of new NPLs."""
+        performing = self.status == Status.PERFORMING
+        conditional_pd = ndtr(
+            (self.threshold - self.sqrt_rho * z) / np.sqrt(1.0 - self.sqrt_rho**2)
+        )
+        defaulted = performing & (uniform < conditional_pd)
+        self.status[defaulted] = Status.NPL
+        self.default_q[defaulted] = quarter
+        self.quality[defaulted] = quality[defaulted]
+        return defaulted
+
+    def work_out(
+        self,
+        quarter: int,
+        hazard_by_holder: np.ndarray,
+        cost_by_holder: np.ndarray,
+        uniform: np.ndarray,
+        write_off_age_q: int,
+    ) -> tuple[np.ndarray, ...]:
+        """Resolve non-performing loans with a holder-specific hazard and write off old ones.
+
+        Args:
+            quarter: the current quarter.
+            hazard_by_holder: quarterly resolution intensity per ledger account (skill ×
+                enforcement efficiency already applied).
+            cost_by_holder: workout cost per unit of cash recovered, per account.
+            uniform: one uniform draw per slot from the recoveries stream.
+            write_off_age_q: age at which an unresolved NPL is charged off.
+
+        Returns:
+            resolved mask, written-off mask, gross recovery, workout cost, face closed and
+            carrying value closed (per slot arrays).
+        """
+        npl = self.status == Status.NPL
+        age = self.age_q(quarter)
+        p_resolve = -np.expm1(-hazard_by_holder[self.holder])
+        resolved = npl & (uniform < p_resolve)
+        written_off = npl & ~resolved & (age >= write_off_age_q)
+        recovery = np.where(resolved, self.base_recovery() * recovery_timing_factor(age), 0.0)
+        workout_cost = recovery * cost_by_holder[self.holder]
+        closed = resolved | written_off
+        face_closed = np.where(closed, self.principal, 0.0)
+        carrying_closed = np.where(closed, self.carrying, 0.0)
+        self.recovered += recovery
+        self.principal[closed] = 0.0
+        self.carrying[closed] = 0.0
+        self.status[resolved] = Status.RESOLVED
+        self.status[written_off] = Status.WRITTEN_OFF
+        return resolved, written_off, recovery, workout_cost, face_closed, carrying_closed
+
+    # ------------------------------------------------------------------ ownership
+    def transfer(self, idx: np.ndarray, new_holder: np.ndarray | int, price: np.ndarray) -> None:
+        """A true sale: loans ``idx`` change holder and are carried at the price paid."""
+        self.holder[idx] = new_holder
+        self.carrying[idx] = price
+
+    # ------------------------------------------------------------------ aggregates
+    def sum_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:
+        """Sum a per-slot array by holder account."""
+        return np.bincount(self.holder, weights=values, minlength=n_accounts)
+
+    def holder_totals(self, n_accounts: int) -> dict[str, np.ndarray]:
+        """Per-account performing principal, NPL principal, NPL carrying value and NPL count."""
+        performing = self.status == Status.PERFORMING
+        npl = self.status == Status.NPL
+        return {
+            "performing": self.sum_by_holder(np.where(performing, self.principal, 0.0), n_accounts),
+            "npl": self.sum_by_holder(np.where(npl, self.principal, 0.0), n_accounts),
+            "npl_carrying": self.sum_by_holder(np.where(npl, self.carrying, 0.0), n_accounts),
+            "npl_count": np.bincount(self.holder[npl], minlength=n_accounts),
+        }
+
+
+def workout_value_table(
+    p_resolve: float, discount_q: float, write_off_age_q: int, cost_rate: float
+) -> np.ndarray:
+    """Expected present value, per unit of base recovery, of working out an NPL of each age.
+
+    ``G[a] = (1 − c)·[p·timing(a) + (1 − p)·δ·G[a + 1]]`` with ``G[write_off_age] = 0``: the
+    loan is resolved this quarter with probability ``p`` and recovers less the older it is.
+
+    Args:
+        p_resolve: quarterly probability of resolution of this holder.
+        discount_q: quarterly discount factor δ.
+        write_off_age_q: age at which unresolved loans are charged off.
+        cost_rate: workout cost per unit recovered.
+    """
+    ages = np.arange(write_off_age_q + 1)
+    timing = recovery_timing_factor(ages)
+    table = np.zeros(write_off_age_q + 1)
+    for a in range(write_off_age_q - 1, -1, -1):  # a backward recursion over ages, not loans
+        table[a] = p_resolve * timing[a] + (1.0 - p_resolve) * discount_q * table[a + 1]
+    return table * (1.0 - cost_rate)

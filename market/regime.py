@@ -1,0 +1,408 @@
+"""The legal regime: a validated, immutable description of the securitisation law a run lives under.
+
+Presets are TOML files in ``market/regimes`` with a source note for every value; any field can be
+overridden, and two regimes can be diffed field by field along the study's three legal environments.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self, cast, get_args, get_origin
+
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from market.errors import ConfigError, config_error_from_validation
+
+PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
+
+Environment = Literal["participants", "process", "accounting_tax"]
+Originator = Literal["bank", "amc", "enterprise"]
+InvestorClass = Literal[
+    "bank_treasury", "insurer", "mutual_fund", "qfii", "distressed_fund", "retail"
+]
+
+
+def _field(environment: Environment, description: str, **bounds: float) -> Any:
+    """A required model field tagged with the legal environment it belongs to."""
+    return Field(description=description, json_schema_extra={"environment": environment}, **bounds)
+
+
+class LegalRegime(BaseModel):
+    """Securitisation law by the study's three legal environments; every field is required."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- participants: who may be an SPV, an originator, an investor, a buyer of NPLs ---
+    securitisation_allowed: bool = _field(
+        "participants", "Whether loans may be securitised through an SPV at all (true/false)."
+    )
+    spv_form: Literal["trust", "company", "none"] = _field(
+        "participants", "Legal form of the special purpose vehicle that holds the pool (category)."
+    )
+    bankruptcy_remoteness: float = _field(
+        "participants",
+        "Probability that the SPV pool survives the originator's distress without being"
+        " recharacterised as the originator's property (probability, 0-1).",
+        ge=0,
+        le=1,
+    )
+    originators_allowed: tuple[Originator, ...] = _field(
+        "participants", "Kinds of institution that may originate a securitisation (set of kinds)."
+    )
+    bulk_transfer_to_amc_only: bool = _field(
+        "participants",
+        "Whether a bulk transfer of NPLs may go only to an asset management company (true/false).",
+    )
+    bulk_threshold: int = _field(
+        "participants",
+        "Number of loans in one transfer from which it counts as a bulk transfer (loans).",
+        ge=1,
+    )
+    investor_classes_allowed: tuple[InvestorClass, ...] = _field(
+        "participants", "Investor types eligible to buy asset-backed securities (set of types)."
+    )
+    foreign_investors_allowed: bool = _field(
+        "participants",
+        "Whether foreign institutions may hold asset-backed securities (true/false).",
+    )
+    guarantee_enforceability: float = _field(
+        "participants",
+        "Probability that a credit enhancer's guarantee is honoured in full when called"
+        " (probability, 0-1).",
+        ge=0,
+        le=1,
+    )
+    state_guarantee_scheme: bool = _field(
+        "participants",
+        "Whether the state offers a GACS-style guarantee on senior NPL tranches (true/false).",
+    )
+    state_guarantee_fee_bp: float = _field(
+        "participants",
+        "Annual fee for the state guarantee on the guaranteed senior balance (bp a year).",
+        ge=0,
+        le=1000,
+    )
+
+    # --- process: transfer of claims and collateral, notice, enforcement, disclosure ---
+    debtor_notice: Literal["individual", "public_announcement", "none"] = _field(
+        "process",
+        "How debtors must be told of a transfer for it to bind them (category).",
+    )
+    notice_cost_per_loan_cny: float = _field(
+        "process", "Cost of notifying the debtor of each transferred loan (CNY per loan).", ge=0
+    )
+    notice_delay_q: int = _field(
+        "process", "Delay that debtor notice adds to completing a transfer (quarters).", ge=0, le=8
+    )
+    collateral_follows_claim: bool = _field(
+        "process",
+        "Whether mortgages and pledges pass with an assigned claim without re-registration"
+        " (true/false).",
+    )
+    enforcement_efficiency: float = _field(
+        "process",
+        "Multiplier on the quarterly NPL recovery hazard from courts and enforcement"
+        " (multiplier, 1 = reference).",
+        ge=0.1,
+        le=3.0,
+    )
+    disclosure_level: float = _field(
+        "process",
+        "Quality of loan-level disclosure to investors, cutting their information premium and"
+        " bid noise (index, 0-1).",
+        ge=0,
+        le=1,
+    )
+    investor_protection: float = _field(
+        "process",
+        "Strength of investors' legal remedies against trustee, servicer and originator, cutting"
+        " their legal-risk premium (index, 0-1).",
+        ge=0,
+        le=1,
+    )
+    risk_retention: float = _field(
+        "process",
+        "Share of each issue the originator must keep to maturity (share of issuance, 0-0.5).",
+        ge=0,
+        le=0.5,
+    )
+    retention_form: Literal["vertical", "first_loss"] = _field(
+        "process",
+        "Whether the retained share is a slice of every tranche or the lowest tranche (category).",
+    )
+    rating_required: bool = _field(
+        "process", "Whether securities need an external credit rating to be sold (true/false)."
+    )
+    policy_carveout: bool = _field(
+        "process",
+        "Whether banks' NPLs are moved once to AMCs at book value against AMC bonds (true/false).",
+    )
+    carveout_quarter: int = _field(
+        "process",
+        "Quarter of the run in which the policy carve-out happens (quarter index).",
+        ge=0,
+        le=200,
+    )
+    carveout_share: float = _field(
+        "process",
+        "Share of the banks' gross NPL stock moved in the carve-out (share of gross NPLs, 0-1).",
+        ge=0,
+        le=1,
+    )
+    amc_bond_rate: float = _field(
+        "process",
+        "Coupon the AMC bonds given to banks in the carve-out pay (annual rate, decimal).",
+        ge=0,
+        le=0.2,
+    )
+
+    # --- accounting and tax: derecognition, transaction taxes, prudential ratios ---
+    derecognition_allowed: bool = _field(
+        "accounting_tax",
+        "Whether a securitised pool leaves the originator's balance sheet, giving capital relief"
+        " (true/false).",
+    )
+    stamp_duty_bp: float = _field(
+        "accounting_tax",
+        "Stamp duty on the transfer and issue contracts (basis points of the amount).",
+        ge=0,
+        le=100,
+    )
+    vat_rate: float = _field(
+        "accounting_tax",
+        "Value-added tax on the SPV's investment income (rate, decimal).",
+        ge=0,
+        le=0.2,
+    )
+    spv_entity_tax: float = _field(
+        "accounting_tax",
+        "Income tax on the SPV itself before distributions, 0 if tax-transparent (rate, decimal).",
+        ge=0,
+        le=0.5,
+    )
+    car_min: float = _field(
+        "accounting_tax",
+        "Minimum capital adequacy ratio, capital over risk-weighted assets (ratio, decimal).",
+        ge=0.04,
+        le=0.25,
+    )
+    provision_coverage_min: float = _field(
+        "accounting_tax",
+        "Minimum loan-loss provisions over gross NPLs (ratio, 1.5 = 150%).",
+        ge=0,
+        le=3,
+    )
+    loan_provision_ratio_min: float = _field(
+        "accounting_tax",
+        "Minimum loan-loss provisions over gross loans (ratio, decimal).",
+        ge=0,
+        le=0.1,
+    )
+    liquidity_ratio_min: float = _field(
+        "accounting_tax",
+        "Minimum liquid assets over short-term liabilities (ratio, decimal).",
+        ge=0,
+        le=1,
+    )
+    lcr_min: float = _field(
+        "accounting_tax",
+        "Minimum liquidity coverage ratio, 0 where not in force (ratio, 1 = 100%).",
+        ge=0,
+        le=3,
+    )
+    npl_ratio_target: float = _field(
+        "accounting_tax",
+        "Supervisory NPL ratio above which regulatory pressure to dispose rises (ratio, decimal).",
+        ge=0,
+        le=1,
+    )
+
+    @field_validator("originators_allowed", "investor_classes_allowed")
+    @classmethod
+    def _sorted_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Keep sets of kinds in one canonical order so equal regimes compare and hash equal."""
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        """Reject combinations of fields that contradict each other."""
+        if self.securitisation_allowed:
+            if self.spv_form == "none":
+                raise ValueError(
+                    "securitisation_allowed = true needs spv_form 'trust' or 'company', not 'none'"
+                )
+            if not self.originators_allowed:
+                raise ValueError(
+                    "securitisation_allowed = true needs at least one kind in originators_allowed"
+                )
+            if not self.investor_classes_allowed:
+                raise ValueError(
+                    "securitisation_allowed = true needs at least one class in"
+                    " investor_classes_allowed"
+                )
+        if "qfii" in self.investor_classes_allowed and not self.foreign_investors_allowed:
+            raise ValueError(
+                "investor class 'qfii' in investor_classes_allowed needs"
+                " foreign_investors_allowed = true"
+            )
+        return self
+
+    def with_overrides(self, **changes: Any) -> LegalRegime:
+        """Return a new regime with some fields changed, validated like a preset.
+
+        Args:
+            **changes: field names and their new values.
+
+        Returns:
+            The changed regime; this one is left as it was.
+
+        Raises:
+            ConfigError: an unknown field, a wrong type, a value out of range or a contradiction.
+        """
+        try:
+            return LegalRegime.model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise config_error_from_validation(
+                exc, "overrides", allowed_keys=list(LegalRegime.model_fields)
+            ) from exc
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values of every field, with sets of kinds as lists (for manifests)."""
+        return self.model_dump(mode="json")
+
+
+def regime_environment(field: str) -> str:
+    """The legal environment a regime field belongs to.
+
+    Args:
+        field: a field name of :class:`LegalRegime`.
+
+    Returns:
+        ``"participants"``, ``"process"`` or ``"accounting_tax"``.
+
+    Raises:
+        KeyError: ``field`` is not a field of the regime.
+    """
+    try:
+        info = LegalRegime.model_fields[field]
+    except KeyError:
+        raise KeyError(f"{field!r} is not a LegalRegime field") from None
+    return cast(dict[str, str], info.json_schema_extra)["environment"]
+
+
+def list_presets() -> list[str]:
+    """Names of the preset regimes shipped in :data:`PRESETS_DIR`, sorted."""
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+
+
+def _preset_or_path(name_or_path: str | Path) -> Path:
+    """Resolve a preset name to its file; anything that looks like a path is taken as one."""
+    path = Path(name_or_path)
+    if isinstance(name_or_path, Path) or path.suffix == ".toml" or len(path.parts) > 1:
+        return path
+    presets = list_presets()
+    if name_or_path not in presets:
+        raise ConfigError(
+            str(name_or_path), "preset", f"unknown preset {name_or_path!r}", ", ".join(presets)
+        )
+    return PRESETS_DIR / f"{name_or_path}.toml"
+
+
+def load_regime(
+    name_or_path: str | Path, overrides: Mapping[str, Any] | None = None
+) -> LegalRegime:
+    """Load a preset by name, or a regime TOML file by path, and apply overrides.
+
+    Args:
+        name_or_path: a preset name (see :func:`list_presets`) or the path of a TOML file.
+        overrides: field values that replace the file's, validated with the rest.
+
+    Returns:
+        The validated, immutable regime.
+
+    Raises:
+        ConfigError: unknown preset, missing file, malformed TOML, or a field that is unknown,
+            missing, of the wrong type, out of range or contradicts another.
+    """
+    path = _preset_or_path(name_or_path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(source, "<file>", "file not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "<toml>", str(exc)) from exc
+    try:
+        regime = LegalRegime.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(
+            exc, source, allowed_keys=list(LegalRegime.model_fields)
+        ) from exc
+    return regime.with_overrides(**overrides) if overrides else regime
+
+
+def _format_value(value: Any) -> str:
+    """Show a field value the way it is written in a TOML preset."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(value) if value else "(none)"
+    return str(value)
+
+
+def diff_regimes(a: LegalRegime, b: LegalRegime) -> pd.DataFrame:
+    """The fields in which two regimes differ, in field order.
+
+    Args:
+        a: the first regime.
+        b: the second regime.
+
+    Returns:
+        A tidy frame with columns ``field``, ``environment``, ``a`` and ``b`` (values as strings),
+        one row per differing field; empty if the regimes are equal.
+    """
+    rows = [
+        (name, regime_environment(name), _format_value(getattr(a, name)), _format_value(value_b))
+        for name in LegalRegime.model_fields
+        if getattr(a, name) != (value_b := getattr(b, name))
+    ]
+    return pd.DataFrame(rows, columns=["field", "environment", "a", "b"])
+
+
+def _type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
+    """Human-readable type and allowed values of a field, from its annotation and bounds."""
+    if get_origin(annotation) is tuple:
+        return "list", "any of: " + ", ".join(get_args(get_args(annotation)[0]))
+    if get_origin(annotation) is Literal:
+        return "str", "one of: " + ", ".join(get_args(annotation))
+    if annotation is bool:
+        return "bool", "true, false"
+    lower = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    upper = next((m.le for m in metadata if hasattr(m, "le")), None)
+    if upper is None:
+        return annotation.__name__, f">= {lower:g}"
+    return annotation.__name__, f"{lower:g}-{upper:g}"
+
+
+def field_table() -> pd.DataFrame:
+    """Every regime field with its environment, type, allowed range and meaning.
+
+    Returns:
+        A frame with columns ``field``, ``environment``, ``type``, ``range`` and ``description``,
+        one row per field in field order (for docs and ``nplsim regimes show``).
+    """
+    rows = []
+    for name, info in LegalRegime.model_fields.items():
+        kind, allowed = _type_and_range(info.annotation, info.metadata)
+        rows.append((name, regime_environment(name), kind, allowed, info.description))
+    return pd.DataFrame(rows, columns=["field", "environment", "type", "range", "description"])

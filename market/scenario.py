@@ -1,0 +1,337 @@
+"""Scenarios: the typed, validated description of a simulated world, loaded from TOML.
+
+A scenario names one legal-regime preset plus overrides, the size of the economy, the banks and
+AMCs, the borrower segments' calibration, the macro path and scheduled events (reforms, shocks).
+Every default lives here, typed and documented; the built-in scenario files in
+``market/scenarios/`` only set what differs. Sources are cited next to the numbers (FACTS = the
+project's reference facts); anything else is marked as an assumption.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from market.errors import ConfigError, config_error_from_validation
+from market.loans import SEGMENTS
+from market.regime import LegalRegime, list_presets, load_regime
+
+SCENARIOS_DIR = Path(__file__).with_name("scenarios")
+DEFAULT_SCENARIO = "restart_2016"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SegmentSpec(_Strict):
+    """Calibration of one borrower segment (see ``market.loans.SegmentTable``)."""
+
+    pd_annual: float = Field(ge=0.0001, le=0.9, description="Annual PD of a new loan.")
+    spread: float = Field(ge=-0.05, le=0.3, description="Lending spread over benchmark, annual.")
+    maturity_q: int = Field(ge=1, le=120, description="Contractual maturity, quarters.")
+    secured_share: float = Field(ge=0, le=1, description="Share of loans with collateral.")
+    collateral_cover: float = Field(ge=0, le=5, description="Collateral value / principal.")
+    haircut: float = Field(ge=0, le=1, description="Collateral value lost in enforcement.")
+    unsecured_recovery: float = Field(ge=0, le=1, description="Recovery on the unsecured claim.")
+    correlation: float | None = Field(
+        default=None, ge=0, le=0.9, description="Asset correlation; None = IRB corporate formula."
+    )
+
+
+def _default_segments() -> dict[str, SegmentSpec]:
+    # Assumptions calibrated so that (a) the 1999 big-four book carries a ~29% NPL ratio with weak
+    # internal control and (b) AMC recoveries on carved-out SOE loans land in the high teens of face
+    # (FACTS "Four AMCs, end-2006": 17.43%). Correlations: FACTS "IRB/Vasicek" (0.15 mortgages,
+    # 0.04 revolving retail, corporate formula otherwise).
+    spec = SegmentSpec
+    return {
+        "gov_directed_soe": spec(
+            pd_annual=0.04, spread=0.0, maturity_q=12, secured_share=0.3,
+            collateral_cover=1.0, haircut=0.5, unsecured_recovery=0.25,
+        ),
+        "commercial_soe": spec(
+            pd_annual=0.012, spread=0.005, maturity_q=12, secured_share=0.5,
+            collateral_cover=1.0, haircut=0.45, unsecured_recovery=0.2,
+        ),
+        "private": spec(
+            pd_annual=0.02, spread=0.02, maturity_q=8, secured_share=0.7,
+            collateral_cover=1.2, haircut=0.4, unsecured_recovery=0.1,
+        ),
+        # Credit-card NPL pools recover 23-38% within 12 months (FACTS "Credit-card NPL pools").
+        "retail_card": spec(
+            pd_annual=0.03, spread=0.12, maturity_q=8, secured_share=0.0,
+            collateral_cover=0.0, haircut=0.0, unsecured_recovery=0.33, correlation=0.04,
+        ),
+        "mortgage": spec(
+            pd_annual=0.005, spread=0.0, maturity_q=80, secured_share=1.0,
+            collateral_cover=1.3, haircut=0.3, unsecured_recovery=0.05, correlation=0.15,
+        ),
+        "power_plant": spec(
+            pd_annual=0.01, spread=0.005, maturity_q=40, secured_share=0.8,
+            collateral_cover=1.0, haircut=0.5, unsecured_recovery=0.25,
+        ),
+    }  # fmt: skip
+
+
+def _default_commercial_mix() -> dict[str, float]:
+    # Assumption: composition of lending that is not government-directed.
+    return {
+        "commercial_soe": 0.4,
+        "private": 0.25,
+        "retail_card": 0.05,
+        "mortgage": 0.25,
+        "power_plant": 0.05,
+    }
+
+
+class BankSpec(_Strict):
+    """One state-owned commercial bank at the start of the run."""
+
+    name: str = Field(min_length=1)
+    loans_cny_bn: float = Field(gt=0, description="Gross loan book, CNY bn.")
+    internal_control: float = Field(
+        ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
+    )
+    workout_skill: float = Field(
+        gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
+    )
+    equity_ratio: float = Field(ge=0.005, le=0.3, description="Book equity / gross loans.")
+    bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
+
+
+class AMCSpec(_Strict):
+    """One asset management company."""
+
+    name: str = Field(min_length=1)
+    equity_cny_bn: float = Field(gt=0, description="Paid-in capital, CNY bn.")
+    funding_capacity_cny_bn: float = Field(
+        ge=0, description="Bonds / central-bank lending it can raise for purchases, CNY bn."
+    )
+    workout_skill: float = Field(gt=0, le=5, description="Multiplier on the recovery hazard.")
+    cost_per_recovered: float = Field(
+        ge=0, le=1, description="Workout cost per unit of cash recovered."
+    )
+
+
+def _default_banks() -> list[BankSpec]:
+    # Assumption: big-four loan books of the late 1990s (total ~CNY 7.3 trn), internal control weak.
+    return [
+        BankSpec(name=n, loans_cny_bn=v, internal_control=0.4, workout_skill=1.0,
+                 equity_ratio=0.06, bond_share=0.15)
+        for n, v in (("ICBC", 2500.0), ("ABC", 1700.0), ("BOC", 1500.0), ("CCB", 1600.0))
+    ]  # fmt: skip
+
+
+def _default_amcs() -> list[AMCSpec]:
+    # Huarong recovered 17.97% of face at a cost of CNY 5.57 per 100 recovered, Great Wall 10.36%
+    # (FACTS "Four AMCs, end-2006" [V]); skills are set in that order. Capital CNY 10 bn each and
+    # funding capacity are assumptions.
+    return [
+        AMCSpec(name=n, equity_cny_bn=10.0, funding_capacity_cny_bn=300.0,
+                workout_skill=s, cost_per_recovered=0.0557)
+        for n, s in (("Huarong", 1.9), ("Great Wall", 1.2), ("Orient", 1.5), ("Cinda", 1.7))
+    ]  # fmt: skip
+
+
+class ShockSpec(_Strict):
+    """A shock to the systematic factor Z (negative = bad times, more defaults)."""
+
+    quarter: int = Field(ge=0)
+    z: float = Field(ge=-6, le=6)
+
+
+class MacroSpec(_Strict):
+    """Systematic factor and interest rates (annual, decimal)."""
+
+    z_persistence: float = Field(default=0.7, ge=0, lt=1, description="AR(1) coefficient of Z.")
+    z_initial: float = Field(default=0.0, ge=-6, le=6)
+    benchmark_rate: float = Field(default=0.0585, ge=0, le=0.3, description="1-year lending.")
+    deposit_rate: float = Field(default=0.0225, ge=0, le=0.3)
+    gov_bond_yield: float = Field(default=0.03, ge=0, le=0.3)
+    interbank_rate: float = Field(default=0.03, ge=0, le=0.3)
+    shocks: list[ShockSpec] = Field(default_factory=list)
+
+
+class EventSpec(_Strict):
+    """Something scheduled: a regime reform and/or a macro shock at a quarter."""
+
+    quarter: int = Field(ge=0)
+    regime: str | None = Field(default=None, description="Preset to switch to.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Regime field changes.")
+    label: str = ""
+
+
+class ScenarioConfig(_Strict):
+    """A whole simulated world. Money in CNY bn, time in quarters."""
+
+    name: str = "custom"
+    description: str = ""
+    regime: str = Field(default=DEFAULT_SCENARIO, description="Legal-regime preset name.")
+    regime_overrides: dict[str, Any] = Field(default_factory=dict)
+    quarters: int = Field(default=40, ge=1, le=400, description="Horizon, quarters.")
+    n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
+    banks: list[BankSpec] = Field(default_factory=_default_banks, min_length=1)
+    amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
+    segments: dict[str, SegmentSpec] = Field(default_factory=_default_segments)
+    commercial_mix: dict[str, float] = Field(default_factory=_default_commercial_mix)
+    gov_directed_share: float = Field(
+        default=0.3, ge=0, le=1, description="Share of new lending directed by government."
+    )
+    initial_npl_ratio: float = Field(default=0.05, ge=0, le=0.95)
+    initial_npl_max_age_q: int = Field(default=12, ge=0, le=40)
+    loan_growth_annual: float = Field(default=0.1, ge=-0.5, le=1.0)
+    deposit_growth_annual: float = Field(default=0.1, ge=-0.5, le=1.0)
+    reserve_ratio: float = Field(default=0.12, ge=0, le=0.5, description="Required reserves.")
+    demand_deposit_share: float = Field(
+        default=0.45, ge=0, le=1, description="Deposits counted as short-term liabilities."
+    )
+    lcr_runoff: float = Field(
+        default=0.1, ge=0, le=1, description="30-day deposit run-off rate in the LCR."
+    )
+    opex_rate: float = Field(default=0.008, ge=0, le=0.1, description="Opex / assets, annual.")
+    tax_rate: float = Field(default=0.25, ge=0, le=0.6)
+    payout_ratio: float = Field(default=0.3, ge=0, le=1, description="Dividends / profit.")
+    bank_base_hazard: float = Field(
+        default=0.075, gt=0, le=2, description="Quarterly NPL resolution hazard at skill 1."
+    )
+    borrower_quality_dispersion: float = Field(
+        default=0.6, ge=0, le=2, description="Log-s.d. of NPL workout quality known to the lender."
+    )
+    bank_workout_cost: float = Field(default=0.08, ge=0, le=1)
+    write_off_age_q: int = Field(default=28, ge=1, le=120)
+    bank_discount_rate: float = Field(default=0.08, ge=0, le=1, description="Annual.")
+    amc_discount_rate: float = Field(default=0.1, ge=0, le=1, description="Annual.")
+    amc_funding_rate: float = Field(default=0.0225, ge=0, le=0.3)
+    capital_pressure_weight: float = Field(default=0.3, ge=0, le=5)
+    npl_pressure_weight: float = Field(default=0.05, ge=0, le=5)
+    car_buffer: float = Field(default=0.02, gt=0, le=0.2)
+    disposal_lag_q: int = Field(
+        default=4,
+        ge=0,
+        le=40,
+        description="Quarters an NPL must age (classification, valuation, approval) before sale.",
+    )
+    package_loans: int = Field(default=200, ge=1, le=100_000, description="Loans per package.")
+    bid_noise_at_zero_disclosure: float = Field(default=0.5, ge=0, le=3)
+    bid_noise_floor: float = Field(default=0.05, ge=0, le=1)
+    bid_shading: float = Field(default=0.5, ge=0, le=3)
+    price_learning_rate: float = Field(default=0.3, ge=0, le=1)
+    macro: MacroSpec = Field(default_factory=MacroSpec)
+    events: list[EventSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScenarioConfig:
+        missing = set(SEGMENTS) - set(self.segments)
+        if missing:
+            raise ValueError(f"segments: missing {sorted(missing)}; all of {list(SEGMENTS)}")
+        unknown = set(self.commercial_mix) - set(SEGMENTS)
+        if unknown:
+            raise ValueError(f"commercial_mix: unknown segments {sorted(unknown)}")
+        if abs(sum(self.commercial_mix.values()) - 1.0) > 1e-6:
+            raise ValueError("commercial_mix: shares must sum to 1")
+        names = [b.name for b in self.banks] + [a.name for a in self.amcs]
+        if len(set(names)) != len(names):
+            raise ValueError("banks and amcs must have distinct names")
+        if self.n_loans < 20 * len(self.banks):
+            raise ValueError("n_loans must be at least 20 per bank")
+        return self
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(str(path), "<file>", "file not found")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
+
+
+def list_scenarios() -> list[str]:
+    """Names of the built-in scenarios."""
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
+
+
+def scenario_source(name_or_path: str | Path) -> Path:
+    """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists() or "/" in str(name_or_path):
+        return path
+    if str(name_or_path) not in list_scenarios():
+        raise ConfigError(
+            str(name_or_path), "scenario", "unknown scenario", ", ".join(list_scenarios())
+        )
+    return SCENARIOS_DIR / f"{name_or_path}.toml"
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node: Any = data
+    fields = ScenarioConfig.model_fields
+    for part in parts[:-1]:
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError(source, dotted, "cannot set inside a non-table value")
+    if len(parts) == 1 and parts[0] not in fields:
+        allowed = sorted(list(fields) + list(LegalRegime.model_fields))
+        raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
+    node[parts[-1]] = value
+
+
+def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
+    try:
+        return ScenarioConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, source, list(ScenarioConfig.model_fields)) from None
+
+
+def load_scenario(
+    scenario: str | Path | ScenarioConfig = DEFAULT_SCENARIO,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[ScenarioConfig, LegalRegime]:
+    """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
+
+    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot) or
+    legal-regime fields, which go to ``regime_overrides``.
+
+    Returns:
+        The validated scenario and its resolved starting legal regime.
+
+    Raises:
+        ConfigError: for any invalid input, naming the file, the key and the allowed values.
+    """
+    if isinstance(scenario, ScenarioConfig):
+        data, source = scenario.model_dump(), "scenario"
+    else:
+        path = scenario_source(scenario)
+        data, source = _read_toml(path), str(path)
+        data.setdefault("name", path.stem)
+    config = _validated(data, source)
+    if overrides:
+        data = config.model_dump()
+        regime_changes = dict(data.get("regime_overrides", {}))
+        for raw_key, value in overrides.items():
+            key = raw_key.replace("__", ".")
+            if key in LegalRegime.model_fields:
+                regime_changes[key] = value
+            else:
+                _set_dotted(data, key, value, "overrides")
+        data["regime_overrides"] = regime_changes
+        config = _validated(data, "overrides")
+    regime = _resolve_regime(config.regime, config.regime_overrides, source)
+    for event in config.events:
+        if event.regime is not None or event.overrides:
+            _resolve_regime(event.regime or config.regime, event.overrides, source)
+    return config, regime
+
+
+def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> LegalRegime:
+    if name not in list_presets() and not name.endswith(".toml"):
+        raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
+    return load_regime(name, overrides or None)

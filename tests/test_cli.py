@@ -1,0 +1,97 @@
+"""The command line: a run writes the results directory; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+from market.model import MODEL_COLUMNS
+
+
+def test_run_writes_the_results_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "restart_2016", "--seed", "3", "--quarters", "6", "--out", str(out),
+                 "--set", "n_loans=3000", "--quiet"])  # fmt: skip
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"manifest.json", "model.parquet", "banks.parquet", "deals.parquet", "trades.parquet",
+            "events.parquet", "summary.json", "figures"} <= names  # fmt: skip
+    model = pd.read_parquet(out / "model.parquet")
+    assert list(model.columns) == list(MODEL_COLUMNS)
+    assert len(model) == 7
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["quarters"] == 6
+    assert manifest["regime"]["spv_form"] == "trust"
+    assert manifest["versions"]["mesa"] == "3.5.1"
+    assert len(manifest["config_hash"]) == 64
+    assert (out / "figures" / "dashboard.png").stat().st_size > 10_000
+    assert "npl_ratio" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "no_such_key=1"], "no_such_key: unknown key (allowed:"),
+        (["--set", "car_min=2"], "car_min: Input should be less than or equal to 0.25"),
+        (["--set", "disclosure_level=high"], "disclosure_level"),
+        (["--set", "n_loans=many"], "n_loans"),
+        (["no_such_scenario"], "scenario: unknown scenario (allowed: amc_only_1999"),
+        (["--set", "regime=nope"], "regime: unknown preset 'nope' (allowed:"),
+        (["--set", "spv_form=llc"], "spv_form"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, expected):
+    out = tmp_path / "out"
+    code = main(["run", *args, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and expected in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_and_missing_files(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("quarters = [\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "malformed TOML" in err and err.count("\n") == 1
+    assert main(["run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('regime = "pilot_2005"\nquartres = 4\n')
+    assert main(["run", str(unknown), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{unknown}: quartres: unknown key (allowed:" in err and "quarters" in err
+    wrong_type = tmp_path / "wrong.toml"
+    wrong_type.write_text('quarters = "ten"\n')
+    assert main(["run", str(wrong_type), "--out", str(tmp_path / "o")]) == 2
+    assert "quarters" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--seed", "abc"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_out_dir_that_is_not_a_results_directory_is_refused(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["run", "--out", str(tmp_path), "--quiet", "--set", "n_loans=2000"]) == 2
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_regimes_list_show_diff(capsys):
+    assert main(["regimes", "list"]) == 0
+    assert "strengthened" in capsys.readouterr().out
+    assert main(["regimes", "show", "pilot_2005"]) == 0
+    assert "bankruptcy_remoteness" in capsys.readouterr().out
+    assert main(["regimes", "diff", "pilot_2005", "strengthened"]) == 0
+    assert "investor_protection" in capsys.readouterr().out
+    assert main(["regimes", "show", "nope"]) == 2
+    assert "unknown preset" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The interactive Solara policy lab (see viz/app.py)."""
