@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from market.loans import workout_value_table
+from market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from market.model import NPLMarketModel
@@ -78,16 +78,16 @@ class AssetManagementCompany(mesa.Agent):
     def valuation(self, idx: np.ndarray) -> np.ndarray:
         """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
         model = self.model
+        discount_q = (1.0 + model.config.amc_discount_rate) ** -0.25
         table = workout_value_table(
             p_resolve=-np.expm1(-model.amc_hazard(self.workout_skill)),
-            discount_q=(1.0 + model.config.amc_discount_rate) ** -0.25,
+            discount_q=discount_q,
             write_off_age_q=model.config.write_off_age_q,
             cost_rate=self.cost_per_recovered,
         )
-        loans = model.loans
-        age = np.minimum(loans.age_q(model.quarter, idx), model.config.write_off_age_q)
-        seen = loans.base_recovery(idx, disclosure=model.regime.disclosure_level)
-        return seen * table[age]
+        return expected_workout_value(
+            model.loans, idx, model.quarter, table, discount_q, model.regime.disclosure_level
+        )
 
     def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
         """Pay a bank for a portfolio, drawing funding first if cash is short."""

@@ -21,7 +21,7 @@ from market.disposal import (
     sale_capital_gain,
     shadow_prices,
 )
-from market.loans import Status, workout_value_table
+from market.loans import Status, expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from market.model import NPLMarketModel
@@ -326,15 +326,16 @@ class StateBank(mesa.Agent):
         seeing only the disclosed share of what the bank knows about each borrower.
         """
         model = self.model
+        discount_q = (1.0 + model.config.bank_discount_rate) ** -0.25
         table = workout_value_table(
             p_resolve=-np.expm1(-model.bank_hazard(self.workout_skill)),
-            discount_q=(1.0 + model.config.bank_discount_rate) ** -0.25,
+            discount_q=discount_q,
             write_off_age_q=model.config.write_off_age_q,
             cost_rate=model.config.bank_workout_cost,
         )
-        loans = model.loans
-        age = np.minimum(loans.age_q(model.quarter, idx), model.config.write_off_age_q)
-        return loans.base_recovery(idx, disclosure) * table[age]
+        return expected_workout_value(
+            model.loans, idx, model.quarter, table, discount_q, disclosure
+        )
 
     def market_view(self, idx: np.ndarray) -> np.ndarray:
         """The bank's workout value as an outside buyer would see it: the anchor for what AMCs

@@ -265,7 +265,8 @@ class LoanBook:
                 enforcement efficiency already applied).
             cost_by_holder: workout cost per unit of cash recovered, per account.
             uniform: one uniform draw per slot from the recoveries stream.
-            write_off_age_q: age at which an unresolved NPL is charged off.
+            write_off_age_q: age at which an unresolved NPL is charged off (it can no longer be
+                resolved at that age).
 
         Returns:
             resolved mask, written-off mask, gross recovery, workout cost, face closed and
@@ -274,8 +275,8 @@ class LoanBook:
         npl = self.status == Status.NPL
         age = self.age_q(quarter)
         p_resolve = -np.expm1(-hazard_by_holder[self.holder])
-        resolved = npl & (uniform < p_resolve)
-        written_off = npl & ~resolved & (age >= write_off_age_q)
+        resolved = npl & (age < write_off_age_q) & (uniform < p_resolve)
+        written_off = npl & (age >= write_off_age_q)
         recovery = np.where(resolved, self.base_recovery() * recovery_timing_factor(age), 0.0)
         workout_cost = recovery * cost_by_holder[self.holder]
         closed = resolved | written_off
@@ -331,3 +332,20 @@ def workout_value_table(
     for a in range(write_off_age_q - 1, -1, -1):  # a backward recursion over ages, not loans
         table[a] = p_resolve * timing[a] + (1.0 - p_resolve) * discount_q * table[a + 1]
     return table * (1.0 - cost_rate)
+
+
+def expected_workout_value(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    table: np.ndarray,
+    discount_q: float,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Present value of working out NPLs ``idx`` from next quarter on (CNY bn per loan).
+
+    Valuation happens after this quarter's workout, so the next chance to resolve is at age + 1,
+    one quarter away: ``base_recovery · δ · G[age + 1]`` with ``G`` from ``workout_value_table``.
+    """
+    age_next = np.minimum(book.age_q(quarter, idx) + 1, len(table) - 1)
+    return book.base_recovery(idx, disclosure) * discount_q * table[age_next]

@@ -1,0 +1,451 @@
+"""Tests of the loan book: servicing, Vasicek defaults, workout, valuation tables and aggregates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from market.loans import (
+    SEGMENT_CODE,
+    SEGMENTS,
+    LoanBook,
+    SegmentTable,
+    Status,
+    asset_correlation,
+    recovery_timing_factor,
+    workout_value_table,
+)
+
+N = 20_000
+RATE = 0.0435
+FACTS_RECOVERY = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7])
+PRIVATE = SEGMENT_CODE["private"]
+MORTGAGE = SEGMENT_CODE["mortgage"]
+CARD = SEGMENT_CODE["retail_card"]
+
+
+def _segments(**overrides: list[float]) -> SegmentTable:
+    """A six-segment calibration; mortgages 0.15 and cards 0.04 correlation, others IRB."""
+    k = len(SEGMENTS)
+    base = {
+        "pd_annual": [0.01, 0.02, 0.04, 0.05, 0.01, 0.02],
+        "spread": [0.0, 0.005, 0.02, 0.08, 0.0, 0.01],
+        "maturity_q": [20, 16, 12, 4, 80, 40],
+        "secured_share": [0.5] * k,
+        "collateral_cover": [1.2] * k,
+        "haircut": [0.4] * k,
+        "unsecured_recovery": [0.2] * k,
+        "correlation": [np.nan, np.nan, np.nan, 0.04, 0.15, np.nan],
+    }
+    base.update(overrides)
+    data = {key: np.asarray(value, dtype=float) for key, value in base.items()}
+    data["maturity_q"] = data["maturity_q"].astype(np.int64)
+    return SegmentTable(**data)
+
+
+def _book(
+    n: int = N,
+    segment: int | np.ndarray = PRIVATE,
+    principal: float | np.ndarray = 1.0,
+    secured: bool | np.ndarray = False,
+    remaining_share: float | np.ndarray = 1.0,
+    pd_multiplier: float | np.ndarray = 1.0,
+    segments: SegmentTable | None = None,
+    originator: int | np.ndarray = 0,
+) -> LoanBook:
+    """A book with every slot filled by a freshly originated performing loan."""
+    book = LoanBook(n, segments or _segments())
+    slots = np.arange(n)
+    book.originate(
+        slots=slots,
+        originator=np.broadcast_to(np.asarray(originator, dtype=np.int32), n),
+        segment=np.broadcast_to(np.asarray(segment, dtype=np.int8), n),
+        principal=np.broadcast_to(np.asarray(principal, dtype=float), n).copy(),
+        pd_multiplier=np.broadcast_to(np.asarray(pd_multiplier, dtype=float), n),
+        benchmark_rate=RATE,
+        secured_draw=np.where(np.broadcast_to(secured, n), 0.0, 1.0),
+        remaining_share=np.broadcast_to(np.asarray(remaining_share, dtype=float), n),
+    )
+    return book
+
+
+def _make_npl(book: LoanBook, idx: np.ndarray | slice, default_q: int = 0) -> None:
+    book.status[idx] = Status.NPL
+    book.default_q[idx] = default_q
+    book.quality[idx] = 1.0
+
+
+# ---------------------------------------------------------------------------- origination
+def test_originate_sets_rate_collateral_and_vasicek_parameters():
+    book = _book(n=4, segment=np.array([PRIVATE, MORTGAGE, CARD, 0]), secured=True)
+    seg = book.segments
+    np.testing.assert_allclose(book.rate, RATE + seg.spread[book.segment])
+    np.testing.assert_allclose(book.collateral, 1.2)
+    pd_q = 1.0 - (1.0 - seg.pd_annual[book.segment]) ** 0.25
+    np.testing.assert_allclose(norm.cdf(book.threshold), pd_q, rtol=1e-10)
+    np.testing.assert_allclose(book.sqrt_rho[1:3] ** 2, [0.15, 0.04])
+    assert (book.status == Status.PERFORMING).all()
+    assert (book.carrying == book.principal).all()
+    assert book.free_slots().size == 0
+
+
+def test_unsecured_draw_leaves_no_collateral_and_pd_multiplier_scales_pd():
+    book = _book(n=2, secured=False, pd_multiplier=np.array([1.0, 2.0]))
+    assert (book.collateral == 0).all()
+    pd_q = norm.cdf(book.threshold)
+    pd_annual = 1.0 - (1.0 - pd_q) ** 4
+    np.testing.assert_allclose(pd_annual, [0.04, 0.08], rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------- servicing
+def test_interest_is_quarter_of_annual_rate_on_performing_loans_only():
+    rng = np.random.default_rng(1)
+    principal = rng.uniform(0.1, 2.0, N)
+    book = _book(principal=principal)
+    npl = rng.random(N) < 0.3
+    _make_npl(book, npl)
+    before = book.principal.copy()
+    interest, paid, matured = book.service_performing()
+    np.testing.assert_allclose(interest[~npl], before[~npl] * book.rate[~npl] / 4)
+    assert (interest[npl] == 0).all()
+    assert (paid[npl] == 0).all()
+    np.testing.assert_array_equal(book.principal[npl], before[npl])  # NPLs do not amortise
+    assert not matured.any()
+
+
+def test_equal_principal_amortisation_repays_over_term_then_matures():
+    maturity = 12  # private segment
+    principal = np.linspace(0.5, 3.0, 100)
+    book = _book(n=100, principal=principal)
+    paid_total = np.zeros(100)
+    for q in range(maturity):
+        assert (book.status == Status.PERFORMING).all()
+        _, paid, matured = book.service_performing()
+        np.testing.assert_allclose(paid, principal / maturity)  # equal instalments
+        paid_total += paid
+        assert matured.all() if q == maturity - 1 else not matured.any()
+        np.testing.assert_allclose(book.carrying, book.principal)
+    np.testing.assert_allclose(paid_total, principal)
+    assert (book.status == Status.RESOLVED).all()
+    assert (book.principal == 0).all() and (book.carrying == 0).all()
+    assert book.free_slots().size == 100
+    interest, paid, _ = book.service_performing()  # resolved slots pay nothing more
+    assert (interest == 0).all() and (paid == 0).all()
+
+
+def test_seasoned_loan_matures_after_its_remaining_share_of_term():
+    book = _book(n=3, remaining_share=np.array([1.0, 0.5, 0.01]))
+    np.testing.assert_array_equal(book.remaining_q, [12, 6, 1])
+    quarters_to_mature = np.full(3, -1)
+    for q in range(12):
+        _, _, matured = book.service_performing()
+        quarters_to_mature[matured] = q + 1
+    np.testing.assert_array_equal(quarters_to_mature, [12, 6, 1])
+
+
+# ---------------------------------------------------------------------------- Vasicek defaults
+def _default_rate(z: float, seed: int, segment: int = PRIVATE, n: int = N) -> float:
+    book = _book(n=n, segment=segment)
+    rng = np.random.default_rng(seed)
+    defaulted = book.default(5, z, rng.random(n), np.ones(n))
+    return defaulted.mean()
+
+
+def test_default_rate_at_z0_is_the_conditional_median_pd():
+    """At Z=0 defaults follow Φ(Φ⁻¹(PD_q)/√(1−ρ)), which is *below* PD_q (median < mean)."""
+    pd_annual = 0.04
+    pd_q = 1 - (1 - pd_annual) ** 0.25
+    rho = asset_correlation(np.array(pd_annual), np.array(np.nan))
+    expected = norm.cdf(norm.ppf(pd_q) / np.sqrt(1 - rho))
+    rate = _default_rate(0.0, seed=11)
+    se = np.sqrt(expected * (1 - expected) / N)
+    assert abs(rate - expected) < 4 * se
+    assert rate < pd_q
+
+
+def test_low_correlation_segment_at_z0_defaults_close_to_pd():
+    pd_q = 1 - (1 - 0.05) ** 0.25  # retail cards, rho = 0.04
+    rate = _default_rate(0.0, seed=12, segment=CARD)
+    se = np.sqrt(pd_q * (1 - pd_q) / N)
+    assert abs(rate - pd_q) < 4 * se + 0.0015  # conditional median is 0.0014 below PD_q
+
+
+def test_average_default_rate_over_the_cycle_equals_quarterly_pd():
+    """Integrating the conditional PD over Z ~ N(0,1) gives back the unconditional PD_q."""
+    pd_q = 1 - (1 - 0.04) ** 0.25
+    k = 200
+    zs = norm.ppf((np.arange(k) + 0.5) / k)  # stratified draws of Z
+    rates = [_default_rate(z, seed=100 + i, n=5_000) for i, z in enumerate(zs)]
+    se = np.sqrt(pd_q * (1 - pd_q) / (k * 5_000))
+    assert abs(np.mean(rates) - pd_q) < 4 * se + 2e-4  # + stratification error
+
+
+def test_bad_times_raise_and_good_times_lower_defaults():
+    rates = [_default_rate(z, seed=21) for z in (-2.0, -1.0, 0.0, 1.0, 2.0)]
+    assert np.all(np.diff(rates) < 0)
+    assert rates[0] > 3 * rates[2] > 9 * rates[4]
+
+
+@pytest.mark.parametrize("z", [-2.5, -0.7, 0.0, 1.3])
+def test_conditional_pd_matches_scipy_norm(z):
+    seg_codes = np.arange(len(SEGMENTS), dtype=np.int8).repeat(3)
+    mult = np.tile([0.5, 1.0, 3.0], len(SEGMENTS))
+    n = seg_codes.size
+    book = _book(n=n, segment=seg_codes, pd_multiplier=mult)
+    seg = book.segments
+    pd_annual = seg.pd_annual[seg_codes] * mult
+    pd_q = 1 - (1 - pd_annual) ** 0.25
+    w = (1 - np.exp(-50 * pd_annual)) / (1 - np.exp(-50))
+    corr = seg.correlation[seg_codes]
+    rho = np.where(np.isnan(corr), 0.12 * w + 0.24 * (1 - w), corr)
+    cond = norm.cdf((norm.ppf(pd_q) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
+    # a draw just below the conditional PD defaults; one just above does not
+    below = book.default(3, z, cond * (1 - 1e-9), np.ones(n))
+    assert below.all()
+    fresh = _book(n=n, segment=seg_codes, pd_multiplier=mult)
+    above = fresh.default(3, z, cond * (1 + 1e-9), np.ones(n))
+    assert not above.any()
+
+
+def test_default_only_hits_performing_loans_and_records_quarter_and_quality():
+    book = _book(n=10)
+    _make_npl(book, slice(0, 5), default_q=1)
+    quality = np.linspace(0.5, 1.5, 10)
+    defaulted = book.default(7, 0.0, np.zeros(10), quality)  # every draw below any PD
+    np.testing.assert_array_equal(defaulted, np.arange(10) >= 5)
+    np.testing.assert_array_equal(book.default_q, [1] * 5 + [7] * 5)
+    np.testing.assert_allclose(book.quality[5:], quality[5:])
+    np.testing.assert_allclose(book.quality[:5], 1.0)
+    assert (book.status == Status.NPL).all()
+    np.testing.assert_array_equal(book.age_q(9), [8] * 5 + [2] * 5)
+
+
+# ---------------------------------------------------------------------------- IRB correlation
+@pytest.mark.parametrize(
+    ("pd", "expected"),
+    [
+        (0.0003, 0.12 * 0.014888 + 0.24 * 0.985112),
+        (0.01, 0.12 * 0.393469 + 0.24 * 0.606531),
+        (0.03, 0.12 * 0.776870 + 0.24 * 0.223130),
+        (0.2, 0.12 * 0.9999546 + 0.24 * 4.54e-5),
+    ],
+)
+def test_asset_correlation_matches_bcbs_corporate_formula(pd, expected):
+    got = asset_correlation(np.array([pd]), np.array([np.nan]))[0]
+    assert got == pytest.approx(expected, abs=2e-6)
+    assert 0.12 <= got <= 0.24
+
+
+def test_asset_correlation_falls_with_pd_and_uses_segment_values():
+    pds = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
+    corporate = asset_correlation(pds, np.full(5, np.nan))
+    assert np.all(np.diff(corporate) < 0)
+    np.testing.assert_allclose(asset_correlation(pds, np.full(5, 0.15)), 0.15)
+    np.testing.assert_allclose(asset_correlation(pds, np.full(5, 0.04)), 0.04)
+
+
+# ---------------------------------------------------------------------------- workout
+def test_higher_hazard_resolves_more_at_one_minus_exp_rate():
+    book = _book(originator=np.arange(N) % 2)
+    _make_npl(book, slice(None), default_q=0)
+    hazard = np.array([0.05, 0.5])
+    uniform = np.random.default_rng(31).random(N)
+    resolved, written_off, *_ = book.work_out(1, hazard, np.zeros(2), uniform, 28)
+    share = np.array([resolved[book.originator == h].mean() for h in (0, 1)])
+    expected = -np.expm1(-hazard)
+    se = np.sqrt(expected * (1 - expected) / (N / 2))
+    assert np.all(np.abs(share - expected) < 4 * se)
+    assert share[1] > 5 * share[0]
+    assert not written_off.any()
+
+
+def test_write_off_exactly_at_write_off_age():
+    w = 6
+    book = _book(n=50)
+    _make_npl(book, slice(None), default_q=0)
+    hazard, cost = np.zeros(1), np.zeros(1)
+    for q in range(w):
+        _, written_off, *_ = book.work_out(q, hazard, cost, np.ones(50), w)
+        assert not written_off.any(), f"written off early at age {q}"
+    before = book.principal.copy()
+    resolved, written_off, recovery, _, face, carrying = book.work_out(
+        w, hazard, cost, np.ones(50), w
+    )
+    assert written_off.all() and not resolved.any()
+    assert (recovery == 0).all()
+    np.testing.assert_allclose(face, before)
+    np.testing.assert_allclose(carrying, before)
+    assert (book.status == Status.WRITTEN_OFF).all() and (book.principal == 0).all()
+    assert book.free_slots().size == 50
+
+
+def test_resolution_recovers_base_recovery_times_timing_factor_less_cost():
+    book = _book(n=8, secured=True)
+    _make_npl(book, slice(None), default_q=0)
+    book.carrying[:] = 0.4  # bought at a discount
+    quarter = 9  # age 9 -> third year
+    base = book.base_recovery()
+    resolved, _, recovery, cost, face, carrying = book.work_out(
+        quarter, np.array([50.0]), np.array([0.1]), np.full(8, 0.5), 28
+    )
+    assert resolved.all()
+    np.testing.assert_allclose(recovery, base * 62.8 / 84.2)
+    np.testing.assert_allclose(cost, 0.1 * recovery)
+    np.testing.assert_allclose(face, 1.0)
+    np.testing.assert_allclose(carrying, 0.4)
+    np.testing.assert_allclose(book.recovered, recovery)
+    assert (book.status == Status.RESOLVED).all()
+
+
+def test_recovery_timing_factor_reproduces_facts_table():
+    ages = np.arange(0, 40)
+    got = recovery_timing_factor(ages)
+    expected = FACTS_RECOVERY[np.minimum(ages // 4, 5)] / 84.2
+    np.testing.assert_allclose(got, expected)
+    np.testing.assert_allclose(
+        recovery_timing_factor(np.array([0, 3, 4, 19, 20, 399])),
+        np.array([84.2, 84.2, 72.7, 59.1, 43.7, 43.7]) / 84.2,
+    )
+    assert np.all(np.diff(got) <= 0)
+
+
+# ---------------------------------------------------------------------------- base recovery
+def test_base_recovery_formula_and_cap_at_principal():
+    book = _book(n=3, secured=True)  # collateral 1.2, haircut 0.4 -> secured part 0.72
+    book.quality[:] = [1.0, 1.2, 3.0]
+    expected = np.minimum((0.72 + 0.2 * 0.28) * book.quality, 1.0)
+    np.testing.assert_allclose(book.base_recovery(), expected)
+    assert book.base_recovery()[2] == 1.0  # capped
+    assert (book.base_recovery() <= book.principal).all()
+
+
+def test_base_recovery_rises_with_collateral_and_detached_collateral_is_unsecured():
+    book = _book(n=5, secured=True)
+    book.collateral[:] = [0.0, 0.5, 1.0, 1.5, 2.0]
+    rec = book.base_recovery()
+    assert np.all(np.diff(rec[:4]) > 0)
+    assert rec[0] == pytest.approx(0.2)
+    book.collateral_attached[:] = False
+    np.testing.assert_allclose(book.base_recovery(), 0.2)
+
+
+def test_outsider_view_shrinks_quality_towards_one():
+    book = _book(n=2)
+    book.quality[:] = [0.4, 1.8]  # a bad and a good borrower, known to the lender
+    insider = book.base_recovery(disclosure=1.0)
+    half = book.base_recovery(disclosure=0.5)
+    blind = book.base_recovery(disclosure=0.0)
+    np.testing.assert_allclose(blind, 0.2)  # unsecured recovery at quality 1
+    np.testing.assert_allclose(half, 0.2 * np.array([0.7, 1.4]))
+    assert insider[0] < half[0] < blind[0]
+    assert insider[1] > half[1] > blind[1]
+    np.testing.assert_allclose(book.base_recovery(np.array([1]), 0.5), half[1:])
+
+
+# ---------------------------------------------------------------------------- valuation table
+def test_workout_value_falls_with_age_and_is_zero_at_write_off():
+    table = workout_value_table(0.1, 0.98, 28, 0.08)
+    assert table.shape == (29,)
+    assert table[28] == 0.0
+    assert np.all(np.diff(table) < 0)
+    assert 0 < table[0] < 0.92
+
+
+def test_workout_value_rises_with_resolution_probability():
+    values = np.array([workout_value_table(p, 0.98, 20, 0.05) for p in (0.02, 0.1, 0.3, 0.9)])
+    assert np.all(np.diff(values[:, :-1], axis=0) > 0)
+    assert values[-1, 0] == pytest.approx(0.95 * (0.9 + 0.1 * 0.98 * 0.9), rel=0.01)
+
+
+def test_workout_value_table_equals_explicit_sum():
+    p, delta, w, c = 0.15, 0.97, 24, 0.06
+    table = workout_value_table(p, delta, w, c)
+    timing = recovery_timing_factor(np.arange(w))
+    for a in (0, 5, 13, 23):
+        k = np.arange(a, w)
+        explicit = (1 - c) * np.sum(p * ((1 - p) * delta) ** (k - a) * timing[k])
+        assert table[a] == pytest.approx(explicit, rel=1e-12)
+
+
+def test_workout_value_table_matches_monte_carlo_of_its_process():
+    """Resolve with probability p each quarter at ages a..W−1, discounting by δ per quarter."""
+    p, delta, w, c = 0.2, 0.95, 12, 0.1
+    rng = np.random.default_rng(41)
+    n = 200_000
+    first = rng.geometric(p, n) - 1  # quarters until resolution
+    table = workout_value_table(p, delta, w, c)
+    for a in (0, 6):
+        age = a + first
+        pv = np.where(age < w, delta**first * recovery_timing_factor(np.minimum(age, w)), 0.0)
+        pv *= 1 - c
+        assert pv.mean() == pytest.approx(table[a], abs=4 * pv.std() / np.sqrt(n))
+
+
+def test_workout_value_table_matches_simulated_loan_book_workout():
+    p, w = 0.3, 4
+    hazard = np.array([-np.log1p(-p)])
+    book = _book()
+    _make_npl(book, slice(None), default_q=0)
+    base = book.base_recovery().copy()
+    rng = np.random.default_rng(51)
+    total = np.zeros(N)
+    for q in range(w + 3):
+        _, _, recovery, *_ = book.work_out(q, hazard, np.zeros(1), rng.random(N), w)
+        total += recovery
+    pv = total / base
+    table = workout_value_table(p, 1.0, w, 0.0)
+    assert pv.mean() == pytest.approx(table[0], abs=4 * pv.std() / np.sqrt(N))
+
+
+# ---------------------------------------------------------------------------- ownership, totals
+def test_transfer_changes_holder_and_carrying_only():
+    book = _book(n=10)
+    principal = book.principal.copy()
+    idx = np.array([2, 5, 7])
+    book.transfer(idx, 9, np.array([0.3, 0.4, 0.5]))
+    np.testing.assert_array_equal(book.holder, [0, 0, 9, 0, 0, 9, 0, 9, 0, 0])
+    np.testing.assert_allclose(book.carrying[idx], [0.3, 0.4, 0.5])
+    np.testing.assert_allclose(np.delete(book.carrying, idx), 1.0)
+    np.testing.assert_array_equal(book.principal, principal)
+    np.testing.assert_array_equal(book.originator, 0)
+
+
+def test_sum_by_holder_and_holder_totals_equal_pandas_groupby():
+    rng = np.random.default_rng(61)
+    n, n_accounts = 5_000, 7  # account 5 only buys, account 6 holds nothing
+    book = _book(n=n, principal=rng.uniform(0.1, 2.0, n), originator=rng.integers(0, 5, n))
+    npl = rng.random(n) < 0.25
+    _make_npl(book, npl)
+    book.status[rng.random(n) < 0.1] = Status.WRITTEN_OFF
+    sold = np.flatnonzero(npl)[::3]
+    book.transfer(sold, 5, book.principal[sold] * 0.3)
+    frame = pd.DataFrame(
+        {
+            "holder": book.holder,
+            "status": book.status,
+            "principal": book.principal,
+            "carrying": book.carrying,
+        }
+    )
+    idx = pd.RangeIndex(n_accounts)
+
+    def by(mask: pd.Series, col: str) -> np.ndarray:
+        grouped = frame[mask].groupby("holder")[col].sum()
+        return grouped.reindex(idx, fill_value=0).to_numpy(dtype=float)
+
+    is_npl = frame.status == Status.NPL
+    totals = book.holder_totals(n_accounts)
+    np.testing.assert_allclose(
+        totals["performing"], by(frame.status == Status.PERFORMING, "principal")
+    )
+    np.testing.assert_allclose(totals["npl"], by(is_npl, "principal"))
+    np.testing.assert_allclose(totals["npl_carrying"], by(is_npl, "carrying"))
+    count = frame[is_npl].groupby("holder").size().reindex(idx, fill_value=0).to_numpy()
+    np.testing.assert_array_equal(totals["npl_count"], count)
+    np.testing.assert_allclose(
+        book.sum_by_holder(book.carrying, n_accounts), by(frame.status >= 0, "carrying")
+    )
+    assert totals["npl"][6] == 0 and totals["npl"].shape == (n_accounts,)
+    assert totals["npl_carrying"][5] == pytest.approx(0.3 * totals["npl"][5])
