@@ -16,6 +16,10 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from experiments.compare import register_compare_cli
+from experiments.sensitivity import register_sensitivity_cli
+from experiments.sweep import register_cli as register_sweep_cli
+from experiments.validate import register_cli as register_validate_cli
 from market.errors import ConfigError
 from market.regime import diff_regimes, field_table, list_presets, load_regime
 from market.scenario import DEFAULT_SCENARIO, list_scenarios
@@ -137,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     regimes.add_argument("action", choices=("list", "show", "diff"))
     regimes.add_argument("names", nargs="*", help="preset name(s)")
     regimes.set_defaults(handler=_cmd_regimes)
+    # subcommands registered by experiment modules (one register_cli(sub) call each, below)
+    register_sweep_cli(sub)
+    register_compare_cli(sub)
+    register_sensitivity_cli(sub)
+    register_validate_cli(sub)
     return parser
 
 

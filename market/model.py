@@ -18,6 +18,7 @@ import pandas as pd
 from agents.amc import AssetManagementCompany
 from agents.bank import StateBank
 from market import auction
+from market.errors import ConfigError
 from market.ledger import Ledger
 from market.loans import SEGMENTS, LoanBook, SegmentTable, Status
 from market.regime import load_regime
@@ -489,15 +490,24 @@ class NPLMarketModel(mesa.Model):
             bank.provisions = bank.provision_target()
             bank.gov_bonds = spec.bond_share * gross
             bank.equity = spec.equity_ratio * gross
-            # deposits close the balance sheet, with required reserves held in cash
+            # deposits close the balance sheet, with required reserves held in cash; owners paid
+            # in the book equity plus the loss allowance already charged against it
             reserve = config.reserve_ratio
             bank.deposits = (bank.gov_bonds + gross - bank.provisions - bank.equity) / (1 - reserve)
+            if bank.deposits <= 0:
+                raise ConfigError(
+                    "scenario",
+                    "initial_npl_ratio",
+                    f"{bank.name}: the regime's provisions on this NPL stock exceed the bank's "
+                    "funding (deposits would be negative)",
+                    "a lower initial_npl_ratio or provision_coverage_min, or more bond_share",
+                )
             cash = reserve * bank.deposits
             ledger.transfer(outside["depositors"], bank.account, bank.deposits, "opening_deposits")
-            ledger.transfer(outside["owners"], bank.account, bank.equity, "opening_equity")
             ledger.transfer(
-                bank.account, outside["borrowers"], gross - bank.provisions, "opening_loans"
+                outside["owners"], bank.account, bank.equity + bank.provisions, "opening_capital"
             )
+            ledger.transfer(bank.account, outside["borrowers"], gross, "opening_loans")
             ledger.transfer(bank.account, outside["government"], bank.gov_bonds, "opening_bonds")
             assert abs(bank.cash - cash) < 1e-6 * bank.deposits
         for amc in self.amcs:

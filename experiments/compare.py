@@ -1,0 +1,648 @@
+"""Paired counterfactuals: run two scenarios on the same seeds and report B − A with 95% CIs.
+
+Every seed is run under both scenarios. The model splits its random streams by purpose from one
+seed, so the two runs of a seed see the same macro shocks and the same borrower defaults (common
+random numbers) and the paired difference isolates the effect of what differs between A and B —
+the law, or a reform event at quarter k ("same world until k, then branches").
+
+Also home of the small pieces the other experiment commands share: the process-pool runner and the
+atomic writing of a results directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from market.errors import ConfigError
+from market.regime import list_presets
+from market.scenario import ScenarioConfig, load_scenario
+
+# Heavy modules (the model with Mesa, scipy, matplotlib) are imported inside the functions that
+# need them, so that `nplsim --help` and the other subcommands start quickly.
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS = (
+    "npl_ratio",
+    "car",
+    "liquidity_ratio",
+    "provision_coverage",
+    "bank_recovery_rate",
+    "npl_sold_amc",
+    "amc_price_to_face",
+)
+STATISTICS = ("mean", "final")
+TABLE_COLUMNS = [
+    "metric", "statistic", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "n_seeds", "p_value",
+]  # fmt: skip
+CONFIDENCE = 0.95
+ROUNDING = 1e-12  # relative size below which a spread of paired differences is rounding noise
+
+# Title, unit for the axis, and the factor from the model.parquet value to that unit.
+METRIC_DISPLAY: dict[str, tuple[str, str, float]] = {
+    "npl_ratio": ("NPL ratio (gross NPL / gross loans)", "%", 100.0),
+    "car": ("Capital adequacy ratio", "%", 100.0),
+    "liquidity_ratio": ("Liquidity ratio (liquid assets / short-term liabilities)", "%", 100.0),
+    "provision_coverage": ("Provision coverage (provisions / gross NPL)", "%", 100.0),
+    "bank_recovery_rate": ("Banks' recovery on disposed NPLs", "% of face", 100.0),
+    "npl_sold_amc": ("NPLs sold to AMCs (face value)", "CNY bn per quarter", 1.0),
+    "amc_price_to_face": ("AMC auction price", "% of face", 100.0),
+    "npl_stock": ("Gross NPL stock", "CNY bn", 1.0),
+    "lcr": ("Liquidity coverage ratio", "%", 100.0),
+}
+
+Scenario = str | Path | ScenarioConfig
+RunTask = tuple[Scenario, int, dict[str, Any], tuple[str, ...]]
+
+
+# ====================================================================== shared machinery
+def run_columns(task: RunTask) -> np.ndarray:
+    """Run one model to its horizon and return some ``model.parquet`` columns.
+
+    A top-level function so that a process pool can pickle it.
+
+    Args:
+        task: ``(scenario, seed, overrides, columns)``.
+
+    Returns:
+        A float array of shape ``(quarters + 1, len(columns))``; row ``q`` is quarter ``q``.
+    """
+    from experiments.run import simulate
+
+    scenario, seed, overrides, columns = task
+    frame = simulate(scenario, seed, overrides).model_frame()
+    return frame.loc[:, list(columns)].to_numpy(dtype=float)
+
+
+def run_many(
+    tasks: Sequence[RunTask],
+    workers: int | None = None,
+    progress: bool = False,
+    desc: str = "runs",
+) -> list[np.ndarray]:
+    """Run many models, in a local process pool unless ``workers == 1``; results in task order."""
+    from tqdm import tqdm
+
+    workers = resolve_workers(workers)
+    bar = tqdm(total=len(tasks), desc=desc, unit="run", disable=not progress)
+    with bar:
+        if workers == 1 or len(tasks) <= 1:
+            results = []
+            for task in tasks:
+                results.append(run_columns(task))
+                bar.update()
+            return results
+        # Small chunks keep the pool busy to the end while amortising the pickling of tiny tasks.
+        chunksize = max(1, len(tasks) // (workers * 8))
+        # Workers fork from a clean server process that has imported the model once: forking
+        # this process could copy a held lock of one of its threads (BLAS, progress bar).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["experiments.run"])
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+            results = []
+            for result in pool.map(run_columns, tasks, chunksize=chunksize):
+                results.append(result)
+                bar.update()
+            return results
+
+
+def resolve_workers(workers: int | None) -> int:
+    """The number of worker processes: ``None`` means one per CPU."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError("--workers", str(workers), "must be a positive integer", "1, 2, ...")
+    return workers
+
+
+def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
+    """Reduce quarterly paths ``(..., quarters + 1)`` to one number each.
+
+    ``"mean"`` averages quarters 1..T, skipping quarters where the metric is undefined (NaN, e.g.
+    an AMC price in a quarter without a sale); ``"final"`` takes quarter T. A path with no defined
+    value gives NaN.
+    """
+    if statistic == "final":
+        return values[..., -1]
+    if statistic != "mean":
+        raise ValueError(f"unknown statistic {statistic!r}")
+    body = values[..., 1:] if values.shape[-1] > 1 else values
+    finite = np.isfinite(body)
+    count = finite.sum(axis=-1)
+    total = np.where(finite, body, 0.0).sum(axis=-1)
+    return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+
+
+def check_output_directory(out_dir: Path) -> None:
+    """Refuse to replace anything but a new or empty directory or an earlier nplsim result."""
+    out_dir = Path(out_dir)
+    ours = (out_dir / "manifest.json").is_file()
+    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(
+            str(out_dir), "--out", "exists and is not an nplsim results directory",
+            "a new or empty directory, or an earlier results directory",
+        )  # fmt: skip
+
+
+@contextmanager
+def atomic_directory(out_dir: Path) -> Iterator[Path]:
+    """Yield a staging directory beside ``out_dir`` that is renamed into place on success.
+
+    On any failure the staging directory is removed, so nothing half-written is left behind.
+    """
+    out_dir = Path(out_dir)
+    check_output_directory(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        yield staging
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(trash / "old")
+            staging.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that determine the results."""
+    from experiments.run import _versions
+
+    return _versions()
+
+
+# ====================================================================== statistics
+def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> dict:
+    """Paired comparison of ``b`` against ``a`` over seeds (pairs with a NaN are dropped).
+
+    Returns:
+        ``mean_a``, ``mean_b``, ``diff`` (mean of ``b − a``), ``ci_low``/``ci_high`` (t-interval
+        of the paired differences; it collapses to ``diff`` with one pair or no variance),
+        ``n_seeds`` (pairs used) and ``p_value`` (paired t-test; NaN without variance).
+    """
+    from scipy import stats
+
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = np.asarray(a, dtype=float)[keep], np.asarray(b, dtype=float)[keep]
+    n = int(a.size)
+    if n == 0:
+        nan = float("nan")
+        return dict(mean_a=nan, mean_b=nan, diff=nan, ci_low=nan, ci_high=nan, n_seeds=0,
+                    p_value=nan)  # fmt: skip
+    d = b - a
+    diff = float(d.mean())
+    low = high = diff
+    p_value = float("nan")
+    se = float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    # Differences that vary only by floating-point rounding carry no sampling variance.
+    if se > ROUNDING * max(float(np.abs(a).max()), float(np.abs(b).max())):
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
+        low, high = diff - half, diff + half
+        p_value = float(2 * stats.t.sf(abs(diff) / se, n - 1))
+    return dict(mean_a=float(a.mean()), mean_b=float(b.mean()), diff=diff, ci_low=low,
+                ci_high=high, n_seeds=n, p_value=p_value)  # fmt: skip
+
+
+def mean_band(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, ...]:
+    """Mean over seeds (axis 0) of quarterly paths with a t-interval, ignoring NaNs."""
+    from scipy import stats
+
+    finite = np.isfinite(values)
+    n = finite.sum(axis=0)
+    clean = np.where(finite, values, 0.0)
+    mean = np.divide(clean.sum(axis=0), n, out=np.full(n.shape, np.nan), where=n > 0)
+    sq = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0)
+    sd = np.sqrt(np.divide(sq, n - 1, out=np.zeros(n.shape), where=n > 1))
+    t = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+    half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), 0.0)
+    return mean, mean - half, mean + half
+
+
+# ====================================================================== comparison
+@dataclass
+class ComparisonResult:
+    """A finished paired comparison of scenario B against scenario A.
+
+    Attributes:
+        table: one row per metric and statistic, columns :data:`TABLE_COLUMNS`.
+        paths: tidy quarterly paths: ``quarter``, ``scenario`` ("A"/"B"), ``seed``, ``metric``,
+            ``value``.
+        label_a: what A is, for tables and figures.
+        label_b: what B is.
+        seeds: the seeds, each run under both scenarios.
+        quarters: the common horizon.
+        events: ``(quarter, description)`` of every regime event in A or B.
+        settings: the inputs, for the manifest.
+    """
+
+    table: pd.DataFrame
+    paths: pd.DataFrame
+    label_a: str
+    label_b: str
+    seeds: list[int]
+    quarters: int
+    events: list[tuple[int, str]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _seed_list(seeds: int | Iterable[int]) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ConfigError("compare", "seeds", "must be a count or a list of integers")
+    if isinstance(seeds, int | np.integer):
+        if seeds < 1:
+            raise ConfigError("compare", "seeds", f"need at least 1 seed, got {seeds}", ">= 1")
+        return list(range(int(seeds)))
+    out = list(seeds)
+    if not out:
+        raise ConfigError("compare", "seeds", "need at least 1 seed", ">= 1")
+    if any(isinstance(s, bool) or not isinstance(s, int | np.integer) for s in out):
+        raise ConfigError("compare", "seeds", "seeds must be integers")
+    if len(set(out)) != len(out):
+        raise ConfigError("compare", "seeds", "seeds must be distinct")
+    return [int(s) for s in out]
+
+
+def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    from market.model import MODEL_COLUMNS
+
+    chosen = tuple(metrics) if metrics is not None else DEFAULT_METRICS
+    allowed = [c for c in MODEL_COLUMNS if c != "quarter"]
+    if not chosen:
+        raise ConfigError("compare", "metrics", "need at least one metric", ", ".join(allowed))
+    for metric in chosen:
+        if metric not in allowed:
+            raise ConfigError(
+                "compare", "metrics", f"unknown metric {metric!r}", ", ".join(allowed)
+            )
+    return chosen
+
+
+def _scenario_name(scenario: Scenario) -> str:
+    if isinstance(scenario, ScenarioConfig):
+        return scenario.name
+    return Path(scenario).stem
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(e, Mapping) for e in value):
+        return ", ".join(
+            f"{e.get('regime') or 'reform'} at q{e.get('quarter')}"
+            for e in value
+            if e.get("regime") or e.get("overrides")
+        )
+    return str(value)
+
+
+def default_labels(
+    a: Scenario, b: Scenario, overrides_a: Mapping[str, Any], overrides_b: Mapping[str, Any]
+) -> tuple[str, str]:
+    """Scenario names, plus the overrides in which one side differs from the other."""
+
+    def label(scenario: Scenario, own: Mapping[str, Any], other: Mapping[str, Any]) -> str:
+        changes = [
+            (f"+ {_describe(v)}" if k == "events" else f"{k}={_describe(v)}")
+            for k, v in own.items()
+            if k not in other or other[k] != v
+        ]
+        return " ".join([_scenario_name(scenario), *changes])
+
+    label_a, label_b = label(a, overrides_a, overrides_b), label(b, overrides_b, overrides_a)
+    if label_a == label_b:
+        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
+    return label_a, label_b
+
+
+def reform_overrides(
+    scenario: Scenario,
+    overrides: Mapping[str, Any] | None,
+    quarter: int,
+    preset: str,
+    *,
+    quarters: int | None = None,
+) -> dict[str, Any]:
+    """Overrides that add ``[[events]] quarter = K, regime = PRESET`` to a scenario's own events.
+
+    Used to build "A, but the law changes at quarter K" as scenario B of a comparison.
+
+    Raises:
+        ConfigError: an unknown preset, or a quarter outside 1..horizon.
+    """
+    if preset not in list_presets() and not str(preset).endswith(".toml"):
+        raise ConfigError("--reform-to", str(preset), "unknown preset", ", ".join(list_presets()))
+    config, _ = load_scenario(scenario, _with_horizon(overrides or {}, quarters))
+    if isinstance(quarter, bool) or not 1 <= quarter <= config.quarters:
+        raise ConfigError(
+            "--reform-at", str(quarter), "must be a quarter of the run", f"1-{config.quarters}"
+        )
+    events = [event.model_dump() for event in config.events]
+    events.append({"quarter": int(quarter), "regime": preset, "label": f"reform to {preset}"})
+    changed = {**dict(overrides or {}), "events": events}
+    load_scenario(scenario, _with_horizon(changed, quarters))
+    return changed
+
+
+def _with_horizon(overrides: Mapping[str, Any], quarters: int | None) -> dict[str, Any]:
+    """Overrides plus the common horizon, if one is given."""
+    return {**overrides, **({"quarters": quarters} if quarters is not None else {})}
+
+
+def _regime_events(config: ScenarioConfig) -> list[tuple[int, str]]:
+    return [
+        (event.quarter, event.label or f"reform to {event.regime or 'amended law'}")
+        for event in config.events
+        if event.regime is not None or event.overrides
+    ]
+
+
+def compare(
+    a: Scenario,
+    b: Scenario,
+    seeds: int | Iterable[int],
+    *,
+    quarters: int | None = None,
+    overrides_a: Mapping[str, Any] | None = None,
+    overrides_b: Mapping[str, Any] | None = None,
+    metrics: Sequence[str] | None = None,
+    workers: int | None = None,
+    labels: tuple[str, str] | None = None,
+    progress: bool = False,
+) -> ComparisonResult:
+    """Run every seed under scenarios A and B and compare them pairwise.
+
+    Args:
+        a: scenario A: a built-in name, a TOML path or a config.
+        b: scenario B.
+        seeds: a count ``N`` (seeds ``0..N−1``) or the seeds themselves.
+        quarters: horizon for both; by default each scenario's own, which must then agree.
+        overrides_a: scenario or regime fields for A (``n_loans``, ``disclosure_level``, ...).
+        overrides_b: the same for B; ``events=[{"quarter": k, "regime": "strengthened"}]`` makes
+            a reform at quarter k (see :func:`reform_overrides`).
+        metrics: ``model.parquet`` columns to compare (default :data:`DEFAULT_METRICS`).
+        workers: worker processes (default one per CPU; 1 runs in this process).
+        labels: names of A and B for tables and figures (default from names and overrides).
+        progress: show a progress bar.
+
+    Returns:
+        The comparison table and the quarterly paths.
+
+    Raises:
+        ConfigError: bad scenarios, overrides, seeds, metrics or workers — before any run.
+    """
+    seed_list = _seed_list(seeds)
+    chosen = _check_metrics(metrics)
+    workers = resolve_workers(workers)
+    overrides_a, overrides_b = dict(overrides_a or {}), dict(overrides_b or {})
+    run_a = _with_horizon(overrides_a, quarters)
+    run_b = _with_horizon(overrides_b, quarters)
+    config_a, _ = load_scenario(a, run_a)
+    config_b, _ = load_scenario(b, run_b)
+    if config_a.quarters != config_b.quarters:
+        raise ConfigError(
+            "compare", "quarters",
+            f"A runs {config_a.quarters} quarters and B {config_b.quarters}; set one horizon",
+            "--quarters Q",
+        )  # fmt: skip
+    horizon = config_a.quarters
+    label_a, label_b = labels or default_labels(a, b, overrides_a, overrides_b)
+
+    started = time.perf_counter()
+    tasks = [(scenario, seed, run, chosen) for scenario, run in ((a, run_a), (b, run_b))
+             for seed in seed_list]  # fmt: skip
+    results = run_many(tasks, workers, progress, desc=f"{label_a} vs {label_b}")
+    n = len(seed_list)
+    paths_a = np.stack(results[:n])  # (seed, quarter, metric)
+    paths_b = np.stack(results[n:])
+
+    rows = []
+    for j, metric in enumerate(chosen):
+        for statistic in STATISTICS:
+            stat_a = quarter_statistic(paths_a[:, :, j], statistic)
+            stat_b = quarter_statistic(paths_b[:, :, j], statistic)
+            rows.append({"metric": metric, "statistic": statistic,
+                         **paired_difference(stat_a, stat_b)})  # fmt: skip
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"n_seeds": "int64"})
+    events = sorted(set(_regime_events(config_a)) | set(_regime_events(config_b)))
+    settings = {
+        "a": str(a) if not isinstance(a, ScenarioConfig) else a.model_dump(mode="json"),
+        "b": str(b) if not isinstance(b, ScenarioConfig) else b.model_dump(mode="json"),
+        "overrides_a": overrides_a,
+        "overrides_b": overrides_b,
+        "label_a": label_a,
+        "label_b": label_b,
+        "seeds": seed_list,
+        "quarters": horizon,
+        "metrics": list(chosen),
+        "confidence": CONFIDENCE,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    }
+    return ComparisonResult(
+        table=table,
+        paths=_tidy_paths(paths_a, paths_b, seed_list, chosen),
+        label_a=label_a,
+        label_b=label_b,
+        seeds=seed_list,
+        quarters=horizon,
+        events=events,
+        settings=settings,
+    )
+
+
+def _tidy_paths(
+    paths_a: np.ndarray, paths_b: np.ndarray, seeds: list[int], metrics: tuple[str, ...]
+) -> pd.DataFrame:
+    n_seeds, n_quarters, n_metrics = paths_a.shape
+    frames = []
+    for side, paths in (("A", paths_a), ("B", paths_b)):
+        seed, quarter, metric = np.meshgrid(
+            np.array(seeds), np.arange(n_quarters), np.arange(n_metrics), indexing="ij"
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "quarter": quarter.ravel().astype("int64"),
+                    "scenario": side,
+                    "seed": seed.ravel().astype("int64"),
+                    "metric": np.asarray(metrics, dtype=object)[metric.ravel()],
+                    "value": paths.ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+# ====================================================================== output
+def write_comparison(result: ComparisonResult, out_dir: Path) -> Path:
+    """Write ``comparison.csv``/``.parquet``, ``paths.parquet``, ``manifest.json`` and figures.
+
+    The directory appears complete or not at all.
+    """
+    out_dir = Path(out_dir)
+    manifest = {"kind": "compare", **result.settings, "events": result.events,
+                "versions": versions()}  # fmt: skip
+    with atomic_directory(out_dir) as staging:
+        result.table.to_csv(staging / "comparison.csv", index=False)
+        result.table.to_parquet(staging / "comparison.parquet", index=False)
+        result.paths.to_parquet(staging / "paths.parquet", index=False)
+        figures = staging / "figures"
+        figures.mkdir()
+        for metric in result.table["metric"].unique():
+            comparison_figure(result, metric, figures / f"compare_{metric}.png")
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+        )
+    return out_dir
+
+
+def comparison_figure(result: ComparisonResult, metric: str, path: Path) -> None:
+    """Mean paths of A and B with 95% bands, and the paired difference B − A with its band."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    title, unit, scale = METRIC_DISPLAY.get(metric, (metric, "model units", 1.0))
+    rows = result.paths[result.paths["metric"] == metric]
+    wide = {
+        side: rows[rows["scenario"] == side]
+        .pivot(index="seed", columns="quarter", values="value")
+        .to_numpy(dtype=float)
+        * scale
+        for side in ("A", "B")
+    }
+    quarters = np.arange(wide["A"].shape[1])
+    n = len(result.seeds)
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    for side, label, colour in (("A", result.label_a, "tab:blue"),
+                                ("B", result.label_b, "tab:orange")):  # fmt: skip
+        mean, low, high = mean_band(wide[side])
+        top.plot(quarters, mean, color=colour, lw=2, label=f"{side}: {label}")
+        top.fill_between(quarters, low, high, color=colour, alpha=0.2, lw=0)
+    mean, low, high = mean_band(wide["B"] - wide["A"])
+    bottom.plot(quarters, mean, color="black", lw=2, label="B − A (paired, same seeds)")
+    bottom.fill_between(quarters, low, high, color="grey", alpha=0.3, lw=0, label="95% CI")
+    bottom.axhline(0.0, color="grey", lw=0.8)
+    for k, (quarter, text) in enumerate(result.events):
+        for ax in (top, bottom):
+            ax.axvline(quarter, color="tab:red", ls="--", lw=1,
+                       label=f"{text} (q{quarter})" if ax is top and k < 5 else None)  # fmt: skip
+    top.set_title(f"{title}: mean over {n} seed{'s' * (n > 1)}, 95% CI band")
+    top.set_ylabel(unit)
+    top.legend(fontsize=8)
+    bottom.set_title("Paired difference B − A (common random numbers)", fontsize=10)
+    bottom.set_xlabel("quarter")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.set_ylabel(f"Δ pp{unit[1:]}" if unit.startswith("%") else f"Δ {unit}")
+    bottom.legend(fontsize=8)
+    fig.suptitle(f"{result.label_a} vs {result.label_b}")
+    fig.savefig(path, dpi=110)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The comparison table for the console."""
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="nan")
+
+
+# ====================================================================== command line
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from experiments.cli import parse_set
+
+    if args.seeds < 1:
+        raise ConfigError("compare", "--seeds", f"must be at least 1, got {args.seeds}", ">= 1")
+    workers = resolve_workers(args.workers)
+    set_a, set_b = parse_set(args.set_a), parse_set(args.set_b)
+    b = args.b if args.b is not None else args.a
+    if (args.reform_at is None) != (args.reform_to is None):
+        raise ConfigError("compare", "--reform-at/--reform-to", "give both or neither")
+    if args.b is None and args.reform_at is None:
+        raise ConfigError("compare", "B", "give scenario B or --reform-at K --reform-to PRESET")
+    for flag, scenario, overrides in (("--set-a", args.a, set_a), ("--set-b", b, set_b)):
+        _check_side(flag, scenario, overrides, args.quarters)
+    labels = None
+    if args.reform_at is not None:
+        set_b = reform_overrides(b, set_b, args.reform_at, args.reform_to, quarters=args.quarters)
+        if args.b is None:
+            name = _scenario_name(args.a)
+            labels = (name, f"{name} → {args.reform_to} at q{args.reform_at}")
+    name_a, name_b = _scenario_name(args.a), _scenario_name(b)
+    out = Path(args.out) if args.out else Path("results") / f"compare-{name_a}-vs-{name_b}"
+    check_output_directory(out)
+    result = compare(
+        args.a,
+        b,
+        range(args.seed_start, args.seed_start + args.seeds),
+        quarters=args.quarters,
+        overrides_a=set_a,
+        overrides_b=set_b,
+        workers=workers,
+        labels=labels,
+        progress=not args.quiet,
+    )
+    write_comparison(result, out)
+    print(f"A: {result.label_a}\nB: {result.label_b}")
+    print(f"{len(result.seeds)} paired seeds, {result.quarters} quarters; diff = B − A, "
+          f"{CONFIDENCE:.0%} CI of the paired differences")  # fmt: skip
+    print(format_table(result.table))
+    print(f"results: {out}")
+    return 0
+
+
+def _check_side(flag: str, scenario: str, overrides: dict[str, Any], quarters: int | None) -> None:
+    """Validate one side's overrides, naming the command-line flag they came from."""
+    try:
+        load_scenario(scenario, _with_horizon(overrides, quarters))
+    except ConfigError as exc:
+        if exc.source != "overrides":
+            raise
+        source = "--quarters" if exc.key == "quarters" else flag
+        raise ConfigError(source, exc.key, exc.problem, exc.allowed) from None
+
+
+def register_compare_cli(sub: Any) -> None:
+    """Add ``nplsim compare`` to the subcommands."""
+    p = sub.add_parser("compare", help="paired comparison of two scenarios on common seeds")
+    p.add_argument("a", metavar="A", help="scenario A: built-in name or TOML file")
+    p.add_argument(
+        "b", metavar="B", nargs="?", help="scenario B (default: A, with --reform-at/--reform-to)"
+    )
+    p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (default 10)")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--quarters", type=int, help="horizon for both scenarios")
+    for side in ("a", "b"):
+        p.add_argument(
+            f"--set-{side}",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"override a scenario or regime field of {side.upper()}",
+        )
+    p.add_argument("--reform-at", type=int, metavar="K", help="B switches law at quarter K")
+    p.add_argument(
+        "--reform-to", metavar="PRESET", help=f"preset B switches to ({', '.join(list_presets())})"
+    )
+    p.add_argument("--out", help="results directory (default results/compare-A-vs-B)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_compare)

@@ -1,0 +1,461 @@
+"""Global sensitivity analysis of model outcomes to legal-regime parameters (Sobol or Morris).
+
+A TOML spec names a base scenario, the regime fields to vary with their ranges, the outcomes and
+the seeds. Every sample point is run once per seed (the same seeds at every point: common random
+numbers) and the outcomes are averaged over seeds before SALib estimates the indices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from experiments.compare import (
+    atomic_directory,
+    check_output_directory,
+    quarter_statistic,
+    resolve_workers,
+    run_many,
+    versions,
+)
+from market.errors import ConfigError, config_error_from_validation
+from market.regime import LegalRegime
+from market.scenario import DEFAULT_SCENARIO, load_scenario
+
+log = logging.getLogger(__name__)
+
+OutcomeName = Literal[
+    "npl_ratio_final",
+    "car_final",
+    "bank_recovery_mean",
+    "amc_price_to_face_mean",
+    "liquidity_ratio_final",
+    "turnover_final",
+]
+# outcome -> (model.parquet column, statistic over quarters, description with unit)
+OUTCOMES: dict[str, tuple[str, str, str]] = {
+    "npl_ratio_final": ("npl_ratio", "final", "NPL ratio at the horizon (ratio)"),
+    "car_final": ("car", "final", "capital adequacy ratio at the horizon (ratio)"),
+    "bank_recovery_mean": (
+        "bank_recovery_rate", "mean", "banks' recovery on disposed NPLs, mean (share of face)",
+    ),
+    "amc_price_to_face_mean": (
+        "amc_price_to_face", "mean", "AMC auction price, mean (share of face)",
+    ),
+    "liquidity_ratio_final": ("liquidity_ratio", "final", "liquidity ratio at the horizon (ratio)"),
+    "turnover_final": ("turnover", "final", "ABS secondary-market turnover at the horizon"),
+}  # fmt: skip
+INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "note"]
+CONFIDENCE = 0.95
+
+
+class ParameterRange(BaseModel):
+    """The interval a regime field is sampled from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float
+    high: float
+
+
+class SensitivitySpec(BaseModel):
+    """A sensitivity study, as written in its TOML spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str = Field(default=DEFAULT_SCENARIO, description="Scenario name or TOML path.")
+    quarters: int | None = Field(default=None, ge=1, le=400, description="Horizon override.")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Scenario or regime fields fixed for every run."
+    )
+    method: Literal["sobol", "morris"] = "sobol"
+    n: int = Field(
+        ge=2,
+        le=1 << 16,
+        description="Base sample size: Sobol N (a power of 2; N·(D+2) points) or Morris"
+        " trajectories (N·(D+1) points).",
+    )
+    num_levels: int = Field(default=4, ge=2, le=20, description="Morris grid levels.")
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=1000)
+    sample_seed: int = Field(default=0, ge=0, description="Seed of the SALib sample and bootstrap.")
+    outcomes: list[OutcomeName] = Field(min_length=1)
+    parameters: dict[str, ParameterRange] = Field(min_length=1)
+
+
+def float_fields() -> list[str]:
+    """Legal-regime fields that can be varied continuously."""
+    return [name for name, info in LegalRegime.model_fields.items() if info.annotation is float]
+
+
+def field_bounds(name: str) -> tuple[float, float, bool, bool]:
+    """``(lower, upper, lower_strict, upper_strict)`` of a float regime field (±inf if open)."""
+    lower, upper, lower_strict, upper_strict = -np.inf, np.inf, False, False
+    for item in LegalRegime.model_fields[name].metadata:
+        if getattr(item, "ge", None) is not None:
+            lower = float(item.ge)
+        if getattr(item, "gt", None) is not None:
+            lower, lower_strict = float(item.gt), True
+        if getattr(item, "le", None) is not None:
+            upper = float(item.le)
+        if getattr(item, "lt", None) is not None:
+            upper, upper_strict = float(item.lt), True
+    return lower, upper, lower_strict, upper_strict
+
+
+def _range_text(lower: float, upper: float) -> str:
+    return f"{lower:g} to {upper:g}" if np.isfinite(upper) else f">= {lower:g}"
+
+
+def _check(spec: SensitivitySpec, source: str) -> None:
+    """The checks pydantic cannot do alone: parameters against the regime, and the base runs."""
+    allowed = float_fields()
+    for name, bounds in spec.parameters.items():
+        key = f"parameters.{name}"
+        if name not in LegalRegime.model_fields:
+            raise ConfigError(source, key, "not a legal-regime field", ", ".join(allowed))
+        if name not in allowed:
+            raise ConfigError(source, key, "not a float regime field", ", ".join(allowed))
+        if name in spec.overrides:
+            raise ConfigError(source, f"overrides.{name}", "is also a sampled parameter")
+        lower, upper, lower_strict, upper_strict = field_bounds(name)
+        if bounds.low < lower or (lower_strict and bounds.low == lower):
+            raise ConfigError(
+                source, f"{key}.low", f"{bounds.low:g} is below the field's range",
+                _range_text(lower, upper),
+            )  # fmt: skip
+        if bounds.high > upper or (upper_strict and bounds.high == upper):
+            raise ConfigError(
+                source, f"{key}.high", f"{bounds.high:g} is above the field's range",
+                _range_text(lower, upper),
+            )  # fmt: skip
+        if not bounds.low < bounds.high:
+            raise ConfigError(
+                source, key, f"low ({bounds.low:g}) must be below high ({bounds.high:g})"
+            )
+    if spec.method == "sobol" and spec.n & (spec.n - 1):
+        raise ConfigError(
+            source, "n", f"Sobol sampling needs a power of 2, got {spec.n}", "2, 4, 8, ..., 65536"
+        )
+    if len(set(spec.seeds)) != len(spec.seeds):
+        raise ConfigError(source, "seeds", "seeds must be distinct")
+    try:
+        load_scenario(spec.base)
+    except ConfigError as exc:
+        raise ConfigError(source, "base", str(exc)) from None
+    for corner in ("low", "high"):
+        values = {name: getattr(r, corner) for name, r in spec.parameters.items()}
+        try:
+            load_scenario(spec.base, {**run_overrides(spec), **values})
+        except ConfigError as exc:
+            raise ConfigError(source, f"overrides.{exc.key}", exc.problem, exc.allowed) from None
+
+
+def load_sensitivity_spec(
+    source: str | Path | Mapping[str, Any], name: str | None = None
+) -> SensitivitySpec:
+    """Read and validate a sensitivity spec from a TOML file or a mapping.
+
+    Raises:
+        ConfigError: missing file, malformed TOML, unknown key, wrong type, a parameter that is
+            not a float regime field or whose bounds leave the field's range, ``low >= high``.
+    """
+    if isinstance(source, Mapping):
+        data, where = dict(source), name or "spec"
+    else:
+        path, where = Path(source), str(source)
+        if not path.is_file():
+            raise ConfigError(where, "<file>", "file not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(where, "<toml>", f"malformed TOML: {exc}") from None
+    try:
+        spec = SensitivitySpec.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, where, list(SensitivitySpec.model_fields)) from None
+    _check(spec, where)
+    return spec
+
+
+def run_overrides(spec: SensitivitySpec) -> dict[str, Any]:
+    """The fixed overrides of every run: the spec's own plus the horizon."""
+    quarters = {"quarters": spec.quarters} if spec.quarters is not None else {}
+    return {**spec.overrides, **quarters}
+
+
+def problem(spec: SensitivitySpec) -> dict[str, Any]:
+    """The SALib problem definition."""
+    names = list(spec.parameters)
+    return {
+        "num_vars": len(names),
+        "names": names,
+        "bounds": [[spec.parameters[n].low, spec.parameters[n].high] for n in names],
+    }
+
+
+def sample(spec: SensitivitySpec) -> np.ndarray:
+    """The sample points, one row per point, columns in parameter order."""
+    if spec.method == "sobol":
+        from SALib.sample import sobol
+
+        return sobol.sample(problem(spec), spec.n, calc_second_order=False, seed=spec.sample_seed)
+    from SALib.sample import morris
+
+    return morris.sample(problem(spec), spec.n, num_levels=spec.num_levels, seed=spec.sample_seed)
+
+
+@dataclass
+class SensitivityResult:
+    """A finished sensitivity study.
+
+    Attributes:
+        indices: tidy indices (:data:`INDEX_COLUMNS`); an outcome that could not be analysed has
+            one row with ``index == "note"`` saying why.
+        samples: one row per sample point: the parameter values and the seed-averaged outcomes.
+        spec: the spec it ran.
+    """
+
+    indices: pd.DataFrame
+    samples: pd.DataFrame
+    spec: SensitivitySpec
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _unusable(values: np.ndarray) -> str | None:
+    """Why an outcome cannot be analysed, or None."""
+    missing = int((~np.isfinite(values)).sum())
+    if missing == values.size:
+        return "undefined (NaN) in every run; e.g. turnover needs a securitisation market"
+    if missing:
+        return f"undefined (NaN) at {missing} of {values.size} sample points"
+    if np.ptp(values) == 0:
+        return "constant across the sample: no variance to attribute"
+    return None
+
+
+def analyse(spec: SensitivitySpec, points: np.ndarray, outcomes: np.ndarray) -> pd.DataFrame:
+    """SALib indices of every outcome, tidy; unusable outcomes get a note row and a warning."""
+    prob = problem(spec)
+    rows: list[dict[str, Any]] = []
+    for j, outcome in enumerate(spec.outcomes):
+        y = outcomes[:, j]
+        reason = _unusable(y)
+        if reason is not None:
+            log.warning("sensitivity: outcome %s dropped: %s", outcome, reason)
+            rows.append({"outcome": outcome, "parameter": None, "index": "note",
+                         "value": np.nan, "conf": np.nan, "note": reason})  # fmt: skip
+            continue
+        if spec.method == "sobol":
+            from SALib.analyze import sobol
+
+            result = sobol.analyze(
+                prob, y, calc_second_order=False, conf_level=CONFIDENCE, seed=spec.sample_seed
+            )
+            pairs = (("S1", "S1_conf"), ("ST", "ST_conf"))
+        else:
+            from SALib.analyze import morris
+
+            result = morris.analyze(
+                prob, points, y, conf_level=CONFIDENCE, num_levels=spec.num_levels,
+                seed=spec.sample_seed,
+            )  # fmt: skip
+            pairs = (("mu_star", "mu_star_conf"), ("sigma", None), ("mu", None))
+        for k, name in enumerate(prob["names"]):
+            for index, conf in pairs:
+                rows.append({
+                    "outcome": outcome, "parameter": name, "index": index,
+                    "value": float(result[index][k]),
+                    "conf": float(result[conf][k]) if conf else np.nan, "note": "",
+                })  # fmt: skip
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+
+
+def run_sensitivity(
+    spec: SensitivitySpec | str | Path,
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+) -> SensitivityResult:
+    """Sample the parameters, run every point for every seed, and estimate the indices.
+
+    Args:
+        spec: a validated spec or the path of a TOML spec.
+        workers: worker processes (default one per CPU; 1 runs in this process).
+        progress: show a progress bar.
+
+    Raises:
+        ConfigError: an invalid spec, before any run.
+    """
+    if isinstance(spec, SensitivitySpec):
+        _check(spec, "spec")
+    else:
+        spec = load_sensitivity_spec(spec)
+    workers = resolve_workers(workers)
+    started = time.perf_counter()
+    points = sample(spec)
+    names = list(spec.parameters)
+    fixed = run_overrides(spec)
+    columns = tuple(dict.fromkeys(OUTCOMES[o][0] for o in spec.outcomes))
+    tasks = [
+        (spec.base, seed, {**fixed, **dict(zip(names, map(float, point), strict=True))}, columns)
+        for point in points
+        for seed in spec.seeds
+    ]
+    paths = run_many(tasks, workers, progress, desc=f"{spec.method} sensitivity")
+    per_run = np.array(
+        [
+            [quarter_statistic(path[:, columns.index(OUTCOMES[o][0])], OUTCOMES[o][1])
+             for o in spec.outcomes]
+            for path in paths
+        ]
+    ).reshape(len(points), len(spec.seeds), len(spec.outcomes))  # fmt: skip
+    outcomes = _mean_over_seeds(per_run)
+    samples = pd.DataFrame(points, columns=names)
+    samples.insert(0, "point", np.arange(len(points), dtype="int64"))
+    for j, outcome in enumerate(spec.outcomes):
+        samples[outcome] = outcomes[:, j]
+    indices = analyse(spec, points, outcomes)
+    settings = {
+        "spec": spec.model_dump(mode="json"),
+        "n_points": len(points),
+        "n_runs": len(tasks),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    }
+    return SensitivityResult(indices=indices, samples=samples, spec=spec, settings=settings)
+
+
+def _mean_over_seeds(per_run: np.ndarray) -> np.ndarray:
+    """Average ``(point, seed, outcome)`` over seeds, skipping seeds where it is undefined."""
+    finite = np.isfinite(per_run)
+    count = finite.sum(axis=1)
+    total = np.where(finite, per_run, 0.0).sum(axis=1)
+    return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+
+
+# ====================================================================== output
+def write_sensitivity(result: SensitivityResult, out_dir: Path) -> Path:
+    """Write ``indices.csv``/``.parquet``, ``samples.parquet``, ``manifest.json`` and figures.
+
+    The directory appears complete or not at all.
+    """
+    manifest = {"kind": "sensitivity", **result.settings, "versions": versions()}
+    with atomic_directory(Path(out_dir)) as staging:
+        result.indices.to_csv(staging / "indices.csv", index=False)
+        result.indices.to_parquet(staging / "indices.parquet", index=False)
+        result.samples.to_parquet(staging / "samples.parquet", index=False)
+        figures = staging / "figures"
+        figures.mkdir()
+        for outcome, rows in result.indices.groupby("outcome", sort=False):
+            if (rows["index"] != "note").any():
+                index_figure(result, str(outcome), rows, figures / f"sensitivity_{outcome}.png")
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        )
+    return Path(out_dir)
+
+
+def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, path: Path) -> None:
+    """Bar chart of one outcome's indices per parameter, with 95% confidence error bars."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    spec = result.spec
+    params = list(spec.parameters)
+    if spec.method == "sobol":
+        shown = (("S1", "first order S1"), ("ST", "total order ST"))
+        ylabel = "Sobol index (share of outcome variance)"
+    else:
+        shown = (("mu_star", "μ* (mean |elementary effect|)"), ("sigma", "σ (spread of effects)"))
+        ylabel = "elementary effect over the parameter range (outcome units)"
+    fig = Figure(figsize=(max(6.0, 1.6 * len(params) + 2), 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    x = np.arange(len(params))
+    width = 0.8 / len(shown)
+    for k, (index, label) in enumerate(shown):
+        part = rows[rows["index"] == index].set_index("parameter").reindex(params)
+        conf = part["conf"].to_numpy(dtype=float)
+        ax.bar(
+            x + (k - (len(shown) - 1) / 2) * width,
+            part["value"].to_numpy(dtype=float),
+            width,
+            yerr=np.where(np.isfinite(conf), conf, 0.0),
+            capsize=3,
+            label=label + (" ± 95% CI" if np.isfinite(conf).any() else ""),
+        )
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xticks(x, params, rotation=15, ha="right")
+    ax.set_xlabel("legal-regime parameter")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    runs = result.settings.get("n_runs", 0)
+    ax.set_title(
+        f"Sensitivity of {OUTCOMES[outcome][2]}\n{spec.method.capitalize()}, N = {spec.n}, "
+        f"{runs} runs ({len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)} per point), "
+        f"base {Path(spec.base).stem}",
+        fontsize=10,
+    )
+    fig.savefig(path, dpi=110)
+
+
+def format_indices(indices: pd.DataFrame) -> str:
+    """The indices as a console table (value ± conf), with the notes below."""
+    values = indices[indices["index"] != "note"]
+    lines = []
+    if not values.empty:
+        cell = values.apply(
+            lambda r: (
+                f"{r['value']:.3g}" + (f" ± {r['conf']:.2g}" if np.isfinite(r["conf"]) else "")
+            ),
+            axis=1,
+        )
+        table = (
+            values.assign(cell=cell)
+            .pivot(index=["outcome", "parameter"], columns="index", values="cell")
+            .reindex(columns=[c for c in ("S1", "ST", "mu_star", "sigma", "mu")
+                              if c in set(values["index"])])
+        )  # fmt: skip
+        table.columns.name = None
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            lines.append(table.to_string())
+    for _, row in indices[indices["index"] == "note"].iterrows():
+        lines.append(f"note: {row['outcome']} not analysed: {row['note']}")
+    return "\n".join(lines)
+
+
+# ====================================================================== command line
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    spec = load_sensitivity_spec(args.spec)
+    workers = resolve_workers(args.workers)
+    out = Path(args.out) if args.out else Path("results") / f"sensitivity-{Path(args.spec).stem}"
+    check_output_directory(out)
+    result = run_sensitivity(spec, workers=workers, progress=not args.quiet)
+    write_sensitivity(result, out)
+    print(
+        f"{spec.method} sensitivity of {Path(spec.base).stem}: {result.settings['n_points']} "
+        f"points x {len(spec.seeds)} seeds = {result.settings['n_runs']} runs"
+    )
+    print(format_indices(result.indices))
+    print(f"results: {out}")
+    return 0
+
+
+def register_sensitivity_cli(sub: Any) -> None:
+    """Add ``nplsim sensitivity`` to the subcommands."""
+    p = sub.add_parser("sensitivity", help="Sobol or Morris sensitivity to regime parameters")
+    p.add_argument("spec", help="TOML spec (see experiments/specs/sensitivity_example.toml)")
+    p.add_argument("--out", help="results directory (default results/sensitivity-SPEC)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_sensitivity)

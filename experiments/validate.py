@@ -1,0 +1,777 @@
+"""``nplsim validate``: the model against the stylised facts it speaks to, with error bars.
+
+The facts are data (``experiments/facts.toml``): each names a scenario, how the model statistic is
+computed from one run, the fact's value from the project's reference facts and a tolerance band.
+Every scenario a fact needs is run over seeds ``1..N`` in a local process pool; each statistic is
+summarised by its median and 2.5–97.5 percentile range over seeds, and a fact *holds* when the
+median lies in its band. Facts the model does not speak to yet are listed without a verdict, so the
+report shows the gaps. The report (``validation.md``, ``validation.csv``, ``manifest.json``) is
+written atomically; misses are reported, never an error (exit 0). Only user mistakes exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from market.errors import ConfigError, config_error_from_validation
+from market.loans import recovery_timing_factor
+from market.model import MODEL_COLUMNS, TRADE_COLUMNS
+from market.scenario import list_scenarios, load_scenario
+
+FACTS_FILE = Path(__file__).with_name("facts.toml")
+DEFAULT_OUT = Path("results") / "validation"
+REPORT_FILES = ("validation.md", "validation.csv", "manifest.json")
+
+# Columns of the AMC table (agents.amc.AssetManagementCompany.record) plus the derived ones.
+AMC_COLUMNS = (
+    "cash", "npl_book", "npl_face", "funding_debt", "amc_bonds", "equity", "face_bought", "paid",
+    "face_carved_out", "recoveries", "workout_costs", "cum_recoveries", "cum_face_in",
+    "face_disposed", "recovery_per_face_disposed",
+)  # fmt: skip
+TRADE_NUMERIC = tuple(
+    c for c in TRADE_COLUMNS if c not in ("quarter", "market", "seller", "buyer", "segment")
+)
+UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0}
+UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn"}
+KIND_LABEL = {
+    "output": "model output",
+    "initial_condition": "initial condition",
+    "calibration_input": "calibration input",
+    "not_modelled": "not yet modelled",
+}
+CSV_COLUMNS = (
+    "id", "kind", "description", "source", "scenario", "statistic", "unit", "model_median",
+    "model_p2_5", "model_p97_5", "n_seeds", "fact_value", "tolerance", "band_low", "band_high",
+    "holds", "note",
+)  # fmt: skip
+
+
+# ====================================================================== the facts file
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatisticSpec(_Strict):
+    """How one run (one seed) is reduced to the number compared with a fact."""
+
+    table: Literal["model", "amcs", "trades", "calibration"]
+    column: str = Field(min_length=1)
+    quarter: int | None = Field(default=None, ge=0)
+    quarters: tuple[int, int] | None = None
+    over: Literal["mean", "median", "min", "max", "sum", "face_weighted"] | None = None
+    minus_quarter: int | None = Field(default=None, ge=0)
+    agent: str | None = Field(default=None, min_length=1, description="One AMC (amcs table).")
+    market: str | None = Field(default=None, min_length=1, description="Trades of one market.")
+    published: tuple[float, float, float, float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StatisticSpec:
+        allowed = {
+            "model": MODEL_COLUMNS,
+            "amcs": AMC_COLUMNS,
+            "trades": TRADE_NUMERIC,
+            "calibration": ("recovery_timing_factor",),
+        }[self.table]
+        if self.column not in allowed:
+            raise ValueError(f"column {self.column!r} not in {self.table} ({', '.join(allowed)})")
+        if self.quarters is not None and self.quarters[0] > self.quarters[1]:
+            raise ValueError("quarters: first must not exceed last")
+        if self.table == "calibration":
+            if self.published is None:
+                raise ValueError("a calibration statistic needs `published` (six values)")
+            return self
+        if self.table == "trades":
+            if self.quarter is not None or self.minus_quarter is not None:
+                raise ValueError("trades statistics take `quarters` and `over`, not `quarter`")
+            if self.over not in ("face_weighted", "mean", "median"):
+                raise ValueError("trades: over must be face_weighted, mean or median")
+            if self.over == "face_weighted" and self.column != "price_to_face":
+                raise ValueError("over = face_weighted applies to column price_to_face only")
+            return self
+        if (self.quarter is None) == (self.quarters is None):
+            raise ValueError("give exactly one of `quarter` or `quarters`")
+        if self.quarters is not None and self.over in (None, "face_weighted"):
+            raise ValueError("quarters needs over = mean, median, min, max or sum")
+        if self.quarter is not None and self.over is not None:
+            raise ValueError("`over` goes with `quarters`, not with `quarter`")
+        if self.minus_quarter is not None and self.quarter is None:
+            raise ValueError("minus_quarter goes with `quarter`")
+        if self.agent is not None and self.table != "amcs":
+            raise ValueError("agent applies to the amcs table only")
+        return self
+
+    @property
+    def last_quarter(self) -> int:
+        """The latest quarter the statistic reads (0 if none)."""
+        values = [self.quarter, self.minus_quarter, *(self.quarters or ())]
+        return max((v for v in values if v is not None), default=0)
+
+    def describe(self, when: str = "") -> str:
+        """How the statistic is computed, in words."""
+        column = self.column
+        if self.table == "calibration":
+            text = f"max gap of 84.2·{column}(age) from the published table"
+        elif self.table == "trades":
+            what = "face-weighted" if self.over == "face_weighted" else self.over
+            span = f", quarters {self.quarters[0]}–{self.quarters[1]}" if self.quarters else ""
+            text = f"{what} {column} of {self.market or 'all'} trades{span}"
+        else:
+            prefix = "" if self.table == "model" else f"AMC {self.agent or 'total'} "
+            if self.quarters is not None:
+                text = f"{self.over} of {prefix}{column} over quarters "
+                text += f"{self.quarters[0]}–{self.quarters[1]}"
+            else:
+                text = f"{prefix}{column} at quarter {self.quarter}"
+                if self.minus_quarter is not None:
+                    text += f" minus at quarter {self.minus_quarter}"
+        return f"{text} ({when})" if when else text
+
+
+class FactSpec(_Strict):
+    """One stylised fact and how the model is compared with it."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    kind: Literal["output", "initial_condition", "calibration_input", "not_modelled"]
+    description: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    scenario: str = ""
+    when: str = ""
+    unit: Literal["percent", "pp", "cny_bn"]
+    target: float | None = None
+    target_range: tuple[float, float] | None = None
+    target_text: str = ""
+    tolerance: float = Field(default=0.0, ge=0)
+    tolerance_kind: Literal["absolute", "relative"] = "absolute"
+    note: str = ""
+    statistic: StatisticSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FactSpec:
+        if not self.source.strip() or not self.description.strip():
+            raise ValueError("description and source must not be blank")
+        if self.target is not None and self.target_range is not None:
+            raise ValueError("give `target` or `target_range`, not both")
+        if self.target_range is not None and self.target_range[0] > self.target_range[1]:
+            raise ValueError("target_range: low must not exceed high")
+        if self.kind == "not_modelled":
+            if self.statistic is not None:
+                raise ValueError("a not_modelled fact has no statistic")
+            return self
+        if self.statistic is None:
+            raise ValueError(f"a {self.kind} fact needs a [fact.statistic] table")
+        if self.target is None and self.target_range is None:
+            raise ValueError("give `target` or `target_range`")
+        if self.statistic.table != "calibration" and not self.scenario:
+            raise ValueError("the statistic needs a `scenario`")
+        return self
+
+    @property
+    def needs_run(self) -> bool:
+        """Whether the fact's statistic comes from simulation runs."""
+        return self.statistic is not None and self.statistic.table != "calibration"
+
+    def band(self) -> tuple[float, float]:
+        """The interval the model's median must fall in, in the fact's unit."""
+        if self.target_range is not None:
+            low, high = self.target_range
+        else:
+            low = high = float(self.target)  # type: ignore[arg-type]
+        if self.tolerance_kind == "relative":
+            return low - self.tolerance * abs(low), high + self.tolerance * abs(high)
+        return low - self.tolerance, high + self.tolerance
+
+    def fact_text(self) -> str:
+        """The fact's value as shown in the report."""
+        if self.target_text:
+            return self.target_text
+        suffix = UNIT_SUFFIX[self.unit]
+        if self.target_range is not None:
+            low, high = self.target_range
+            return f"{_num(low, self.unit)}–{_num(high, self.unit)}{suffix}"
+        if self.target is None:
+            return "—"
+        return f"{_num(self.target, self.unit)}{suffix}"
+
+    def tolerance_text(self) -> str:
+        """The band's rule, in words."""
+        if self.kind == "not_modelled":
+            return "—"
+        if self.tolerance == 0:
+            return "inside the range" if self.target_range is not None else "exact"
+        if self.tolerance_kind == "relative":
+            amount = f"±{self.tolerance * 100:g}% (relative)"
+        else:
+            unit = " pp" if self.unit in ("percent", "pp") else UNIT_SUFFIX[self.unit]
+            amount = f"±{self.tolerance:g}{unit}"
+        return f"range {amount}" if self.target_range is not None else amount
+
+
+class FactsFile(_Strict):
+    """The facts file: a list of ``[[fact]]`` tables."""
+
+    fact: list[FactSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FactsFile:
+        ids = [f.id for f in self.fact]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate fact ids: {', '.join(duplicated)}")
+        return self
+
+
+def load_facts(path: str | Path = FACTS_FILE) -> list[FactSpec]:
+    """Read and validate a facts file (structure only; see :func:`check_facts` for scenarios).
+
+    Raises:
+        ConfigError: missing file, malformed TOML, unknown key, wrong type or value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), "--facts", "file not found")
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
+    try:
+        return FactsFile.model_validate(data).fact
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, str(path), ["fact"]) from None
+
+
+def resolve_scenario(name: str, facts_path: Path) -> str:
+    """A fact's scenario as something ``simulate`` accepts: a built-in name or a TOML path."""
+    if name in list_scenarios():
+        return name
+    path = Path(name)
+    if path.suffix == ".toml":
+        path = path if path.is_absolute() else facts_path.parent / path
+        if path.is_file():
+            return str(path)
+    raise ConfigError(str(facts_path), "scenario", f"unknown scenario {name!r}",
+                      ", ".join(list_scenarios()) + " or a scenario TOML file")  # fmt: skip
+
+
+def check_facts(facts: Sequence[FactSpec], facts_path: Path, n_loans: int) -> dict[str, str]:
+    """Check every scenario exists, accepts ``n_loans`` and covers the quarters its facts read.
+
+    Returns:
+        The resolved scenario of each fact that needs runs, by fact id.
+    """
+    resolved: dict[str, str] = {}
+    horizons: dict[str, int] = {}
+    for index, fact in enumerate(facts):
+        if not fact.scenario:
+            continue
+        scenario = resolve_scenario(fact.scenario, facts_path)
+        if scenario not in horizons:
+            config, _ = load_scenario(scenario, {"n_loans": n_loans})
+            horizons[scenario] = config.quarters
+        if fact.needs_run:
+            assert fact.statistic is not None
+            if fact.statistic.last_quarter > horizons[scenario]:
+                raise ConfigError(
+                    str(facts_path), f"fact.{index}.statistic",
+                    f"reads quarter {fact.statistic.last_quarter}, beyond the horizon of "
+                    f"{fact.scenario}", f"<= {horizons[scenario]}",
+                )  # fmt: skip
+            resolved[fact.id] = scenario
+    return resolved
+
+
+# ====================================================================== one run
+def amc_quarterly(amcs: pd.DataFrame, agent: str | None = None) -> pd.DataFrame:
+    """The AMC table by quarter (one AMC or all summed), with cumulative recovery on disposals.
+
+    ``recovery_per_face_disposed`` is cumulative cash recovered over cumulative face disposed
+    (face taken in by purchase or carve-out and since resolved or written off): the ratio the
+    AMCs reported (FACTS "Four AMCs, end-2006").
+    """
+    if agent is not None:
+        amcs = amcs[amcs["amc"] == agent]
+    table = amcs.drop(columns=["amc"]).groupby("quarter").sum().sort_index()
+    table["cum_recoveries"] = table["recoveries"].cumsum()
+    table["cum_face_in"] = (table["face_bought"] + table["face_carved_out"]).cumsum()
+    table["face_disposed"] = table["cum_face_in"] - table["npl_face"]
+    disposed = table["face_disposed"].where(table["face_disposed"] > 1e-9)
+    table["recovery_per_face_disposed"] = table["cum_recoveries"] / disposed
+    return table
+
+
+def _series_value(series: pd.Series, spec: StatisticSpec) -> float:
+    if spec.quarters is not None:
+        window = series.loc[spec.quarters[0] : spec.quarters[1]].astype(float)
+        if window.isna().all():
+            return math.nan
+        return float(getattr(window, spec.over)())  # type: ignore[arg-type]
+    value = float(series.loc[spec.quarter])
+    if spec.minus_quarter is not None:
+        value -= float(series.loc[spec.minus_quarter])
+    return value
+
+
+def _trades_value(trades: pd.DataFrame, spec: StatisticSpec) -> float:
+    if spec.market is not None:
+        trades = trades[trades["market"] == spec.market]
+    if spec.quarters is not None:
+        trades = trades[trades["quarter"].between(*spec.quarters)]
+    if trades.empty:
+        return math.nan
+    if spec.over == "face_weighted":
+        face = float(trades["face"].sum())
+        return float(trades["price"].sum()) / face if face > 0 else math.nan
+    return float(getattr(trades[spec.column].astype(float), spec.over)())  # type: ignore[arg-type]
+
+
+def calibration_value(spec: StatisticSpec, max_age_q: int = 28) -> float:
+    """Largest gap (as a fraction) between 84.2·timing factor and the published table."""
+    assert spec.published is not None
+    ages = np.arange(max_age_q)
+    published = np.asarray(spec.published)[np.minimum(ages // 4, len(spec.published) - 1)]
+    model = spec.published[0] * recovery_timing_factor(ages)
+    return float(np.max(np.abs(model - published))) / 100.0
+
+
+def run_statistics(
+    scenario: str, seed: int, n_loans: int, specs: tuple[tuple[str, StatisticSpec], ...]
+) -> dict[str, float]:
+    """Run one scenario with one seed and compute the statistics of its facts (raw units).
+
+    A top-level function, so that a process pool can pickle it.
+    """
+    from experiments.run import simulate
+
+    model = simulate(scenario, seed, {"n_loans": n_loans})
+    frame = model.model_frame().set_index("quarter")
+    amcs = model.amc_frame()
+    trades = model.trade_frame()
+    values: dict[str, float] = {}
+    for fact_id, spec in specs:
+        if spec.table == "model":
+            values[fact_id] = _series_value(frame[spec.column], spec)
+        elif spec.table == "amcs":
+            values[fact_id] = _series_value(amc_quarterly(amcs, spec.agent)[spec.column], spec)
+        else:
+            values[fact_id] = _trades_value(trades, spec)
+    return values
+
+
+# ====================================================================== the report
+def _num(value: float, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if unit == "cny_bn":
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def summarise(
+    facts: Sequence[FactSpec],
+    scenarios: dict[str, str],
+    values: dict[str, list[float]],
+) -> pd.DataFrame:
+    """One row per fact: the model's median and 95% range over seeds, the band and the verdict."""
+    rows = []
+    for fact in facts:
+        row: dict[str, object] = {
+            "id": fact.id,
+            "kind": KIND_LABEL[fact.kind],
+            "description": fact.description,
+            "source": fact.source,
+            "scenario": fact.scenario,
+            "statistic": "—",
+            "unit": fact.unit,
+            "model_median": math.nan,
+            "model_p2_5": math.nan,
+            "model_p97_5": math.nan,
+            "n_seeds": 0,
+            "fact_value": fact.fact_text(),
+            "tolerance": fact.tolerance_text(),
+            "band_low": math.nan,
+            "band_high": math.nan,
+            "holds": "",
+            "note": fact.note,
+        }
+        if fact.statistic is not None:
+            scale = UNIT_SCALE[fact.unit]
+            sample = np.asarray(values[fact.id], dtype=float) * scale
+            finite = sample[~np.isnan(sample)]
+            low, high = fact.band()
+            row.update(statistic=fact.statistic.describe(fact.when), band_low=low, band_high=high)
+            row["n_seeds"] = int(finite.size)
+            if finite.size:
+                median = float(np.median(finite))
+                row["model_median"] = median
+                row["model_p2_5"] = float(np.percentile(finite, 2.5))
+                row["model_p97_5"] = float(np.percentile(finite, 97.5))
+                row["holds"] = bool(low <= median <= high)
+            else:
+                row["holds"] = False
+            if fact.statistic.table == "calibration":
+                row["scenario"] = "— (all)"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
+
+def _model_text(row: pd.Series) -> tuple[str, str]:
+    if row["statistic"] == "—":
+        return "—", "—"
+    if row["n_seeds"] == 0:
+        return "no data", "—"
+    unit = row["unit"]
+    suffix = UNIT_SUFFIX[unit]
+    median = f"{_num(row['model_median'], unit)}{suffix}"
+    span = f"{_num(row['model_p2_5'], unit)}–{_num(row['model_p97_5'], unit)}"
+    return median, span
+
+
+def _band_text(row: pd.Series) -> str:
+    if row["statistic"] == "—":
+        return "—"
+    unit = row["unit"]
+    return f"[{_num(row['band_low'], unit)}, {_num(row['band_high'], unit)}]"
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary with numbers formatted, as shown on screen and in the Markdown."""
+    shown = []
+    for _, row in table.iterrows():
+        median, span = _model_text(row)
+        shown.append(
+            {
+                "id": row["id"],
+                "kind": row["kind"],
+                "description": row["description"],
+                "source (FACTS.md)": row["source"],
+                "scenario": row["scenario"] or "—",
+                "model statistic (per seed)": row["statistic"],
+                "model median": median,
+                "model 95% range": span,
+                "fact": row["fact_value"],
+                "tolerance": row["tolerance"],
+                "band": _band_text(row),
+                "holds": "—" if row["holds"] == "" else str(row["holds"]),
+            }
+        )
+    return pd.DataFrame(shown)
+
+
+def misses_paragraph(table: pd.DataFrame) -> str:
+    """Plain words on every fact the model misses, and on what it does not model yet."""
+    checked = table[table["holds"] != ""]
+    missed = checked[checked["holds"] != True]  # noqa: E712 — column mixes bools and ""
+    outputs = checked[checked["kind"] == KIND_LABEL["output"]]
+    outputs_held = int((outputs["holds"] == True).sum())  # noqa: E712
+    text = [
+        f"{len(checked) - len(missed)} of {len(checked)} checked facts hold "
+        f"({outputs_held} of {len(outputs)} model outputs; the rest check initial conditions and "
+        f"calibration inputs)."
+    ]
+    if missed.empty:
+        text.append("The model misses none of the checked facts.")
+    else:
+        text.append("The model misses:")
+        parts = []
+        for _, row in missed.iterrows():
+            unit = row["unit"]
+            suffix = UNIT_SUFFIX[unit]
+            if row["n_seeds"] == 0:
+                parts.append(
+                    f"**{row['id']}** ({row['description']}; {row['scenario']}): the statistic "
+                    f"is undefined in every seed (no data), fact {row['fact_value']}"
+                )
+                continue
+            median = row["model_median"]
+            gap_unit = " pp" if unit in ("percent", "pp") else suffix
+            if median < row["band_low"]:
+                gap = f"{_num(row['band_low'] - median, unit)}{gap_unit} below the band"
+            else:
+                gap = f"{_num(median - row['band_high'], unit)}{gap_unit} above the band"
+            parts.append(
+                f"**{row['id']}** ({row['description']}; {row['scenario']}): model median "
+                f"{_num(median, unit)}{suffix} (95% range {_num(row['model_p2_5'], unit)}–"
+                f"{_num(row['model_p97_5'], unit)}{suffix}) against {row['fact_value']}, "
+                f"{gap} {_band_text(row)}"
+            )
+        text.append("; ".join(parts) + ".")
+    gaps = table[table["holds"] == ""]
+    if not gaps.empty:
+        text.append(
+            "Not yet modelled, so without a verdict: "
+            + ", ".join(f"{r['id']} ({r['description']})" for _, r in gaps.iterrows())
+            + "."
+        )
+    return " ".join(text)
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) -> str:
+    """``validation.md``: how to read it, the table, where the model misses, and notes."""
+    shown = display_table(table)
+    lines = [
+        "# nplsim validation against stylised facts",
+        "",
+        f"Scenarios {', '.join(meta['scenarios']) or '—'}, each run with seeds "
+        f"{meta['seeds'][0]}–{meta['seeds'][-1]} ({len(meta['seeds'])} seeds) and "
+        f"{meta['n_loans']:,} loans; facts from `{meta['facts_file']}` (sha256 "
+        f"{meta['facts_sha256'][:12]}), values from the project's reference facts (FACTS.md).",
+        "",
+        "Each statistic is computed once per seed; *model median* and *95% range* are the median "
+        "and the 2.5–97.5 percentiles over seeds. A fact **holds** when the model median lies in "
+        "the band (the fact's value or range widened by the tolerance). *Initial condition* and "
+        "*calibration input* rows check what the model is built from, not what it produces; "
+        "*not yet modelled* rows have no verdict and show the gaps. Misses are reported as they "
+        "are: neither the model nor the scenarios were tuned to pass.",
+        "",
+        "| " + " | ".join(shown.columns) + " |",
+        "|" + "|".join("---" for _ in shown.columns) + "|",
+    ]
+    for _, row in shown.iterrows():
+        lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+    lines += ["", "## Where the model misses", "", misses_paragraph(table), "", "## Notes", ""]
+    lines += [f"- **{f.id}**: {f.note}" for f in facts if f.note]
+    return "\n".join(lines) + "\n"
+
+
+# ====================================================================== running it
+def collect_values(
+    facts: Sequence[FactSpec],
+    scenarios: dict[str, str],
+    seeds: Sequence[int],
+    n_loans: int,
+    workers: int,
+    on_done: Callable[[], None] | None = None,
+) -> dict[str, list[float]]:
+    """Every fact's statistic for every seed (raw units), runs spread over a process pool.
+
+    Results are gathered by (scenario, seed) and read back in seed order, so the output does not
+    depend on which worker finishes first.
+    """
+    by_scenario: dict[str, list[tuple[str, StatisticSpec]]] = {}
+    for fact in facts:
+        if fact.id in scenarios:
+            assert fact.statistic is not None
+            by_scenario.setdefault(scenarios[fact.id], []).append((fact.id, fact.statistic))
+    jobs = [(scenario, seed) for scenario in by_scenario for seed in seeds]
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    if workers <= 1 or len(jobs) <= 1:
+        for scenario, seed in jobs:
+            results[scenario, seed] = run_statistics(
+                scenario, seed, n_loans, tuple(by_scenario[scenario])
+            )
+            if on_done is not None:
+                on_done()
+    else:
+        # forkserver: workers never inherit this process's threads (tqdm, a test runner); the
+        # server imports the model once, so the workers it forks start without re-importing it
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["experiments.run", "experiments.validate"])
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+            futures = {
+                pool.submit(
+                    run_statistics, scenario, seed, n_loans, tuple(by_scenario[scenario])
+                ): (scenario, seed)
+                for scenario, seed in jobs
+            }
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if on_done is not None:
+                    on_done()
+    values: dict[str, list[float]] = {}
+    for fact in facts:
+        if fact.id in scenarios:
+            values[fact.id] = [results[scenarios[fact.id], seed][fact.id] for seed in seeds]
+        elif fact.statistic is not None and fact.statistic.table == "calibration":
+            values[fact.id] = [calibration_value(fact.statistic)]
+    return values
+
+
+def _shown_path(path: Path) -> str:
+    """The built-in facts file by its place in the project (the report stays machine-free)."""
+    if path.resolve() == FACTS_FILE.resolve():
+        return "experiments/facts.toml"
+    return str(path)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for package in ("nplsim", "mesa", "numpy", "pandas"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _is_report_dir(path: Path) -> bool:
+    manifest = path / "manifest.json"
+    if not (path / "validation.csv").is_file() or not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("kind") == "nplsim validate"
+    except (OSError, ValueError):
+        return False
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a directory that is neither empty nor an earlier validation report."""
+    occupied = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    if occupied and not _is_report_dir(out_dir):
+        raise ConfigError(
+            str(out_dir), "--out", "exists and is not a validation report",
+            "a new or empty directory, or an earlier validation report",
+        )  # fmt: skip
+
+
+def write_report(out_dir: Path, files: dict[str, str]) -> None:
+    """Write the report files into a temporary sibling and rename it into place."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report directory is not
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(trash / "old")
+            staging.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def default_workers(n_jobs: int) -> int:
+    """One worker per available CPU, no more than there are runs."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, n_jobs))
+
+
+def validate(
+    facts_path: str | Path = FACTS_FILE,
+    seeds: int = 10,
+    n_loans: int = 20_000,
+    out_dir: str | Path = DEFAULT_OUT,
+    workers: int | None = None,
+    progress: bool = False,
+    command: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Run the validation and write ``validation.md``, ``validation.csv`` and ``manifest.json``.
+
+    Everything the user gave is checked before any run starts or any file is written.
+
+    Returns:
+        The summary table, one row per fact (as in ``validation.csv``).
+
+    Raises:
+        ConfigError: a bad seed count, worker count, loan count, facts file or output directory.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError("--seeds", str(seeds), "must be a whole number of at least 1", ">= 1")
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise ConfigError("--workers", str(workers), "must be at least 1", ">= 1")
+    facts_path, out_dir = Path(facts_path), Path(out_dir)
+    facts = load_facts(facts_path)
+    scenarios = check_facts(facts, facts_path, n_loans)
+    check_out_dir(out_dir)
+    seed_list = list(range(1, seeds + 1))
+    n_jobs = len(set(scenarios.values())) * seeds
+    workers = workers if workers is not None else default_workers(n_jobs)
+
+    from tqdm import tqdm
+
+    with tqdm(total=n_jobs, desc="validate", unit="run", disable=not progress) as bar:
+        values = collect_values(facts, scenarios, seed_list, n_loans, workers, bar.update)
+    table = summarise(facts, scenarios, values)
+    scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
+    meta = {
+        "kind": "nplsim validate",
+        "facts_file": _shown_path(facts_path),
+        "facts_sha256": hashlib.sha256(facts_path.read_bytes()).hexdigest(),
+        "scenarios": scenario_names,
+        "seeds": seed_list,
+        "n_loans": n_loans,
+        "workers": workers,
+        "versions": _versions(),
+        "command": list(command) if command is not None else sys.argv,
+    }
+    files = {
+        "validation.md": markdown_report(table, facts, meta),
+        "validation.csv": table.to_csv(index=False),
+        "manifest.json": json.dumps(meta, indent=2, sort_keys=True) + "\n",
+    }
+    write_report(out_dir, files)
+    return table
+
+
+# ====================================================================== command line
+def _cmd_validate(args: argparse.Namespace) -> int:
+    table = validate(
+        facts_path=args.facts,
+        seeds=args.seeds,
+        n_loans=args.loans,
+        out_dir=args.out,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    with pd.option_context(
+        "display.width", 400, "display.max_colwidth", 90, "display.max_columns", 20
+    ):
+        print(display_table(table).to_string(index=False))
+    checked = table[table["holds"] != ""]
+    missed = checked[checked["holds"] != True]  # noqa: E712
+    print(
+        f"{len(checked) - len(missed)} of {len(checked)} checked facts hold"
+        + (f"; misses: {', '.join(missed['id'])}" if len(missed) else "")
+        + f"; {int((table['holds'] == '').sum())} not yet modelled"
+    )
+    print(f"report: {Path(args.out) / 'validation.md'}")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``nplsim validate`` to the command line."""
+    parser = sub.add_parser(
+        "validate",
+        help="compare the model with the stylised facts (writes validation.md and .csv)",
+        description="Run the scenarios the stylised facts need over seeds and report, per fact, "
+        "the model's median and 95%% range against the fact's value and tolerance.",
+    )
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N per scenario (10)")
+    parser.add_argument("--loans", type=int, default=20_000, help="loan slots per run (20000)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"report directory ({DEFAULT_OUT})")
+    parser.add_argument("--facts", default=str(FACTS_FILE), help="facts TOML file (built-in)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_cmd_validate)

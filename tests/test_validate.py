@@ -1,0 +1,192 @@
+"""``nplsim validate``: one report row per fact, honest verdicts, and bad input is exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+from experiments.validate import (
+    FACTS_FILE,
+    FactSpec,
+    StatisticSpec,
+    amc_quarterly,
+    check_facts,
+    load_facts,
+)
+from market.errors import ConfigError
+from market.scenario import list_scenarios
+
+FAST = ["--seeds", "2", "--loans", "3000", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """One fast validation run through the command line, with a process pool."""
+    out = tmp_path_factory.mktemp("validation") / "report"
+    code = main(["validate", *FAST, "--workers", "2", "--out", str(out)])
+    return code, out
+
+
+def test_writes_one_row_per_fact(report, capsys):
+    code, out = report
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "validation.csv",
+        "validation.md",
+    ]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    facts = load_facts()
+    table = pd.read_csv(out / "validation.csv", keep_default_na=False)
+    assert list(table["id"]) == [f.id for f in facts]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seeds"] == [1, 2] and manifest["n_loans"] == 3000
+
+    modelled = table[table["kind"] != "not yet modelled"]
+    gaps = table[table["kind"] == "not yet modelled"]
+    assert len(modelled) and len(gaps)
+    assert set(modelled["holds"]) <= {"True", "False"}
+    assert (gaps["holds"] == "").all() and (gaps["statistic"] == "—").all()
+    numbers = modelled[["model_p2_5", "model_median", "model_p97_5"]].astype(float)
+    assert numbers.notna().all().all()
+    assert (numbers["model_p2_5"] <= numbers["model_median"]).all()
+    assert (numbers["model_median"] <= numbers["model_p97_5"]).all()
+    runs = modelled[modelled["scenario"] != "— (all)"]
+    assert (runs["n_seeds"] == 2).all()
+
+    markdown = (out / "validation.md").read_text()
+    assert "## Where the model misses" in markdown
+    for fact in facts:
+        assert f"| {fact.id} |" in markdown
+    missed = modelled[modelled["holds"] == "False"]["id"]
+    misses = markdown.split("## Where the model misses", 1)[1]
+    assert all(f"**{fact_id}**" in misses for fact_id in missed)
+    assert all(fact_id in misses for fact_id in gaps["id"])
+
+
+def test_in_process_run_gives_the_same_report(report, tmp_path):
+    _, pooled = report
+    out = tmp_path / "serial"
+    assert main(["validate", *FAST, "--workers", "1", "--out", str(out)]) == 0
+    for name in ("validation.csv", "validation.md"):
+        assert (out / name).read_text() == (pooled / name).read_text()
+    # a second run replaces an earlier report in place
+    assert main(["validate", *FAST, "--workers", "1", "--out", str(out)]) == 0
+    assert (out / "validation.csv").read_text() == (pooled / "validation.csv").read_text()
+
+
+def test_the_facts_file_is_complete():
+    facts = load_facts(FACTS_FILE)
+    kinds = {f.kind for f in facts}
+    assert kinds == {"output", "initial_condition", "calibration_input", "not_modelled"}
+    for fact in facts:
+        assert fact.source.strip() and fact.description.strip()
+        if fact.scenario:
+            assert fact.scenario in list_scenarios(), fact.id
+        if fact.kind != "not_modelled":
+            assert fact.statistic is not None
+            assert fact.target is not None or fact.target_range is not None
+            assert fact.scenario or fact.statistic.table == "calibration", fact.id
+    scenarios = check_facts(facts, FACTS_FILE, 3000)
+    assert set(scenarios.values()) <= set(list_scenarios())
+
+
+def test_band_and_statistic_rules():
+    fact = FactSpec(
+        id="x", kind="output", description="d", source="s", scenario="restart_2016",
+        unit="cny_bn", target=1400, tolerance=0.2, tolerance_kind="relative",
+        statistic=StatisticSpec(table="model", column="npl_carved_out", quarter=1),
+    )  # fmt: skip
+    assert fact.band() == pytest.approx((1120, 1680))
+    with pytest.raises(ValueError, match="exactly one"):
+        StatisticSpec(table="model", column="npl_ratio", quarter=1, quarters=(1, 2), over="mean")
+    with pytest.raises(ValueError, match="column"):
+        StatisticSpec(table="model", column="no_such_column", quarter=1)
+
+
+def test_amc_recovery_per_face_disposed():
+    amcs = pd.DataFrame(
+        {
+            "quarter": [0, 1, 2],
+            "amc": ["A", "A", "A"],
+            "face_bought": [0.0, 0.0, 0.0],
+            "face_carved_out": [0.0, 100.0, 0.0],
+            "recoveries": [0.0, 0.0, 5.0],
+            "npl_face": [0.0, 100.0, 60.0],
+        }
+    )
+    table = amc_quarterly(amcs)
+    assert table.loc[2, "face_disposed"] == pytest.approx(40.0)
+    assert table.loc[2, "recovery_per_face_disposed"] == pytest.approx(5.0 / 40.0)
+    assert pd.isna(table.loc[1, "recovery_per_face_disposed"])  # nothing disposed yet
+
+
+GOOD_FACT = """
+[[fact]]
+id = "npl"
+kind = "output"
+description = "NPL ratio"
+source = "a line of FACTS"
+scenario = "{scenario}"
+unit = "percent"
+target = 1.67
+tolerance = 0.3
+[fact.statistic]
+table = "model"
+column = "{column}"
+quarter = {quarter}
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "facts", "expected"),
+    [
+        (["--seeds", "0"], None, "--seeds: 0: must be a whole number of at least 1"),
+        (["--workers", "0"], None, "--workers: 0: must be at least 1"),
+        (["--loans", "10"], None, "n_loans"),
+        ([], GOOD_FACT.format(scenario="atlantis", column="npl_ratio", quarter=0),
+         "scenario: unknown scenario 'atlantis' (allowed: amc_only_1999"),
+        ([], GOOD_FACT.format(scenario="restart_2016", column="npl_ratio", quarter=99),
+         "reads quarter 99, beyond the horizon"),
+        ([], GOOD_FACT.format(scenario="restart_2016", column="nope", quarter=0), "column 'nope'"),
+        ([], "[[fact]]\nid = 'x'\n[fact.statistic\n", "malformed TOML"),
+        ([], GOOD_FACT.format(scenario="restart_2016", column="car", quarter=0).replace(
+            "[fact.statistic]", "not_a_field = 1\n[fact.statistic]"
+        ),
+         "fact.0.not_a_field: unknown key"),
+        ([], "fact = []\n", "fact"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, facts, expected):
+    work = tmp_path / "work"
+    facts_args = []
+    if facts is not None:
+        path = tmp_path / "facts.toml"
+        path.write_text(facts)
+        facts_args = ["--facts", str(path)]
+    code = main(["validate", *FAST, *args, *facts_args, "--out", str(work / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and expected in err, err
+    assert not work.exists()
+
+
+def test_missing_facts_file_and_foreign_out_dir(tmp_path, capsys):
+    assert main(["validate", *FAST, "--facts", str(tmp_path / "none.toml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert main(["validate", *FAST, "--out", str(foreign)]) == 2
+    assert "not a validation report" in capsys.readouterr().err
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_check_facts_rejects_unknown_scenario_directly(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text(GOOD_FACT.format(scenario="atlantis", column="npl_ratio", quarter=0))
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        check_facts(load_facts(path), path, 3000)
