@@ -17,12 +17,9 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.run import atomic_directory, check_output_directory
 from market.errors import ConfigError
 from market.regime import list_presets
 from market.scenario import ScenarioConfig, load_scenario
@@ -148,41 +146,6 @@ def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
     count = finite.sum(axis=-1)
     total = np.where(finite, body, 0.0).sum(axis=-1)
     return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
-
-
-def check_output_directory(out_dir: Path) -> None:
-    """Refuse to replace anything but a new or empty directory or an earlier nplsim result."""
-    out_dir = Path(out_dir)
-    ours = (out_dir / "manifest.json").is_file()
-    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ConfigError(
-            str(out_dir), "--out", "exists and is not an nplsim results directory",
-            "a new or empty directory, or an earlier results directory",
-        )  # fmt: skip
-
-
-@contextmanager
-def atomic_directory(out_dir: Path) -> Iterator[Path]:
-    """Yield a staging directory beside ``out_dir`` that is renamed into place on success.
-
-    On any failure the staging directory is removed, so nothing half-written is left behind.
-    """
-    out_dir = Path(out_dir)
-    check_output_directory(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        yield staging
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            out_dir.rename(trash / "old")
-            staging.rename(out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def versions() -> dict[str, str]:
@@ -500,6 +463,7 @@ def write_comparison(result: ComparisonResult, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     manifest = {"kind": "compare", **result.settings, "events": result.events,
                 "versions": versions()}  # fmt: skip
+    check_output_directory(out_dir)
     with atomic_directory(out_dir) as staging:
         result.table.to_csv(staging / "comparison.csv", index=False)
         result.table.to_parquet(staging / "comparison.parquet", index=False)

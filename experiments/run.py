@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -127,6 +129,46 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+def check_output_directory(out_dir: Path) -> None:
+    """Refuse to replace anything but a new or empty directory or an earlier nplsim result."""
+    out_dir = Path(out_dir)
+    ours = (out_dir / "manifest.json").is_file()
+    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(
+            str(out_dir),
+            "--out",
+            "exists and is not an nplsim results directory",
+            "a new or empty directory, or an earlier results directory",
+        )
+
+
+@contextmanager
+def atomic_directory(out_dir: Path) -> Iterator[Path]:
+    """Yield a staging directory beside ``out_dir`` that is renamed into place on success.
+
+    An existing ``out_dir`` is replaced only once the new one is complete; on any failure the
+    staging directory is removed, so nothing half-written is left behind.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a results directory is not
+        yield staging
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(trash / "old")
+            staging.rename(out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def run_to_directory(
     scenario: str | Path | ScenarioConfig,
     seed: int,
@@ -146,12 +188,7 @@ def run_to_directory(
     """
     load_scenario(scenario, overrides)  # fail fast, before touching the file system
     out_dir = Path(out_dir)
-    ours = (out_dir / "manifest.json").is_file()
-    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ConfigError(
-                str(out_dir), "--out", "exists and is not an nplsim results directory",
-                "a new or empty directory, or an earlier results directory",
-            )  # fmt: skip
+    check_output_directory(out_dir)
     started = time.perf_counter()
     model = simulate(scenario, seed, overrides, on_quarter)
     wall = time.perf_counter() - started
@@ -169,18 +206,6 @@ def run_to_directory(
         "command": command if command is not None else sys.argv,
         "wall_time_s": round(wall, 3),
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as staging:
         write_results(model, staging, manifest)
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            out_dir.rename(trash / "old")
-            staging.rename(out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return RunResult(model=model, out_dir=out_dir, wall_time_s=wall)

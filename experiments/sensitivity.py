@@ -350,6 +350,7 @@ def write_sensitivity(result: SensitivityResult, out_dir: Path) -> Path:
     The directory appears complete or not at all.
     """
     manifest = {"kind": "sensitivity", **result.settings, "versions": versions()}
+    check_output_directory(Path(out_dir))
     with atomic_directory(Path(out_dir)) as staging:
         result.indices.to_csv(staging / "indices.csv", index=False)
         result.indices.to_parquet(staging / "indices.parquet", index=False)

@@ -17,9 +17,7 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from experiments.run import atomic_directory
 from market.errors import ConfigError, config_error_from_validation
 from market.loans import recovery_timing_factor
 from market.model import MODEL_COLUMNS, TRADE_COLUMNS
@@ -649,24 +648,9 @@ def check_out_dir(out_dir: Path) -> None:
 
 def write_report(out_dir: Path, files: dict[str, str]) -> None:
     """Write the report files into a temporary sibling and rename it into place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report directory is not
+    with atomic_directory(out_dir) as staging:
         for name, text in files.items():
             (staging / name).write_text(text)
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            out_dir.rename(trash / "old")
-            staging.rename(out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def default_workers(n_jobs: int) -> int:
