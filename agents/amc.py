@@ -109,6 +109,10 @@ class AssetManagementCompany(mesa.Agent):
         self.flows["recoveries"] += recoveries
         self.flows["workout_costs"] += workout_costs
 
+    def earn_servicing_fee(self, amount: float) -> None:
+        """Fees for servicing an SPV's pool (agency relationship)."""
+        self.equity += amount
+
     def pay_coupons(self) -> None:
         """Interest on funding debt (to the capital market) and on AMC bonds (to the banks)."""
         model = self.model

@@ -50,7 +50,11 @@ class StateBank(mesa.Agent):
         self.workout_skill = spec.workout_skill
         self.gov_bonds = 0.0
         self.amc_bonds = 0.0
-        self.retained_abs = 0.0
+        self.pending_securitisation = 0.0
+        self.retained: dict[
+            tuple[int, str], list[float]
+        ] = {}  # (deal, tranche) -> [notional, value]
+        self.sec_price_belief = model.config.securitisation.initial_price_belief
         self.provisions = 0.0
         self.deposits = 0.0
         self.interbank = 0.0
@@ -82,6 +86,11 @@ class StateBank(mesa.Agent):
         return self.performing_loans + self.gross_npl
 
     @property
+    def retained_abs(self) -> float:
+        """Book value of the tranches the bank retained from its own deals (CNY bn)."""
+        return sum(value for _, value in self.retained.values())
+
+    @property
     def total_assets(self) -> float:
         """Assets net of loan-loss provisions."""
         return (
@@ -89,6 +98,7 @@ class StateBank(mesa.Agent):
             + self.gov_bonds
             + self.amc_bonds
             + self.retained_abs
+            + self.pending_securitisation
             + self.gross_loans
             - self.provisions
         )
@@ -120,12 +130,20 @@ class StateBank(mesa.Agent):
         npl = self.gross_npl
         net_npl = max(npl - self.provisions, 0.0)
         weight = PAST_DUE_WEIGHT if self.provisions >= 0.2 * npl else PAST_DUE_WEIGHT_LOW_PROVISIONS
-        return self.performing_loans + weight * net_npl + self.retained_abs_rwa
+        pending = weight * self.pending_securitisation
+        return self.performing_loans + weight * net_npl + pending + self.securitisation_rwa
 
     @property
-    def retained_abs_rwa(self) -> float:
-        """Risk-weighted retained securitisation exposures (none without the channel)."""
-        return 0.0
+    def securitisation_rwa(self) -> float:
+        """Risk-weighted securitisation exposures: retained tranches of derecognised deals by
+        their risk weights; the whole outstanding pool of deals the regime did not derecognise."""
+        rwa = 0.0
+        for (deal, tranche), (_, value) in self.retained.items():
+            spv = self.model.spv_by_deal[deal]
+            if spv.derecognised:
+                rwa += spv.risk_weight[tranche] * value
+        rwa += self.npl_risk_weight * self.model.pool_face_not_derecognised(self)
+        return rwa
 
     @property
     def car(self) -> float:
@@ -173,6 +191,10 @@ class StateBank(mesa.Agent):
                 "npl_sold_amc",
                 "amc_sale_proceeds",
                 "npl_carved_out",
+                "npl_securitised",
+                "securitisation_proceeds",
+                "transfer_costs",
+                "abs_income",
                 "amc_coupon",
                 "provision_expense",
                 "net_income",
@@ -367,7 +389,34 @@ class StateBank(mesa.Agent):
             ),
             feasible=np.ones(idx.shape, dtype=bool),
         )
-        return [amc]
+        quotes = [amc]
+        if self.model.securitisation_open_to(self):
+            quotes.append(self.securitisation_quote(idx, face))
+        return quotes
+
+    def securitisation_quote(self, idx: np.ndarray, face: np.ndarray) -> ChannelQuote:
+        """Expected value of putting loans into a deal: sale proceeds plus the retained slice, at
+        the bank's learned ratio to their market view. Capital relief (risk-weighted assets freed,
+        net of the capital held on the retained slice) only where the pool is derecognised."""
+        regime = self.model.regime
+        value = self.sec_price_belief * self.market_view(idx)
+        net_book = self.net_book(idx)
+        if regime.derecognition_allowed:
+            retained_weight = 12.5 if regime.retention_form == "first_loss" else 3.0
+            retained_charge = regime.car_min * retained_weight * regime.risk_retention * value
+            capital_gain = (
+                sale_capital_gain(value, net_book, self.npl_risk_weight, regime.car_min)
+                - retained_charge
+            )
+        else:
+            capital_gain = value - net_book
+        return ChannelQuote(
+            name="securitisation",
+            value=value,
+            face_removed=face,
+            capital_gain=capital_gain,
+            feasible=np.ones(idx.shape, dtype=bool),
+        )
 
     def decide_disposals(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Choose, loan by loan, between holding and each channel.
@@ -415,6 +464,68 @@ class StateBank(mesa.Agent):
             observed = price / reference_value
             self.amc_price_belief += rate * (observed - self.amc_price_belief)
 
+    def transfer_to_spv(self, carrying: float, face: float, costs: float) -> None:
+        """True sale at the cut-off: the pool leaves for a receivable settled at closing; the
+        transfer costs (debtor notice, stamp duty) are paid and expensed."""
+        self.pending_securitisation += carrying
+        self.flows["npl_securitised"] += face
+        self.flows["transfer_costs"] += costs
+        self._book_pnl(-costs)
+
+    def settle_securitisation(
+        self, carrying: float, cash: float, retained: dict[tuple[int, str], list[float]],
+        reference_value: float,
+    ) -> None:  # fmt: skip
+        """Closing: the receivable becomes cash plus the retained tranches; the difference from
+        the pool's carrying value is charged to provisions; the price belief learns."""
+        retained_value = sum(value for _, value in retained.values())
+        self.pending_securitisation -= carrying
+        self.retained.update(retained)
+        self.provisions -= carrying - cash - retained_value
+        self.provide()
+        self.flows["securitisation_proceeds"] += cash
+        if reference_value > 0:
+            rate = self.model.config.price_learning_rate
+            observed = (cash + retained_value) / reference_value
+            self.sec_price_belief += rate * (observed - self.sec_price_belief)
+
+    def receive_tranche_payment(
+        self, deal: int, tranche: str, amount: float, principal: bool
+    ) -> None:
+        """A payment on a retained tranche: principal (and the sub's residual) returns book value
+        at the tranche's price ratio, the rest is income."""
+        position = self.retained.get((deal, tranche))
+        if position is None or amount <= 0:
+            return
+        notional, value = position
+        returned = min(value, amount * value / notional) if principal and notional > 0 else 0.0
+        position[1] = value - returned
+        self._book_pnl(amount - returned)
+        self.flows["abs_income"] += amount - returned
+
+    def reduce_retained(self, deal: int, tranche: str, notional: float, loss: bool) -> None:
+        """Notional of a retained tranche repaid (its value already returned) or written off."""
+        position = self.retained.get((deal, tranche))
+        if position is None or notional <= 0:
+            return
+        ratio = position[1] / position[0] if position[0] > 0 else 0.0
+        position[0] = max(position[0] - notional, 0.0)
+        if loss:
+            lost = min(position[1], notional * ratio)
+            position[1] -= lost
+            self._book_pnl(-lost)
+        if position[0] <= 1e-12:
+            self._book_pnl(-position[1])  # book value the tranche can no longer return
+            del self.retained[(deal, tranche)]
+
+    def earn_servicing_fee(self, amount: float) -> None:
+        """Base and incentive fees for servicing its own securitised pools (agency)."""
+        self._book_pnl(amount)
+
+    def recover_from_recharacterisation(self, amount: float) -> None:
+        """Collections a court returned to the bank's estate after recharacterising a pool."""
+        self._book_pnl(amount)
+
     def receive_amc_bonds(self, face: float) -> None:
         """Policy carve-out: NPLs leave at book value in exchange for AMC bonds."""
         self.amc_bonds += face
@@ -440,6 +551,8 @@ class StateBank(mesa.Agent):
             "gov_bonds": self.gov_bonds,
             "amc_bonds": self.amc_bonds,
             "retained_abs": self.retained_abs,
+            "pending_securitisation": self.pending_securitisation,
+            "sec_price_belief": self.sec_price_belief,
             "performing_loans": self.performing_loans,
             "gross_npl": self.gross_npl,
             "provisions": self.provisions,

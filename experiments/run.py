@@ -31,12 +31,6 @@ from market.errors import ConfigError
 from market.model import NPLMarketModel
 from market.scenario import ScenarioConfig, load_scenario
 
-DEAL_COLUMNS = [
-    "deal_id", "originator", "quarter_issued", "pool_face", "pool_expected_recovery",
-    "issued_total", "senior_size", "mezz_size", "sub_size", "senior_coupon",
-    "senior_bid_to_cover", "sub_price", "fees_total", "retained",
-]  # fmt: skip
-
 
 @dataclass
 class RunResult:
@@ -114,7 +108,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
         "model": model.model_frame(),
         "banks": model.bank_frame(),
         "amcs": model.amc_frame(),
-        "deals": pd.DataFrame(columns=DEAL_COLUMNS),
+        "deals": model.deal_frame(),
         "trades": model.trade_frame(),
         "events": model.event_frame(),
     }

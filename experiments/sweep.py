@@ -338,7 +338,7 @@ def _simulate(base: ScenarioConfig, run: RunSpec) -> Any:
 
 
 def _frames(model: Any, run: RunSpec, outputs: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    from experiments.run import DEAL_COLUMNS, config_hash, summarise
+    from experiments.run import config_hash, summarise
 
     frames: dict[str, pd.DataFrame] = {}
     model_frame = model.model_frame()
@@ -359,8 +359,8 @@ def _frames(model: Any, run: RunSpec, outputs: tuple[str, ...]) -> dict[str, pd.
             frame = model.bank_frame()
         elif name == "trades":
             frame = model.trade_frame()
-        else:  # deals: the model has no securitisation deals yet, as in experiments.run
-            frame = pd.DataFrame(columns=DEAL_COLUMNS)
+        else:
+            frame = model.deal_frame()
         frames[name] = _tagged(frame, run)
     return frames
 

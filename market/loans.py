@@ -110,7 +110,8 @@ class LoanBook:
         rate: annual contractual interest rate.
         remaining_q: quarters to maturity.
         collateral: collateral value at origination, CNY bn (0 = unsecured).
-        collateral_attached: whether the holder can enforce the collateral.
+        collateral_share: share of the collateral the holder can enforce (1 for the lender; less
+            after a transfer where the law does not let the collateral follow the claim).
         threshold, sqrt_rho: Vasicek default threshold ``Φ⁻¹(PD_q)`` and ``√ρ`` of each loan.
         status: ``Status`` code.
         default_q: quarter the loan became non-performing (-1 if never).
@@ -130,7 +131,7 @@ class LoanBook:
         self.rate = np.zeros(n)
         self.remaining_q = np.zeros(n, dtype=np.int16)
         self.collateral = np.zeros(n)
-        self.collateral_attached = np.ones(n, dtype=bool)
+        self.collateral_share = np.ones(n)
         self.threshold = np.zeros(n)
         self.sqrt_rho = np.zeros(n)
         self.status = np.full(n, Status.RESOLVED, dtype=np.int8)
@@ -179,7 +180,7 @@ class LoanBook:
             np.int16
         )
         self.collateral[slots] = np.where(secured, principal * seg.collateral_cover[segment], 0.0)
-        self.collateral_attached[slots] = True
+        self.collateral_share[slots] = 1.0
         self.threshold[slots] = ndtri(pd_q)
         self.sqrt_rho[slots] = np.sqrt(rho)
         self.status[slots] = Status.PERFORMING
@@ -203,7 +204,7 @@ class LoanBook:
         seg = self.segments
         s = self.segment[idx]
         principal = self.principal[idx]
-        enforceable = np.where(self.collateral_attached[idx], self.collateral[idx], 0.0)
+        enforceable = self.collateral_share[idx] * self.collateral[idx]
         secured_part = np.minimum(principal, enforceable * (1.0 - seg.haircut[s]))
         seen_quality = 1.0 + disclosure * (self.quality[idx] - 1.0)
         recovery = secured_part + seg.unsecured_recovery[s] * (principal - secured_part)
@@ -294,6 +295,12 @@ class LoanBook:
         """A true sale: loans ``idx`` change holder and are carried at the price paid."""
         self.holder[idx] = new_holder
         self.carrying[idx] = price
+
+    def write_off(self, idx: np.ndarray) -> None:
+        """Charge off loans ``idx`` (e.g. a pool left at a deal's legal final maturity)."""
+        self.principal[idx] = 0.0
+        self.carrying[idx] = 0.0
+        self.status[idx] = Status.WRITTEN_OFF
 
     # ------------------------------------------------------------------ aggregates
     def sum_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:

@@ -8,6 +8,7 @@ configurable legal regime. This is the only module in ``market`` that knows the 
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,27 @@ import pandas as pd
 
 from agents.amc import AssetManagementCompany
 from agents.bank import StateBank
-from market import auction
+from agents.enhancer import CreditEnhancer
+from agents.investor import Investor
+from agents.spv import CLOSED, LIVE, PENDING, SpecialPurposeVehicle
+from agents.underwriter import Underwriter
+from market import auction, pricing, waterfall
 from market.errors import ConfigError
 from market.ledger import Ledger
-from market.loans import SEGMENTS, LoanBook, SegmentTable, Status
+from market.loans import (
+    SEGMENTS,
+    LoanBook,
+    SegmentTable,
+    Status,
+    expected_workout_value,
+    workout_value_table,
+)
 from market.regime import load_regime
 from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
+
+# Share of a deal's legal tenor by which its pool is expected to have paid (assumption): paces the
+# trigger's expected collection path and the time the subordinated residual is discounted over.
+COLLECTION_HORIZON = 0.6
 
 STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour")
 
@@ -108,7 +124,36 @@ class NPLMarketModel(mesa.Model):
             AssetManagementCompany(self, spec, self.ledger.open_account(spec.name, "amc"))
             for spec in self.config.amcs
         ]
+        self.investors = [
+            Investor(
+                self,
+                spec,
+                k,
+                self.ledger.open_account(f"{spec.investor_class} {k + 1}", "investor"),
+            )
+            for spec in self.config.investors
+            for k in range(spec.count)
+        ]
+        self.enhancers = [
+            CreditEnhancer(self, spec.name, self.ledger.open_account(spec.name, "enhancer"),
+                           spec.max_leverage, spec.fee_markup)
+            for spec in self.config.enhancers
+        ]  # fmt: skip
+        self.state_guarantor = CreditEnhancer(
+            self, "State guarantee scheme", self.ledger.open_account("state scheme", "enhancer"),
+            max_leverage=0.0, fee_markup=1.0, state_backed=True,
+        )  # fmt: skip
+        self.underwriter = Underwriter(self, self.ledger.open_account("Underwriter", "underwriter"))
+        self.spvs: list[SpecialPurposeVehicle] = []
+        self.spv_by_deal: dict[int, SpecialPurposeVehicle] = {}
+        self.spv_by_account: dict[int, SpecialPurposeVehicle] = {}
+        self.deal_book = waterfall.new_deal_book()
+        self.deal_rows: list[dict[str, Any]] = []
+        self.sec_flows = dict.fromkeys(
+            ("abs_issued", "investor_losses", "enhancer_payouts", "recharacterisations"), 0.0
+        )
         self.bank_by_account = {bank.account: bank for bank in self.banks}
+        self.investor_by_account = {i.account: i for i in self.investors}
         self.amc_by_account = {amc.account: amc for amc in self.amcs}
         self.loans = LoanBook(self.config.n_loans, _segment_table(self.config))
         self._open_balance_sheets()
@@ -136,7 +181,10 @@ class NPLMarketModel(mesa.Model):
         self.do_banks("close_books")  #   book income, provisions, deposits and liquidity
         self.policy_carveout()  # 5. a one-off carve-out at book value where the regime orders it
         offers = self.collect_disposal_offers()  #   each bank chooses hold / sell per loan
-        auction_stats = self.clear_amc_auctions(offers.get("amc", []))  # 6. AMC auctions clear
+        auction_stats = self.clear_amc_auctions(offers.get("amc", []))  # 6. AMC auctions clear,
+        self.start_deals(offers.get("securitisation", []))  #   pools go to SPVs (true sale),
+        self.close_deals()  #   deals past their closing lag are structured, enhanced and sold
+        self.service_deals()  # 7. servicing, the waterfall, guarantees and legal events
         self.amcs_fund()  # 9. AMCs repay funding from recoveries
         self._measure({**flows, **auction_stats})  # 10. metrics and data collection
         self.datacollector.collect(self)
@@ -359,6 +407,483 @@ class NPLMarketModel(mesa.Model):
             stats["amc_price_to_face"] = float(price[winner >= 0].sum()) / sold_face
         return stats
 
+    # ------------------------------------------------------------------ 6b. securitisation
+    def securitisation_open_to(self, originator: StateBank) -> bool:
+        """Whether the regime lets this originator securitise now (one deal in the pipeline)."""
+        regime = self.regime
+        return (
+            regime.securitisation_allowed
+            and regime.spv_form != "none"
+            and "bank" in regime.originators_allowed
+            and not any(s.state == PENDING and s.originator is originator for s in self.spvs)
+        )
+
+    def start_deals(self, offers: list[tuple[StateBank, np.ndarray, np.ndarray]]) -> None:
+        """Pooling and true sale: each bank's chosen NPLs, oldest first, go to a new SPV."""
+        spec, loans = self.config.securitisation, self.loans
+        for bank, idx, _ in offers:
+            if idx.size < spec.min_pool_loans:
+                continue
+            order = np.argsort(loans.default_q[idx], kind="stable")
+            self.open_spv(bank, np.sort(idx[order][: spec.max_pool_loans]))
+
+    def closing_lag(self, n_loans: int) -> int:
+        """Quarters from cut-off to closing: debtor notice, and approval of a bulk transfer."""
+        regime, spec = self.regime, self.config.securitisation
+        lag = 1 + regime.notice_delay_q
+        if regime.debtor_notice == "individual":
+            lag = max(lag, 1 + spec.individual_notice_min_delay_q)
+        if regime.bulk_transfer_to_amc_only and n_loans >= regime.bulk_threshold:
+            lag += spec.bulk_approval_delay_q
+        return lag
+
+    def transfer_costs(self, n_loans: int, face: float) -> tuple[float, float]:
+        """Debtor-notice cost and stamp duty of transferring a pool (CNY bn)."""
+        regime, spec = self.regime, self.config.securitisation
+        notice = 0.0
+        if regime.debtor_notice != "none":
+            notice = regime.notice_cost_per_loan_cny * spec.borrowers_per_loan * n_loans * 1e-9
+        return notice, regime.stamp_duty_bp / 1e4 * face
+
+    def open_spv(self, bank: StateBank, slots: np.ndarray) -> SpecialPurposeVehicle:
+        """Create the vehicle, move the loans into it and charge the transfer frictions."""
+        loans, regime, spec = self.loans, self.regime, self.config.securitisation
+        deal_id = len(self.spvs)
+        account = self.ledger.open_account(f"SPV {deal_id}", "spv")
+        servicer = bank
+        if spec.servicer == "amc":
+            servicer = self.amcs[self.banks.index(bank) % len(self.amcs)]
+        spv = SpecialPurposeVehicle(
+            self,
+            deal_id,
+            account,
+            bank,
+            servicer,
+            slots,
+            self.quarter + self.closing_lag(slots.size),
+        )
+        face = float(loans.principal[slots].sum())
+        carrying = float(loans.carrying[slots].sum())
+        age = loans.age_q(self.quarter, slots)
+        accrued = loans.principal[slots] * loans.rate[slots] * np.minimum(age, 12) / 4
+        spv.pool = {
+            "n_loans": int(slots.size),
+            "face": face,
+            "face_with_interest": face + float(accrued.sum()),
+            "carrying": carrying,
+            "reference_value": float(bank.market_view(slots).sum()),
+        }
+        if not regime.collateral_follows_claim:
+            loans.collateral_share[slots] *= 1.0 - spec.collateral_loss_without_transfer
+        loans.transfer(slots, account, loans.carrying[slots])
+        self.spvs.append(spv)
+        self.spv_by_deal[deal_id] = spv
+        self.spv_by_account[account] = spv
+        self.refresh_totals()
+        notice, stamp = self.transfer_costs(slots.size, face)
+        outside = self.ledger.outside
+        self.ledger.transfer(bank.account, outside["service_providers"], notice, "debtor_notice")
+        self.ledger.transfer(bank.account, outside["government"], stamp, "stamp_duty")
+        spv.pool.update(notice_cost=notice, stamp_duty=stamp)
+        bank.transfer_to_spv(carrying, face, notice + stamp)
+        self.log_event(
+            "true_sale", bank.name, f"{spv.name}: {slots.size} loans, closing in "
+            f"{spv.closing_quarter - self.quarter} q", face,
+        )  # fmt: skip
+        return spv
+
+    def pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
+        """Investors' view of a pool: mean and log-s.d. of its discounted collections (CNY bn),
+        from what the regime's disclosure reveals, under the servicer's workout skill."""
+        regime, config = self.regime, self.config
+        spec = config.securitisation
+        hazard = self.hazard_by_account()[spv.account]
+        discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
+        table = workout_value_table(
+            -np.expm1(-hazard), discount_q, config.write_off_age_q, spec.disposal_cost_cap
+        )
+        live = spv.live_slots
+        pool = expected_workout_value(
+            self.loans, live, self.quarter, table, discount_q, regime.disclosure_level
+        )
+        sigma = pricing.collection_sigma(
+            regime.disclosure_level, spec.sigma_floor, spec.sigma_opacity
+        )
+        return float(pool.sum()) + spv.cash, sigma
+
+    def close_deals(self) -> None:
+        """Deals whose closing lag has passed are structured, enhanced, sold and issued."""
+        for spv in self.spvs:
+            if spv.state == PENDING and spv.closing_quarter <= self.quarter:
+                self.close_deal(spv)
+
+    def choose_guarantor(self, senior: float) -> CreditEnhancer | None:
+        """The state scheme where the regime has one; else the private guarantor with the most
+        room, where guarantees are enforceable enough to be worth buying (>= 0.5)."""
+        regime = self.regime
+        if regime.state_guarantee_scheme:
+            return self.state_guarantor
+        if regime.guarantee_enforceability < 0.5:
+            return None
+        able = [e for e in self.enhancers if e.capacity >= senior]
+        return max(able, key=lambda e: e.capacity) if able else None
+
+    def retention(self, sizes: pricing.TrancheSizes) -> dict[str, float]:
+        """Notional the originator must keep, per tranche (PBOC/CBRC 2013 No. 21, FACTS)."""
+        regime = self.regime
+        notional = {"senior": sizes.senior, "mezz": sizes.mezz, "sub": sizes.sub}
+        if regime.retention_form == "vertical":
+            return {t: regime.risk_retention * v for t, v in notional.items()}
+        keep = regime.risk_retention * sum(notional.values())
+        kept = {}
+        for tranche in ("sub", "mezz", "senior"):
+            kept[tranche] = min(keep, notional[tranche])
+            keep -= kept[tranche]
+        return kept
+
+    def close_deal(self, spv: SpecialPurposeVehicle) -> None:
+        """Product design, credit enhancement, underwriting and sale, and settlement."""
+        regime, spec = self.regime, self.config.securitisation
+        ledger, outside = self.ledger, self.ledger.outside
+        rf = self.config.macro.gov_bond_yield
+        bank = spv.originator
+        mean, sigma = self.pool_view(spv)
+        sizes = self.underwriter.structure(mean, sigma)
+        guarantor = self.choose_guarantor(sizes.senior)
+        cover = 0.0
+        if guarantor is not None:
+            trust = 1.0 if guarantor.state_backed else spec.private_guarantee_cover
+            cover = regime.guarantee_enforceability * trust
+        kept = self.retention(sizes)
+        notional = {"senior": sizes.senior, "mezz": sizes.mezz, "sub": sizes.sub}
+        attach = {"senior": 0.0, "mezz": sizes.senior}
+        coupon = {"senior": 0.0, "mezz": 0.0}
+        components: dict[str, pricing.YieldComponents] = {}
+        bid_to_cover = float("nan")
+        cash_in = 0.0
+        for tranche in ("senior", "mezz"):
+            for_sale = notional[tranche] - kept[tranche]
+            investors = [i for i in self.investors if i.eligible(tranche)]
+            if notional[tranche] <= 0:
+                continue
+            detach = attach[tranche] + notional[tranche]
+            yields, components[tranche] = self.underwriter.investor_yields(
+                investors, tranche, attach[tranche], detach, mean, sigma,
+                cover if tranche == "senior" else 0.0,
+            )  # fmt: skip
+            clearing = self.underwriter.bookbuild(
+                spv, tranche, for_sale, yields, investors, rf + spec.max_coupon_spread
+            )
+            if tranche == "senior":
+                bid_to_cover = clearing.bid_to_cover
+            placed = clearing.sold + clearing.underwriter_takes
+            notional[tranche] = placed + kept[tranche]  # best efforts downsizes
+            coupon[tranche] = clearing.coupon if placed > 0 else rf + spec.max_coupon_spread
+            for account, amount in spv.holders[tranche].items():
+                ledger.transfer(account, spv.account, amount, "abs_purchase")
+                cash_in += amount
+                self.trades.append(self._primary_trade(spv, tranche, account, amount, 1.0))
+        expected_residual = max(mean - notional["senior"] - notional["mezz"], 0.0)
+        sub_value = pricing.sub_price(
+            expected_residual, spec.sub_required_return, round(COLLECTION_HORIZON * spec.tenor_q)
+        )
+        sub_ratio = sub_value / notional["sub"] if notional["sub"] > 0 else 0.0
+        cash_in += self._sell_sub(spv, notional["sub"] - kept["sub"], sub_ratio)
+        kept["sub"] = notional["sub"] - sum(
+            v for a, v in spv.holders["sub"].items() if a != bank.account
+        )
+        if kept["sub"] > 0:
+            spv.holders["sub"][bank.account] = kept["sub"]
+        for tranche in ("senior", "mezz"):
+            if kept[tranche] > 0:
+                spv.holders[tranche][bank.account] = kept[tranche]
+        issued = sum(notional.values())
+        costs = pricing.issuance_costs(
+            issued, spec.underwriting_bp, spec.fixed_cost_cny_bn, spec.trustee_bp_per_year,
+            spec.tenor_q,
+        )  # fmt: skip
+        upfront = min(costs["underwriting"] + costs["fixed"], cash_in)
+        underwriting = min(costs["underwriting"], upfront)
+        ledger.transfer(spv.account, self.underwriter.account, underwriting, "underwriting_fee")
+        ledger.transfer(
+            spv.account, outside["service_providers"], upfront - underwriting, "deal_costs"
+        )
+        reserve = min(spec.reserve_share * notional["senior"], cash_in - upfront)
+        to_bank = cash_in - upfront - reserve
+        ledger.transfer(spv.account, bank.account, to_bank, "securitisation_proceeds")
+        price = {"senior": 1.0, "mezz": 1.0, "sub": sub_ratio}
+        retained = {
+            (spv.deal_id, t): [kept[t], kept[t] * price[t]] for t in notional if kept[t] > 1e-12
+        }
+        spv.risk_weight = {
+            "senior": pricing.NPL_SENIOR_RISK_WEIGHT,
+            "mezz": pricing.RISK_WEIGHTS[sizes.mezz_rating],
+            "sub": pricing.RISK_WEIGHTS["unrated"],
+        }
+        spv.derecognised = regime.derecognition_allowed
+        bank.settle_securitisation(
+            spv.pool["carrying"], to_bank, retained, spv.pool["reference_value"]
+        )
+        spv.book_index = self.deal_book.append(
+            senior=notional["senior"], mezz=notional["mezz"], sub=notional["sub"],
+            senior_coupon=coupon["senior"], mezz_coupon=coupon["mezz"], reserve=reserve,
+        )  # fmt: skip
+        spv.expected_mean = mean
+        spv.guarantor = guarantor
+        if guarantor is not None:
+            expected_loss = pricing.tranche_expected_loss(0.0, notional["senior"], mean, sigma)
+            spv.guarantee_fee_rate = guarantor.fee_rate(expected_loss / (spec.tenor_q / 4))
+            guarantor.write(spv.deal_id, notional["senior"])
+        spv.state = LIVE
+        self.sec_flows["abs_issued"] += issued
+        senior = components.get("senior")
+        spv.record = {
+            "deal_id": spv.deal_id,
+            "originator": bank.name,
+            "quarter_cutoff": spv.cutoff_quarter,
+            "quarter_issued": self.quarter,
+            "closing_lag_q": self.quarter - spv.cutoff_quarter,
+            "pool_loans": spv.pool["n_loans"],
+            "pool_principal": spv.pool["face"],
+            "pool_face": spv.pool["face_with_interest"],
+            "pool_expected_recovery": mean,
+            "collection_sigma": sigma,
+            "issued_total": issued,
+            "senior_size": notional["senior"],
+            "mezz_size": notional["mezz"],
+            "sub_size": notional["sub"],
+            "senior_rating": sizes.senior_rating,
+            "mezz_rating": sizes.mezz_rating,
+            "senior_coupon": coupon["senior"],
+            "mezz_coupon": coupon["mezz"],
+            "senior_spread_bp": (coupon["senior"] - rf) * 1e4,
+            "senior_legal_premium_bp": senior.legal * 1e4 if senior else float("nan"),
+            "senior_information_premium_bp": senior.information * 1e4 if senior else float("nan"),
+            "senior_bid_to_cover": bid_to_cover,
+            "sub_price": sub_ratio,
+            "fees_total": upfront + costs["trustee"],
+            "transfer_costs": spv.pool["notice_cost"] + spv.pool["stamp_duty"],
+            "retained": sum(kept.values()),
+            "retention_required": self.regime.risk_retention * issued,
+            "reserve": reserve,
+            "proceeds_to_originator": to_bank,
+            "net_proceeds_per_face": (to_bank + sum(v for _, v in retained.values()))
+            / spv.pool["face"],
+            "guarantor": guarantor.name if guarantor else "",
+            "servicer": spv.servicer.name,
+        }
+        self.deal_rows.append(spv.record)
+        self.log_event("deal_issued", bank.name, spv.name, issued)
+
+    def _sell_sub(self, spv: SpecialPurposeVehicle, for_sale: float, price_ratio: float) -> float:
+        """Sell the subordinated tranche to eligible investors at ``price_ratio`` of notional,
+        pro rata to what each can pay; returns the cash raised."""
+        buyers = [i for i in self.investors if i.eligible("sub") and i.cash > 0]
+        if for_sale <= 0 or price_ratio <= 0 or not buyers:
+            return 0.0
+        capacity = np.array([b.cash / price_ratio for b in buyers])
+        take = capacity * min(1.0, for_sale / capacity.sum())
+        raised = 0.0
+        for buyer, amount in zip(buyers, take, strict=True):
+            if amount <= 0:
+                continue
+            spv.holders["sub"][buyer.account] = amount
+            buyer.receive(spv.deal_id, "sub", amount)
+            self.ledger.transfer(buyer.account, spv.account, amount * price_ratio, "abs_purchase")
+            raised += amount * price_ratio
+            self.trades.append(self._primary_trade(spv, "sub", buyer.account, amount, price_ratio))
+        return raised
+
+    def _primary_trade(self, spv, tranche: str, account: int, notional: float, price: float):
+        return {
+            "quarter": self.quarter, "market": "primary", "seller": spv.name,
+            "buyer": self.ledger.names[account], "segment": tranche, "n_loans": 0,
+            "face": notional, "price": notional * price, "price_to_face": price,
+            "reserve": float("nan"), "n_bids": 0, "bid_cv": float("nan"),
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ 7. servicing
+    def service_deals(self) -> None:
+        """Legal risk, then the waterfall of every live deal that is not frozen."""
+        live = [spv for spv in self.spvs if spv.state == LIVE]
+        self.apply_legal_risk(live)
+        active = [spv for spv in live if not spv.frozen]
+        if not active:
+            return
+        regime, spec = self.regime, self.config.securitisation
+        rows = np.array([spv.book_index for spv in active])
+        book = _take(self.deal_book, rows)
+        collections = np.array(
+            [max(spv.cash - book.reserve[k], 0.0) for k, spv in enumerate(active)]
+        )
+        balance_total = sum(book.balance[t] for t in waterfall.TRANCHES)
+        scheduled = np.array([spv.expected_mean / spec.tenor_q for spv in active])
+        guarantee_fee = (
+            np.array(
+                [
+                    getattr(spv, "guarantee_fee_rate", 0.0) if spv.guarantor else 0.0
+                    for spv in active
+                ]
+            )
+            * book.balance["senior"]
+            / 4
+        )
+        final = np.array(
+            [self.quarter >= spv.final_quarter or spv.live_slots.size == 0 for spv in active]
+        )
+        since = np.array([self.quarter - spv.closing_quarter + 1 for spv in active])
+        book.expected_cumulative = np.array([spv.expected_mean for spv in active]) * np.minimum(
+            since / (COLLECTION_HORIZON * spec.tenor_q), 1.0
+        )
+        inputs = waterfall.PeriodInputs(
+            collections=collections,
+            taxes_due=(regime.vat_rate + regime.spv_entity_tax)
+            * spec.taxable_income_share
+            * collections,
+            fees_due={
+                "trustee": spec.trustee_bp_per_year / 1e4 / 4 * balance_total,
+                "servicer_base": spec.servicer_base_fee * collections,
+                "servicer_incentive": spec.servicer_incentive_share
+                * np.maximum(collections - scheduled, 0.0),
+                "guarantee_fee": guarantee_fee,
+            },
+            disposal_costs=self.config.bank_workout_cost * collections,
+            cost_cap=spec.disposal_cost_cap * collections,
+            guarantee_available=np.array(
+                [
+                    spv.guarantor.available_for(spv.deal_id, regime.guarantee_enforceability)
+                    if spv.guarantor
+                    else 0.0
+                    for spv in active
+                ]
+            ),  # fmt: skip
+            final=final,
+            trigger_ratio=spec.trigger_ratio,
+        )
+        before = {t: book.balance[t].copy() for t in waterfall.TRANCHES}
+        payments = waterfall.run_waterfall(book, inputs)
+        _put(self.deal_book, rows, book)
+        for k, spv in enumerate(active):
+            self.distribute(spv, k, payments, before, final[k])
+        if final.any():
+            self.refresh_totals()
+
+    def distribute(self, spv, k: int, payments, before: dict, final: bool) -> None:
+        """Move one deal's waterfall payments through the ledger to whoever is owed them."""
+        ledger, outside = self.ledger, self.ledger.outside
+        paid = payments.paid
+        claim = float(payments.guarantee_drawn[k])
+        if claim > 0:
+            spv.guarantor.pay_claim(spv.deal_id, spv.account, claim)
+            self.sec_flows["enhancer_payouts"] += claim
+        servicer = spv.servicer
+        recipients = {
+            ("tax", ""): outside["government"],
+            ("fee", "trustee"): outside["service_providers"],
+            ("fee", "servicer_base"): servicer.account,
+            ("fee", "servicer_incentive"): servicer.account,
+            ("capped_cost", ""): outside["service_providers"],
+        }
+        for key, account in recipients.items():
+            amount = float(paid.get(key, np.zeros(k + 1))[k])
+            ledger.transfer(spv.account, account, amount, f"spv_{key[0]}_{key[1]}".rstrip("_"))
+            if account == servicer.account:
+                servicer.earn_servicing_fee(amount)
+        fee = float(paid.get(("fee", "guarantee_fee"), np.zeros(k + 1))[k])
+        if fee > 0:
+            payee = outside["government"] if spv.guarantor.state_backed else spv.guarantor.account
+            ledger.transfer(spv.account, payee, fee, "guarantee_fee")
+            spv.guarantor.fees_earned += fee
+        book, row = self.deal_book, spv.book_index
+        for tranche in waterfall.TRANCHES:
+            interest = float(paid.get(("interest", tranche), np.zeros(k + 1))[k])
+            spv.pay_holders(tranche, interest, principal=False)
+            principal = float(paid.get(("principal", tranche), np.zeros(k + 1))[k])
+            residual = float(paid.get(("residual", tranche), np.zeros(k + 1))[k])
+            spv.pay_holders(tranche, principal + residual, principal=True)
+            written_off = float(payments.principal_written_off[tranche][k])
+            repaid = before[tranche][k] - book.balance[tranche][row] - written_off
+            spv.reduce_holdings(tranche, repaid, loss=False)
+            spv.reduce_holdings(tranche, written_off, loss=True)
+            self.sec_flows["investor_losses"] += written_off
+        if spv.guarantor is not None:
+            spv.guarantor.update_exposure(spv.deal_id, book.balance["senior"][row])
+        if final:
+            self.loans.write_off(spv.live_slots)
+            spv.state = CLOSED
+            if spv.guarantor is not None:
+                spv.guarantor.update_exposure(spv.deal_id, 0.0)
+            self.log_event("deal_matured", spv.originator.name, spv.name, spv.cash)
+
+    def apply_legal_risk(self, live: list[SpecialPurposeVehicle]) -> None:
+        """Recharacterisation: a distressed originator's pool is pulled back into its estate with
+        probability 1 − bankruptcy remoteness; collections freeze, and when the freeze ends the
+        originator's creditors take a share of them that investor protection softens."""
+        regime, spec = self.regime, self.config.securitisation
+        draws = self.streams["behaviour"].random(len(live))
+        for spv, draw in zip(live, draws, strict=True):
+            if spv.frozen_until == self.quarter:
+                self.release_freeze(spv)
+            bank = spv.originator
+            distressed = bank.car < regime.car_min - spec.distress_car_gap
+            if not distressed:
+                spv.distress_tested = False
+                continue
+            if spv.distress_tested or spv.frozen:
+                continue
+            spv.distress_tested = True
+            if draw >= regime.bankruptcy_remoteness:
+                spv.frozen_until = self.quarter + spec.freeze_q
+                self.sec_flows["recharacterisations"] += 1
+                self.log_event("recharacterisation", bank.name, f"{spv.name} frozen", spv.cash)
+
+    def release_freeze(self, spv: SpecialPurposeVehicle) -> None:
+        """End of a freeze: the originator's estate keeps a share of the frozen collections."""
+        regime, spec = self.regime, self.config.securitisation
+        frozen = max(spv.cash - self.deal_book.reserve[spv.book_index], 0.0)
+        haircut = frozen * spec.recharacterisation_haircut * (1.0 - regime.investor_protection)
+        self.ledger.transfer(spv.account, spv.originator.account, haircut, "recharacterisation")
+        spv.originator.recover_from_recharacterisation(haircut)
+        self.sec_flows["investor_losses"] += haircut
+        self.log_event("freeze_released", spv.originator.name, spv.name, haircut)
+
+    # ------------------------------------------------------------------ holders
+    def holder_received(
+        self, account: int, deal: int, tranche: str, amount: float, principal: bool
+    ) -> None:
+        """A tranche payment reached ``account``; the originator books its retained slice."""
+        bank = self.bank_by_account.get(account)
+        if bank is not None:
+            bank.receive_tranche_payment(deal, tranche, amount, principal)
+
+    def holder_reduced(
+        self, account: int, deal: int, tranche: str, notional: float, loss: bool
+    ) -> None:
+        """A holder's notional fell (repaid, or written off when ``loss``)."""
+        bank = self.bank_by_account.get(account)
+        if bank is not None:
+            bank.reduce_retained(deal, tranche, notional, loss)
+            return
+        investor = self.investor_by_account.get(account)
+        if investor is not None:
+            investor.reduce(deal, tranche, notional, loss)
+            return
+        key = (deal, tranche)
+        holdings = self.underwriter.holdings
+        holdings[key] = max(holdings.get(key, 0.0) - notional, 0.0)
+
+    def pool_face_not_derecognised(self, bank: StateBank) -> float:
+        """Outstanding pool principal of the bank's live deals that were not derecognised."""
+        total = 0.0
+        for spv in self.spvs:
+            if spv.originator is bank and spv.state == LIVE and not spv.derecognised:
+                total += float(self.loans.principal[spv.live_slots].sum())
+        return total
+
+    def liquidity_premium(self, investor: Investor) -> float:
+        """Premium an investor asks for holding an illiquid security (annual, decimal)."""
+        return investor.spec.liquidity_premium_bp / 1e4
+
     # ------------------------------------------------------------------ 9. AMCs
     def amcs_fund(self) -> None:
         """AMCs use surplus cash from recoveries to repay their funding."""
@@ -386,6 +911,8 @@ class NPLMarketModel(mesa.Model):
             hazard[bank.account] = self.bank_hazard(bank.workout_skill)
         for amc in self.amcs:
             hazard[amc.account] = self.amc_hazard(amc.workout_skill)
+        for spv in self.spvs:
+            hazard[spv.account] = hazard[spv.servicer.account]
         return hazard
 
     def workout_cost_by_account(self) -> np.ndarray:
@@ -435,6 +962,7 @@ class NPLMarketModel(mesa.Model):
     def _reset_flows(self) -> None:
         for agent in (*self.banks, *self.amcs):
             agent.reset_flows()
+        self.sec_flows = dict.fromkeys(self.sec_flows, 0.0)
 
     # ================================================================== set-up
     def _open_balance_sheets(self) -> None:
@@ -513,6 +1041,19 @@ class NPLMarketModel(mesa.Model):
         for amc in self.amcs:
             amc.equity = amc.spec.equity_cny_bn
             ledger.transfer(outside["government"], amc.account, amc.equity, "opening_equity")
+        for investor in self.investors:
+            ledger.transfer(
+                outside["capital_market"], investor.account, investor.spec.capacity_cny_bn,
+                "opening_investor_cash",
+            )  # fmt: skip
+        for enhancer, spec in zip(self.enhancers, config.enhancers, strict=True):
+            ledger.transfer(
+                outside["owners"], enhancer.account, spec.capital_cny_bn, "opening_equity"
+            )
+        ledger.transfer(
+            outside["owners"], self.underwriter.account,
+            config.securitisation.underwriter_capital_cny_bn, "opening_equity",
+        )  # fmt: skip
 
     # ================================================================== measurement
     def _measure(self, flows: dict[str, float]) -> None:
@@ -544,23 +1085,36 @@ class NPLMarketModel(mesa.Model):
             "new_npl": flows.get("new_npl", 0.0),
             "npl_sold_amc": sold,
             "npl_carved_out": sum(b.flows["npl_carved_out"] for b in banks),
-            # The securitisation channel, the ABS markets and enhancers are not in this model yet:
-            # no deal can happen, so issuance and losses are zero and market prices undefined.
-            "npl_securitised": 0.0,
-            "abs_issued": 0.0,
-            "abs_outstanding": 0.0,
-            "senior_spread_bp": float("nan"),
+            "npl_securitised": sum(b.flows["npl_securitised"] for b in banks),
+            "abs_issued": self.sec_flows["abs_issued"],
+            "abs_outstanding": self.abs_outstanding(),
+            "senior_spread_bp": self.senior_spread_bp(),
+            # The secondary ABS market is not modelled yet: no quotes, no trades.
             "bid_ask_bp": float("nan"),
             "turnover": float("nan"),
             "bank_recovery_rate": _div(recovered, disposed_face),
             "amc_recovery_to_date": _div(self.carveout_recovered, self.carveout_face),
             "amc_price_to_face": flows.get("amc_price_to_face", float("nan")),
             "amc_bid_dispersion": flows.get("amc_bid_dispersion", float("nan")),
-            "investor_losses": 0.0,
-            "enhancer_payouts": 0.0,
-            "recharacterisations": 0.0,
+            "investor_losses": self.sec_flows["investor_losses"],
+            "enhancer_payouts": self.sec_flows["enhancer_payouts"],
+            "recharacterisations": self.sec_flows["recharacterisations"],
             "systematic_factor": self.z,
         }
+
+    def abs_outstanding(self) -> float:
+        """Outstanding principal (notional for the sub) of every live deal's tranches."""
+        live = [spv.book_index for spv in self.spvs if spv.state == LIVE]
+        return float(sum(self.deal_book.balance[t][live].sum() for t in waterfall.TRANCHES))
+
+    def senior_spread_bp(self) -> float:
+        """Balance-weighted senior coupon over the risk-free rate of live deals, bp."""
+        live = [spv.book_index for spv in self.spvs if spv.state == LIVE]
+        balance = self.deal_book.balance["senior"][live]
+        if balance.sum() <= 0:
+            return float("nan")
+        coupon = np.average(self.deal_book.coupon["senior"][live], weights=balance)
+        return float((coupon - self.config.macro.gov_bond_yield) * 1e4)
 
     def _record_agents(self) -> None:
         self.bank_rows.extend(bank.record() for bank in self.banks)
@@ -583,6 +1137,10 @@ class NPLMarketModel(mesa.Model):
     def trade_frame(self) -> pd.DataFrame:
         """``trades.parquet``: every NPL portfolio sale."""
         return pd.DataFrame(self.trades, columns=TRADE_COLUMNS)
+
+    def deal_frame(self) -> pd.DataFrame:
+        """``deals.parquet``: one row per issued deal."""
+        return pd.DataFrame(self.deal_rows, columns=DEAL_COLUMNS)
 
     def event_frame(self) -> pd.DataFrame:
         """``events.parquet``: reforms, shocks, carve-outs and other legal events."""
@@ -608,7 +1166,25 @@ class NPLMarketModel(mesa.Model):
         for amc in self.amcs:
             if amc.funding_debt < -1e-9:
                 problems.append(f"{amc.name}: negative funding debt")
-        holders = set(self.bank_by_account) | set(self.amc_by_account)
+        others = (*self.investors, *self.enhancers, self.state_guarantor, self.underwriter)
+        for agent in (*self.spvs, *others):
+            if agent is not self.state_guarantor and agent.cash < -1e-9:
+                problems.append(f"{agent.name}: negative cash {agent.cash:.6g}")
+        for tranche, balance in self.deal_book.balance.items():
+            if (balance < -1e-12).any():
+                problems.append(f"negative {tranche} tranche balance")
+        for spv in self.spvs:
+            if spv.state == LIVE and not spv.frozen:
+                gap = spv.cash - self.deal_book.reserve[spv.book_index]
+                if abs(gap) > 1e-9 * max(spv.cash, 1.0):
+                    problems.append(f"{spv.name}: cash {spv.cash:.6g} left beside its reserve")
+            for tranche, owners in spv.holders.items():
+                held = sum(owners.values())
+                if spv.state == LIVE and abs(
+                    held - self.deal_book.balance[tranche][spv.book_index]
+                ) > 1e-7 * max(held, 1.0):
+                    problems.append(f"{spv.name}: {tranche} holdings {held:.6g} != balance")
+        holders = set(self.bank_by_account) | set(self.amc_by_account) | set(self.spv_by_account)
         unknown = np.setdiff1d(np.unique(self.loans.holder), list(holders))
         if unknown.size:
             problems.append(f"loans held by unknown accounts {unknown.tolist()}")
@@ -624,6 +1200,16 @@ class NPLMarketModel(mesa.Model):
                 problems.append(f"stale per-holder totals: {key}")
         return problems
 
+
+DEAL_COLUMNS = [
+    "deal_id", "originator", "quarter_cutoff", "quarter_issued", "closing_lag_q", "pool_loans",
+    "pool_principal", "pool_face", "pool_expected_recovery", "collection_sigma", "issued_total",
+    "senior_size", "mezz_size", "sub_size", "senior_rating", "mezz_rating", "senior_coupon",
+    "mezz_coupon", "senior_spread_bp", "senior_legal_premium_bp", "senior_information_premium_bp",
+    "senior_bid_to_cover", "sub_price", "fees_total", "transfer_costs", "retained",
+    "retention_required", "reserve", "proceeds_to_originator", "net_proceeds_per_face",
+    "guarantor", "servicer",
+]  # fmt: skip
 
 TRADE_COLUMNS = [
     "quarter", "market", "seller", "buyer", "segment", "n_loans", "face", "price",
@@ -673,3 +1259,28 @@ def _reporter(column: str):
 
 def _div(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
+
+
+def _take(book: waterfall.DealBook, rows: np.ndarray) -> waterfall.DealBook:
+    """The deals at ``rows`` as a book of their own (copies)."""
+    return waterfall.DealBook(
+        **{
+            f.name: (
+                {k: v[rows].copy() for k, v in getattr(book, f.name).items()}
+                if isinstance(getattr(book, f.name), dict)
+                else getattr(book, f.name)[rows].copy()
+            )
+            for f in fields(book)
+        }
+    )
+
+
+def _put(book: waterfall.DealBook, rows: np.ndarray, part: waterfall.DealBook) -> None:
+    """Write a sub-book taken with ``_take`` back into ``book``."""
+    for f in fields(book):
+        target, source = getattr(book, f.name), getattr(part, f.name)
+        if isinstance(target, dict):
+            for key in target:
+                target[key][rows] = source[key]
+        else:
+            target[rows] = source

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -138,6 +138,119 @@ def _default_amcs() -> list[AMCSpec]:
     ]  # fmt: skip
 
 
+InvestorClassName = Literal[
+    "bank_treasury", "insurer", "mutual_fund", "qfii", "distressed_fund", "retail"
+]
+
+
+class InvestorSpec(_Strict):
+    """A group of primary-market investors of one class (each member bids separately)."""
+
+    investor_class: InvestorClassName
+    count: int = Field(ge=1, le=200, description="Number of investors of this class.")
+    capacity_cny_bn: float = Field(gt=0, description="Cash each can invest, CNY bn.")
+    risk_aversion: float = Field(
+        default=1.0, gt=0, le=10, description="Scales the unexpected-loss premium."
+    )
+    liquidity_premium_bp: float = Field(
+        default=50.0, ge=0, le=1000, description="Premium for holding an illiquid security, bp."
+    )
+    foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
+
+
+def _default_investors() -> list[InvestorSpec]:
+    # Assumption: the interbank market's main buyers of senior ABS are bank treasuries and
+    # insurers; mutual funds and foreign institutions take senior and mezzanine; distressed-debt
+    # funds (including AMC subsidiaries) buy subordinated tranches; retail only where allowed.
+    spec = InvestorSpec
+    return [
+        spec(investor_class="bank_treasury", count=6, capacity_cny_bn=8.0, risk_aversion=1.0),
+        spec(investor_class="insurer", count=4, capacity_cny_bn=6.0, risk_aversion=1.5),
+        spec(investor_class="mutual_fund", count=6, capacity_cny_bn=3.0, risk_aversion=0.8,
+             liquidity_premium_bp=80.0),
+        spec(investor_class="qfii", count=4, capacity_cny_bn=4.0, risk_aversion=0.7, foreign=True),
+        spec(investor_class="distressed_fund", count=4, capacity_cny_bn=2.0, risk_aversion=0.5,
+             liquidity_premium_bp=150.0),
+        spec(investor_class="retail", count=10, capacity_cny_bn=0.5, risk_aversion=2.0,
+             liquidity_premium_bp=100.0),
+    ]  # fmt: skip
+
+
+class EnhancerSpec(_Strict):
+    """A private credit enhancer (guarantor of senior tranches)."""
+
+    name: str = Field(min_length=1)
+    capital_cny_bn: float = Field(gt=0, description="Capital backing its guarantees, CNY bn.")
+    max_leverage: float = Field(default=10.0, gt=0, le=100, description="Guarantees / capital.")
+    fee_markup: float = Field(
+        default=1.5, ge=1, le=10, description="Guarantee fee / expected loss covered."
+    )
+
+
+def _default_enhancers() -> list[EnhancerSpec]:
+    # Assumption: two guarantee companies of moderate size.
+    return [
+        EnhancerSpec(name="Guarantor A", capital_cny_bn=5.0),
+        EnhancerSpec(name="Guarantor B", capital_cny_bn=3.0),
+    ]
+
+
+class SecuritisationSpec(_Strict):
+    """How deals are put together, serviced and priced (the regime decides what is legal)."""
+
+    min_pool_loans: int = Field(default=30, ge=1, le=100_000)
+    max_pool_loans: int = Field(default=5000, ge=1, le=1_000_000)
+    tenor_q: int = Field(default=20, ge=2, le=120, description="Legal final maturity, quarters.")
+    with_mezz: bool = True
+    senior_default_prob: float = Field(default=0.005, gt=0, lt=0.5)
+    mezz_default_prob: float = Field(default=0.10, gt=0, lt=0.9)
+    reserve_share: float = Field(default=0.03, ge=0, le=0.5, description="Reserve / senior.")
+    servicer: Literal["originator", "amc"] = "originator"
+    servicer_base_fee: float = Field(
+        default=0.05, ge=0, le=0.5, description="Base fee, share of collections."
+    )
+    servicer_incentive_share: float = Field(
+        default=0.2, ge=0, le=1, description="Incentive fee, share of the residual."
+    )
+    disposal_cost_cap: float = Field(
+        default=0.08, ge=0, le=1, description="Cap on senior disposal costs, share of collections."
+    )
+    trustee_bp_per_year: float = Field(default=3.0, ge=0, le=100)  # FACTS [U]: 1–5 bp a year
+    underwriting_bp: float = Field(default=30.0, ge=0, le=500)  # FACTS [U]: 10–50 bp
+    fixed_cost_cny_bn: float = Field(default=0.001, ge=0, le=1)  # FACTS [U]: CNY 0.5–1.5 m
+    firm_commitment: bool = True
+    sub_required_return: float = Field(default=0.15, ge=0, le=1, description="Annual.")
+    trigger_ratio: float = Field(default=0.5, ge=0, le=1)
+    sigma_floor: float = Field(default=0.15, ge=0, le=2)
+    sigma_opacity: float = Field(default=0.45, ge=0, le=3)
+    legal_premium_scale: float = Field(default=0.03, ge=0, le=0.5)
+    information_premium_scale: float = Field(default=0.02, ge=0, le=0.5)
+    collateral_loss_without_transfer: float = Field(
+        default=0.5, ge=0, le=1, description="Collateral value lost where it does not follow."
+    )
+    individual_notice_min_delay_q: int = Field(default=2, ge=0, le=12)
+    bulk_approval_delay_q: int = Field(default=1, ge=0, le=12)
+    freeze_q: int = Field(default=4, ge=1, le=40, description="Collections frozen, quarters.")
+    recharacterisation_haircut: float = Field(default=0.4, ge=0, le=1)
+    distress_car_gap: float = Field(
+        default=0.03, ge=0, le=0.2, description="Distress: CAR below the minimum by this much."
+    )
+    initial_price_belief: float = Field(default=0.9, gt=0, le=3)
+    underwriter_capital_cny_bn: float = Field(default=20.0, ge=0)
+    max_coupon_spread: float = Field(
+        default=0.08, gt=0, le=1, description="Highest coupon over risk-free the book accepts."
+    )
+    borrowers_per_loan: float = Field(
+        default=200.0, gt=0, description="Real borrowers one loan slot stands for (notice costs)."
+    )
+    taxable_income_share: float = Field(
+        default=0.3, ge=0, le=1, description="Share of SPV collections taxed as income."
+    )
+    private_guarantee_cover: float = Field(
+        default=0.8, ge=0, le=1, description="Cover investors credit to a private guarantee."
+    )
+
+
 class ShockSpec(_Strict):
     """A shock to the systematic factor Z (negative = bad times, more defaults)."""
 
@@ -219,8 +332,13 @@ class ScenarioConfig(_Strict):
     package_loans: int = Field(default=200, ge=1, le=100_000, description="Loans per package.")
     bid_noise_at_zero_disclosure: float = Field(default=0.5, ge=0, le=3)
     bid_noise_floor: float = Field(default=0.05, ge=0, le=1)
-    bid_shading: float = Field(default=0.5, ge=0, le=3)
+    bid_shading: float = Field(
+        default=1.0, ge=0, le=3, description="Bid cut per unit of valuation noise (winner's curse)."
+    )
     price_learning_rate: float = Field(default=0.3, ge=0, le=1)
+    investors: list[InvestorSpec] = Field(default_factory=_default_investors)
+    enhancers: list[EnhancerSpec] = Field(default_factory=_default_enhancers)
+    securitisation: SecuritisationSpec = Field(default_factory=SecuritisationSpec)
     macro: MacroSpec = Field(default_factory=MacroSpec)
     events: list[EventSpec] = Field(default_factory=list)
 
@@ -234,9 +352,13 @@ class ScenarioConfig(_Strict):
             raise ValueError(f"commercial_mix: unknown segments {sorted(unknown)}")
         if abs(sum(self.commercial_mix.values()) - 1.0) > 1e-6:
             raise ValueError("commercial_mix: shares must sum to 1")
-        names = [b.name for b in self.banks] + [a.name for a in self.amcs]
+        names = (
+            [b.name for b in self.banks]
+            + [a.name for a in self.amcs]
+            + [e.name for e in self.enhancers]
+        )
         if len(set(names)) != len(names):
-            raise ValueError("banks and amcs must have distinct names")
+            raise ValueError("banks, amcs and enhancers must have distinct names")
         if self.n_loans < 20 * len(self.banks):
             raise ValueError("n_loans must be at least 20 per bank")
         return self

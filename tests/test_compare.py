@@ -85,7 +85,7 @@ def test_different_law_gives_significant_differences_with_correct_intervals():
 
 def test_better_enforcement_raises_recovery_on_common_seeds():
     result = compare(
-        "pilot_2005", "pilot_2005", 4, quarters=QUARTERS, overrides_a=SMALL,
+        "pilot_2005", "pilot_2005", 8, quarters=QUARTERS, overrides_a=SMALL,
         overrides_b={**SMALL, "enforcement_efficiency": 2.0}, workers=1,
     )  # fmt: skip
     table = result.table.set_index(["metric", "statistic"])

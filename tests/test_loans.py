@@ -327,7 +327,7 @@ def test_base_recovery_rises_with_collateral_and_detached_collateral_is_unsecure
     rec = book.base_recovery()
     assert np.all(np.diff(rec[:4]) > 0)
     assert rec[0] == pytest.approx(0.2)
-    book.collateral_attached[:] = False
+    book.collateral_share[:] = 0.0
     np.testing.assert_allclose(book.base_recovery(), 0.2)
 
 
