@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from market.loans import expected_workout_value, workout_value_table
+from agents.originator import Originator
+from market.loans import Status, expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from market.model import NPLMarketModel
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays funding
 
 
-class AssetManagementCompany(mesa.Agent):
+class AssetManagementCompany(Originator, mesa.Agent):
     """An AMC's balance sheet: cash + NPLs at cost = funding debt + AMC bonds + equity (CNY bn)."""
 
     def __init__(self, model: NPLMarketModel, spec: AMCSpec, account: int):
@@ -35,6 +36,7 @@ class AssetManagementCompany(mesa.Agent):
         self.funding_debt = 0.0
         self.bonds_by_bank: dict[int, float] = {}
         self.equity = 0.0
+        self.init_originator(model.config.securitisation.initial_price_belief)
         self.reset_flows()
 
     # ------------------------------------------------------------------ balance sheet
@@ -61,7 +63,13 @@ class AssetManagementCompany(mesa.Agent):
     @property
     def balance_gap(self) -> float:
         """Assets − liabilities − equity: zero when the balance sheet balances."""
-        return self.cash + self.npl_book - self.funding_debt - self.amc_bonds - self.equity
+        assets = self.cash + self.npl_book + self.pending_securitisation + self.retained_abs
+        return assets - self.funding_debt - self.amc_bonds - self.equity
+
+    @property
+    def distressed(self) -> bool:
+        """In distress when its equity is gone (its pools may then be recharacterised)."""
+        return self.equity < 0
 
     @property
     def purchase_capacity(self) -> float:
@@ -72,10 +80,21 @@ class AssetManagementCompany(mesa.Agent):
     def reset_flows(self) -> None:
         """Zero the quarter's flow accounts."""
         self.flows = dict.fromkeys(
-            ("face_bought", "paid", "face_carved_out", "recoveries", "workout_costs"), 0.0
+            (
+                "face_bought",
+                "paid",
+                "face_carved_out",
+                "recoveries",
+                "workout_costs",
+                "npl_securitised",
+                "securitisation_proceeds",
+                "transfer_costs",
+                "abs_income",
+            ),
+            0.0,
         )
 
-    def valuation(self, idx: np.ndarray) -> np.ndarray:
+    def valuation(self, idx: np.ndarray, disclosure: float | None = None) -> np.ndarray:
         """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
         model = self.model
         discount_q = (1.0 + model.config.amc_discount_rate) ** -0.25
@@ -85,9 +104,8 @@ class AssetManagementCompany(mesa.Agent):
             write_off_age_q=model.config.write_off_age_q,
             cost_rate=self.cost_per_recovered,
         )
-        return expected_workout_value(
-            model.loans, idx, model.quarter, table, discount_q, model.regime.disclosure_level
-        )
+        seen = model.regime.disclosure_level if disclosure is None else disclosure
+        return expected_workout_value(model.loans, idx, model.quarter, table, discount_q, seen)
 
     def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
         """Pay a bank for a portfolio, drawing funding first if cash is short."""
@@ -109,9 +127,28 @@ class AssetManagementCompany(mesa.Agent):
         self.flows["recoveries"] += recoveries
         self.flows["workout_costs"] += workout_costs
 
-    def earn_servicing_fee(self, amount: float) -> None:
-        """Fees for servicing an SPV's pool (agency relationship)."""
+    def _book_pnl(self, amount: float) -> None:
+        """Profit or loss goes straight to equity."""
         self.equity += amount
+
+    def _book_closing(self, carrying: float, cash: float, retained_value: float) -> None:
+        """A deal's closing gain or loss against what the AMC paid for the pool."""
+        self._book_pnl(cash + retained_value - carrying)
+
+    def market_view(self, idx: np.ndarray) -> np.ndarray:
+        """Its workout value as investors would see it (the disclosed share of what it knows)."""
+        return self.valuation(idx)
+
+    def securitisation_candidates(self) -> np.ndarray:
+        """NPLs it would rather securitise than work out: those whose expected deal value (its
+        learned ratio times the investors' view) beats its own informed workout value."""
+        model = self.model
+        loans = model.loans
+        idx = np.flatnonzero((loans.holder == self.account) & (loans.status == Status.NPL))
+        if idx.size == 0 or not model.securitisation_open_to(self):
+            return idx[:0]
+        informed = self.valuation(idx, disclosure=1.0)
+        return idx[self.sec_price_belief * self.market_view(idx) > informed]
 
     def pay_coupons(self) -> None:
         """Interest on funding debt (to the capital market) and on AMC bonds (to the banks)."""
@@ -138,6 +175,10 @@ class AssetManagementCompany(mesa.Agent):
         )
         self.funding_debt -= repay
 
+    def prepare_payment(self, amount: float) -> None:
+        """Draw funding if its cash cannot cover a payment."""
+        self._ensure_cash(amount)
+
     def _ensure_cash(self, amount: float) -> None:
         """Draw bond / central-bank funding to cover a payment the AMC's cash cannot."""
         shortfall = amount - self.cash
@@ -158,5 +199,7 @@ class AssetManagementCompany(mesa.Agent):
             "funding_debt": self.funding_debt,
             "amc_bonds": self.amc_bonds,
             "equity": self.equity,
+            "retained_abs": self.retained_abs,
+            "pending_securitisation": self.pending_securitisation,
             **self.flows,
         }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from agents.originator import Originator
 from market.disposal import (
     ChannelQuote,
     ShadowPrices,
@@ -35,7 +36,7 @@ LIQUIDITY_BUFFER = 0.05  # kept above the regulatory liquidity-ratio floor (assu
 CASH_BUFFER = 0.01  # cash kept above required reserves, share of deposits (assumption)
 
 
-class StateBank(mesa.Agent):
+class StateBank(Originator, mesa.Agent):
     """A state-owned commercial bank with a full balance sheet and a disposal policy.
 
     Balances are CNY bn. Cash is the bank's ledger account; loans are its slots in the loan book.
@@ -50,11 +51,7 @@ class StateBank(mesa.Agent):
         self.workout_skill = spec.workout_skill
         self.gov_bonds = 0.0
         self.amc_bonds = 0.0
-        self.pending_securitisation = 0.0
-        self.retained: dict[
-            tuple[int, str], list[float]
-        ] = {}  # (deal, tranche) -> [notional, value]
-        self.sec_price_belief = model.config.securitisation.initial_price_belief
+        self.init_originator(model.config.securitisation.initial_price_belief)
         self.provisions = 0.0
         self.deposits = 0.0
         self.interbank = 0.0
@@ -86,11 +83,6 @@ class StateBank(mesa.Agent):
         return self.performing_loans + self.gross_npl
 
     @property
-    def retained_abs(self) -> float:
-        """Book value of the tranches the bank retained from its own deals (CNY bn)."""
-        return sum(value for _, value in self.retained.values())
-
-    @property
     def total_assets(self) -> float:
         """Assets net of loan-loss provisions."""
         return (
@@ -115,19 +107,25 @@ class StateBank(mesa.Agent):
 
     # ------------------------------------------------------------------ ratios
     @property
+    def npl_on_books(self) -> float:
+        """NPLs the supervisor counts: those held plus securitised pools not derecognised."""
+        return self.gross_npl + self.model.pool_face_not_derecognised(self)
+
+    @property
     def npl_ratio(self) -> float:
-        """Gross NPLs / gross loans."""
-        return _ratio(self.gross_npl, self.gross_loans)
+        """Supervisory NPL ratio: NPLs on the books / (gross loans + pools not derecognised)."""
+        kept = self.model.pool_face_not_derecognised(self)
+        return _ratio(self.gross_npl + kept, self.gross_loans + kept)
 
     @property
     def provision_coverage(self) -> float:
-        """Loan-loss provisions / gross NPLs."""
-        return _ratio(self.provisions, self.gross_npl)
+        """Loan-loss provisions / NPLs on the books."""
+        return _ratio(self.provisions, self.npl_on_books)
 
     @property
     def risk_weighted_assets(self) -> float:
         """Performing 100%, past-due net of provisions 100–150%, bonds 0% (CNY bn)."""
-        npl = self.gross_npl
+        npl = self.npl_on_books
         net_npl = max(npl - self.provisions, 0.0)
         weight = PAST_DUE_WEIGHT if self.provisions >= 0.2 * npl else PAST_DUE_WEIGHT_LOW_PROVISIONS
         pending = weight * self.pending_securitisation
@@ -135,15 +133,20 @@ class StateBank(mesa.Agent):
 
     @property
     def securitisation_rwa(self) -> float:
-        """Risk-weighted securitisation exposures: retained tranches of derecognised deals by
-        their risk weights; the whole outstanding pool of deals the regime did not derecognise."""
+        """Risk-weighted retained tranches of derecognised deals (a pool that was not derecognised
+        is weighted as the bank's own NPLs instead, see ``npl_on_books``)."""
         rwa = 0.0
         for (deal, tranche), (_, value) in self.retained.items():
             spv = self.model.spv_by_deal[deal]
             if spv.derecognised:
                 rwa += spv.risk_weight[tranche] * value
-        rwa += self.npl_risk_weight * self.model.pool_face_not_derecognised(self)
         return rwa
+
+    @property
+    def distressed(self) -> bool:
+        """In distress: capital below the regime's minimum by the scenario's distress gap."""
+        gap = self.model.config.securitisation.distress_car_gap
+        return self.car < self.model.regime.car_min - gap
 
     @property
     def car(self) -> float:
@@ -284,7 +287,7 @@ class StateBank(mesa.Agent):
         """Provisions required by the regime: the larger of the coverage and loan-ratio rules."""
         regime = self.model.regime
         return max(
-            regime.provision_coverage_min * self.gross_npl,
+            regime.provision_coverage_min * self.npl_on_books,
             regime.loan_provision_ratio_min * self.gross_loans,
         )
 
@@ -367,13 +370,14 @@ class StateBank(mesa.Agent):
     def net_book(self, idx: np.ndarray) -> np.ndarray:
         """Face of each loan less its pro-rata share of loan-loss provisions (CNY bn)."""
         face = self.model.loans.principal[idx]
-        share = self.provisions / self.gross_npl if self.gross_npl > 0 else 0.0
+        npl = self.npl_on_books
+        share = self.provisions / npl if npl > 0 else 0.0
         return face * (1.0 - share)
 
     @property
     def npl_risk_weight(self) -> float:
         """Risk weight on net past-due loans (see ``risk_weighted_assets``)."""
-        low = self.provisions < 0.2 * self.gross_npl
+        low = self.provisions < 0.2 * self.npl_on_books
         return PAST_DUE_WEIGHT_LOW_PROVISIONS if low else PAST_DUE_WEIGHT
 
     def disposal_quotes(self, idx: np.ndarray, hold: np.ndarray) -> list[ChannelQuote]:
@@ -400,20 +404,23 @@ class StateBank(mesa.Agent):
         net of the capital held on the retained slice) only where the pool is derecognised."""
         regime = self.model.regime
         value = self.sec_price_belief * self.market_view(idx)
-        net_book = self.net_book(idx)
         if regime.derecognition_allowed:
             retained_weight = 12.5 if regime.retention_form == "first_loss" else 3.0
             retained_charge = regime.car_min * retained_weight * regime.risk_retention * value
             capital_gain = (
-                sale_capital_gain(value, net_book, self.npl_risk_weight, regime.car_min)
+                sale_capital_gain(value, self.net_book(idx), self.npl_risk_weight, regime.car_min)
                 - retained_charge
             )
+            face_removed = face
         else:
-            capital_gain = value - net_book
+            # Not derecognised: the pool stays on the books with its provisions and risk weight,
+            # so the deal is funding, not relief.
+            capital_gain = np.zeros_like(value)
+            face_removed = np.zeros_like(face)
         return ChannelQuote(
             name="securitisation",
             value=value,
-            face_removed=face,
+            face_removed=face_removed,
             capital_gain=capital_gain,
             feasible=np.ones(idx.shape, dtype=bool),
         )
@@ -464,67 +471,10 @@ class StateBank(mesa.Agent):
             observed = price / reference_value
             self.amc_price_belief += rate * (observed - self.amc_price_belief)
 
-    def transfer_to_spv(self, carrying: float, face: float, costs: float) -> None:
-        """True sale at the cut-off: the pool leaves for a receivable settled at closing; the
-        transfer costs (debtor notice, stamp duty) are paid and expensed."""
-        self.pending_securitisation += carrying
-        self.flows["npl_securitised"] += face
-        self.flows["transfer_costs"] += costs
-        self._book_pnl(-costs)
-
-    def settle_securitisation(
-        self, carrying: float, cash: float, retained: dict[tuple[int, str], list[float]],
-        reference_value: float,
-    ) -> None:  # fmt: skip
-        """Closing: the receivable becomes cash plus the retained tranches; the difference from
-        the pool's carrying value is charged to provisions; the price belief learns."""
-        retained_value = sum(value for _, value in retained.values())
-        self.pending_securitisation -= carrying
-        self.retained.update(retained)
+    def _book_closing(self, carrying: float, cash: float, retained_value: float) -> None:
+        """A deal's closing difference from the pool's carrying value goes to provisions."""
         self.provisions -= carrying - cash - retained_value
         self.provide()
-        self.flows["securitisation_proceeds"] += cash
-        if reference_value > 0:
-            rate = self.model.config.price_learning_rate
-            observed = (cash + retained_value) / reference_value
-            self.sec_price_belief += rate * (observed - self.sec_price_belief)
-
-    def receive_tranche_payment(
-        self, deal: int, tranche: str, amount: float, principal: bool
-    ) -> None:
-        """A payment on a retained tranche: principal (and the sub's residual) returns book value
-        at the tranche's price ratio, the rest is income."""
-        position = self.retained.get((deal, tranche))
-        if position is None or amount <= 0:
-            return
-        notional, value = position
-        returned = min(value, amount * value / notional) if principal and notional > 0 else 0.0
-        position[1] = value - returned
-        self._book_pnl(amount - returned)
-        self.flows["abs_income"] += amount - returned
-
-    def reduce_retained(self, deal: int, tranche: str, notional: float, loss: bool) -> None:
-        """Notional of a retained tranche repaid (its value already returned) or written off."""
-        position = self.retained.get((deal, tranche))
-        if position is None or notional <= 0:
-            return
-        ratio = position[1] / position[0] if position[0] > 0 else 0.0
-        position[0] = max(position[0] - notional, 0.0)
-        if loss:
-            lost = min(position[1], notional * ratio)
-            position[1] -= lost
-            self._book_pnl(-lost)
-        if position[0] <= 1e-12:
-            self._book_pnl(-position[1])  # book value the tranche can no longer return
-            del self.retained[(deal, tranche)]
-
-    def earn_servicing_fee(self, amount: float) -> None:
-        """Base and incentive fees for servicing its own securitised pools (agency)."""
-        self._book_pnl(amount)
-
-    def recover_from_recharacterisation(self, amount: float) -> None:
-        """Collections a court returned to the bank's estate after recharacterising a pool."""
-        self._book_pnl(amount)
 
     def receive_amc_bonds(self, face: float) -> None:
         """Policy carve-out: NPLs leave at book value in exchange for AMC bonds."""
@@ -555,6 +505,7 @@ class StateBank(mesa.Agent):
             "sec_price_belief": self.sec_price_belief,
             "performing_loans": self.performing_loans,
             "gross_npl": self.gross_npl,
+            "npl_on_books": self.npl_on_books,
             "provisions": self.provisions,
             "total_assets": self.total_assets,
             "deposits": self.deposits,

@@ -57,8 +57,11 @@ class Investor(mesa.Agent):
         return tranche in MANDATES[self.investor_class]
 
     def bid_quantity(self, size: float) -> float:
-        """How much of a tranche of ``size`` it bids for: cash-limited and concentration-limited."""
-        return max(0.0, min(self.cash, CONCENTRATION_LIMIT * size))
+        """How much of a tranche of ``size`` it bids for: its usual share of a new issue, within
+        its concentration limit and its cash. The investor base scales with the market, so depth
+        is a matter of how many classes the regime admits, not of the deal's size."""
+        share = min(self.spec.appetite, CONCENTRATION_LIMIT)
+        return max(0.0, min(share * size, self.cash))
 
     def receive(self, deal: int, tranche: str, amount: float) -> None:
         """Record an allotment of ``amount`` notional of a tranche."""

@@ -10,6 +10,7 @@ distressed-debt investors, or kept by the originator.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import mesa
@@ -102,6 +103,8 @@ class Underwriter(mesa.Agent):
         clearing = pricing.clear_uniform(
             size, quantity, yields, max_coupon, self.model.config.securitisation.firm_commitment
         )
+        if clearing.underwriter_takes > self.cash:  # a commitment cannot exceed its capital
+            clearing = replace(clearing, underwriter_takes=max(self.cash, 0.0))
         for investor, amount in zip(investors, clearing.filled, strict=True):
             if amount > 0:
                 spv.holders[tranche][investor.account] = amount

@@ -4,9 +4,11 @@ The facts are data (``experiments/facts.toml``): each names a scenario, how the 
 computed from one run, the fact's value from the project's reference facts and a tolerance band.
 Every scenario a fact needs is run over seeds ``1..N`` in a local process pool; each statistic is
 summarised by its median and 2.5–97.5 percentile range over seeds, and a fact *holds* when the
-median lies in its band. Facts the model does not speak to yet are listed without a verdict, so the
-report shows the gaps. The report (``validation.md``, ``validation.csv``, ``manifest.json``) is
-written atomically; misses are reported, never an error (exit 0). Only user mistakes exit 2.
+median lies in its band. Deal statistics aggregate over every deal a run issued; a seed without
+deals gives no value, and the report says in how many seeds there were deals. Facts the model does
+not speak to yet are listed without a verdict, so the report shows the gaps. The report
+(``validation.md``, ``validation.csv``, ``manifest.json``) is written atomically; misses are
+reported, never an error (exit 0). Only user mistakes exit 2.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from experiments.run import atomic_directory
 from market.errors import ConfigError, config_error_from_validation
 from market.loans import recovery_timing_factor
-from market.model import MODEL_COLUMNS, TRADE_COLUMNS
+from market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
 from market.scenario import list_scenarios, load_scenario
 
 FACTS_FILE = Path(__file__).with_name("facts.toml")
@@ -48,6 +50,13 @@ AMC_COLUMNS = (
 TRADE_NUMERIC = tuple(
     c for c in TRADE_COLUMNS if c not in ("quarter", "market", "seller", "buyer", "segment")
 )
+# Numeric columns of the deal table (market.model.DEAL_COLUMNS, deals.parquet).
+DEAL_NUMERIC = tuple(
+    c
+    for c in DEAL_COLUMNS
+    if c not in ("deal_id", "originator", "senior_rating", "mezz_rating", "guarantor", "servicer")
+)
+DEAL_OVER = ("ratio_of_sums", "mean", "median", "min", "max", "sum", "share")
 UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0}
 UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn"}
 KIND_LABEL = {
@@ -58,8 +67,8 @@ KIND_LABEL = {
 }
 CSV_COLUMNS = (
     "id", "kind", "description", "source", "scenario", "statistic", "unit", "model_median",
-    "model_p2_5", "model_p97_5", "n_seeds", "fact_value", "tolerance", "band_low", "band_high",
-    "holds", "note",
+    "model_p2_5", "model_p97_5", "n_seeds", "seeds_with_deals", "fact_value", "tolerance",
+    "band_low", "band_high", "holds", "note",
 )  # fmt: skip
 
 
@@ -71,11 +80,20 @@ class _Strict(BaseModel):
 class StatisticSpec(_Strict):
     """How one run (one seed) is reduced to the number compared with a fact."""
 
-    table: Literal["model", "amcs", "trades", "calibration"]
+    table: Literal["model", "amcs", "trades", "deals", "calibration"]
     column: str = Field(min_length=1)
     quarter: int | None = Field(default=None, ge=0)
     quarters: tuple[int, int] | None = None
-    over: Literal["mean", "median", "min", "max", "sum", "face_weighted"] | None = None
+    over: (
+        Literal["mean", "median", "min", "max", "sum", "face_weighted", "ratio_of_sums", "share"]
+        | None
+    ) = None
+    denominator: str | None = Field(
+        default=None, min_length=1, description="deals, ratio_of_sums: the column summed below."
+    )
+    greater_than: float | None = Field(
+        default=None, description="deals, share: the share of deals whose column exceeds this."
+    )
     minus_quarter: int | None = Field(default=None, ge=0)
     agent: str | None = Field(default=None, min_length=1, description="One AMC (amcs table).")
     market: str | None = Field(default=None, min_length=1, description="Trades of one market.")
@@ -87,16 +105,25 @@ class StatisticSpec(_Strict):
             "model": MODEL_COLUMNS,
             "amcs": AMC_COLUMNS,
             "trades": TRADE_NUMERIC,
+            "deals": DEAL_NUMERIC,
             "calibration": ("recovery_timing_factor",),
         }[self.table]
         if self.column not in allowed:
             raise ValueError(f"column {self.column!r} not in {self.table} ({', '.join(allowed)})")
+        if self.table != "deals" and (
+            self.denominator is not None or self.greater_than is not None
+        ):
+            raise ValueError("denominator and greater_than apply to the deals table only")
+        if self.table != "deals" and self.over in ("ratio_of_sums", "share"):
+            raise ValueError(f"over = {self.over} applies to the deals table only")
         if self.quarters is not None and self.quarters[0] > self.quarters[1]:
             raise ValueError("quarters: first must not exceed last")
         if self.table == "calibration":
             if self.published is None:
                 raise ValueError("a calibration statistic needs `published` (six values)")
             return self
+        if self.table == "deals":
+            return self._check_deals()
         if self.table == "trades":
             if self.quarter is not None or self.minus_quarter is not None:
                 raise ValueError("trades statistics take `quarters` and `over`, not `quarter`")
@@ -117,6 +144,24 @@ class StatisticSpec(_Strict):
             raise ValueError("agent applies to the amcs table only")
         return self
 
+    def _check_deals(self) -> StatisticSpec:
+        """A deals statistic aggregates over every deal of the run: no quarters, no agent."""
+        if any(v is not None for v in (self.quarter, self.quarters, self.minus_quarter)):
+            raise ValueError("deals statistics aggregate over all deals: no quarter or quarters")
+        if self.agent is not None or self.market is not None:
+            raise ValueError("agent and market do not apply to the deals table")
+        if self.over not in DEAL_OVER:
+            raise ValueError(f"deals: over must be one of {', '.join(DEAL_OVER)}")
+        if (self.over == "ratio_of_sums") != (self.denominator is not None):
+            raise ValueError("over = ratio_of_sums needs `denominator` (and only it takes one)")
+        if self.denominator is not None and self.denominator not in DEAL_NUMERIC:
+            raise ValueError(
+                f"denominator {self.denominator!r} not in deals ({', '.join(DEAL_NUMERIC)})"
+            )
+        if (self.over == "share") != (self.greater_than is not None):
+            raise ValueError("over = share needs `greater_than` (and only it takes one)")
+        return self
+
     @property
     def last_quarter(self) -> int:
         """The latest quarter the statistic reads (0 if none)."""
@@ -132,6 +177,13 @@ class StatisticSpec(_Strict):
             what = "face-weighted" if self.over == "face_weighted" else self.over
             span = f", quarters {self.quarters[0]}–{self.quarters[1]}" if self.quarters else ""
             text = f"{what} {column} of {self.market or 'all'} trades{span}"
+        elif self.table == "deals":
+            if self.over == "ratio_of_sums":
+                text = f"sum({column}) / sum({self.denominator}) over all deals"
+            elif self.over == "share":
+                text = f"share of deals with {column} > {self.greater_than:g}"
+            else:
+                text = f"{self.over} {column} over all deals"
         else:
             prefix = "" if self.table == "model" else f"AMC {self.agent or 'total'} "
             if self.quarters is not None:
@@ -341,6 +393,21 @@ def _trades_value(trades: pd.DataFrame, spec: StatisticSpec) -> float:
     return float(getattr(trades[spec.column].astype(float), spec.over)())  # type: ignore[arg-type]
 
 
+def deals_value(deals: pd.DataFrame, spec: StatisticSpec) -> float:
+    """One run's deals statistic: an aggregate over all its deals (NaN when it has none)."""
+    if deals.empty:
+        return math.nan
+    values = deals[spec.column].astype(float)
+    if spec.over == "ratio_of_sums":
+        denominator = float(deals[spec.denominator].astype(float).sum())
+        return float(values.sum()) / denominator if denominator > 0 else math.nan
+    if spec.over == "share":
+        return float((values > spec.greater_than).mean())
+    if values.isna().all():
+        return math.nan
+    return float(getattr(values, spec.over)())  # type: ignore[arg-type]
+
+
 def calibration_value(spec: StatisticSpec, max_age_q: int = 28) -> float:
     """Largest gap (as a fraction) between 84.2·timing factor and the published table."""
     assert spec.published is not None
@@ -350,12 +417,16 @@ def calibration_value(spec: StatisticSpec, max_age_q: int = 28) -> float:
     return float(np.max(np.abs(model - published))) / 100.0
 
 
+N_DEALS = "#deals"  # run_statistics' entry for the deal count (no fact id has a "#")
+
+
 def run_statistics(
     scenario: str, seed: int, n_loans: int, specs: tuple[tuple[str, StatisticSpec], ...]
 ) -> dict[str, float]:
     """Run one scenario with one seed and compute the statistics of its facts (raw units).
 
-    A top-level function, so that a process pool can pickle it.
+    A top-level function, so that a process pool can pickle it. The entry ``N_DEALS`` is the
+    number of deals the run issued.
     """
     from experiments.run import simulate
 
@@ -363,9 +434,12 @@ def run_statistics(
     frame = model.model_frame().set_index("quarter")
     amcs = model.amc_frame()
     trades = model.trade_frame()
-    values: dict[str, float] = {}
+    deals = model.deal_frame()
+    values: dict[str, float] = {N_DEALS: float(len(deals))}
     for fact_id, spec in specs:
-        if spec.table == "model":
+        if spec.table == "deals":
+            values[fact_id] = deals_value(deals, spec)
+        elif spec.table == "model":
             values[fact_id] = _series_value(frame[spec.column], spec)
         elif spec.table == "amcs":
             values[fact_id] = _series_value(amc_quarterly(amcs, spec.agent)[spec.column], spec)
@@ -389,8 +463,14 @@ def summarise(
     facts: Sequence[FactSpec],
     scenarios: dict[str, str],
     values: dict[str, list[float]],
+    deal_counts: dict[str, list[int]] | None = None,
 ) -> pd.DataFrame:
-    """One row per fact: the model's median and 95% range over seeds, the band and the verdict."""
+    """One row per fact: the model's median and 95% range over seeds, the band and the verdict.
+
+    ``deal_counts`` gives, per scenario, the number of deals each seed's run issued; a deals
+    fact's row says in how many seeds there were deals (``seeds_with_deals``, "k of N").
+    """
+    deal_counts = deal_counts or {}
     rows = []
     for fact in facts:
         row: dict[str, object] = {
@@ -405,6 +485,7 @@ def summarise(
             "model_p2_5": math.nan,
             "model_p97_5": math.nan,
             "n_seeds": 0,
+            "seeds_with_deals": "",
             "fact_value": fact.fact_text(),
             "tolerance": fact.tolerance_text(),
             "band_low": math.nan,
@@ -429,8 +510,26 @@ def summarise(
                 row["holds"] = False
             if fact.statistic.table == "calibration":
                 row["scenario"] = "— (all)"
+            if fact.statistic.table == "deals":
+                row.update(_deals_note(fact, deal_counts.get(scenarios.get(fact.id, ""), [])))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
+
+def _deals_note(fact: FactSpec, counts: Sequence[int]) -> dict[str, str]:
+    """How many seeds had deals, said in the row's note (and "no deals" when none had any)."""
+    with_deals = sum(1 for c in counts if c > 0)
+    if with_deals == 0:
+        said = (
+            f"No deals in any of the {len(counts)} seeds: the statistic is undefined, so the "
+            "fact does not hold."
+        )
+    else:
+        said = f"Deals in {with_deals} of {len(counts)} seeds (seeds without deals give no value)."
+    return {
+        "seeds_with_deals": f"{with_deals} of {len(counts)}",
+        "note": f"{said} {fact.note}".strip(),
+    }
 
 
 def _model_text(row: pd.Series) -> tuple[str, str]:
@@ -464,7 +563,10 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
                 "description": row["description"],
                 "source (FACTS.md)": row["source"],
                 "scenario": row["scenario"] or "—",
-                "model statistic (per seed)": row["statistic"],
+                "model statistic (per seed)": row["statistic"]
+                + (
+                    f"; deals in {row['seeds_with_deals']} seeds" if row["seeds_with_deals"] else ""
+                ),
                 "model median": median,
                 "model 95% range": span,
                 "fact": row["fact_value"],
@@ -496,9 +598,10 @@ def misses_paragraph(table: pd.DataFrame) -> str:
             unit = row["unit"]
             suffix = UNIT_SUFFIX[unit]
             if row["n_seeds"] == 0:
+                why = "no deals" if row["seeds_with_deals"].startswith("0 of") else "no data"
                 parts.append(
                     f"**{row['id']}** ({row['description']}; {row['scenario']}): the statistic "
-                    f"is undefined in every seed (no data), fact {row['fact_value']}"
+                    f"is undefined in every seed ({why}), fact {row['fact_value']}"
                 )
                 continue
             median = row["model_median"]
@@ -552,7 +655,7 @@ def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) 
     for _, row in shown.iterrows():
         lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
     lines += ["", "## Where the model misses", "", misses_paragraph(table), "", "## Notes", ""]
-    lines += [f"- **{f.id}**: {f.note}" for f in facts if f.note]
+    lines += [f"- **{r['id']}**: {r['note']}" for _, r in table.iterrows() if r["note"]]
     return "\n".join(lines) + "\n"
 
 
@@ -564,11 +667,14 @@ def collect_values(
     n_loans: int,
     workers: int,
     on_done: Callable[[], None] | None = None,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
     """Every fact's statistic for every seed (raw units), runs spread over a process pool.
 
     Results are gathered by (scenario, seed) and read back in seed order, so the output does not
     depend on which worker finishes first.
+
+    Returns:
+        The statistics by fact id, and the number of deals of each seed's run by scenario.
     """
     by_scenario: dict[str, list[tuple[str, StatisticSpec]]] = {}
     for fact in facts:
@@ -606,7 +712,11 @@ def collect_values(
             values[fact.id] = [results[scenarios[fact.id], seed][fact.id] for seed in seeds]
         elif fact.statistic is not None and fact.statistic.table == "calibration":
             values[fact.id] = [calibration_value(fact.statistic)]
-    return values
+    deal_counts = {
+        scenario: [int(results[scenario, seed][N_DEALS]) for seed in seeds]
+        for scenario in by_scenario
+    }
+    return values, deal_counts
 
 
 def _shown_path(path: Path) -> str:
@@ -696,8 +806,10 @@ def validate(
     from tqdm import tqdm
 
     with tqdm(total=n_jobs, desc="validate", unit="run", disable=not progress) as bar:
-        values = collect_values(facts, scenarios, seed_list, n_loans, workers, bar.update)
-    table = summarise(facts, scenarios, values)
+        values, deal_counts = collect_values(
+            facts, scenarios, seed_list, n_loans, workers, bar.update
+        )
+    table = summarise(facts, scenarios, values, deal_counts)
     scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
     meta = {
         "kind": "nplsim validate",

@@ -32,6 +32,14 @@ _RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
 MAX_AGE_Q = 400
 
 
+def collateral_realisation(enforcement_efficiency: float) -> float:
+    """Share of post-haircut collateral value realised under the regime's enforcement: weak
+    enforcement (below the reference of 1) realises less, ``√e``; better enforcement cannot
+    realise more than the collateral is worth (assumption; debt-enforcement studies find recovery
+    rates rise with the efficiency of enforcement)."""
+    return float(np.sqrt(min(enforcement_efficiency, 1.0)))
+
+
 def recovery_timing_factor(age_q: np.ndarray) -> np.ndarray:
     """Recovery relative to a resolution within a year, for NPLs aged ``age_q`` quarters."""
     years = np.minimum(np.asarray(age_q) // 4, len(_RECOVERY_BY_YEAR) - 1)
@@ -118,6 +126,9 @@ class LoanBook:
         recovered: cumulative gross cash recovered on the loan since it went bad.
         quality: the borrower's workout quality (multiplies recoveries, mean 1), drawn at
             default; the originating bank knows it, outsiders see only what disclosure reveals.
+
+    ``collateral_realisation`` (scalar, ≤ 1) is the share of post-haircut collateral value that
+    enforcement actually realises; weak courts realise less (set by the model from the regime).
     """
 
     def __init__(self, n: int, segments: SegmentTable):
@@ -138,6 +149,7 @@ class LoanBook:
         self.default_q = np.full(n, -1, dtype=np.int16)
         self.recovered = np.zeros(n)
         self.quality = np.ones(n)
+        self.collateral_realisation = 1.0
 
     # ------------------------------------------------------------------ origination
     def originate(
@@ -205,7 +217,8 @@ class LoanBook:
         s = self.segment[idx]
         principal = self.principal[idx]
         enforceable = self.collateral_share[idx] * self.collateral[idx]
-        secured_part = np.minimum(principal, enforceable * (1.0 - seg.haircut[s]))
+        realised = (1.0 - seg.haircut[s]) * self.collateral_realisation
+        secured_part = np.minimum(principal, enforceable * realised)
         seen_quality = 1.0 + disclosure * (self.quality[idx] - 1.0)
         recovery = secured_part + seg.unsecured_recovery[s] * (principal - secured_part)
         return np.minimum(recovery * seen_quality, principal)

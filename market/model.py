@@ -30,6 +30,7 @@ from market.loans import (
     LoanBook,
     SegmentTable,
     Status,
+    collateral_realisation,
     expected_workout_value,
     workout_value_table,
 )
@@ -156,6 +157,9 @@ class NPLMarketModel(mesa.Model):
         self.investor_by_account = {i.account: i for i in self.investors}
         self.amc_by_account = {amc.account: amc for amc in self.amcs}
         self.loans = LoanBook(self.config.n_loans, _segment_table(self.config))
+        self.loans.collateral_realisation = collateral_realisation(
+            self.regime.enforcement_efficiency
+        )
         self._open_balance_sheets()
         self.carveout_face = 0.0
         self.carveout_recovered = 0.0
@@ -182,7 +186,7 @@ class NPLMarketModel(mesa.Model):
         self.policy_carveout()  # 5. a one-off carve-out at book value where the regime orders it
         offers = self.collect_disposal_offers()  #   each bank chooses hold / sell per loan
         auction_stats = self.clear_amc_auctions(offers.get("amc", []))  # 6. AMC auctions clear,
-        self.start_deals(offers.get("securitisation", []))  #   pools go to SPVs (true sale),
+        self.start_deals(offers.get("securitisation", []) + self.amc_pools())  #   true sales,
         self.close_deals()  #   deals past their closing lag are structured, enhanced and sold
         self.service_deals()  # 7. servicing, the waterfall, guarantees and legal events
         self.amcs_fund()  # 9. AMCs repay funding from recoveries
@@ -200,6 +204,9 @@ class NPLMarketModel(mesa.Model):
             name = event.regime or self.regime_name
             self.regime = load_regime(name, event.overrides or None)
             self.regime_name = name
+            self.loans.collateral_realisation = collateral_realisation(
+                self.regime.enforcement_efficiency
+            )
             self.log_event("reform", "regime", f"{name} {event.overrides or ''}".strip(), 0.0)
 
     # ------------------------------------------------------------------ 2. macro
@@ -408,13 +415,14 @@ class NPLMarketModel(mesa.Model):
         return stats
 
     # ------------------------------------------------------------------ 6b. securitisation
-    def securitisation_open_to(self, originator: StateBank) -> bool:
+    def securitisation_open_to(self, originator: StateBank | AssetManagementCompany) -> bool:
         """Whether the regime lets this originator securitise now (one deal in the pipeline)."""
         regime = self.regime
+        kind = "bank" if isinstance(originator, StateBank) else "amc"
         return (
             regime.securitisation_allowed
             and regime.spv_form != "none"
-            and "bank" in regime.originators_allowed
+            and kind in regime.originators_allowed
             and not any(s.state == PENDING and s.originator is originator for s in self.spvs)
         )
 
@@ -426,6 +434,15 @@ class NPLMarketModel(mesa.Model):
                 continue
             order = np.argsort(loans.default_q[idx], kind="stable")
             self.open_spv(bank, np.sort(idx[order][: spec.max_pool_loans]))
+
+    def amc_pools(self) -> list[tuple[AssetManagementCompany, np.ndarray, np.ndarray]]:
+        """AMCs that may originate deals offer the NPLs they would rather securitise."""
+        pools = []
+        for amc in self.amcs:
+            idx = amc.securitisation_candidates()
+            if idx.size:
+                pools.append((amc, idx, np.zeros(idx.size)))
+        return pools
 
     def closing_lag(self, n_loans: int) -> int:
         """Quarters from cut-off to closing: debtor notice, and approval of a bulk transfer."""
@@ -451,7 +468,7 @@ class NPLMarketModel(mesa.Model):
         deal_id = len(self.spvs)
         account = self.ledger.open_account(f"SPV {deal_id}", "spv")
         servicer = bank
-        if spec.servicer == "amc":
+        if spec.servicer == "amc" and bank in self.banks:
             servicer = self.amcs[self.banks.index(bank) % len(self.amcs)]
         spv = SpecialPurposeVehicle(
             self,
@@ -481,6 +498,7 @@ class NPLMarketModel(mesa.Model):
         self.spv_by_account[account] = spv
         self.refresh_totals()
         notice, stamp = self.transfer_costs(slots.size, face)
+        bank.prepare_payment(notice + stamp)
         outside = self.ledger.outside
         self.ledger.transfer(bank.account, outside["service_providers"], notice, "debtor_notice")
         self.ledger.transfer(bank.account, outside["government"], stamp, "stamp_duty")
@@ -583,9 +601,18 @@ class NPLMarketModel(mesa.Model):
                 ledger.transfer(account, spv.account, amount, "abs_purchase")
                 cash_in += amount
                 self.trades.append(self._primary_trade(spv, tranche, account, amount, 1.0))
-        expected_residual = max(mean - notional["senior"] - notional["mezz"], 0.0)
+        # The residual is what collections leave after the rated tranches' principal and their
+        # interest over about half the collection horizon; sub buyers discount it at their
+        # return plus the legal and information premia of the deal.
+        years = COLLECTION_HORIZON * spec.tenor_q / 4
+        rated_cost = sum(notional[t] * (1.0 + coupon[t] * years / 2) for t in ("senior", "mezz"))
+        expected_residual = max(mean - rated_cost, 0.0)
+        premia = components.get("senior")
+        sub_return = spec.sub_required_return + (
+            premia.legal + premia.information if premia is not None else 0.0
+        )
         sub_value = pricing.sub_price(
-            expected_residual, spec.sub_required_return, round(COLLECTION_HORIZON * spec.tenor_q)
+            expected_residual, sub_return, round(COLLECTION_HORIZON * spec.tenor_q)
         )
         sub_ratio = sub_value / notional["sub"] if notional["sub"] > 0 else 0.0
         cash_in += self._sell_sub(spv, notional["sub"] - kept["sub"], sub_ratio)
@@ -796,6 +823,7 @@ class NPLMarketModel(mesa.Model):
             spv.guarantor.fees_earned += fee
         book, row = self.deal_book, spv.book_index
         for tranche in waterfall.TRANCHES:
+            spv.tranche_cashflows[tranche].append(float(payments.tranche_cash(tranche)[k]))
             interest = float(paid.get(("interest", tranche), np.zeros(k + 1))[k])
             spv.pay_holders(tranche, interest, principal=False)
             principal = float(paid.get(("principal", tranche), np.zeros(k + 1))[k])
@@ -825,8 +853,7 @@ class NPLMarketModel(mesa.Model):
             if spv.frozen_until == self.quarter:
                 self.release_freeze(spv)
             bank = spv.originator
-            distressed = bank.car < regime.car_min - spec.distress_car_gap
-            if not distressed:
+            if not bank.distressed:
                 spv.distress_tested = False
                 continue
             if spv.distress_tested or spv.frozen:
@@ -852,17 +879,17 @@ class NPLMarketModel(mesa.Model):
         self, account: int, deal: int, tranche: str, amount: float, principal: bool
     ) -> None:
         """A tranche payment reached ``account``; the originator books its retained slice."""
-        bank = self.bank_by_account.get(account)
-        if bank is not None:
-            bank.receive_tranche_payment(deal, tranche, amount, principal)
+        originator = self.bank_by_account.get(account) or self.amc_by_account.get(account)
+        if originator is not None:
+            originator.receive_tranche_payment(deal, tranche, amount, principal)
 
     def holder_reduced(
         self, account: int, deal: int, tranche: str, notional: float, loss: bool
     ) -> None:
         """A holder's notional fell (repaid, or written off when ``loss``)."""
-        bank = self.bank_by_account.get(account)
-        if bank is not None:
-            bank.reduce_retained(deal, tranche, notional, loss)
+        originator = self.bank_by_account.get(account) or self.amc_by_account.get(account)
+        if originator is not None:
+            originator.reduce_retained(deal, tranche, notional, loss)
             return
         investor = self.investor_by_account.get(account)
         if investor is not None:
@@ -1059,8 +1086,9 @@ class NPLMarketModel(mesa.Model):
     def _measure(self, flows: dict[str, float]) -> None:
         """System-wide metrics of the quarter (the columns of ``model.parquet``)."""
         banks = self.banks
-        gross_loans = sum(b.gross_loans for b in banks)
-        npl = sum(b.gross_npl for b in banks)
+        kept = sum(self.pool_face_not_derecognised(b) for b in banks)
+        gross_loans = sum(b.gross_loans for b in banks) + kept
+        npl = sum(b.npl_on_books for b in banks)
         provisions = sum(b.provisions for b in banks)
         rwa = sum(b.risk_weighted_assets for b in banks)
         equity = sum(b.equity for b in banks)

@@ -155,6 +155,9 @@ class InvestorSpec(_Strict):
     liquidity_premium_bp: float = Field(
         default=50.0, ge=0, le=1000, description="Premium for holding an illiquid security, bp."
     )
+    appetite: float = Field(
+        default=0.15, gt=0, le=1, description="Share of a new tranche it bids for (cash allowing)."
+    )
     foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
 
 

@@ -20,6 +20,7 @@ from experiments.compare import (
 from market.errors import ConfigError
 
 SMALL = {"n_loans": 3000}
+MEDIUM = {"n_loans": 10_000}  # enough loans to resolve the recovery-rate effect with 8 seeds
 QUARTERS = 10
 
 
@@ -85,8 +86,8 @@ def test_different_law_gives_significant_differences_with_correct_intervals():
 
 def test_better_enforcement_raises_recovery_on_common_seeds():
     result = compare(
-        "pilot_2005", "pilot_2005", 8, quarters=QUARTERS, overrides_a=SMALL,
-        overrides_b={**SMALL, "enforcement_efficiency": 2.0}, workers=1,
+        "pilot_2005", "pilot_2005", 8, quarters=QUARTERS, overrides_a=MEDIUM,
+        overrides_b={**MEDIUM, "enforcement_efficiency": 2.0}, workers=1,
     )  # fmt: skip
     table = result.table.set_index(["metric", "statistic"])
     assert table.loc[("bank_recovery_rate", "mean"), "ci_low"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mesa
+import pandas as pd
 
 from experiments.run import run_to_directory
 from market.model import NPLMarketModel
@@ -53,3 +54,15 @@ def test_batch_run_with_two_seeds_and_two_parameter_values():
     assert len(results) == 4
     assert {r["gov_directed_share"] for r in results} == {0.1, 0.5}
     assert all(r["Step"] == 4 and 0 <= r["npl_ratio"] <= 1 for r in results)
+
+
+def test_same_seed_gives_identical_deals_and_trades_with_securitisation(tmp_path):
+    overrides = {"n_loans": 20_000, "quarters": 24}
+    for name in ("a", "b"):
+        run_to_directory("mature_market", 2, tmp_path / name, overrides)
+    deals = (tmp_path / "a" / "deals.parquet").read_bytes()
+    assert deals == (tmp_path / "b" / "deals.parquet").read_bytes()
+    for table in ("model", "banks", "trades", "events"):
+        a = (tmp_path / "a" / f"{table}.parquet").read_bytes()
+        assert a == (tmp_path / "b" / f"{table}.parquet").read_bytes(), table
+    assert len(pd.read_parquet(tmp_path / "a" / "deals.parquet")) > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -10,11 +11,16 @@ import pytest
 from experiments.cli import main
 from experiments.validate import (
     FACTS_FILE,
+    N_DEALS,
     FactSpec,
     StatisticSpec,
     amc_quarterly,
     check_facts,
+    deals_value,
     load_facts,
+    misses_paragraph,
+    run_statistics,
+    summarise,
 )
 from market.errors import ConfigError
 from market.scenario import list_scenarios
@@ -50,11 +56,22 @@ def test_writes_one_row_per_fact(report, capsys):
     assert len(modelled) and len(gaps)
     assert set(modelled["holds"]) <= {"True", "False"}
     assert (gaps["holds"] == "").all() and (gaps["statistic"] == "—").all()
+    # a deals statistic has no value in a seed without deals (tiny runs may have none)
+    deal_rows = table["seeds_with_deals"] != ""
+    deal_ids = {f.id for f in facts if f.statistic is not None and f.statistic.table == "deals"}
+    assert deal_ids and set(table.loc[deal_rows, "id"]) == deal_ids
+    for _, row in table[deal_rows].iterrows():
+        with_deals, of = row["seeds_with_deals"].split(" of ")
+        assert of == "2" and int(row["n_seeds"]) <= int(with_deals)
+        if with_deals == "0":
+            assert row["holds"] == "False" and row["note"].startswith("No deals")
+            assert row["model_median"] == "nan"
+    modelled = modelled[~deal_rows[modelled.index] | (modelled["n_seeds"] > 0)]
     numbers = modelled[["model_p2_5", "model_median", "model_p97_5"]].astype(float)
     assert numbers.notna().all().all()
     assert (numbers["model_p2_5"] <= numbers["model_median"]).all()
     assert (numbers["model_median"] <= numbers["model_p97_5"]).all()
-    runs = modelled[modelled["scenario"] != "— (all)"]
+    runs = modelled[(modelled["scenario"] != "— (all)") & ~deal_rows[modelled.index]]
     assert (runs["n_seeds"] == 2).all()
 
     markdown = (out / "validation.md").read_text()
@@ -105,6 +122,91 @@ def test_band_and_statistic_rules():
         StatisticSpec(table="model", column="npl_ratio", quarter=1, quarters=(1, 2), over="mean")
     with pytest.raises(ValueError, match="column"):
         StatisticSpec(table="model", column="no_such_column", quarter=1)
+
+
+DEALS = pd.DataFrame(
+    {
+        "issued_total": [30.0, 10.0, 5.0],
+        "pool_face": [100.0, 50.0, 50.0],
+        "senior_coupon": [0.04, 0.05, 0.06],
+        "mezz_size": [0.0, 2.0, 1.0],
+    }
+)
+
+
+def _deals_spec(**kwargs) -> StatisticSpec:
+    return StatisticSpec(table="deals", **kwargs)
+
+
+def test_deals_statistics_on_a_hand_made_frame():
+    ratio = _deals_spec(column="issued_total", over="ratio_of_sums", denominator="pool_face")
+    assert deals_value(DEALS, ratio) == pytest.approx(45.0 / 200.0)  # ratio of sums, not mean
+    assert deals_value(DEALS, _deals_spec(column="senior_coupon", over="mean")) == pytest.approx(
+        0.05
+    )
+    assert deals_value(DEALS, _deals_spec(column="issued_total", over="max")) == 30.0
+    share = _deals_spec(column="mezz_size", over="share", greater_than=0.0)
+    assert deals_value(DEALS, share) == pytest.approx(2 / 3)
+    for spec in (ratio, share, _deals_spec(column="senior_coupon", over="mean")):
+        assert math.isnan(deals_value(DEALS.iloc[0:0], spec))  # no deals: no value
+    assert ratio.describe() == "sum(issued_total) / sum(pool_face) over all deals"
+    assert share.describe() == "share of deals with mezz_size > 0"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"column": "issued_total", "over": "ratio_of_sums"}, "needs `denominator`"),
+        ({"column": "issued_total", "over": "mean", "denominator": "pool_face"}, "denominator"),
+        ({"column": "issued_total", "over": "ratio_of_sums", "denominator": "x"}, "'x' not in"),
+        ({"column": "mezz_size", "over": "share"}, "needs `greater_than`"),
+        ({"column": "originator", "over": "mean"}, "column 'originator'"),
+        ({"column": "senior_coupon", "over": "face_weighted"}, "over must be one of"),
+        ({"column": "senior_coupon", "over": "mean", "quarter": 3}, "all deals"),
+        ({"column": "senior_coupon", "over": "mean", "agent": "Huarong"}, "do not apply"),
+    ],
+)
+def test_deals_spec_rules(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _deals_spec(**kwargs)
+    with pytest.raises(ValueError, match="deals table only"):
+        StatisticSpec(table="model", column="abs_issued", quarter=1, denominator="x")
+
+
+def _deals_fact(**kwargs) -> FactSpec:
+    spec = _deals_spec(column="issued_total", over="ratio_of_sums", denominator="pool_face")
+    return FactSpec(
+        id="abs", kind="output", description="d", source="s", scenario="restart_2016",
+        unit="percent", target=34.0, tolerance=10.0, note="n", statistic=spec, **kwargs,
+    )  # fmt: skip
+
+
+def test_summary_counts_seeds_with_deals_and_no_deals_does_not_hold():
+    fact = _deals_fact()
+    scenarios = {"abs": "restart_2016"}
+    some = summarise(
+        [fact], scenarios, {"abs": [0.30, math.nan, 0.40]}, {"restart_2016": [2, 0, 5]}
+    )
+    row = some.iloc[0]
+    assert row["seeds_with_deals"] == "2 of 3" and row["n_seeds"] == 2
+    assert row["model_median"] == pytest.approx(35.0) and row["holds"] == True  # noqa: E712
+    assert row["note"] == "Deals in 2 of 3 seeds (seeds without deals give no value). n"
+    none = summarise([fact], scenarios, {"abs": [math.nan] * 2}, {"restart_2016": [0, 0]})
+    row = none.iloc[0]
+    assert row["seeds_with_deals"] == "0 of 2" and row["n_seeds"] == 0
+    assert math.isnan(row["model_median"]) and row["holds"] == False  # noqa: E712
+    assert row["note"].startswith("No deals in any of the 2 seeds")
+    assert "(no deals)" in misses_paragraph(none)
+
+
+@pytest.mark.parametrize("scenario", ["restart_2016", "mature_market"])
+def test_deals_statistics_from_a_run_with_deals(scenario):
+    ratio = _deals_spec(column="issued_total", over="ratio_of_sums", denominator="pool_face")
+    coupon = _deals_spec(column="senior_coupon", over="mean")
+    values = run_statistics(scenario, 1, 20_000, (("ratio", ratio), ("coupon", coupon)))
+    assert values[N_DEALS] >= 1  # this size produces deals
+    assert 0 < values["ratio"] <= 1  # tranches never exceed the pool's face
+    assert 0 < values["coupon"] < 0.5
 
 
 def test_amc_recovery_per_face_disposed():

@@ -1,0 +1,95 @@
+"""What every originator of a securitisation does, bank or AMC (the settlor of the trust).
+
+At the cut-off the pool leaves the originator's books for a receivable; at closing the receivable
+becomes cash plus the tranches the originator retains; the retained tranches then pay coupons,
+principal or residual until they are repaid or written off; and the originator learns from each
+deal what securitisation pays relative to its view of the pool. Concrete agents say how a gain or
+loss reaches their equity (``_book_pnl``) and how the closing difference is booked
+(``_book_closing``).
+"""
+
+from __future__ import annotations
+
+
+class Originator:
+    """Mixin for agents that securitise: pending pools, retained tranches, a price belief.
+
+    Expects ``self.model``, ``self.flows``, ``self._book_pnl(amount)`` and
+    ``self._book_closing(carrying, cash, retained_value)`` on the concrete class.
+    """
+
+    def init_originator(self, price_belief: float) -> None:
+        """Set up the originator's state (call from ``__init__``)."""
+        self.pending_securitisation = 0.0
+        # (deal, tranche) -> [notional, book value]
+        self.retained: dict[tuple[int, str], list[float]] = {}
+        self.sec_price_belief = price_belief
+
+    @property
+    def retained_abs(self) -> float:
+        """Book value of the tranches retained from its own deals (CNY bn)."""
+        return sum(value for _, value in self.retained.values())
+
+    def prepare_payment(self, amount: float) -> None:
+        """Make sure ``amount`` of cash is at hand for a payment (an AMC may need to borrow)."""
+
+    def transfer_to_spv(self, carrying: float, face: float, costs: float) -> None:
+        """True sale at the cut-off: the pool leaves for a receivable settled at closing; the
+        transfer costs (debtor notice, stamp duty) are paid and expensed."""
+        self.pending_securitisation += carrying
+        self.flows["npl_securitised"] += face
+        self.flows["transfer_costs"] += costs
+        self._book_pnl(-costs)
+
+    def settle_securitisation(
+        self, carrying: float, cash: float, retained: dict[tuple[int, str], list[float]],
+        reference_value: float,
+    ) -> None:  # fmt: skip
+        """Closing: the receivable becomes cash plus the retained tranches; the price belief
+        learns from what the deal paid against the originator's view of the pool."""
+        retained_value = sum(value for _, value in retained.values())
+        self.pending_securitisation -= carrying
+        self.retained.update(retained)
+        self._book_closing(carrying, cash, retained_value)
+        self.flows["securitisation_proceeds"] += cash
+        if reference_value > 0:
+            rate = self.model.config.price_learning_rate
+            observed = (cash + retained_value) / reference_value
+            self.sec_price_belief += rate * (observed - self.sec_price_belief)
+
+    def receive_tranche_payment(
+        self, deal: int, tranche: str, amount: float, principal: bool
+    ) -> None:
+        """A payment on a retained tranche: principal (and the sub's residual) returns book value
+        at the tranche's price ratio, the rest is income."""
+        position = self.retained.get((deal, tranche))
+        if position is None or amount <= 0:
+            return
+        notional, value = position
+        returned = min(value, amount * value / notional) if principal and notional > 0 else 0.0
+        position[1] = value - returned
+        self._book_pnl(amount - returned)
+        self.flows["abs_income"] += amount - returned
+
+    def reduce_retained(self, deal: int, tranche: str, notional: float, loss: bool) -> None:
+        """Notional of a retained tranche repaid (its value already returned) or written off."""
+        position = self.retained.get((deal, tranche))
+        if position is None or notional <= 0:
+            return
+        ratio = position[1] / position[0] if position[0] > 0 else 0.0
+        position[0] = max(position[0] - notional, 0.0)
+        if loss:
+            lost = min(position[1], notional * ratio)
+            position[1] -= lost
+            self._book_pnl(-lost)
+        if position[0] <= 1e-12:
+            self._book_pnl(-position[1])  # book value the tranche can no longer return
+            del self.retained[(deal, tranche)]
+
+    def earn_servicing_fee(self, amount: float) -> None:
+        """Base and incentive fees for servicing a securitised pool (agency relationship)."""
+        self._book_pnl(amount)
+
+    def recover_from_recharacterisation(self, amount: float) -> None:
+        """Collections a court returned to the originator's estate after recharacterising a pool."""
+        self._book_pnl(amount)

@@ -1,0 +1,150 @@
+"""The securitisation channel: its economics against the legal regime, end to end in the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy_financial as npf
+import pandas as pd
+import pytest
+from conftest import run_model
+
+from market import waterfall
+from market.model import NPLMarketModel
+
+SEEDS = (1, 2, 3)
+
+
+def deals(scenario: str = "restart_2016", seeds=SEEDS, **overrides) -> pd.DataFrame:
+    """All deals of full runs over the seeds, tagged with the seed."""
+    frames = []
+    for seed in seeds:
+        frame = run_model(scenario, seed, **overrides).deal_frame()
+        frames.append(frame.assign(seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_regime_that_forbids_securitisation_has_no_deals():
+    model = run_model("restart_2016", 1, securitisation_allowed=False, spv_form="none")
+    assert model.deal_frame().empty
+    assert model.model_frame()["abs_issued"].sum() == 0
+    assert model.model_frame()["npl_securitised"].sum() == 0
+
+
+def test_deals_happen_and_every_invariant_holds_with_spvs_investors_and_enhancers():
+    model = run_model("mature_market", 2, check=True)
+    frame = model.deal_frame()
+    assert len(frame) >= 2
+    assert model.model_frame()["abs_outstanding"].max() > 0
+    assert {"Guarantor A", "Guarantor B", "State guarantee scheme"} & set(frame["guarantor"])
+
+
+def test_remoteness_and_investor_protection_lower_the_spread_and_raise_net_proceeds():
+    weak = deals(bankruptcy_remoteness=0.3, investor_protection=0.1)
+    strong = deals(bankruptcy_remoteness=0.99, investor_protection=0.95)
+    assert len(weak) >= 3 and len(strong) >= 3
+    assert strong["senior_spread_bp"].mean() < weak["senior_spread_bp"].mean() - 30
+    assert strong["senior_legal_premium_bp"].max() < weak["senior_legal_premium_bp"].min()
+    assert strong["net_proceeds_per_face"].mean() > weak["net_proceeds_per_face"].mean()
+
+
+def test_better_disclosure_lowers_the_information_premium_and_enlarges_the_senior():
+    opaque = deals(disclosure_level=0.2)
+    clear = deals(disclosure_level=0.9)
+    assert (
+        clear["senior_information_premium_bp"].max() < opaque["senior_information_premium_bp"].min()
+    )
+    senior_share = lambda d: (d["senior_size"] / d["issued_total"]).mean()  # noqa: E731
+    assert senior_share(clear) > senior_share(opaque)
+
+
+def test_individual_debtor_notice_is_slower_and_costlier_than_public_announcement():
+    public = deals(debtor_notice="public_announcement", notice_cost_per_loan_cny=5.0,
+                   notice_delay_q=0)  # fmt: skip
+    individual = deals(debtor_notice="individual", notice_cost_per_loan_cny=300.0,
+                       notice_delay_q=2)  # fmt: skip
+    assert len(public) and len(individual)
+    assert individual["closing_lag_q"].min() > public["closing_lag_q"].max()
+    per_loan = lambda d: (d["transfer_costs"] / d["pool_loans"]).mean()  # noqa: E731
+    assert per_loan(individual) > 10 * per_loan(public)
+
+
+@pytest.mark.parametrize("form", ["vertical", "first_loss"])
+def test_retention_is_always_met(form):
+    frame = deals(seeds=(1, 2), risk_retention=0.1, retention_form=form)
+    assert len(frame)
+    assert (frame["retained"] >= frame["retention_required"] - 1e-9).all()
+
+
+def test_derecognition_gives_capital_relief_and_so_more_securitisation():
+    """Under capital pressure, a deal that removes the pool from the books (releasing its
+    provisions and NPL stock) beats one that leaves it there as funding."""
+
+    def securitised(derecognition: bool) -> float:
+        return sum(
+            run_model("strengthened", seed, derecognition_allowed=derecognition, car_min=0.13)
+            .model_frame()["npl_securitised"].sum()
+            for seed in SEEDS
+        )  # fmt: skip
+
+    assert securitised(True) > 1.2 * securitised(False)
+
+
+def test_without_derecognition_the_pool_stays_on_the_books():
+    """Banks rarely choose a deal that brings no relief, so put one together by hand."""
+    model = NPLMarketModel(scenario="mature_market", rng=1, n_loans=20_000,
+                           derecognition_allowed=False)  # fmt: skip
+    for _ in range(4):
+        model.step()
+    bank = max(model.banks, key=lambda b: b.own_npls().size)
+    before = bank.npl_on_books
+    spv = model.open_spv(bank, bank.own_npls()[:200])
+    while spv.state != "live":
+        model.step()
+    assert not spv.derecognised
+    pool = model.pool_face_not_derecognised(bank)
+    assert pool > 0
+    assert bank.npl_on_books == pytest.approx(bank.gross_npl + pool)
+    assert bank.provision_target() >= model.regime.provision_coverage_min * bank.npl_on_books
+    assert bank.securitisation_rwa == 0.0  # the pool is weighted as NPLs, not as tranches
+    assert before > 0 and model.invariant_violations() == []
+
+
+def test_restart_2016_issues_about_a_third_of_pool_face():
+    """FACTS "2016 restart": CNY 15.6 bn issued against CNY 46.1 bn principal + interest (34%)."""
+    frame = deals()
+    ratio = frame["issued_total"].sum() / frame["pool_face"].sum()
+    assert 0.15 < ratio < 0.45, ratio
+
+
+def test_senior_realised_yield_equals_an_independent_irr():
+    model = run_model("mature_market", 2)
+    spv = next(s for s in model.spvs if s.state == "closed" and s.record["senior_size"] > 0)
+    flows = np.array(spv.tranche_cashflows["senior"])
+    price = spv.record["senior_size"]
+    ours = waterfall.realised_yield(np.concatenate([[0.0], flows]), price)
+    theirs = (1 + npf.irr(np.concatenate([[-price], flows]))) ** 4 - 1
+    assert ours == pytest.approx(theirs, abs=1e-8)
+    assert ours > 0
+
+
+def test_recharacterisation_hits_investors_only_when_remoteness_fails():
+    def run(remoteness: float):
+        frames = [
+            run_model("restart_2016", seed, bankruptcy_remoteness=remoteness,
+                      car_min=0.25, securitisation__distress_car_gap=0.0).model_frame()
+            for seed in SEEDS
+        ]  # fmt: skip
+        return pd.concat(frames)
+
+    safe, fragile = run(1.0), run(0.0)
+    assert safe["recharacterisations"].sum() == 0
+    assert fragile["recharacterisations"].sum() > 0
+    assert fragile["investor_losses"].sum() > safe["investor_losses"].sum()
+
+
+def test_amcs_originate_deals_only_where_the_regime_lets_them():
+    amc_names = {"Huarong", "Great Wall", "Orient", "Cinda"}
+    banks_only = deals("pilot_2005", seeds=(1, 2), originators_allowed=["bank"])
+    amcs_only = deals("pilot_2005", seeds=(1, 2), originators_allowed=["amc"])
+    assert len(banks_only) and not set(banks_only["originator"]) & amc_names
+    assert len(amcs_only) and set(amcs_only["originator"]) <= amc_names
