@@ -518,6 +518,10 @@ class StateBank(Originator, mesa.Agent):
             "liquidity_ratio": self.liquidity_ratio,
             "lcr": self.lcr,
             "loan_to_deposit": self.loan_to_deposit,
+            "liquidity_created_amc": self.flows["amc_sale_proceeds"],
+            "liquidity_created_securitisation": self.flows["securitisation_proceeds"]
+            + self.flows["abs_income"],
+            "liquidity_created_workout": self.flows["recoveries"] - self.flows["workout_costs"],
             "shadow_price_capital": self.shadow.capital,
             "shadow_price_npl": self.shadow.npl,
             "amc_price_belief": self.amc_price_belief,

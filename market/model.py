@@ -22,7 +22,7 @@ from agents.enhancer import CreditEnhancer
 from agents.investor import Investor
 from agents.spv import CLOSED, LIVE, PENDING, SpecialPurposeVehicle
 from agents.underwriter import Underwriter
-from market import auction, pricing, waterfall
+from market import auction, metrics, pricing, secondary, waterfall
 from market.errors import ConfigError
 from market.ledger import Ledger
 from market.loans import (
@@ -62,6 +62,16 @@ MODEL_COLUMNS = (
     "senior_spread_bp",
     "bid_ask_bp",
     "turnover",
+    "effective_spread_bp",
+    "secondary_volume",
+    "amihud",
+    "forced_sale_fill_rate",
+    "discount_to_fundamental",
+    "quarters_to_sell",
+    "liquidity_premium_bp",
+    "liquidity_created_amc",
+    "liquidity_created_securitisation",
+    "liquidity_created_workout",
     "bank_recovery_rate",
     "amc_recovery_to_date",
     "amc_price_to_face",
@@ -149,6 +159,8 @@ class NPLMarketModel(mesa.Model):
         self.spv_by_deal: dict[int, SpecialPurposeVehicle] = {}
         self.spv_by_account: dict[int, SpecialPurposeVehicle] = {}
         self.deal_book = waterfall.new_deal_book()
+        self.observed_turnover = 0.0
+        self.last_trade_price: dict[tuple[int, str], float] = {}
         self.deal_rows: list[dict[str, Any]] = []
         self.sec_flows = dict.fromkeys(
             ("abs_issued", "investor_losses", "enhancer_payouts", "recharacterisations"), 0.0
@@ -189,8 +201,9 @@ class NPLMarketModel(mesa.Model):
         self.start_deals(offers.get("securitisation", []) + self.amc_pools())  #   true sales,
         self.close_deals()  #   deals past their closing lag are structured, enhanced and sold
         self.service_deals()  # 7. servicing, the waterfall, guarantees and legal events
+        market_stats = self.trade_secondary()  # 8. investors trade outstanding tranches
         self.amcs_fund()  # 9. AMCs repay funding from recoveries
-        self._measure({**flows, **auction_stats})  # 10. metrics and data collection
+        self._measure({**flows, **auction_stats, **market_stats})  # 10. metrics, data collection
         self.datacollector.collect(self)
         self._record_agents()
         self.running = self.quarter < self.config.quarters
@@ -908,8 +921,191 @@ class NPLMarketModel(mesa.Model):
         return total
 
     def liquidity_premium(self, investor: Investor) -> float:
-        """Premium an investor asks for holding an illiquid security (annual, decimal)."""
-        return investor.spec.liquidity_premium_bp / 1e4
+        """Premium an investor asks for holding an illiquid security (annual, decimal): it falls
+        as the observed secondary market deepens, so liquidity and issuance reinforce each other."""
+        return investor.spec.liquidity_premium_bp / 1e4 * self.liquidity_premium_share()
+
+    # ------------------------------------------------------------------ 8. secondary market
+    def tranche_fundamental(self, spv: SpecialPurposeVehicle, tranche: str) -> float:
+        """Fundamental value per unit notional of a tranche from the pool's current outlook."""
+        book, row = self.deal_book, spv.book_index
+        balance = {t: float(book.balance[t][row]) for t in waterfall.TRANCHES}
+        if balance[tranche] <= 0:
+            return float("nan")
+        mean, sigma = self.pool_view(spv)
+        if tranche == "sub":
+            spec = self.config.securitisation
+            residual = max(mean - balance["senior"] - balance["mezz"], 0.0)
+            quarters = max(spv.final_quarter - self.quarter, 1)
+            value = pricing.sub_price(residual, spec.sub_required_return, quarters)
+            return value / balance["sub"]
+        attach = 0.0 if tranche == "senior" else balance["senior"]
+        loss = pricing.tranche_expected_loss(attach, attach + balance[tranche], mean, sigma)
+        return 1.0 - loss
+
+    def trade_secondary(self) -> dict[str, float]:
+        """Each outstanding tranche's quarterly call auction: liquidity-shocked holders must sell,
+        others rebalance, eligible investors bid, the dealer quotes; trades settle in the ledger."""
+        spec, regime = self.config.secondary, self.regime
+        rng = self.streams["behaviour"]
+        sigma = spec.valuation_sigma_floor + spec.valuation_sigma_opacity * (
+            1.0 - regime.disclosure_level
+        )
+        rows = []
+        for spv in self.spvs:
+            if spv.state != LIVE or spv.frozen:
+                continue
+            for tranche in waterfall.TRANCHES:
+                outstanding = float(self.deal_book.balance[tranche][spv.book_index])
+                if outstanding <= 1e-9:
+                    continue
+                fundamental = self.tranche_fundamental(spv, tranche)
+                if not np.isfinite(fundamental) or fundamental <= 0:
+                    continue
+                rows.append(
+                    self._auction_tranche(spv, tranche, outstanding, fundamental, sigma, rng)
+                )
+        volume = sum(r["volume"] for r in rows)
+        outstanding = sum(r["outstanding"] for r in rows)
+        market_turnover = metrics.turnover(volume, outstanding)
+        if np.isfinite(market_turnover):
+            memory = spec.feedback_memory
+            self.observed_turnover = (
+                1 - memory
+            ) * self.observed_turnover + memory * market_turnover
+        weights = np.array([r["outstanding"] for r in rows])
+        forced = sum(r["forced_requested"] for r in rows)
+        per_tranche_volume = volume / len(rows) if rows else 0.0
+        return {
+            "bid_ask_bp": 1e4
+            * metrics.weighted_mean(np.array([r["quoted"] for r in rows]), weights),
+            "effective_spread_bp": 1e4
+            * metrics.weighted_mean(np.array([r["effective"] for r in rows]), weights),
+            "turnover": market_turnover,
+            "secondary_volume": volume,
+            "amihud": metrics.weighted_mean(np.array([r["amihud"] for r in rows]), weights),
+            "forced_sale_fill_rate": metrics.fill_rate(
+                sum(r["forced_filled"] for r in rows), forced
+            ),
+            "discount_to_fundamental": metrics.weighted_mean(
+                np.array([r["discount"] for r in rows]), weights
+            ),
+            "quarters_to_sell": metrics.quarters_to_sell(
+                0.1 * outstanding / len(rows) if rows else 0.0, per_tranche_volume
+            ),
+        }
+
+    def _auction_tranche(self, spv, tranche, outstanding, fundamental, sigma, rng) -> dict:
+        spec = self.config.secondary
+        key = (spv.deal_id, tranche)
+        traders = {**self.investor_by_account, self.underwriter.account: self.underwriter}
+        holders = [(a, q) for a, q in spv.holders[tranche].items() if a in traders and q > 1e-12]
+        buyers = [i for i in self.investors if i.eligible(tranche) and i.cash > 1e-9]
+        shocks = rng.random(len(holders))
+        noise = rng.standard_normal(len(holders) + len(buyers))
+        value = fundamental * np.exp(sigma * noise - 0.5 * sigma**2)
+        sellers, sell_price, sell_qty, forced = [], [], [], []
+        for k, (account, quantity) in enumerate(holders):
+            if account == self.underwriter.account:
+                continue
+            investor = traders[account]
+            if shocks[k] < investor.spec.liquidity_shock_prob:
+                price, share, is_forced = (
+                    spec.forced_sale_floor * fundamental,
+                    spec.forced_sale_share,
+                    True,
+                )
+            else:
+                price, share, is_forced = (
+                    value[k] * (1 + spec.trading_margin),
+                    spec.rebalance_share,
+                    False,
+                )
+            sellers.append(account)
+            sell_price.append(price)
+            sell_qty.append(share * quantity)
+            forced.append(is_forced)
+        inventory = self.underwriter.holdings.get(key, 0.0)
+        dealer_bid, dealer_ask = secondary.dealer_quotes(
+            fundamental, self.regime.disclosure_level,
+            inventory / outstanding, spec.dealer_base_half_spread,
+            spec.dealer_information_half_spread, spec.dealer_inventory_half_spread,
+        )  # fmt: skip
+        if inventory > 0:
+            sellers.append(self.underwriter.account)
+            sell_price.append(dealer_ask)
+            sell_qty.append(inventory)
+            forced.append(False)
+        bidders, buy_price, buy_qty = [], [], []
+        for k, investor in enumerate(buyers):
+            price = value[len(holders) + k] * (1 - spec.trading_margin)
+            bidders.append(investor.account)
+            buy_price.append(price)
+            buy_qty.append(min(spec.buy_appetite * outstanding, investor.cash / price))
+        dealer_room = spec.dealer_capital_share * max(self.underwriter.cash, 0.0) / dealer_bid
+        if dealer_room > 0:
+            bidders.append(self.underwriter.account)
+            buy_price.append(dealer_bid)
+            buy_qty.append(dealer_room)
+        result = secondary.call_auction(
+            np.array(buy_price), np.array(buy_qty), np.array(sell_price), np.array(sell_qty)
+        )
+        # The quote after the auction: the best bid and ask left unfilled, and the dealer's.
+        bids_left = np.array(buy_qty) - result.buy_fill > 1e-12
+        asks_left = (np.array(sell_qty) - result.sell_fill > 1e-12) & ~np.array(forced, dtype=bool)
+        best_bid = max([dealer_bid, *np.array(buy_price)[bids_left]]) if buy_price else dealer_bid
+        best_ask = min([dealer_ask, *np.array(sell_price)[asks_left]]) if sell_price else dealer_ask
+        if result.volume > 0:
+            self._settle_trades(spv, tranche, bidders, result.buy_fill, sellers, result.sell_fill,
+                                result.price)  # fmt: skip
+        forced_mask = np.array(forced, dtype=bool)
+        previous = self.last_trade_price.get(key, float("nan"))
+        if result.volume > 0:
+            self.last_trade_price[key] = result.price
+        return {
+            "outstanding": outstanding,
+            "volume": result.volume,
+            "quoted": secondary.quoted_spread(best_bid, best_ask),
+            "effective": metrics.effective_spread(result.price, fundamental, fundamental),
+            "amihud": metrics.amihud(result.price, previous, result.volume),
+            "discount": metrics.discount_to_fundamental(result.price, fundamental),
+            "forced_requested": float(np.array(sell_qty)[forced_mask].sum()) if sell_qty else 0.0,
+            "forced_filled": float(result.sell_fill[forced_mask].sum()) if sell_qty else 0.0,
+        }
+
+    def _settle_trades(self, spv, tranche, bidders, buy_fill, sellers, sell_fill, price) -> None:
+        """Match fills buyer by seller (a two-pointer merge) and settle each pair at ``price``."""
+        holders = spv.holders[tranche]
+        b, s = 0, 0
+        buy_left, sell_left = list(buy_fill), list(sell_fill)
+        while b < len(bidders) and s < len(sellers):
+            quantity = min(buy_left[b], sell_left[s])
+            if quantity > 1e-12 and bidders[b] != sellers[s]:
+                buyer, seller = bidders[b], sellers[s]
+                self.ledger.transfer(buyer, seller, quantity * price, "abs_secondary")
+                holders[seller] -= quantity
+                holders[buyer] = holders.get(buyer, 0.0) + quantity
+                self._move_position(seller, spv.deal_id, tranche, -quantity)
+                self._move_position(buyer, spv.deal_id, tranche, quantity)
+                self.trades.append({
+                    "quarter": self.quarter, "market": "secondary",
+                    "seller": self.ledger.names[seller],
+                    "buyer": self.ledger.names[buyer], "segment": f"{spv.name} {tranche}",
+                    "n_loans": 0, "face": quantity, "price": quantity * price,
+                    "price_to_face": price, "reserve": float("nan"), "n_bids": len(bidders),
+                    "bid_cv": float("nan"),
+                })  # fmt: skip
+            buy_left[b] -= quantity
+            sell_left[s] -= quantity
+            if buy_left[b] <= 1e-12:
+                b += 1
+            if sell_left[s] <= 1e-12:
+                s += 1
+
+    def _move_position(self, account: int, deal: int, tranche: str, change: float) -> None:
+        key = (deal, tranche)
+        owner = self.investor_by_account.get(account, self.underwriter)
+        owner.holdings[key] = max(owner.holdings.get(key, 0.0) + change, 0.0)
 
     # ------------------------------------------------------------------ 9. AMCs
     def amcs_fund(self) -> None:
@@ -1117,9 +1313,23 @@ class NPLMarketModel(mesa.Model):
             "abs_issued": self.sec_flows["abs_issued"],
             "abs_outstanding": self.abs_outstanding(),
             "senior_spread_bp": self.senior_spread_bp(),
-            # The secondary ABS market is not modelled yet: no quotes, no trades.
-            "bid_ask_bp": float("nan"),
-            "turnover": float("nan"),
+            "bid_ask_bp": flows.get("bid_ask_bp", float("nan")),
+            "turnover": flows.get("turnover", float("nan")),
+            "effective_spread_bp": flows.get("effective_spread_bp", float("nan")),
+            "secondary_volume": flows.get("secondary_volume", 0.0),
+            "amihud": flows.get("amihud", float("nan")),
+            "forced_sale_fill_rate": flows.get("forced_sale_fill_rate", float("nan")),
+            "discount_to_fundamental": flows.get("discount_to_fundamental", float("nan")),
+            "quarters_to_sell": flows.get("quarters_to_sell", float("nan")),
+            "liquidity_premium_bp": 1e4
+            * self.liquidity_premium_share()
+            * float(np.mean([i.spec.liquidity_premium_bp for i in self.investors]) / 1e4),
+            "liquidity_created_amc": proceeds,
+            "liquidity_created_securitisation": sum(
+                b.flows["securitisation_proceeds"] + b.flows["abs_income"] for b in banks
+            ),
+            "liquidity_created_workout": flows.get("bank_recovered_cash", 0.0)
+            - sum(b.flows["workout_costs"] for b in banks),
             "bank_recovery_rate": _div(recovered, disposed_face),
             "amc_recovery_to_date": _div(self.carveout_recovered, self.carveout_face),
             "amc_price_to_face": flows.get("amc_price_to_face", float("nan")),
@@ -1129,6 +1339,12 @@ class NPLMarketModel(mesa.Model):
             "recharacterisations": self.sec_flows["recharacterisations"],
             "systematic_factor": self.z,
         }
+
+    def liquidity_premium_share(self) -> float:
+        """Share of investors' stated liquidity premium that the observed market leaves."""
+        spec = self.config.secondary
+        depth = np.exp(-self.observed_turnover / spec.feedback_turnover_scale)
+        return spec.feedback_floor + (1.0 - spec.feedback_floor) * depth
 
     def abs_outstanding(self) -> float:
         """Outstanding principal (notional for the sub) of every live deal's tranches."""

@@ -155,6 +155,9 @@ class InvestorSpec(_Strict):
     liquidity_premium_bp: float = Field(
         default=50.0, ge=0, le=1000, description="Premium for holding an illiquid security, bp."
     )
+    liquidity_shock_prob: float = Field(
+        default=0.05, ge=0, le=1, description="Chance a quarter's redemptions force it to sell."
+    )
     appetite: float = Field(
         default=0.15, gt=0, le=1, description="Share of a new tranche it bids for (cash allowing)."
     )
@@ -165,17 +168,22 @@ def _default_investors() -> list[InvestorSpec]:
     # Assumption: the interbank market's main buyers of senior ABS are bank treasuries and
     # insurers; mutual funds and foreign institutions take senior and mezzanine; distressed-debt
     # funds (including AMC subsidiaries) buy subordinated tranches; retail only where allowed.
+    # Liquidity-shock chances (assumption): open-ended funds and retail face redemptions most,
+    # insurers least.
     spec = InvestorSpec
     return [
-        spec(investor_class="bank_treasury", count=6, capacity_cny_bn=8.0, risk_aversion=1.0),
-        spec(investor_class="insurer", count=4, capacity_cny_bn=6.0, risk_aversion=1.5),
+        spec(investor_class="bank_treasury", count=6, capacity_cny_bn=8.0, risk_aversion=1.0,
+             liquidity_shock_prob=0.05),
+        spec(investor_class="insurer", count=4, capacity_cny_bn=6.0, risk_aversion=1.5,
+             liquidity_shock_prob=0.02),
         spec(investor_class="mutual_fund", count=6, capacity_cny_bn=3.0, risk_aversion=0.8,
-             liquidity_premium_bp=80.0),
-        spec(investor_class="qfii", count=4, capacity_cny_bn=4.0, risk_aversion=0.7, foreign=True),
+             liquidity_premium_bp=80.0, liquidity_shock_prob=0.15),
+        spec(investor_class="qfii", count=4, capacity_cny_bn=4.0, risk_aversion=0.7, foreign=True,
+             liquidity_shock_prob=0.08),
         spec(investor_class="distressed_fund", count=4, capacity_cny_bn=2.0, risk_aversion=0.5,
-             liquidity_premium_bp=150.0),
+             liquidity_premium_bp=150.0, liquidity_shock_prob=0.05),
         spec(investor_class="retail", count=10, capacity_cny_bn=0.5, risk_aversion=2.0,
-             liquidity_premium_bp=100.0),
+             liquidity_premium_bp=100.0, liquidity_shock_prob=0.1),
     ]  # fmt: skip
 
 
@@ -251,6 +259,48 @@ class SecuritisationSpec(_Strict):
     )
     private_guarantee_cover: float = Field(
         default=0.8, ge=0, le=1, description="Cover investors credit to a private guarantee."
+    )
+
+
+class SecondaryMarketSpec(_Strict):
+    """The quarterly call auction for outstanding tranches and its dealer (all assumptions)."""
+
+    forced_sale_share: float = Field(
+        default=0.5, ge=0, le=1, description="Share of a position a liquidity shock forces out."
+    )
+    forced_sale_floor: float = Field(
+        default=0.6, gt=0, le=1, description="Lowest price / fundamental a forced seller takes."
+    )
+    rebalance_share: float = Field(
+        default=0.1, ge=0, le=1, description="Share of a position a holder offers each quarter."
+    )
+    buy_appetite: float = Field(
+        default=0.05, gt=0, le=1, description="Share of a tranche each eligible buyer bids for."
+    )
+    trading_margin: float = Field(
+        default=0.002, ge=0, le=0.2, description="Margin each side keeps from its valuation."
+    )
+    valuation_sigma_floor: float = Field(default=0.005, ge=0, le=1)
+    valuation_sigma_opacity: float = Field(
+        default=0.04, ge=0, le=1, description="Extra dispersion of valuations at zero disclosure."
+    )
+    dealer_base_half_spread: float = Field(default=0.001, ge=0, le=0.2)
+    dealer_information_half_spread: float = Field(default=0.01, ge=0, le=0.5)
+    dealer_inventory_half_spread: float = Field(default=0.01, ge=0, le=0.5)
+    dealer_capital_share: float = Field(
+        default=0.3, ge=0, le=1, description="Share of dealer capital it will hold in one tranche."
+    )
+    feedback_turnover_scale: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="Turnover at which the liquidity premium falls by 1/e.",
+    )
+    feedback_floor: float = Field(
+        default=0.3, ge=0, le=1, description="Share of the liquidity premium a deep market keeps."
+    )
+    feedback_memory: float = Field(
+        default=0.3, gt=0, le=1, description="Weight of the latest quarter in observed turnover."
     )
 
 
@@ -342,6 +392,7 @@ class ScenarioConfig(_Strict):
     investors: list[InvestorSpec] = Field(default_factory=_default_investors)
     enhancers: list[EnhancerSpec] = Field(default_factory=_default_enhancers)
     securitisation: SecuritisationSpec = Field(default_factory=SecuritisationSpec)
+    secondary: SecondaryMarketSpec = Field(default_factory=SecondaryMarketSpec)
     macro: MacroSpec = Field(default_factory=MacroSpec)
     events: list[EventSpec] = Field(default_factory=list)
 
