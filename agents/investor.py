@@ -26,6 +26,16 @@ MANDATES: dict[str, frozenset[str]] = {
     "qfii": frozenset({"senior", "mezz"}),
     "distressed_fund": frozenset({"mezz", "sub"}),
 }
+# Rating floors of the mandates (assumption): the lowest rating each class may hold.
+RATING_FLOOR: dict[str, str] = {
+    "bank_treasury": "A",
+    "insurer": "AA",
+    "retail": "AA",
+    "mutual_fund": "BBB",
+    "qfii": "BBB",
+    "distressed_fund": "unrated",
+}
+RATING_ORDER = ("AAA", "AA", "A", "BBB", "BB", "unrated")
 CONCENTRATION_LIMIT = 0.4  # largest share of one tranche a single investor takes (assumption)
 
 
@@ -47,14 +57,15 @@ class Investor(mesa.Agent):
         """Cash (the ledger balance)."""
         return self.model.ledger.balance(self.account)
 
-    def eligible(self, tranche: str) -> bool:
-        """Whether the regime admits this class and its mandate allows the tranche."""
+    def eligible(self, tranche: str, rating: str = "unrated") -> bool:
+        """Whether the regime admits this class and its mandate allows the tranche and rating."""
         regime = self.model.regime
         if self.investor_class not in regime.investor_classes_allowed:
             return False
         if self.spec.foreign and not regime.foreign_investors_allowed:
             return False
-        return tranche in MANDATES[self.investor_class]
+        floor = RATING_ORDER.index(RATING_FLOOR[self.investor_class])
+        return tranche in MANDATES[self.investor_class] and RATING_ORDER.index(rating) <= floor
 
     def bid_quantity(self, size: float) -> float:
         """How much of a tranche of ``size`` it bids for: its usual share of a new issue, within

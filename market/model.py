@@ -594,7 +594,8 @@ class NPLMarketModel(mesa.Model):
         cash_in = 0.0
         for tranche in ("senior", "mezz"):
             for_sale = notional[tranche] - kept[tranche]
-            investors = [i for i in self.investors if i.eligible(tranche)]
+            rating = sizes.senior_rating if tranche == "senior" else sizes.mezz_rating
+            investors = [i for i in self.investors if i.eligible(tranche, rating)]
             if notional[tranche] <= 0:
                 continue
             detach = attach[tranche] + notional[tranche]
@@ -1000,7 +1001,8 @@ class NPLMarketModel(mesa.Model):
         key = (spv.deal_id, tranche)
         traders = {**self.investor_by_account, self.underwriter.account: self.underwriter}
         holders = [(a, q) for a, q in spv.holders[tranche].items() if a in traders and q > 1e-12]
-        buyers = [i for i in self.investors if i.eligible(tranche) and i.cash > 1e-9]
+        rating = spv.record.get(f"{tranche}_rating", "unrated")
+        buyers = [i for i in self.investors if i.eligible(tranche, rating) and i.cash > 1e-9]
         shocks = rng.random(len(holders))
         noise = rng.standard_normal(len(holders) + len(buyers))
         value = fundamental * np.exp(sigma * noise - 0.5 * sigma**2)

@@ -148,3 +148,13 @@ def test_amcs_originate_deals_only_where_the_regime_lets_them():
     amcs_only = deals("pilot_2005", seeds=(1, 2), originators_allowed=["amc"])
     assert len(banks_only) and not set(banks_only["originator"]) & amc_names
     assert len(amcs_only) and set(amcs_only["originator"]) <= amc_names
+
+
+def test_mandates_bind_on_tranche_and_rating(small_model):
+    by_class = {i.investor_class: i for i in small_model.investors}
+    assert by_class["insurer"].eligible("senior", "AA")
+    assert not by_class["insurer"].eligible("senior", "BBB")  # below its rating floor
+    assert not by_class["insurer"].eligible("mezz", "AA")  # outside its mandate
+    assert by_class["mutual_fund"].eligible("mezz", "BBB")
+    assert by_class["distressed_fund"].eligible("sub", "unrated")
+    assert not by_class["retail"].eligible("senior", "AA")  # restart_2016 admits no retail
