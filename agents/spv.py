@@ -56,6 +56,7 @@ class SpecialPurposeVehicle(mesa.Agent):
         self.frozen_until = -1
         self.frozen_cash = 0.0
         self.distress_tested = False
+        self.view_cache: tuple = (None, None)
         self.tranche_cashflows: dict[str, list[float]] = {"senior": [], "mezz": [], "sub": []}
         self.derecognised = model.regime.derecognition_allowed
         self.risk_weight: dict[str, float] = {}

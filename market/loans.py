@@ -145,6 +145,7 @@ class LoanBook:
         self.collateral_share = np.ones(n)
         self.threshold = np.zeros(n)
         self.sqrt_rho = np.zeros(n)
+        self.sqrt_one_minus_rho = np.ones(n)
         self.status = np.full(n, Status.RESOLVED, dtype=np.int8)
         self.default_q = np.full(n, -1, dtype=np.int16)
         self.recovered = np.zeros(n)
@@ -195,6 +196,7 @@ class LoanBook:
         self.collateral_share[slots] = 1.0
         self.threshold[slots] = ndtri(pd_q)
         self.sqrt_rho[slots] = np.sqrt(rho)
+        self.sqrt_one_minus_rho[slots] = np.sqrt(1.0 - rho)
         self.status[slots] = Status.PERFORMING
         self.default_q[slots] = -1
         self.recovered[slots] = 0.0
@@ -248,19 +250,18 @@ class LoanBook:
         return interest, principal_paid, matured
 
     def default(
-        self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray
+        self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray | None = None
     ) -> np.ndarray:
         """Vasicek defaults: a performing loan defaults when its draw is below the conditional PD
-        ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``; a new NPL gets its workout quality from ``quality``.
-        Returns the mask of new NPLs."""
+        ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``; a new NPL gets its workout quality from ``quality``
+        (one value per slot) unless the caller sets it afterwards. Returns the mask of new NPLs."""
         performing = self.status == Status.PERFORMING
-        conditional_pd = ndtr(
-            (self.threshold - self.sqrt_rho * z) / np.sqrt(1.0 - self.sqrt_rho**2)
-        )
+        conditional_pd = ndtr((self.threshold - self.sqrt_rho * z) / self.sqrt_one_minus_rho)
         defaulted = performing & (uniform < conditional_pd)
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
-        self.quality[defaulted] = quality[defaulted]
+        if quality is not None:
+            self.quality[defaulted] = quality[defaulted]
         return defaulted
 
     def work_out(
@@ -286,21 +287,30 @@ class LoanBook:
             resolved mask, written-off mask, gross recovery, workout cost, face closed and
             carrying value closed (per slot arrays).
         """
-        npl = self.status == Status.NPL
-        age = self.age_q(quarter)
-        p_resolve = -np.expm1(-hazard_by_holder[self.holder])
-        resolved = npl & (age < write_off_age_q) & (uniform < p_resolve)
-        written_off = npl & (age >= write_off_age_q)
-        recovery = np.where(resolved, self.base_recovery() * recovery_timing_factor(age), 0.0)
-        workout_cost = recovery * cost_by_holder[self.holder]
-        closed = resolved | written_off
-        face_closed = np.where(closed, self.principal, 0.0)
-        carrying_closed = np.where(closed, self.carrying, 0.0)
-        self.recovered += recovery
+        idx = np.flatnonzero(self.status == Status.NPL)  # a few percent of the book
+        age = self.age_q(quarter, idx)
+        p_resolve = -np.expm1(-hazard_by_holder[self.holder[idx]])
+        resolved_here = (age < write_off_age_q) & (uniform[idx] < p_resolve)
+        off_here = age >= write_off_age_q
+        closed_here = resolved_here | off_here
+        won = idx[resolved_here]
+        shape = self.n
+        resolved = np.zeros(shape, dtype=bool)
+        written_off = np.zeros(shape, dtype=bool)
+        recovery, workout_cost = np.zeros(shape), np.zeros(shape)
+        face_closed, carrying_closed = np.zeros(shape), np.zeros(shape)
+        resolved[won] = True
+        written_off[idx[off_here]] = True
+        recovery[won] = self.base_recovery(won) * recovery_timing_factor(age[resolved_here])
+        workout_cost[won] = recovery[won] * cost_by_holder[self.holder[won]]
+        closed = idx[closed_here]
+        face_closed[closed] = self.principal[closed]
+        carrying_closed[closed] = self.carrying[closed]
+        self.recovered[won] += recovery[won]
         self.principal[closed] = 0.0
         self.carrying[closed] = 0.0
-        self.status[resolved] = Status.RESOLVED
-        self.status[written_off] = Status.WRITTEN_OFF
+        self.status[won] = Status.RESOLVED
+        self.status[idx[off_here]] = Status.WRITTEN_OFF
         return resolved, written_off, recovery, workout_cost, face_closed, carrying_closed
 
     # ------------------------------------------------------------------ ownership

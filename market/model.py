@@ -41,7 +41,7 @@ from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
 # trigger's expected collection path and the time the subordinated residual is discounted over.
 COLLECTION_HORIZON = 0.6
 
-STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour")
+STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour", "quality")
 
 MODEL_COLUMNS = (
     "quarter",
@@ -237,10 +237,12 @@ class NPLMarketModel(mesa.Model):
         """Advance every loan one quarter and settle the cash through the ledger."""
         loans, n = self.loans, self.ledger.n_accounts
         interest, principal_paid, _ = loans.service_performing()
-        defaulted = loans.default(
-            self.quarter, self.z, self.streams["defaults"].random(loans.n), self.draw_quality()
+        defaulted = loans.default(self.quarter, self.z, self.streams["defaults"].random(loans.n))
+        went_bad = np.flatnonzero(defaulted)
+        loans.quality[went_bad] = self.draw_quality(went_bad.size)
+        new_npl = np.bincount(
+            loans.holder[went_bad], weights=loans.principal[went_bad], minlength=n
         )
-        new_npl = np.where(defaulted, loans.principal, 0.0)
         resolved, written_off, recovery, cost, face_closed, carrying_closed = loans.work_out(
             self.quarter,
             self.hazard_by_account(),
@@ -248,22 +250,32 @@ class NPLMarketModel(mesa.Model):
             self.streams["recoveries"].random(loans.n),
             self.config.write_off_age_q,
         )
-        by = {
+        closed = np.flatnonzero(resolved | written_off)
+        off = np.flatnonzero(written_off)
+
+        def by_holder(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+            return np.bincount(loans.holder[idx], weights=values, minlength=n)
+
+        by = {  # sums per ledger account; NPL flows only over the few loans that moved
             "interest": loans.sum_by_holder(interest, n),
             "principal": loans.sum_by_holder(principal_paid, n),
-            "recovery": loans.sum_by_holder(recovery, n),
-            "cost": loans.sum_by_holder(cost, n),
-            "carrying_closed": loans.sum_by_holder(carrying_closed, n),
-            "written_off": loans.sum_by_holder(np.where(written_off, face_closed, 0.0), n),
-            "new_npl": loans.sum_by_holder(new_npl, n),
+            "recovery": by_holder(closed, recovery[closed]),
+            "cost": by_holder(closed, cost[closed]),
+            "face_closed": by_holder(closed, face_closed[closed]),
+            "carrying_closed": by_holder(closed, carrying_closed[closed]),
+            "written_off": by_holder(off, face_closed[off]),
+            "new_npl": new_npl,
         }
-        self.carveout_recovered += float(recovery[self.carved_out].sum())
+        self.carveout_recovered += float(recovery[closed][self.carved_out[closed]].sum())
         ledger, outside = self.ledger, self.ledger.outside
         ledger.pay_each(outside["borrowers"], by["interest"], "loan_interest")
         ledger.pay_each(outside["borrowers"], by["principal"], "loan_principal")
         ledger.pay_each(outside["borrowers"], by["recovery"], "npl_recovery")
         ledger.collect_each(outside["service_providers"], by["cost"], "workout_cost")
-        self.refresh_totals()
+        totals = self.totals
+        totals["performing"] -= by["principal"] + by["new_npl"]
+        totals["npl"] += by["new_npl"] - by["face_closed"]
+        totals["npl_carrying"] += by["new_npl"] - by["carrying_closed"]
         for bank in self.banks:
             a = bank.account
             bank.book_loan_flows(
@@ -285,10 +297,10 @@ class NPLMarketModel(mesa.Model):
             "resolved_count": int(resolved.sum()),
         }
 
-    def draw_quality(self) -> np.ndarray:
-        """Workout quality of each slot should it default now: lognormal with mean 1."""
+    def draw_quality(self, count: int) -> np.ndarray:
+        """Workout quality of ``count`` new NPLs: lognormal with mean 1, from its own stream."""
         sigma = self.config.borrower_quality_dispersion
-        return np.exp(sigma * self.streams["defaults"].standard_normal(self.loans.n) - sigma**2 / 2)
+        return np.exp(sigma * self.streams["quality"].standard_normal(count) - sigma**2 / 2)
 
     # ------------------------------------------------------------------ 4. lending
     def lend(self) -> None:
@@ -315,7 +327,7 @@ class NPLMarketModel(mesa.Model):
         lent = np.bincount(originator, weights=principal, minlength=self.ledger.n_accounts)
         self.ledger.collect_each(self.ledger.outside["borrowers"], lent, "new_lending")
         self.carved_out[free] = False
-        self.refresh_totals()
+        self.totals["performing"] += lent
         for bank in self.banks:
             bank.flows["new_lending"] += float(lent[bank.account])
 
@@ -509,7 +521,9 @@ class NPLMarketModel(mesa.Model):
         self.spvs.append(spv)
         self.spv_by_deal[deal_id] = spv
         self.spv_by_account[account] = spv
-        self.refresh_totals()
+        for key in self.totals:  # the new account starts with nothing
+            self.totals[key] = np.append(self.totals[key], 0)
+        self._move_npl_totals(bank.account, account, face, carrying, carrying)
         notice, stamp = self.transfer_costs(slots.size, face)
         bank.prepare_payment(notice + stamp)
         outside = self.ledger.outside
@@ -525,7 +539,14 @@ class NPLMarketModel(mesa.Model):
 
     def pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
         """Investors' view of a pool: mean and log-s.d. of its discounted collections (CNY bn),
-        from what the regime's disclosure reveals, under the servicer's workout skill."""
+        from what the regime's disclosure reveals, under the servicer's workout skill (computed
+        once per deal and quarter and phase: the pool and the SPV's cash do not change within)."""
+        key = (spv.deal_id, self.quarter, spv.cash)
+        if spv.view_cache[0] != key:
+            spv.view_cache = (key, self._pool_view(spv))
+        return spv.view_cache[1]
+
+    def _pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
         regime, config = self.regime, self.config
         spec = config.securitisation
         hazard = self.hazard_by_account()[spv.account]
@@ -806,8 +827,6 @@ class NPLMarketModel(mesa.Model):
         _put(self.deal_book, rows, book)
         for k, spv in enumerate(active):
             self.distribute(spv, k, payments, before, final[k])
-        if final.any():
-            self.refresh_totals()
 
     def distribute(self, spv, k: int, payments, before: dict, final: bool) -> None:
         """Move one deal's waterfall payments through the ledger to whoever is owed them."""
@@ -851,7 +870,12 @@ class NPLMarketModel(mesa.Model):
         if spv.guarantor is not None:
             spv.guarantor.update_exposure(spv.deal_id, book.balance["senior"][row])
         if final:
-            self.loans.write_off(spv.live_slots)
+            left = spv.live_slots
+            face = float(self.loans.principal[left].sum())
+            carrying = float(self.loans.carrying[left].sum())
+            self.loans.write_off(left)
+            self.totals["npl"][spv.account] -= face
+            self.totals["npl_carrying"][spv.account] -= carrying
             spv.state = CLOSED
             if spv.guarantor is not None:
                 spv.guarantor.update_exposure(spv.deal_id, 0.0)
@@ -1154,8 +1178,11 @@ class NPLMarketModel(mesa.Model):
         return np.array([bank.account for bank in self.banks])
 
     def refresh_totals(self) -> None:
-        """Recompute per-account loan aggregates from the loan book."""
-        self.totals = self.loans.holder_totals(self.ledger.n_accounts)
+        """Recompute the per-account loan aggregates the agents read (performing principal, NPL
+        principal, NPL carrying value) from the loan book; afterwards they are kept current
+        incrementally, which the invariant checks compare against a fresh recount."""
+        fresh = self.loans.holder_totals(self.ledger.n_accounts)
+        self.totals = {key: fresh[key] for key in ("performing", "npl", "npl_carrying")}
 
     def _move_npl_totals(
         self, seller: int, buyer: int, face: float, carrying: float, price: float
