@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -114,6 +115,23 @@ def _two(names: list[str]) -> tuple[str, str]:
     return names[0], names[1]
 
 
+VIZ_PORT = 8765
+
+
+def _cmd_viz(args: argparse.Namespace) -> int:
+    """Replace this process by a Solara server of ``viz.app:page`` on 127.0.0.1.
+
+    The app is named, not imported (the viz layer sits above experiments). Nothing leaves the
+    machine: the front end comes from the solara-assets package, and Solara's version check and
+    usage telemetry are switched off.
+    """
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
+    argv = [sys.executable, "-m", "solara", "run", "viz.app:page", "--host", "127.0.0.1",
+            "--port", str(args.port), "--production", "--no-open", "--no-check-version"]  # fmt: skip
+    os.execv(sys.executable, argv)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="nplsim", description=__doc__.splitlines()[0])
@@ -141,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     regimes.add_argument("action", choices=("list", "show", "diff"))
     regimes.add_argument("names", nargs="*", help="preset name(s)")
     regimes.set_defaults(handler=_cmd_regimes)
+    viz = sub.add_parser("viz", help="serve the interactive policy lab on 127.0.0.1")
+    viz.add_argument("--port", type=int, default=VIZ_PORT, help=f"port (default {VIZ_PORT})")
+    viz.set_defaults(handler=_cmd_viz)
     # subcommands registered by experiment modules (one register_cli(sub) call each, below)
     register_sweep_cli(sub)
     register_compare_cli(sub)

@@ -1,1 +1,1 @@
-"""The interactive Solara policy lab (see viz/app.py)."""
+"""The interactive Solara policy lab (``viz/app.py``), served by ``nplsim viz``."""
