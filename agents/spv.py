@@ -57,6 +57,9 @@ class SpecialPurposeVehicle(mesa.Agent):
         self.frozen_cash = 0.0
         self.distress_tested = False
         self.view_cache: tuple = (None, None)
+        # holders' shares when a tranche last had notional: the sub's residual keeps flowing to
+        # them after its notional is paid down
+        self.last_shares: dict[str, dict[int, float]] = {"senior": {}, "mezz": {}, "sub": {}}
         self.tranche_cashflows: dict[str, list[float]] = {"senior": [], "mezz": [], "sub": []}
         self.derecognised = model.regime.derecognition_allowed
         self.risk_weight: dict[str, float] = {}
@@ -79,14 +82,18 @@ class SpecialPurposeVehicle(mesa.Agent):
         return self.model.quarter < self.frozen_until
 
     def pay_holders(self, tranche: str, amount: float, principal: bool) -> None:
-        """Pay ``amount`` to a tranche's holders pro rata to their notional."""
+        """Pay ``amount`` to a tranche's holders pro rata to their notional (to the last holders
+        once the notional is gone: the subordinated tranche's residual has no cap)."""
         holders = self.holders[tranche]
         total = sum(holders.values())
-        if amount <= 0 or total <= 0:
+        if total > 0:
+            self.last_shares[tranche] = {a: q / total for a, q in holders.items() if q > 0}
+        shares = self.last_shares[tranche]
+        if amount <= 0 or not shares:
             return
         kind = f"abs_{'principal' if principal else 'interest'}"
-        for account, notional in holders.items():
-            share = amount * notional / total
+        for account, weight in shares.items():
+            share = amount * weight
             self.model.ledger.transfer(self.account, account, share, kind)
             self.model.holder_received(account, self.deal_id, tranche, share, principal)
 

@@ -126,8 +126,10 @@ def _cmd_viz(args: argparse.Namespace) -> int:
     usage telemetry are switched off.
     """
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
-    argv = [sys.executable, "-m", "solara", "run", "viz.app:page", "--host", "127.0.0.1",
-            "--port", str(args.port), "--production", "--no-open", "--no-check-version"]  # fmt: skip
+    argv = [
+        sys.executable, "-m", "solara", "run", "viz.app:page", "--host", "127.0.0.1",
+        "--port", str(args.port), "--production", "--no-open", "--no-check-version",
+    ]  # fmt: skip
     os.execv(sys.executable, argv)
     return 0
 

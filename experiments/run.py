@@ -2,7 +2,8 @@
 
 The directory holds ``manifest.json`` (how the run was made, enough to repeat it), ``model.parquet``
 (one row per quarter), ``banks.parquet`` (bank × quarter), ``amcs.parquet`` (AMC × quarter),
-``deals.parquet``, ``trades.parquet``, ``events.parquet``, ``summary.json`` and ``figures/``.
+``deals.parquet``, ``trades.parquet``, ``events.parquet``, ``power.parquet`` (plant × year, when
+the scenario has power plants), ``summary.json`` and ``figures/``.
 Everything is written to a temporary sibling directory first and renamed into place, so a failed or
 interrupted run never leaves a half-written results directory.
 """
@@ -101,7 +102,7 @@ def _versions() -> dict[str, str]:
 
 def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, Any]) -> None:
     """Write every output table, the summary and the figures of a finished run."""
-    from experiments.figures import dashboard
+    from experiments.figures import dashboard, power_figures
 
     directory.mkdir(parents=True, exist_ok=True)
     frames = {
@@ -111,6 +112,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
         "deals": model.deal_frame(),
         "trades": model.trade_frame(),
         "events": model.event_frame(),
+        **({"power": model.power_frame()} if model.plants else {}),  # plant × year, DESIGN §6
     }
     for name, frame in frames.items():
         frame.to_parquet(directory / f"{name}.parquet", index=False)
@@ -120,6 +122,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     figures = directory / "figures"
     figures.mkdir(exist_ok=True)
     dashboard(frames["model"], frames["banks"], model.regime, figures / "dashboard.png")
+    power_figures(frames["model"], frames.get("power"), figures)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

@@ -20,9 +20,16 @@ from agents.amc import AssetManagementCompany
 from agents.bank import StateBank
 from agents.enhancer import CreditEnhancer
 from agents.investor import Investor
+from agents.power_plant import PowerPlant
+from agents.securitization_center import (
+    ReceivablesVehicle,
+    SecuritizationCenter,
+    issue_abs,
+    quote_abs,
+)
 from agents.spv import CLOSED, LIVE, PENDING, SpecialPurposeVehicle
 from agents.underwriter import Underwriter
-from market import auction, metrics, pricing, secondary, waterfall
+from market import auction, metrics, power, pricing, secondary, waterfall
 from market.errors import ConfigError
 from market.ledger import Ledger
 from market.loans import (
@@ -41,7 +48,7 @@ from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
 # trigger's expected collection path and the time the subordinated residual is discounted over.
 COLLECTION_HORIZON = 0.6
 
-STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour", "quality")
+STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour", "quality", "power")
 
 MODEL_COLUMNS = (
     "quarter",
@@ -80,6 +87,7 @@ MODEL_COLUMNS = (
     "enhancer_payouts",
     "recharacterisations",
     "systematic_factor",
+    *power.MODEL_COLUMNS,  # NaN or 0 without power plants
 )
 
 
@@ -173,6 +181,7 @@ class NPLMarketModel(mesa.Model):
             self.regime.enforcement_efficiency
         )
         self._open_balance_sheets()
+        self._open_power_sector()
         self.carveout_face = 0.0
         self.carveout_recovered = 0.0
         self.metrics: dict[str, float] = {}
@@ -202,7 +211,8 @@ class NPLMarketModel(mesa.Model):
         self.close_deals()  #   deals past their closing lag are structured, enhanced and sold
         self.service_deals()  # 7. servicing, the waterfall, guarantees and legal events
         market_stats = self.trade_secondary()  # 8. investors trade outstanding tranches
-        self.amcs_fund()  # 9. AMCs repay funding from recoveries
+        self.amcs_fund()  # 9. AMCs repay funding from recoveries;
+        self.run_power_sector()  #   power plants generate, pay debt, finance new capex
         self._measure({**flows, **auction_stats, **market_stats})  # 10. metrics, data collection
         self.datacollector.collect(self)
         self._record_agents()
@@ -1139,6 +1149,320 @@ class NPLMarketModel(mesa.Model):
         for amc in self.amcs:
             amc.repay_funding()
 
+    # ------------------------------------------------------------------ 9b. power plants
+    def run_power_sector(self) -> None:
+        """Power plants pay what their bank loans were charged, generate at the dispatch the coal
+        price allows, sell power (receivables they sold go to their ABS vehicles), finance new
+        capacity once a year by the cheapest route open to them, and default on their bank loans
+        when cash cannot meet the next quarter's debt service (DESIGN §6). No-op without plants."""
+        if not self.plants:
+            return
+        plants, loans = self.plants, self.loans
+        self.power_flows = dict.fromkeys(self.power_flows, 0.0)
+        self.power_round_cost = dict.fromkeys(power.ROUTES, float("nan"))
+        draws = power.QuarterDraws.draw(self.streams["power"], len(plants))
+        self.draw_coal_price(draws.coal)
+        due = self.plant_loans.settle(loans, self.quarter, self.config.write_off_age_q, len(plants))
+        self.refresh_power_loans()
+        for k, plant in enumerate(plants):
+            plant.settle_loans(due.interest[k], due.principal[k], due.closed_principal[k],
+                               due.recovery[k])  # fmt: skip
+            plant.generate(self.power_dispatch, draws.hours[k])
+        for vehicle in self.power_vehicles:
+            self.power_flows["abs_investor_losses"] += vehicle.service()
+        for plant in plants:
+            plant.sell_power()
+        if self.quarter % 4 == 1:  # the first quarter of each year
+            self.finance_power_capex(draws)
+            self.refresh_power_loans()
+        service = self.plant_loans.scheduled_service(loans, len(plants))
+        for k, plant in enumerate(plants):
+            need = plant.rollover_need(service[k], due.interest[k])
+            if need > 0 and self.lend_to_plant(
+                plant,
+                need,
+                plant.quote_loan(need, 0.0, repaid=service[k]),
+                draws.secured[k],
+                "rollover",
+            ):
+                service = self.plant_loans.scheduled_service(loans, len(plants))
+            if plant.close_quarter(service[k]):
+                self.default_plant(plant, draws.quality[k], draws.legal[k])
+        self.plant_loans.snapshot(loans)
+        self.refresh_power_loans()
+        self.refresh_totals()
+        if self.quarter % 4 == 0 or self.quarter == self.config.quarters:
+            self._record_plants()
+
+    def draw_coal_price(self, epsilon: float) -> None:
+        """The coal price's log gap to its reference mean-reverts, takes an innovation and any
+        scheduled jump; dear coal cuts dispatch. This is the power scenario's macro draw, made at
+        the start of the plants' phase from the power stream so no other phase's draws change."""
+        spec = self.config.power
+        coal = spec.coal
+        jump = sum(s.log_jump for s in coal.shocks if s.quarter == self.quarter)
+        self.coal_gap = power.coal_log_gap_step(
+            self.coal_gap, coal.persistence_q, coal.volatility_q, epsilon, jump
+        )
+        self.coal_price = coal.reference_cny_per_t * math.exp(self.coal_gap)
+        self.power_dispatch = power.dispatch_factor(
+            self.coal_price, coal.reference_cny_per_t, spec.dispatch_coal_elasticity,
+            spec.min_dispatch,
+        )  # fmt: skip
+        if jump:
+            self.log_event("coal_shock", "coal market", f"log price jump {jump:+.2f}", jump)
+
+    def refresh_power_loans(self) -> None:
+        """Each plant's bank debt and defaulted debt, from its loans in the loan book."""
+        n = len(self.plants)
+        self.power_debt = self.plant_loans.debt_by_plant(self.loans, n)
+        self.power_npl = self.plant_loans.npl_by_plant(self.loans, n)
+
+    def finance_power_capex(self, draws: power.QuarterDraws) -> None:
+        """The year's financing round: a plant with a project is quoted a loan by its house bank,
+        a stand-alone ABS and, where a centre exists, a place in the centre's pool; it takes the
+        cheapest route open to it and falls back to the next when a deal cannot be placed."""
+        plants = self.plants
+        projects = [
+            plant for k, plant in enumerate(plants)
+            if plant.draw_project(draws.project[k], draws.size[k]) > 0
+        ]  # fmt: skip
+        costs: dict[PowerPlant, dict[str, power.RouteCost]] = {}
+        closed_by: dict[PowerPlant, dict[str, str]] = {}
+        standalone = {}
+        for plant in projects:
+            need = plant.financing_need
+            standalone[plant] = quote_abs(self, [plant], np.array([need]), pooled=False)
+            costs[plant] = {
+                "loan": plant.quote_loan(need, plant.capex_need),
+                "standalone": standalone[plant].cost,
+                "pooled": power.RouteCost.unavailable(),
+            }
+            closed_by[plant] = {"loan": "", "standalone": standalone[plant].reason,
+                                "pooled": "no centre" if self.centre is None else ""}  # fmt: skip
+        pool = None
+        if self.centre is not None and projects:
+            cheapest = {
+                p: min((c.total[0] for c in costs[p].values() if c.available[0]), default=np.inf)
+                for p in projects
+            }
+            pool, seen = self.centre.form_pool(projects, cheapest)
+            for plant, (cost, reason) in seen.items():
+                costs[plant]["pooled"], closed_by[plant]["pooled"] = cost, reason
+        for route in power.ROUTES:
+            quoted = [c[route].total[0] for c in costs.values() if c[route].available[0]]
+            self.power_round_cost[route] = float(np.mean(quoted)) if quoted else float("nan")
+        members = pool.plants if pool is not None and issue_abs(self, pool) is not None else []
+        for k, plant in enumerate(plants):
+            if plant not in costs:
+                continue
+            plant.quotes = {}
+            for route in power.ROUTES:
+                plant.quotes.update(costs[plant][route].columns(route, closed_by[plant][route]))
+            ranked = sorted(
+                (r for r in ("loan", "standalone") if costs[plant][r].available[0]),
+                key=lambda r, c=costs[plant]: c[r].total[0],
+            )
+            for route in [] if plant in members else ranked:
+                if route == "standalone" and issue_abs(self, standalone[plant]) is not None:
+                    break
+                if route == "loan" and self.lend_to_plant(
+                    plant, plant.financing_need, costs[plant]["loan"], draws.secured[k], "loan"
+                ):
+                    break
+            if plant.route:
+                plant.invest()
+                self.power_funded[plant.route] += plant.capex_need
+                self.power_flows["capex_funded"] += plant.capex_need
+            else:
+                self.power_flows["capex_unfunded"] += plant.capex_need
+
+    def lend_to_plant(self, plant: PowerPlant, amount: float, cost: power.RouteCost,
+                      secured_draw: float, purpose: str) -> bool:  # fmt: skip
+        """The house bank lends at the quoted all-in rate, for a project (``purpose`` "loan") or to
+        roll over debt the plant cannot repay from cash ("rollover"): one of the ordinary loans
+        it made this quarter is prepaid, and its slot in the loan book becomes the plant's loan."""
+        bank, loans = plant.house_bank, self.loans
+        if not cost.available[0] or bank is None:
+            return False
+        slot = self.plant_loans.fresh_slot(loans, bank.account)
+        if slot < 0 or bank.cash < amount:
+            return False
+        replaced = float(loans.principal[slot])
+        self.ledger.transfer(self.ledger.outside["borrowers"], bank.account, replaced,
+                             "loan_prepaid")  # fmt: skip
+        loans.originate(
+            np.array([slot]), np.array([bank.account]), np.array([SEGMENTS.index("power_plant")]),
+            np.array([amount]), self.pd_multiplier_by_account[[bank.account]],
+            self.config.macro.benchmark_rate, np.array([secured_draw]), np.ones(1),
+        )  # fmt: skip
+        loans.rate[slot] = cost.total[0] / 1e4
+        loans.remaining_q[slot] = self.config.power.loan_maturity_q
+        self.plant_loans.assign(np.array([slot]), np.array([plant.index]), loans)
+        bank.flows["new_lending"] += amount - replaced
+        plant.receive_financing(bank.account, amount, purpose, 0.0)
+        if purpose == "rollover":
+            self.power_flows["rolled_over"] += amount
+        return True
+
+    def default_plant(self, plant: PowerPlant, quality_draw: float, legal_draw: float) -> None:
+        """Cross-default: all the plant's bank loans become NPLs of whoever holds them and enter
+        the ordinary workout and disposal; where bankruptcy remoteness fails, a court may also
+        pull the receivables it sold back into its estate for a while."""
+        loans, sigma = self.loans, self.config.borrower_quality_dispersion
+        quality = math.exp(sigma * quality_draw - sigma**2 / 2)
+        slots = self.plant_loans.default_plant(loans, plant.index, self.quarter, quality)
+        face = float(loans.principal[slots].sum())
+        by_holder = np.bincount(
+            loans.holder[slots], weights=loans.principal[slots], minlength=self.ledger.n_accounts
+        )
+        for bank in self.banks:
+            if by_holder[bank.account] > 0:
+                bank.book_loan_flows(0.0, 0.0, 0.0, 0.0, 0.0, new_npl=by_holder[bank.account])
+        plant.in_default = True
+        plant.npl_created += face
+        self.power_flows["npl_new"] += face
+        for vehicle in self.power_vehicles:
+            if vehicle.live and plant in vehicle.plants:
+                vehicle.recharacterise(plant, legal_draw)
+        self.log_event("plant_default", plant.name, f"{slots.size} bank loans non-performing", face)
+
+    def power_metrics(self) -> dict[str, float]:
+        """The power sector's columns of ``model.parquet`` (NaN or 0 without plants)."""
+        if not self.plants:
+            return power.empty_metrics()
+        loans, plants, flows = self.loans, self.plants, self.power_flows
+        idx = self.plant_loans.mapped
+        bad = idx[
+            (loans.status[idx] == Status.NPL) & np.isin(loans.holder[idx], self.bank_accounts)
+        ]
+        funded = sum(self.power_funded.values())
+        debt = float(self.power_debt.sum())
+        return {
+            "coal_price": self.coal_price,
+            "power_debt_ratio": _div(debt, sum(p.total_assets for p in plants)),
+            "power_bank_debt": debt,
+            "power_abs_outstanding": sum(v.balance for v in self.power_vehicles if v.live),
+            "power_npl_new": flows["npl_new"],
+            "power_npl_created": sum(p.npl_created for p in plants),
+            "power_bank_npl": float(loans.principal[bad].sum()),
+            "power_abs_investor_losses": flows["abs_investor_losses"],
+            "power_capex_funded": flows["capex_funded"],
+            "power_capex_unfunded": flows["capex_unfunded"],
+            "power_rolled_over": flows["rolled_over"],
+            **{f"power_share_{r}": _div(self.power_funded[r], funded) for r in power.ROUTES},
+            **{f"power_cost_{r}_bp": self.power_round_cost[r] for r in power.ROUTES},
+            "power_plants_in_default": float(sum(p.in_default for p in plants)),
+        }
+
+    def power_violations(self) -> list[str]:
+        """Plants' balance sheets balance, vehicles hold no negative cash and their holders own
+        exactly the balance, the centre keeps nothing, and plant loans are live power loans."""
+        if not self.plants:
+            return []
+        problems, loans = [], self.loans
+        if not np.allclose(self.plant_loans.debt_by_plant(loans, len(self.plants)),
+                           self.power_debt, rtol=1e-9, atol=1e-9):  # fmt: skip
+            problems.append("stale plant debt")
+        owed = np.zeros(len(self.plants))
+        for vehicle in self.power_vehicles:
+            for plant, balance in zip(vehicle.plants, vehicle.member_balance, strict=True):
+                owed[plant.index] += balance
+            held = sum(vehicle.holders.values())
+            if vehicle.cash < -1e-9 or abs(held - vehicle.balance) > 1e-7 * max(held, 1.0):
+                problems.append(f"{vehicle.name}: cash {vehicle.cash:.6g}, holders {held:.6g}")
+        for plant in self.plants:
+            size = max(plant.total_assets, plant.liabilities, 1.0)
+            if abs(plant.balance_gap) > 1e-7 * size:
+                problems.append(f"{plant.name}: balance sheet gap {plant.balance_gap:.6g}")
+            if min(plant.cash, plant.ppe) < -1e-9 * size:
+                problems.append(f"{plant.name}: negative cash or plant")
+            if abs(plant.abs_obligation - owed[plant.index]) > 1e-7 * size:
+                problems.append(f"{plant.name}: receivables sold {plant.abs_obligation:.6g}")
+        if self.centre is not None and abs(self.centre.cash) > 1e-9:
+            problems.append(f"centre keeps cash {self.centre.cash:.6g}")
+        idx = self.plant_loans.mapped
+        power_code = SEGMENTS.index("power_plant")
+        if (loans.status[idx] > Status.NPL).any() or (loans.segment[idx] != power_code).any():
+            problems.append("a plant's loan slot is closed or not a power-plant loan")
+        return problems
+
+    def _open_power_sector(self) -> None:
+        """Plants with their opening balance sheets, and the centre (DESIGN §6). A plant's bank
+        debt is a set of the banks' opening power-plant loans, handed out until it reaches the
+        scenario's debt ratio; its book value follows from its capacity."""
+        self.plants: list[PowerPlant] = []
+        self.power_vehicles: list[ReceivablesVehicle] = []
+        self.centre: SecuritizationCenter | None = None
+        self.power_rows: list[dict[str, Any]] = []
+        spec = self.config.power
+        if spec is None:
+            return
+        ledger, loans, rng = self.ledger, self.loans, self.streams["power"]
+        self.power_accounts = {
+            key: ledger.open_account(name, "outside")
+            for key, name in (("grid", "power grid"), ("coal", "coal suppliers"),
+                              ("contractors", "power contractors"))
+        }  # fmt: skip
+        fleet = power.draw_fleet(spec, rng)
+        for k in range(spec.n_plants):
+            account = ledger.open_account(f"Plant {k + 1:02d}", "power_plant")
+            self.plants.append(PowerPlant(
+                self, k, account, fleet.capacity_mw[k], fleet.hours_per_year[k], fleet.tariff[k],
+                fleet.coal_kg_per_kwh[k],
+            ))  # fmt: skip
+        self.coal_gap = spec.coal.initial_log_gap
+        self.coal_price = spec.coal.reference_cny_per_t * math.exp(self.coal_gap)
+        self.power_dispatch = power.dispatch_factor(
+            self.coal_price, spec.coal.reference_cny_per_t, spec.dispatch_coal_elasticity,
+            spec.min_dispatch,
+        )  # fmt: skip
+        for plant in self.plants:
+            plant.generate(self.power_dispatch, 0.0)  # a normal quarter sizes its working cash
+        book = np.array([p.capacity_mw * spec.build_cost_cny_per_kw / 1e6 for p in self.plants])
+        book *= spec.book_value_share
+        working = np.array([plant.buffer(0.0) for plant in self.plants])
+        target = spec.initial_debt_ratio * (book + working)
+        candidates = rng.permutation(np.flatnonzero(  # loans small enough to build a plant's debt
+            (loans.segment == SEGMENTS.index("power_plant")) & (loans.status == Status.PERFORMING)
+            & np.isin(loans.holder, self.bank_accounts)
+            & (loans.principal <= power.LARGEST_OPENING_LOAN * np.median(target))
+        ))  # fmt: skip
+        owner = power.assign_by_target(loans.principal[candidates], target)
+        self.plant_loans = power.PlantLoans(loans.n)
+        self.plant_loans.assign(candidates[owner >= 0], owner[owner >= 0], loans)
+        self.refresh_power_loans()
+        service = self.plant_loans.scheduled_service(loans, len(self.plants))
+        mapped = self.plant_loans.mapped
+        for k, plant in enumerate(self.plants):
+            mine = mapped[self.plant_loans.plant[mapped] == k]
+            lent = [float(loans.principal[mine][loans.holder[mine] == b.account].sum())
+                    for b in self.banks]  # fmt: skip
+            plant.house_bank = self.banks[
+                int(np.argmax(lent)) if max(lent) > 0 else k % len(self.banks)
+            ]
+            plant.open_books(book[k], plant.buffer(service[k]))
+        self.plant_loans.snapshot(loans)
+        if spec.centre:
+            self.centre = SecuritizationCenter(
+                self, ledger.open_account("Securitization Center", "centre")
+            )
+        self.power_flows = dict.fromkeys(
+            ("npl_new", "abs_investor_losses", "capex_funded", "capex_unfunded", "rolled_over"),
+            0.0,
+        )
+        self.power_round_cost = dict.fromkeys(power.ROUTES, float("nan"))
+        self.power_funded = dict.fromkeys(power.ROUTES, 0.0)
+        self.refresh_totals()
+        self._record_plants()
+
+    def _record_plants(self) -> None:
+        """Rows of ``power.parquet`` for the year just ended (year 0 = the opening position)."""
+        year = (self.quarter + 3) // 4
+        self.power_rows.extend(plant.record(year) for plant in self.plants)
+        for plant in self.plants:
+            plant.reset_year()
+
     # ================================================================== helpers
     def do_banks(self, method: str) -> None:
         """Call a method on every bank (banks act in a fixed order: results are reproducible)."""
@@ -1367,6 +1691,7 @@ class NPLMarketModel(mesa.Model):
             "enhancer_payouts": self.sec_flows["enhancer_payouts"],
             "recharacterisations": self.sec_flows["recharacterisations"],
             "systematic_factor": self.z,
+            **self.power_metrics(),
         }
 
     def liquidity_premium_share(self) -> float:
@@ -1419,6 +1744,10 @@ class NPLMarketModel(mesa.Model):
         """``events.parquet``: reforms, shocks, carve-outs and other legal events."""
         return pd.DataFrame(self.events, columns=["quarter", "kind", "agent", "detail", "amount"])
 
+    def power_frame(self) -> pd.DataFrame:
+        """``power.parquet``: one row per plant and year (empty without power plants)."""
+        return pd.DataFrame(self.power_rows)
+
     # ================================================================== invariants
     def invariant_violations(self, tolerance: float = 1e-7) -> list[str]:
         """Stock-flow and accounting checks (DESIGN §7); an empty list means all hold."""
@@ -1457,6 +1786,7 @@ class NPLMarketModel(mesa.Model):
                     held - self.deal_book.balance[tranche][spv.book_index]
                 ) > 1e-7 * max(held, 1.0):
                     problems.append(f"{spv.name}: {tranche} holdings {held:.6g} != balance")
+        problems.extend(self.power_violations())
         holders = set(self.bank_by_account) | set(self.amc_by_account) | set(self.spv_by_account)
         unknown = np.setdiff1d(np.unique(self.loans.holder), list(holders))
         if unknown.size:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from market.errors import ConfigError, config_error_from_validation
 from market.loans import SEGMENTS
+from market.power import PowerSpec
 from market.regime import LegalRegime, list_presets, load_regime
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
@@ -395,6 +396,9 @@ class ScenarioConfig(_Strict):
     secondary: SecondaryMarketSpec = Field(default_factory=SecondaryMarketSpec)
     macro: MacroSpec = Field(default_factory=MacroSpec)
     events: list[EventSpec] = Field(default_factory=list)
+    power: PowerSpec | None = Field(
+        default=None, description="Power plants and the Securitization Center (DESIGN §6)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ScenarioConfig:
@@ -451,7 +455,9 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
     fields = ScenarioConfig.model_fields
     for part in parts[:-1]:
         if isinstance(node, dict):
-            node = node.setdefault(part, {})
+            if node.get(part) is None:  # an absent optional block, e.g. power
+                node[part] = {}
+            node = node[part]
         else:
             raise ConfigError(source, dotted, "cannot set inside a non-table value")
     if len(parts) == 1 and parts[0] not in fields:

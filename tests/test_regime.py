@@ -24,7 +24,10 @@ from market.regime import (
     regime_environment,
 )
 
-PRESETS = ["amc_only_1999", "mature_market", "pilot_2005", "restart_2016", "strengthened"]
+PRESETS = [
+    "amc_only_1999", "mature_market", "pilot_2005", "restart_2016", "shanxi_centre_reformed",
+    "shanxi_centre_today", "shanxi_no_centre", "strengthened",
+]  # fmt: skip
 KEY_LINE = re.compile(r"^([A-Za-z_]\w*)\s*=")
 
 

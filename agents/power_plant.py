@@ -1,0 +1,312 @@
+"""PowerPlant: a coal-fired plant that sells power, services its bank debt and finances capacity.
+
+The plant's balance sheet: cash (its ledger account) and plant at book value; bank debt (its loans
+in the common loan book) and the tariff receivables it has sold forward to ABS vehicles; equity.
+Each quarter it pays what its loans were charged, generates at the dispatch the coal price allows,
+receives what the grid pays beyond the receivables it sold, buys coal, pays its costs and its
+owners, and defaults on its bank loans when its cash cannot meet the next quarter's debt service.
+Once a year it may have a project, funded by its owners' project capital and the cheapest route.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mesa
+import numpy as np
+
+from market import power
+
+if TYPE_CHECKING:
+    from agents.bank import StateBank
+    from market.model import NPLMarketModel
+
+
+class PowerPlant(mesa.Agent):
+    """One plant. Capacity in MW, hours a year, tariff in CNY/kWh, money in CNY bn."""
+
+    def __init__(self, model: NPLMarketModel, index: int, account: int, capacity_mw: float,
+                 hours_per_year: float, tariff: float, coal_kg_per_kwh: float):  # fmt: skip
+        super().__init__(model)
+        self.index = index
+        self.name = f"Plant {index + 1:02d}"
+        self.account = account
+        self.capacity_mw = float(capacity_mw)
+        self.hours_per_year = float(hours_per_year)
+        self.tariff = float(tariff)
+        self.coal_kg_per_kwh = float(coal_kg_per_kwh)
+        self.house_bank: StateBank | None = None
+        self.ppe = 0.0
+        self.equity = 0.0
+        self.abs_obligation = 0.0
+        self.in_default = False
+        self.npl_created = 0.0
+        self.owner_support = 0.0
+        self.hours_q = 0.0
+        self.quarter_ops = power.Generation(*(np.zeros(1) for _ in range(4)))
+        self.delivered = 0.0
+        self.capex_need = 0.0
+        self.route = ""
+        self.raised = 0.0
+        self.quotes: dict[str, Any] = {}
+        self.reset_year()
+
+    # ------------------------------------------------------------------ balance sheet
+    @property
+    def cash(self) -> float:
+        """Cash (the ledger balance)."""
+        return self.model.ledger.balance(self.account)
+
+    @property
+    def bank_debt(self) -> float:
+        """Principal of its performing and defaulted bank loans (recourse, interest-bearing)."""
+        return float(self.model.power_debt[self.index])
+
+    @property
+    def total_assets(self) -> float:
+        """Cash plus plant at book value."""
+        return self.cash + self.ppe
+
+    @property
+    def liabilities(self) -> float:
+        """Bank debt plus the receivables sold forward to ABS vehicles (non-recourse)."""
+        return self.bank_debt + self.abs_obligation
+
+    @property
+    def balance_gap(self) -> float:
+        """Assets − liabilities − equity: zero when the balance sheet balances."""
+        return self.total_assets - self.liabilities - self.equity
+
+    @property
+    def debt_ratio(self) -> float:
+        """Bank debt / total assets. A true sale of receivables is not borrowing: the plant owes
+        the investors nothing if the receivables fall short, so ABS funding is not debt."""
+        return float(power.debt_ratio(self.bank_debt, self.total_assets))
+
+    @property
+    def liability_ratio(self) -> float:
+        """All liabilities, the receivables sold forward included, / total assets."""
+        return float(power.debt_ratio(self.liabilities, self.total_assets))
+
+    def _book_pnl(self, amount: float, item: str = "", sign: float = 1.0) -> None:
+        """A gain (or loss) to equity, also added to the year's ``item`` times ``sign``."""
+        self.equity += amount
+        if item:
+            self.year[item] += sign * amount
+
+    def reset_year(self) -> None:
+        """Zero the flows accumulated over the year (for ``power.parquet``)."""
+        self.year = dict.fromkeys(
+            ("revenue", "fuel", "opex", "ebitda", "interest", "debt_service", "abs_cost",
+             "depreciation", "dividends", "capex", "rolled_over"), 0.0,
+        )  # fmt: skip
+
+    def pay(self, payee: int, amount: float, kind: str) -> None:
+        """Pay from cash; the owners (a provincial state group) cover what the cash cannot."""
+        short = amount - max(self.cash, 0.0)
+        if short > 0:
+            self.model.ledger.transfer(
+                self.model.ledger.outside["owners"], self.account, short, "owner_support"
+            )
+            self.equity += short
+            self.owner_support += short
+        self.model.ledger.transfer(self.account, payee, amount, kind)
+
+    def open_books(self, ppe: float, cash: float) -> None:
+        """Opening balance sheet: plant at book value, working cash from the owners, and the bank
+        loans already in the loan book."""
+        self.ppe = ppe
+        self.model.ledger.transfer(
+            self.model.ledger.outside["owners"], self.account, cash, "opening_equity"
+        )
+        self.equity = self.total_assets - self.bank_debt
+
+    # ------------------------------------------------------------------ the quarter
+    def settle_loans(self, interest: float, instalment: float, closed: float,
+                     recovery: float) -> None:  # fmt: skip
+        """Pay what the loan book charged its performing loans; a defaulted loan that creditors
+        closed leaves the books against the collateral they realised (a gain on the rest)."""
+        borrowers = self.model.ledger.outside["borrowers"]
+        self.pay(borrowers, interest + instalment, "plant_debt_service")
+        self._book_pnl(-interest, "interest", -1.0)
+        self.year["debt_service"] += interest + instalment
+        if closed > 0:
+            from_plant = min(recovery, self.ppe)
+            self.ppe -= from_plant
+            self.pay(borrowers, recovery - from_plant, "plant_collateral")
+            self._book_pnl(closed - recovery)
+        self.in_default = self.model.power_npl[self.index] > 0
+
+    def generate(self, dispatch: float, noise: float) -> power.Generation:
+        """Run at the dispatch coal allows (less when in default: no coal on credit)."""
+        spec = self.model.config.power
+        share = dispatch * (spec.distress_dispatch if self.in_default else 1.0)
+        shock = np.exp(spec.hours_noise_q * noise - spec.hours_noise_q**2 / 2)
+        self.quarter_ops = power.generate(
+            np.array([self.capacity_mw]), np.array([self.hours_per_year]), share * shock,
+            np.array([self.tariff]), np.array([self.coal_kg_per_kwh]), self.model.coal_price,
+            spec.opex_cny_per_kw_year,
+        )  # fmt: skip
+        self.hours_q = float(self.quarter_ops.hours_q[0])
+        self.delivered = 0.0
+        return self.quarter_ops
+
+    def receivables(self, pledged_mw: np.ndarray) -> np.ndarray:
+        """Receivables this quarter's generation creates on ``pledged_mw`` of its capacity."""
+        return power.receivables(pledged_mw, self.hours_q, self.tariff)
+
+    def abs_settled(self, delivered: float, principal_reduction: float) -> None:
+        """A vehicle took ``delivered`` of its receivables and its share of the deal's principal
+        fell by ``principal_reduction`` (repaid, or extinguished at the legal final maturity)."""
+        self.delivered += delivered
+        self.abs_obligation = max(self.abs_obligation - principal_reduction, 0.0)
+        self._book_pnl(principal_reduction - delivered, "abs_cost", -1.0)
+
+    def sell_power(self) -> None:
+        """The grid pays for the quarter's power beyond the receivables sold; coal and running
+        costs are paid; the plant depreciates."""
+        ops, ledger, accounts = self.quarter_ops, self.model.ledger, self.model.power_accounts
+        revenue, fuel, opex = float(ops.revenue[0]), float(ops.fuel[0]), float(ops.opex[0])
+        paid = max(revenue - self.delivered, 0.0)
+        ledger.transfer(accounts["grid"], self.account, paid, "power_sales")
+        self.pay(accounts["coal"], fuel, "coal_purchase")
+        self.pay(ledger.outside["service_providers"], opex, "plant_opex")
+        depreciation = self.ppe / (4 * self.model.config.power.depreciation_years)
+        self.ppe -= depreciation
+        self._book_pnl(paid + self.delivered, "revenue")
+        self._book_pnl(-fuel, "fuel", -1.0)
+        self._book_pnl(-opex, "opex", -1.0)
+        self._book_pnl(-depreciation, "depreciation", -1.0)
+        self.year["ebitda"] += revenue - fuel - opex
+
+    def buffer(self, debt_service_next: float) -> float:
+        """Cash the plant keeps: some quarters of debt service, coal and running costs."""
+        ops = self.quarter_ops
+        costs = float(ops.fuel[0] + ops.opex[0])
+        return self.model.config.power.cash_buffer_q * (debt_service_next + costs)
+
+    def cash_short(self, debt_service_next: float) -> bool:
+        """Whether cash falls short of the next quarter's debt service."""
+        return debt_service_next > 0 and self.cash < debt_service_next * (1 - 1e-12)
+
+    def rollover_need(self, debt_service_next: float, interest_paid: float) -> float:
+        """What the plant asks its house bank to lend when its cash falls short of the next debt
+        service: enough to pay it and keep its running-cost buffer. Banks roll over a plant only
+        while its operations still earn the interest it pays (0 when refused)."""
+        ebitda = float(self.quarter_ops.ebitda[0])
+        if self.in_default or ebitda < interest_paid or not self.cash_short(debt_service_next):
+            return 0.0
+        return debt_service_next + self.buffer(0.0) - self.cash
+
+    def close_quarter(self, debt_service_next: float) -> bool:
+        """Distress test, then dividends: True when cash cannot meet the next quarter's debt
+        service, so the plant defaults on its bank loans."""
+        if self.cash_short(debt_service_next):
+            return True
+        surplus = self.cash - self.buffer(debt_service_next)
+        if surplus > 0 and not self.in_default:
+            dividend = self.model.config.power.payout_share * surplus
+            self.pay(self.model.ledger.outside["owners"], dividend, "plant_dividend")
+            self._book_pnl(-dividend, "dividends", -1.0)
+        return False
+
+    # ------------------------------------------------------------------ the year's project
+    def draw_project(self, arrival: float, size: float) -> float:
+        """A project arrives with the scenario's yearly chance; its cost is lognormal around a
+        share of what building the plant new would cost (CNY bn, 0 if none)."""
+        spec = self.model.config.power
+        self.capex_need, self.route, self.raised, self.quotes = 0.0, "", 0.0, {}
+        if self.in_default or arrival >= spec.capex_prob_annual:
+            return 0.0
+        new_cost = self.capacity_mw * spec.build_cost_cny_per_kw / 1e6
+        sigma = spec.capex_dispersion
+        self.capex_need = spec.capex_share * new_cost * float(np.exp(sigma * size - sigma**2 / 2))
+        return self.capex_need
+
+    @property
+    def financing_need(self) -> float:
+        """The part of the project raised outside: all but the plant's own project capital."""
+        return (1.0 - self.model.config.power.equity_share) * self.capex_need
+
+    @property
+    def project_mw(self) -> float:
+        """Capacity the project builds, whose tariff receivables back an ABS."""
+        return power.capacity_added_mw(
+            self.capex_need, self.model.config.power.build_cost_cny_per_kw
+        )
+
+    def quote_loan(self, amount: float, new_assets: float, repaid: float = 0.0) -> power.RouteCost:
+        """(a) What its house bank would charge for ``amount`` funding ``new_assets``, or rolling
+        over debt when ``repaid`` of it falls due: leverage after the loan sets the credit spread.
+        A rollover is open even where projects are not financed by loans."""
+        model, spec = self.model, self.model.config.power
+        if (repaid == 0 and "loan" not in spec.routes) or self.house_bank is None:
+            return power.RouteCost.unavailable()
+        after = (
+            power.debt_ratio(
+                self.bank_debt + amount - repaid, self.total_assets + new_assets + amount - repaid
+            )
+            if repaid
+            else power.debt_ratio(self.bank_debt + amount, self.total_assets + new_assets)
+        )
+        segment = model.config.segments["power_plant"]
+        cost = power.loan_cost(
+            np.array([amount]), np.atleast_1d(after), spec, segment.spread, spec.loan_maturity_q
+        )
+        if self.house_bank.cash < amount:  # a bank lends what it has
+            return power.RouteCost(cost.interest, cost.information, cost.supervision,
+                                   cost.issuance, np.zeros(1, dtype=bool))  # fmt: skip
+        return cost
+
+    def receive_financing(self, payer: int, amount: float, route: str, upfront_cost: float) -> None:
+        """Cash from a bank loan or an ABS issue; an ABS issue is a forward sale of receivables
+        (a non-recourse obligation), whose upfront costs the plant bears."""
+        self.model.ledger.transfer(payer, self.account, amount - upfront_cost, f"plant_{route}")
+        if route in ("standalone", "pooled"):
+            self.abs_obligation += amount
+            self._book_pnl(-upfront_cost, "abs_cost", -1.0)
+        if route == "rollover":
+            self.year["rolled_over"] += amount
+        else:
+            self.route, self.raised = route, amount
+
+    def invest(self) -> None:
+        """Build the project: the owners put in the project capital, the contractors are paid,
+        and the plant adds the project at cost and its new capacity."""
+        spec, ledger = self.model.config.power, self.model.ledger
+        capital = spec.equity_share * self.capex_need
+        ledger.transfer(ledger.outside["owners"], self.account, capital, "project_capital")
+        self.equity += capital
+        self.pay(self.model.power_accounts["contractors"], self.capex_need, "plant_capex")
+        self.ppe += self.capex_need
+        self.capacity_mw += power.capacity_added_mw(self.capex_need, spec.build_cost_cny_per_kw)
+        self.year["capex"] += self.capex_need
+
+    # ------------------------------------------------------------------ output
+    def record(self, year: int) -> dict[str, Any]:
+        """One row of ``power.parquet``: the plant at the end of a year, its year's flows, and the
+        costs it was quoted by each route in that year's financing round."""
+        quotes = self.quotes or power.no_quote_columns()  # no project this year: no quotes
+        return {
+            "year": year,
+            "quarter": self.model.quarter,
+            "plant": self.name,
+            "house_bank": self.house_bank.name if self.house_bank else "",
+            "capacity_mw": self.capacity_mw,
+            "cash": self.cash,
+            "ppe": self.ppe,
+            "total_assets": self.total_assets,
+            "bank_debt": self.bank_debt,
+            "abs_obligation": self.abs_obligation,
+            "equity": self.equity,
+            "debt_ratio": self.debt_ratio,
+            "liability_ratio": self.liability_ratio,
+            "in_default": self.in_default,
+            "npl_created": self.npl_created,
+            "owner_support": self.owner_support,
+            **self.year,
+            "capex_need": self.capex_need,
+            "route": self.route,
+            "raised": self.raised,
+            **quotes,
+        }
