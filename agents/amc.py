@@ -14,7 +14,7 @@ import mesa
 import numpy as np
 
 from agents.originator import Originator
-from market.loans import Status, expected_workout_value, workout_value_table
+from market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from market.model import NPLMarketModel
@@ -144,7 +144,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
         learned ratio times the investors' view) beats its own informed workout value."""
         model = self.model
         loans = model.loans
-        idx = np.flatnonzero((loans.holder == self.account) & (loans.status == Status.NPL))
+        idx = loans.npls_of(self.account)
         if idx.size == 0 or not model.securitisation_open_to(self):
             return idx[:0]
         informed = self.valuation(idx, disclosure=1.0)

@@ -22,7 +22,7 @@ from market.disposal import (
     sale_capital_gain,
     shadow_prices,
 )
-from market.loans import Status, expected_workout_value, workout_value_table
+from market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from market.model import NPLMarketModel
@@ -342,7 +342,7 @@ class StateBank(Originator, mesa.Agent):
     def own_npls(self) -> np.ndarray:
         """Slots of the non-performing loans this bank holds."""
         loans = self.model.loans
-        return np.flatnonzero((loans.holder == self.account) & (loans.status == Status.NPL))
+        return loans.npls_of(self.account)
 
     def hold_value(self, idx: np.ndarray, disclosure: float = 1.0) -> np.ndarray:
         """Expected present value of working the loans out in-house (CNY bn per loan).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",
@@ -151,6 +151,7 @@ class LoanBook:
         self.recovered = np.zeros(n)
         self.quality = np.ones(n)
         self.collateral_realisation = 1.0
+        self._npl_index: np.ndarray | None = None  # cached slots of NPLs; reset on status changes
 
     # ------------------------------------------------------------------ origination
     def originate(
@@ -198,8 +199,26 @@ class LoanBook:
         self.sqrt_rho[slots] = np.sqrt(rho)
         self.sqrt_one_minus_rho[slots] = np.sqrt(1.0 - rho)
         self.status[slots] = Status.PERFORMING
+        self._npl_index = None
         self.default_q[slots] = -1
         self.recovered[slots] = 0.0
+
+    def mark_npl(self, idx: np.ndarray, default_q: np.ndarray | int) -> None:
+        """Turn loans ``idx`` non-performing as of ``default_q`` (seeding a book, cross-default)."""
+        self.status[idx] = Status.NPL
+        self.default_q[idx] = default_q
+        self._npl_index = None
+
+    def npl_index(self) -> np.ndarray:
+        """Slots of all non-performing loans (cached until a status changes)."""
+        if self._npl_index is None:
+            self._npl_index = np.flatnonzero(self.status == Status.NPL)
+        return self._npl_index
+
+    def npls_of(self, account: int) -> np.ndarray:
+        """Slots of the non-performing loans one account holds."""
+        idx = self.npl_index()
+        return idx[self.holder[idx] == account]
 
     def free_slots(self) -> np.ndarray:
         """Indices of slots free for new lending (repaid, worked out or written off)."""
@@ -247,19 +266,24 @@ class LoanBook:
         self.principal[matured] = 0.0
         self.carrying[matured] = 0.0
         self.status[matured] = Status.RESOLVED
+        self._npl_index = None
         return interest, principal_paid, matured
 
     def default(
-        self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray | None = None
+        self, quarter: int, z: float, shock: np.ndarray, quality: np.ndarray | None = None
     ) -> np.ndarray:
-        """Vasicek defaults: a performing loan defaults when its draw is below the conditional PD
-        ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``; a new NPL gets its workout quality from ``quality``
-        (one value per slot) unless the caller sets it afterwards. Returns the mask of new NPLs."""
+        """One-factor Vasicek defaults, drawn structurally: a performing borrower defaults when its
+        asset value ``√ρ·Z_t + √(1−ρ)·ε`` falls below ``Φ⁻¹(PD_q)``, i.e. when its idiosyncratic
+        shock ``ε`` (standard normal, one per slot) is below ``(Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ)`` —
+        which happens with the conditional PD ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``. A new NPL gets
+        its workout quality from ``quality`` (one value per slot) unless the caller sets it
+        afterwards. Returns the mask of new NPLs."""
         performing = self.status == Status.PERFORMING
-        conditional_pd = ndtr((self.threshold - self.sqrt_rho * z) / self.sqrt_one_minus_rho)
-        defaulted = performing & (uniform < conditional_pd)
+        barrier = (self.threshold - self.sqrt_rho * z) / self.sqrt_one_minus_rho
+        defaulted = performing & (shock < barrier)
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
+        self._npl_index = None
         if quality is not None:
             self.quality[defaulted] = quality[defaulted]
         return defaulted
@@ -287,7 +311,7 @@ class LoanBook:
             resolved mask, written-off mask, gross recovery, workout cost, face closed and
             carrying value closed (per slot arrays).
         """
-        idx = np.flatnonzero(self.status == Status.NPL)  # a few percent of the book
+        idx = self.npl_index()  # a few percent of the book
         age = self.age_q(quarter, idx)
         p_resolve = -np.expm1(-hazard_by_holder[self.holder[idx]])
         resolved_here = (age < write_off_age_q) & (uniform[idx] < p_resolve)
@@ -311,6 +335,7 @@ class LoanBook:
         self.carrying[closed] = 0.0
         self.status[won] = Status.RESOLVED
         self.status[idx[off_here]] = Status.WRITTEN_OFF
+        self._npl_index = None
         return resolved, written_off, recovery, workout_cost, face_closed, carrying_closed
 
     # ------------------------------------------------------------------ ownership
@@ -324,6 +349,7 @@ class LoanBook:
         self.principal[idx] = 0.0
         self.carrying[idx] = 0.0
         self.status[idx] = Status.WRITTEN_OFF
+        self._npl_index = None
 
     # ------------------------------------------------------------------ aggregates
     def sum_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:

@@ -247,7 +247,8 @@ class NPLMarketModel(mesa.Model):
         """Advance every loan one quarter and settle the cash through the ledger."""
         loans, n = self.loans, self.ledger.n_accounts
         interest, principal_paid, _ = loans.service_performing()
-        defaulted = loans.default(self.quarter, self.z, self.streams["defaults"].random(loans.n))
+        shocks = self.streams["defaults"].standard_normal(loans.n)  # idiosyncratic ε per slot
+        defaulted = loans.default(self.quarter, self.z, shocks)
         went_bad = np.flatnonzero(defaulted)
         loans.quality[went_bad] = self.draw_quality(went_bad.size)
         new_npl = np.bincount(
@@ -1583,8 +1584,9 @@ class NPLMarketModel(mesa.Model):
         bad = rng.random(loans.n) < p_bad
         sigma = config.borrower_quality_dispersion
         loans.quality[:] = np.exp(sigma * rng.standard_normal(loans.n) - sigma**2 / 2)
-        loans.status[bad] = Status.NPL
-        loans.default_q[bad] = -rng.integers(0, config.initial_npl_max_age_q + 1, bad.sum())
+        loans.mark_npl(
+            np.flatnonzero(bad), -rng.integers(0, config.initial_npl_max_age_q + 1, bad.sum())
+        )
         self.carved_out = np.zeros(loans.n, dtype=bool)
         self.refresh_totals()
 

@@ -703,8 +703,7 @@ class PlantLoans:
         the slots that did."""
         idx = self.mapped
         slots = idx[(self.plant[idx] == plant) & (loans.status[idx] == Status.PERFORMING)]
-        loans.status[slots] = Status.NPL
-        loans.default_q[slots] = quarter
+        loans.mark_npl(slots, quarter)
         loans.quality[slots] = quality
         return slots
 

@@ -149,7 +149,7 @@ def test_seasoned_loan_matures_after_its_remaining_share_of_term():
 def _default_rate(z: float, seed: int, segment: int = PRIVATE, n: int = N) -> float:
     book = _book(n=n, segment=segment)
     rng = np.random.default_rng(seed)
-    defaulted = book.default(5, z, rng.random(n), np.ones(n))
+    defaulted = book.default(5, z, rng.standard_normal(n), np.ones(n))
     return defaulted.mean()
 
 
@@ -201,11 +201,11 @@ def test_conditional_pd_matches_scipy_norm(z):
     corr = seg.correlation[seg_codes]
     rho = np.where(np.isnan(corr), 0.12 * w + 0.24 * (1 - w), corr)
     cond = norm.cdf((norm.ppf(pd_q) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
-    # a draw just below the conditional PD defaults; one just above does not
-    below = book.default(3, z, cond * (1 - 1e-9), np.ones(n))
+    # a shock just below the conditional PD's quantile defaults; one just above does not
+    below = book.default(3, z, norm.ppf(cond * (1 - 1e-9)), np.ones(n))
     assert below.all()
     fresh = _book(n=n, segment=seg_codes, pd_multiplier=mult)
-    above = fresh.default(3, z, cond * (1 + 1e-9), np.ones(n))
+    above = fresh.default(3, z, norm.ppf(cond * (1 + 1e-9)), np.ones(n))
     assert not above.any()
 
 
@@ -213,7 +213,7 @@ def test_default_only_hits_performing_loans_and_records_quarter_and_quality():
     book = _book(n=10)
     _make_npl(book, slice(0, 5), default_q=1)
     quality = np.linspace(0.5, 1.5, 10)
-    defaulted = book.default(7, 0.0, np.zeros(10), quality)  # every draw below any PD
+    defaulted = book.default(7, 0.0, np.full(10, -np.inf), quality)  # every shock is fatal
     np.testing.assert_array_equal(defaulted, np.arange(10) >= 5)
     np.testing.assert_array_equal(book.default_q, [1] * 5 + [7] * 5)
     np.testing.assert_allclose(book.quality[5:], quality[5:])
