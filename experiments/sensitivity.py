@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from experiments.compare import (
     run_many,
     versions,
 )
-from market.errors import ConfigError, config_error_from_validation
+from market.errors import ConfigError, config_error_from_validation, read_toml
 from market.regime import LegalRegime
 from market.scenario import DEFAULT_SCENARIO, load_scenario
 
@@ -174,12 +173,7 @@ def load_sensitivity_spec(
         data, where = dict(source), name or "spec"
     else:
         path, where = Path(source), str(source)
-        if not path.is_file():
-            raise ConfigError(where, "<file>", "file not found")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(where, "<toml>", f"malformed TOML: {exc}") from None
+        data = read_toml(path)
     try:
         spec = SensitivitySpec.model_validate(data)
     except ValidationError as exc:

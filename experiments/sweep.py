@@ -24,7 +24,6 @@ import secrets
 import shutil
 import sys
 import time
-import tomllib
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping
@@ -47,7 +46,7 @@ from pydantic import (
     model_validator,
 )
 
-from market.errors import ConfigError, config_error_from_validation
+from market.errors import ConfigError, config_error_from_validation, read_toml
 from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
 
 logger = logging.getLogger(__name__)
@@ -186,13 +185,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 def _load(path: str | Path) -> _Loaded:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "file not found")
-    try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
+    raw = read_toml(path)
     return _Loaded(_validate(raw, str(path)), str(path), raw, path.parent)
 
 

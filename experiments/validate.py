@@ -20,7 +20,6 @@ import math
 import multiprocessing
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib import metadata
@@ -32,7 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from experiments.run import atomic_directory
-from market.errors import ConfigError, config_error_from_validation
+from market.errors import ConfigError, config_error_from_validation, read_toml
 from market.loans import recovery_timing_factor
 from market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
 from market.scenario import list_scenarios, load_scenario
@@ -295,14 +294,7 @@ def load_facts(path: str | Path = FACTS_FILE) -> list[FactSpec]:
     Raises:
         ConfigError: missing file, malformed TOML, unknown key, wrong type or value.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "--facts", "file not found")
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
+    data = read_toml(path, missing_key="--facts")
     try:
         return FactsFile.model_validate(data).fact
     except ValidationError as exc:

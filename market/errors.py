@@ -7,6 +7,8 @@ the command line prints as a single line before exiting with status 2.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -65,3 +67,24 @@ def config_error_from_validation(
         return ConfigError(source, key, "unknown key", allowed)
     message = error.get("msg", "invalid value")
     return ConfigError(source, key, message, _allowed_from_context(error))
+
+
+def read_toml(path: str | Path, missing_key: str = "<file>") -> dict[str, Any]:
+    """Read a user's TOML file, turning every way it can be unreadable into a ConfigError.
+
+    Args:
+        path: the file.
+        missing_key: what to call the key in the message when the file does not exist (e.g. the
+            command-line option that named it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), missing_key, "file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "<toml>", f"not UTF-8 text: {exc.reason}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), missing_key, f"cannot read: {exc.strerror}") from None

@@ -6,7 +6,6 @@ overridden, and two regimes can be diffed field by field along the study's three
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self, cast, get_args, get_origin
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from market.errors import ConfigError, config_error_from_validation
+from market.errors import ConfigError, config_error_from_validation, read_toml
 
 PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
 
@@ -336,12 +335,7 @@ def load_regime(
     """
     path = _preset_or_path(name_or_path)
     source = str(path)
-    if not path.is_file():
-        raise ConfigError(source, "<file>", "file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "<toml>", str(exc)) from exc
+    data = read_toml(path)
     try:
         regime = LegalRegime.model_validate(data)
     except ValidationError as exc:

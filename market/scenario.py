@@ -9,14 +9,13 @@ project's reference facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from market.errors import ConfigError, config_error_from_validation
+from market.errors import ConfigError, config_error_from_validation, read_toml
 from market.loans import SEGMENTS
 from market.power import PowerSpec
 from market.regime import LegalRegime, list_presets, load_regime
@@ -422,16 +421,6 @@ class ScenarioConfig(_Strict):
         return self
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "file not found")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "<toml>", f"malformed TOML: {exc}") from None
-
-
 def list_scenarios() -> list[str]:
     """Names of the built-in scenarios."""
     return sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
@@ -492,7 +481,7 @@ def load_scenario(
         data, source = scenario.model_dump(), "scenario"
     else:
         path = scenario_source(scenario)
-        data, source = _read_toml(path), str(path)
+        data, source = read_toml(path), str(path)
         data.setdefault("name", path.stem)
     config = _validated(data, source)
     if overrides:

@@ -105,19 +105,7 @@ SEQUENTIAL: tuple[Step, ...] = (
 # mezzanine sees interest, and the reserve is no longer replenished. (With pass-through principal,
 # SEQUENTIAL already pays mezzanine interest only once the senior is repaid; the lists then differ
 # in the reserve top-up, and in whatever a regime changes in either.)
-ACCELERATED: tuple[Step, ...] = (
-    Step("tax"),
-    Step("fee", "trustee"),
-    Step("fee", "servicer_base"),
-    Step("fee", "guarantee_fee"),
-    Step("capped_cost"),
-    Step("interest", "senior"),
-    Step("principal", "senior"),
-    Step("interest", "mezz"),
-    Step("principal", "mezz"),
-    Step("fee", "servicer_incentive"),
-    Step("residual", "sub"),
-)
+ACCELERATED: tuple[Step, ...] = tuple(s for s in SEQUENTIAL if s.kind != "reserve_topup")
 
 
 def _per_tranche(n: int) -> dict[str, np.ndarray]:
