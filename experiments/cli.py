@@ -13,7 +13,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 
@@ -25,7 +25,11 @@ from market.errors import ConfigError
 from market.regime import diff_regimes, field_table, list_presets, load_regime
 from market.scenario import DEFAULT_SCENARIO, list_scenarios
 
+if TYPE_CHECKING:
+    from experiments.run import RunResult
+
 EXIT_USAGE = 2
+DEFAULT_SEED = 42
 SUMMARY_COLUMNS = (
     "npl_ratio",
     "car",
@@ -68,23 +72,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.run import run_to_directory
     from market.scenario import load_scenario
 
+    if args.from_manifest is not None:
+        return _rerun(args)
+    scenario = args.scenario or DEFAULT_SCENARIO
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     overrides = parse_set(args.set)
     if args.quarters is not None:
         overrides["quarters"] = args.quarters
-    config, _ = load_scenario(args.scenario, overrides)
-    name = Path(args.scenario).stem
-    out = Path(args.out) if args.out else Path("results") / f"{name}-seed{args.seed}"
+    config, _ = load_scenario(scenario, overrides)
+    name = Path(scenario).stem
+    out = Path(args.out) if args.out else Path("results") / f"{name}-seed{seed}"
     with tqdm(
-        total=config.quarters, desc=f"{name} seed {args.seed}", unit="q", disable=args.quiet
+        total=config.quarters, desc=f"{name} seed {seed}", unit="q", disable=args.quiet
     ) as bar:
-        result = run_to_directory(
-            args.scenario, args.seed, out, overrides, on_quarter=lambda _: bar.update()
-        )
+        result = run_to_directory(scenario, seed, out, overrides, on_quarter=lambda _: bar.update())
+    _print_run(result, out)
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """``nplsim run --from-manifest FILE``: repeat exactly the run a manifest describes."""
+    from tqdm import tqdm
+
+    from experiments.run import read_manifest, rerun_from_manifest
+
+    given = {"SCENARIO": args.scenario, "--seed": args.seed, "--quarters": args.quarters,
+             "--set": args.set or None}  # fmt: skip
+    for flag, value in given.items():
+        if value is not None:
+            raise ConfigError(
+                "--from-manifest", flag, "not allowed: the manifest fixes the whole run"
+            )
+    recorded = read_manifest(args.from_manifest)
+    name, seed = recorded.config.name, recorded.seed
+    out = Path(args.out) if args.out else Path("results") / f"{name}-seed{seed}-rerun"
+    with tqdm(
+        total=recorded.config.quarters, desc=f"{name} seed {seed}", unit="q", disable=args.quiet
+    ) as bar:
+        result = rerun_from_manifest(recorded, out, on_quarter=lambda _: bar.update())
+    _print_run(result, out)
+    return 0
+
+
+def _print_run(result: RunResult, out: Path) -> None:
+    """The first and last quarter of the headline columns, and where the results are."""
     frame = result.model.model_frame()
     table = frame.loc[[0, len(frame) - 1], ["quarter", *SUMMARY_COLUMNS]].set_index("quarter")
     print(table.T.to_string(float_format=lambda v: f"{v:,.4g}"))
     print(f"results: {out}  ({result.wall_time_s:.1f} s)")
-    return 0
 
 
 def _cmd_regimes(args: argparse.Namespace) -> int:
@@ -142,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scenario",
         nargs="?",
-        default=DEFAULT_SCENARIO,
-        help=f"built-in scenario ({', '.join(list_scenarios())}) or a TOML file",
+        help=f"built-in scenario ({', '.join(list_scenarios())}) or a TOML file "
+        f"(default {DEFAULT_SCENARIO})",
     )
-    run.add_argument("--seed", type=int, default=42, help="seed of every random stream")
+    run.add_argument(
+        "--seed", type=int, help=f"seed of every random stream (default {DEFAULT_SEED})"
+    )
     run.add_argument("--quarters", type=int, help="horizon in quarters (overrides the scenario)")
     run.add_argument("--out", help="results directory (default results/SCENARIO-seedN)")
     run.add_argument(
@@ -154,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a scenario or regime field, e.g. --set bankruptcy_remoteness=0.9",
+    )
+    run.add_argument(
+        "--from-manifest",
+        metavar="FILE",
+        help="repeat the run a manifest.json describes, byte for byte (default --out "
+        "results/SCENARIO-seedN-rerun)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)

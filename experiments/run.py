@@ -3,7 +3,8 @@
 The directory holds ``manifest.json`` (how the run was made, enough to repeat it), ``model.parquet``
 (one row per quarter), ``banks.parquet`` (bank × quarter), ``amcs.parquet`` (AMC × quarter),
 ``deals.parquet``, ``trades.parquet``, ``events.parquet``, ``power.parquet`` (plant × year, when
-the scenario has power plants), ``summary.json`` and ``figures/``.
+the scenario has power plants), ``summary.json`` and ``figures/``. :func:`read_manifest` and
+:func:`rerun_from_manifest` repeat a run from its manifest alone, byte for byte.
 Everything is written to a temporary sibling directory first and renamed into place, so a failed or
 interrupted run never leaves a half-written results directory.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -27,10 +29,27 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
-from market.errors import ConfigError
+from market.errors import ConfigError, config_error_from_validation
 from market.model import NPLMarketModel
+from market.regime import LegalRegime
 from market.scenario import ScenarioConfig, load_scenario
+
+log = logging.getLogger(__name__)
+
+# What every run manifest holds to repeat the run, with its JSON type.
+MANIFEST_KEYS: dict[str, type] = {
+    "scenario": dict,
+    "overrides": dict,
+    "regime": dict,
+    "seed": int,
+    "quarters": int,
+    "config_hash": str,
+    "versions": dict,
+}
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", float: "number",
+               bool: "boolean", type(None): "null"}  # fmt: skip
 
 
 @dataclass
@@ -173,12 +192,14 @@ def run_to_directory(
     overrides: Mapping[str, Any] | None = None,
     on_quarter: Callable[[NPLMarketModel], None] | None = None,
     command: list[str] | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Validate, run, and write the results directory atomically.
 
     Input is validated before anything is created; results are written into a temporary
     directory beside ``out_dir`` and renamed into place only when complete. An existing
-    ``out_dir`` is replaced only if it is itself an nplsim results directory.
+    ``out_dir`` is replaced only if it is itself an nplsim results directory. ``record`` replaces
+    manifest entries (a re-run keeps its source's overrides and scenario file).
 
     Raises:
         ConfigError: for invalid input, before anything is written.
@@ -202,7 +223,152 @@ def run_to_directory(
         "platform": platform.platform(),
         "command": command if command is not None else sys.argv,
         "wall_time_s": round(wall, 3),
+        **dict(record or {}),
     }
     with atomic_directory(out_dir) as staging:
         write_results(model, staging, manifest)
     return RunResult(model=model, out_dir=out_dir, wall_time_s=wall)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """The run a manifest describes, rebuilt from the manifest alone.
+
+    Attributes:
+        manifest_path: the ``manifest.json`` it was read from.
+        config: the recorded scenario, as resolved at the time (with its starting regime pinned).
+        seed: the recorded seed.
+        manifest: the manifest as read.
+        differences: why a re-run might not match the recorded one (versions, config hash).
+    """
+
+    manifest_path: Path
+    config: ScenarioConfig
+    seed: int
+    manifest: dict[str, Any]
+    differences: tuple[str, ...]
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _in_manifest(source: str, error: ConfigError, prefix: str = "") -> ConfigError:
+    """The same error, located in the manifest file under ``prefix``."""
+    key = f"{prefix}.{error.key}" if prefix else error.key
+    return ConfigError(source, key, error.problem, error.allowed)
+
+
+def read_manifest(path: str | Path) -> RecordedRun:
+    """Read a run's ``manifest.json`` and rebuild the run it describes.
+
+    The scenario is the full config stored in the manifest, not the built-in file it came from,
+    and the starting regime is the recorded one even where its preset has changed since. Logs one
+    warning line when package versions or the config hash differ from the recorded ones.
+
+    Raises:
+        ConfigError: missing file, malformed JSON, a missing key or one of the wrong type, or a
+            scenario or regime the installed code no longer accepts; it names the file and key.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(source, "<file>", "file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(source, "<json>", f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<root>", f"expected a JSON object, got {_json_type(data)}")
+    if data.get("kind", "run") != "run":
+        raise ConfigError(
+            source, "kind", f"a {data['kind']!r} manifest, not the manifest.json of nplsim run"
+        )
+    for key, kind in MANIFEST_KEYS.items():
+        if key not in data:
+            raise ConfigError(source, key, "missing (not a manifest written by nplsim run?)")
+        if type(data[key]) is not kind:
+            expected = _JSON_TYPES[kind]
+            raise ConfigError(source, key, f"expected {expected}, got {_json_type(data[key])}")
+    if data["seed"] < 0:
+        raise ConfigError(source, "seed", f"must not be negative, got {data['seed']}", ">= 0")
+    try:
+        recorded = ScenarioConfig.model_validate(data["scenario"])
+    except ValidationError as exc:
+        error = config_error_from_validation(exc, source, list(ScenarioConfig.model_fields))
+        raise _in_manifest(source, error, "scenario") from None
+    try:
+        recorded_regime = LegalRegime.model_validate(data["regime"]).as_dict()
+    except ValidationError as exc:
+        error = config_error_from_validation(exc, source, list(LegalRegime.model_fields))
+        raise _in_manifest(source, error, "regime") from None
+    try:
+        config, regime = load_scenario(recorded)
+    except ConfigError as exc:
+        raise _in_manifest(source, exc, "scenario") from None
+    if data["quarters"] != config.quarters:
+        try:
+            config, regime = load_scenario(config, {"quarters": data["quarters"]})
+        except ConfigError as exc:
+            raise _in_manifest(source, exc) from None
+    drifted = {k: v for k, v in recorded_regime.items() if regime.as_dict()[k] != v}
+    if drifted:  # the preset file changed since the run: keep the law the run was made under
+        config, regime = load_scenario(config, drifted)
+    differences = _differences(data, config, regime, drifted)
+    if differences:
+        log.warning("%s: the re-run may differ from the recorded run: %s", source,
+                    "; ".join(differences))  # fmt: skip
+    return RecordedRun(path, config, data["seed"], data, differences)
+
+
+def _differences(
+    data: dict[str, Any], config: ScenarioConfig, regime: LegalRegime, drifted: dict[str, Any]
+) -> tuple[str, ...]:
+    """What differs between the recorded run and its re-run with the installed code."""
+    found = []
+    recorded_versions = data["versions"]
+    changed = [
+        f"{package} {recorded_versions[package]} -> {version}"
+        for package, version in _versions().items()
+        if package in recorded_versions and recorded_versions[package] != version
+    ]
+    if changed:
+        found.append("versions changed (" + ", ".join(changed) + ")")
+    if config_hash(config, regime.as_dict(), data["seed"]) != data["config_hash"]:
+        why = (
+            f": preset {config.regime!r} changed since ({', '.join(drifted)}); recorded values used"
+            if drifted
+            else ""
+        )
+        found.append("config hash differs" + why)
+    return tuple(found)
+
+
+def rerun_from_manifest(
+    recorded: RecordedRun,
+    out_dir: Path,
+    on_quarter: Callable[[NPLMarketModel], None] | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Repeat a recorded run into ``out_dir``; its Parquet files match the original's byte for byte.
+
+    The new manifest keeps the original's overrides and scenario file and names the manifest it
+    reproduces.
+
+    Raises:
+        ConfigError: if ``out_dir`` is the directory holding the manifest, or not replaceable.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.resolve() == recorded.manifest_path.resolve().parent:
+        raise ConfigError(
+            str(out_dir), "--out", "is the directory of the manifest being re-run", "another one"
+        )
+    record = {
+        "overrides": recorded.manifest["overrides"],
+        "scenario_source": recorded.manifest.get("scenario_source"),
+        "reproduces": str(recorded.manifest_path.resolve()),
+    }
+    return run_to_directory(
+        recorded.config, recorded.seed, out_dir, on_quarter=on_quarter, command=command,
+        record=record,
+    )  # fmt: skip
