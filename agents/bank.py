@@ -256,7 +256,7 @@ class StateBank(Originator, mesa.Agent):
                 "interbank_interest",
             ),
             (
-                self.total_assets * model.config.opex_rate / 4,
+                max(self.total_assets, 0.0) * model.config.opex_rate / 4,
                 outside["service_providers"],
                 "operating_cost",
             ),

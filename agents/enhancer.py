@@ -74,7 +74,11 @@ class CreditEnhancer(mesa.Agent):
         if self.defaulted or deal not in self.exposure:
             return 0.0
         limit = self.exposure[deal] * enforceability
-        return limit if self.state_backed else min(limit, max(self.capital, 0.0))
+        if self.state_backed:
+            return limit
+        # several deals may claim in one quarter: each can draw its share of the capital
+        share = self.exposure[deal] / sum(self.exposure.values())
+        return min(limit, max(self.capital, 0.0) * share)
 
     def pay_claim(self, deal: int, spv_account: int, amount: float) -> None:
         """Pay a claim into the SPV; default when the claim exhausts the guarantor's capital."""
@@ -84,7 +88,7 @@ class CreditEnhancer(mesa.Agent):
         payer = ledger.outside["government"] if self.state_backed else self.account
         ledger.transfer(payer, spv_account, amount, "guarantee_claim")
         self.claims_paid += amount
-        if not self.state_backed and self.capital <= 1e-12 and self.exposure:
+        if not self.state_backed and not self.defaulted and self.capital <= 1e-12 and self.exposure:
             self.defaulted = True
             self.model.log_event(
                 "enhancer_default", self.name, "capital exhausted; guarantees void", amount

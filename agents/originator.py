@@ -62,8 +62,12 @@ class Originator:
     ) -> None:
         """A payment on a retained tranche: principal (and the sub's residual) returns book value
         at the tranche's price ratio, the rest is income."""
+        if amount <= 0:
+            return
         position = self.retained.get((deal, tranche))
-        if position is None or amount <= 0:
+        if position is None:  # a residual after the notional was repaid: all of it is income
+            self._book_pnl(amount)
+            self.flows["abs_income"] += amount
             return
         notional, value = position
         returned = min(value, amount * value / notional) if principal and notional > 0 else 0.0

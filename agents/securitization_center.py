@@ -273,10 +273,13 @@ class ReceivablesVehicle(mesa.Agent):
 
 
 def issue_abs(model: NPLMarketModel, quote: AbsQuote) -> ReceivablesVehicle | None:
-    """Sell the deal to the investors the book finds now (None if it cannot be fully placed):
+    """Sell the deal to the investors the book finds now (None if it cannot be fully placed, or
+    if its upfront costs would eat the whole issue):
     they pay the vehicle, the vehicle pays the upfront costs and passes the rest to the plants."""
     spec = model.config.power
     size = float(quote.amounts.sum())
+    if quote.fees.upfront >= size:  # an issue that cannot pay its own costs is not made
+        return None
     expected_loss = quote.default_prob * spec.abs_loss_severity / (spec.abs_tenor_q / 4)
     investors, book = investor_book(model, size, quote.default_prob, expected_loss, quote.rating)
     if book.sold < size * (1 - 1e-9):

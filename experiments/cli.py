@@ -67,7 +67,6 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     from experiments.run import run_to_directory
     from market.scenario import load_scenario
@@ -82,17 +81,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config, _ = load_scenario(scenario, overrides)
     name = Path(scenario).stem
     out = Path(args.out) if args.out else Path("results") / f"{name}-seed{seed}"
-    with tqdm(
-        total=config.quarters, desc=f"{name} seed {seed}", unit="q", disable=args.quiet
-    ) as bar:
-        result = run_to_directory(scenario, seed, out, overrides, on_quarter=lambda _: bar.update())
+    with _ProgressBar(config.quarters, f"{name} seed {seed}", args.quiet) as bar:
+        result = run_to_directory(scenario, seed, out, overrides, on_quarter=bar.update)
     _print_run(result, out)
     return 0
 
 
+class _ProgressBar:
+    """A tqdm bar that appears only once the first quarter has run, so that an input error found
+    while checking the output directory or building the model stays a single line."""
+
+    def __init__(self, total: int, desc: str, quiet: bool):
+        self.total, self.desc, self.quiet, self.bar = total, desc, quiet, None
+
+    def update(self, _model=None) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="q", disable=self.quiet)
+        self.bar.update()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _rerun(args: argparse.Namespace) -> int:
     """``nplsim run --from-manifest FILE``: repeat exactly the run a manifest describes."""
-    from tqdm import tqdm
 
     from experiments.run import read_manifest, rerun_from_manifest
 
@@ -106,10 +124,8 @@ def _rerun(args: argparse.Namespace) -> int:
     recorded = read_manifest(args.from_manifest)
     name, seed = recorded.config.name, recorded.seed
     out = Path(args.out) if args.out else Path("results") / f"{name}-seed{seed}-rerun"
-    with tqdm(
-        total=recorded.config.quarters, desc=f"{name} seed {seed}", unit="q", disable=args.quiet
-    ) as bar:
-        result = rerun_from_manifest(recorded, out, on_quarter=lambda _: bar.update())
+    with _ProgressBar(recorded.config.quarters, f"{name} seed {seed}", args.quiet) as bar:
+        result = rerun_from_manifest(recorded, out, on_quarter=bar.update)
     _print_run(result, out)
     return 0
 

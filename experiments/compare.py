@@ -229,12 +229,15 @@ class ComparisonResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_SEEDS = 100_000  # more paired runs than any study needs, and than a machine could run
+
+
 def _seed_list(seeds: int | Iterable[int]) -> list[int]:
     if isinstance(seeds, bool):
         raise ConfigError("compare", "seeds", "must be a count or a list of integers")
     if isinstance(seeds, int | np.integer):
-        if seeds < 1:
-            raise ConfigError("compare", "seeds", f"need at least 1 seed, got {seeds}", ">= 1")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ConfigError("compare", "seeds", f"{seeds} seeds", f"1 to {MAX_SEEDS}")
         return list(range(int(seeds)))
     out = list(seeds)
     if not out:
@@ -243,6 +246,8 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
         raise ConfigError("compare", "seeds", "seeds must be integers")
     if len(set(out)) != len(out):
         raise ConfigError("compare", "seeds", "seeds must be distinct")
+    if any(not 0 <= s < 2**63 for s in out):
+        raise ConfigError("compare", "seeds", "seed out of range", "0 <= seed < 2**63")
     return [int(s) for s in out]
 
 

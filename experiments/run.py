@@ -145,9 +145,19 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+def check_creatable(out_dir: Path) -> None:
+    """Refuse an output path that cannot become a directory because a file stands on it."""
+    for parent in Path(out_dir).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(str(out_dir), "--out", f"{parent} is a file", "a directory path")
+            return
+
+
 def check_output_directory(out_dir: Path) -> None:
     """Refuse to replace anything but a new or empty directory or an earlier nplsim result."""
     out_dir = Path(out_dir)
+    check_creatable(out_dir)
     ours = (out_dir / "manifest.json").is_file()
     if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(

@@ -677,6 +677,9 @@ def _existing_manifest(
     out_dir: Path, resume: bool, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The manifest of the sweep already in ``out_dir`` (resume), or None for a new sweep."""
+    from experiments.run import check_creatable
+
+    check_creatable(out_dir)
     path = out_dir / MANIFEST
     if path.is_file():
         if not resume:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experiments.run import atomic_directory
+from experiments.run import atomic_directory, check_creatable
 from market.errors import ConfigError, config_error_from_validation, read_toml
 from market.loans import recovery_timing_factor
 from market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
@@ -740,6 +740,7 @@ def _is_report_dir(path: Path) -> bool:
 
 def check_out_dir(out_dir: Path) -> None:
     """Refuse to replace a directory that is neither empty nor an earlier validation report."""
+    check_creatable(out_dir)
     occupied = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
     if occupied and not _is_report_dir(out_dir):
         raise ConfigError(
@@ -783,8 +784,10 @@ def validate(
     Raises:
         ConfigError: a bad seed count, worker count, loan count, facts file or output directory.
     """
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError("--seeds", str(seeds), "must be a whole number of at least 1", ">= 1")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100_000:
+        raise ConfigError(
+            "--seeds", str(seeds), "must be a whole number of at least 1", "1 to 100000"
+        )
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise ConfigError("--workers", str(workers), "must be at least 1", ">= 1")
     facts_path, out_dir = Path(facts_path), Path(out_dir)

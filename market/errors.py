@@ -24,11 +24,16 @@ class ConfigError(ValueError):
         self.allowed = allowed
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # picklable with all its parts, so an error raised in a worker process arrives whole
+        return (ConfigError, (self.source, self.key, self.problem, self.allowed))
+
     def __str__(self) -> str:
         text = f"{self.source}: {self.key}: {self.problem}"
         if self.allowed:
             text += f" (allowed: {self.allowed})"
-        return text
+        # one line, whatever the user typed into a key, a path or a value
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _allowed_from_context(error: dict[str, Any]) -> str | None:

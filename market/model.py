@@ -120,6 +120,8 @@ class NPLMarketModel(mesa.Model):
             rng = int(np.random.SeedSequence().entropy % 2**63)
         elif not isinstance(rng, int | np.integer) or isinstance(rng, bool):
             raise TypeError(f"rng must be an integer seed or None, got {type(rng).__name__}")
+        elif not 0 <= rng < 2**63:
+            raise ConfigError("seed", "rng", f"{rng} is out of range", "0 <= seed < 2**63")
         super().__init__(rng=int(rng))
         self.seed = int(rng)
         self.config, self.regime = load_scenario(scenario, overrides)

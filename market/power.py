@@ -63,7 +63,7 @@ def empty_metrics() -> dict[str, float]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CoalShockSpec(_Strict):

@@ -39,7 +39,7 @@ def _field(environment: Environment, description: str, **bounds: float) -> Any:
 class LegalRegime(BaseModel):
     """Securitisation law by the study's three legal environments; every field is required."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # --- participants: who may be an SPV, an originator, an investor, a buyer of NPLs ---
     securitisation_allowed: bool = _field(

@@ -25,7 +25,7 @@ DEFAULT_SCENARIO = "restart_2016"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SegmentSpec(_Strict):
@@ -448,7 +448,9 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
                 node[part] = {}
             node = node[part]
         else:
-            raise ConfigError(source, dotted, "cannot set inside a non-table value")
+            raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
+    if not isinstance(node, dict):
+        raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
     if len(parts) == 1 and parts[0] not in fields:
         allowed = sorted(list(fields) + list(LegalRegime.model_fields))
         raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
