@@ -77,7 +77,8 @@ class CreditEnhancer(mesa.Agent):
         if self.state_backed:
             return limit
         # several deals may claim in one quarter: each can draw its share of the capital
-        share = self.exposure[deal] / sum(self.exposure.values())
+        total = sum(self.exposure.values())
+        share = self.exposure[deal] / total if total > 0 else 0.0
         return min(limit, max(self.capital, 0.0) * share)
 
     def pay_claim(self, deal: int, spv_account: int, amount: float) -> None:

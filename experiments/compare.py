@@ -239,6 +239,10 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
         if not 1 <= seeds <= MAX_SEEDS:
             raise ConfigError("compare", "seeds", f"{seeds} seeds", f"1 to {MAX_SEEDS}")
         return list(range(int(seeds)))
+    if isinstance(seeds, range):
+        count = max(0, -(-(seeds.stop - seeds.start) // seeds.step))  # len() overflows for huge
+        if not 1 <= count <= MAX_SEEDS:
+            raise ConfigError("compare", "seeds", f"{count} seeds", f"1 to {MAX_SEEDS}")
     out = list(seeds)
     if not out:
         raise ConfigError("compare", "seeds", "need at least 1 seed", ">= 1")
