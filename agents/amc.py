@@ -99,7 +99,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
         model = self.model
         discount_q = (1.0 + model.config.amc_discount_rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-model.amc_hazard(self.workout_skill)),
+            p_resolve=-np.expm1(-model.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
             write_off_age_q=model.config.write_off_age_q,
             cost_rate=self.cost_per_recovered,

@@ -353,7 +353,7 @@ class StateBank(Originator, mesa.Agent):
         model = self.model
         discount_q = (1.0 + model.config.bank_discount_rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-model.bank_hazard(self.workout_skill)),
+            p_resolve=-np.expm1(-model.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
             write_off_age_q=model.config.write_off_age_q,
             cost_rate=model.config.bank_workout_cost,

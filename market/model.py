@@ -562,7 +562,7 @@ class NPLMarketModel(mesa.Model):
     def _pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
         regime, config = self.regime, self.config
         spec = config.securitisation
-        hazard = self.hazard_by_account()[spv.account]
+        hazard = self.workout_hazard(spv.servicer.workout_skill)
         discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
         table = workout_value_table(
             -np.expm1(-hazard), discount_q, config.write_off_age_q, spec.disposal_cost_cap
@@ -1472,21 +1472,18 @@ class NPLMarketModel(mesa.Model):
         for bank in self.banks:
             getattr(bank, method)()
 
-    def bank_hazard(self, skill: float) -> float:
-        """Quarterly NPL resolution intensity of a bank with workout ``skill``."""
-        return self.config.bank_base_hazard * skill * self.regime.enforcement_efficiency
-
-    def amc_hazard(self, skill: float) -> float:
-        """Quarterly NPL resolution intensity of an AMC (same courts, better workout teams)."""
+    def workout_hazard(self, skill: float) -> float:
+        """Quarterly NPL resolution intensity of a holder with workout ``skill`` (banks, AMCs and
+        servicers face the same courts; they differ in their teams)."""
         return self.config.bank_base_hazard * skill * self.regime.enforcement_efficiency
 
     def hazard_by_account(self) -> np.ndarray:
         """Resolution intensity for loans held by each ledger account."""
         hazard = np.zeros(self.ledger.n_accounts)
         for bank in self.banks:
-            hazard[bank.account] = self.bank_hazard(bank.workout_skill)
+            hazard[bank.account] = self.workout_hazard(bank.workout_skill)
         for amc in self.amcs:
-            hazard[amc.account] = self.amc_hazard(amc.workout_skill)
+            hazard[amc.account] = self.workout_hazard(amc.workout_skill)
         for spv in self.spvs:
             hazard[spv.account] = hazard[spv.servicer.account]
         return hazard
@@ -1678,9 +1675,10 @@ class NPLMarketModel(mesa.Model):
             "forced_sale_fill_rate": flows.get("forced_sale_fill_rate", float("nan")),
             "discount_to_fundamental": flows.get("discount_to_fundamental", float("nan")),
             "quarters_to_sell": flows.get("quarters_to_sell", float("nan")),
-            "liquidity_premium_bp": 1e4
-            * self.liquidity_premium_share()
-            * float(np.mean([i.spec.liquidity_premium_bp for i in self.investors]) / 1e4),
+            "liquidity_premium_bp": self.liquidity_premium_share()
+            * float(np.mean([inv.spec.liquidity_premium_bp for inv in self.investors]))
+            if self.investors
+            else float("nan"),
             "liquidity_created_amc": proceeds,
             "liquidity_created_securitisation": sum(
                 b.flows["securitisation_proceeds"] + b.flows["abs_income"] for b in banks
