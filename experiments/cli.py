@@ -45,10 +45,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"nplsim: {message} (see 'nplsim {self._sub_name()} --help')\n")
-
-    def _sub_name(self) -> str:
-        return self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        # one line whatever the user typed: escape line breaks inside echoed arguments
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
+        self.exit(EXIT_USAGE, f"nplsim: {message} (see '{self.prog} --help')\n")
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

@@ -95,3 +95,11 @@ def test_regimes_list_show_diff(capsys):
     assert "investor_protection" in capsys.readouterr().out
     assert main(["regimes", "show", "nope"]) == 2
     assert "unknown preset" in capsys.readouterr().err
+
+
+def test_a_line_break_in_an_unrecognised_argument_keeps_the_error_on_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "amc_only_1999", "\n"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments" in err
