@@ -324,6 +324,21 @@ class StateBank(Originator, mesa.Agent):
             ledger.transfer(self.account, outside["government"], term, "bond_purchase")
             self.gov_bonds += term
 
+    def cover_overdraft(self) -> None:
+        """Borrow any end-of-quarter cash shortfall from the central bank's standing facility.
+
+        Payments after the books close (deal costs, transfer frictions) can exceed the reserves a
+        bank keeps; like any bank with a reserve account it cannot end the day overdrawn, so the
+        shortfall becomes interbank (central-bank) funding, repaid when cash returns.
+        """
+        shortfall = -self.cash
+        if shortfall > 0:
+            ledger = self.model.ledger
+            ledger.transfer(
+                ledger.outside["central_bank"], self.account, shortfall, "overdraft_cover"
+            )
+            self.interbank += shortfall
+
     # ------------------------------------------------------------------ disposal
     def update_shadow_prices(self) -> ShadowPrices:
         """Regulatory pressure from the bank's capital and NPL ratios under the current regime."""

@@ -215,6 +215,7 @@ class NPLMarketModel(mesa.Model):
         market_stats = self.trade_secondary()  # 8. investors trade outstanding tranches
         self.amcs_fund()  # 9. AMCs repay funding from recoveries;
         self.run_power_sector()  #   power plants generate, pay debt, finance new capex
+        self.do_banks("cover_overdraft")  #   banks short of reserves borrow from the central bank
         self._measure({**flows, **auction_stats, **market_stats})  # 10. metrics, data collection
         self.datacollector.collect(self)
         self._record_agents()

@@ -4,10 +4,9 @@ Every run here checks ``model.invariant_violations() == []`` before the first qu
 every quarter, reaches its horizon, and builds every output table; each test then asserts that the
 events of the stress were recorded (enhancer default, recharacterisation, macro and coal shocks).
 
-Sizes are small (10,000 loans, 30-40 quarters) so the file runs in a few seconds. Seeds are fixed:
-the known bugs are pinned by the strict ``xfail`` tests (see ``BUG_*``), which fail once the bug is
-fixed so that the marker can be removed; tests whose comment says "regression" pinned bugs that
-this file found and that have since been fixed.
+Sizes are small (10,000 loans, 30-40 quarters) so the file runs in a few seconds. Seeds are fixed;
+tests whose comment says "regression" pinned bugs that this file found and that have since been
+fixed.
 """
 
 from __future__ import annotations
@@ -24,19 +23,6 @@ from market.scenario import load_scenario
 N_LOANS = 10_000
 QUARTERS = 40
 DEEP_SHOCKS = [{"quarter": q, "z": -6.0} for q in range(2, QUARTERS, 2)]  # z at its lower bound
-
-# ------------------------------------------------------------------------------- known bugs
-BUG_ENHANCER_ZERO_EXPOSURE = (
-    "BUG enhancer zero exposure: a best-efforts issue that places no senior notes still gets a "
-    "guarantor, which writes an exposure of 0.0; CreditEnhancer.available_for then divides by "
-    "sum(self.exposure.values()) == 0 (agents/enhancer.py, the per-deal share of capital): "
-    "ZeroDivisionError in service_deals"
-)
-BUG_INSOLVENT_BANK = (
-    "BUG insolvent bank: a bank whose costs exceed its means keeps paying them, and its cash goes "
-    "negative (an invariant violation); before the opex fix in StateBank.close_books this also "
-    "raised ValueError on a negative operating cost"
-)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -299,20 +285,18 @@ def test_power_scenario_through_a_coal_spike_and_a_collapse():
 
 
 # ------------------------------------------------------------------------------- insolvent banks
-@pytest.mark.xfail(strict=True, reason=BUG_INSOLVENT_BANK)
 def test_a_bank_too_small_for_the_fixed_deal_costs_runs_to_the_end():
-    # a single bank of CNY 1,000 (loans_cny_bn = 1e-6, > 0 so valid): fixed securitisation costs
-    # (CNY 1 m a deal) turn its cash and total assets negative ("Tiny: negative cash" at quarter
-    # 4); before the opex fix quarter 5 raised
-    # "ValueError: transfer 'operating_cost': amount must be >= 0, got -7.1e-08"
+    # regression: a single bank of CNY 1,000 (loans_cny_bn = 1e-6, > 0 so valid) pays fixed
+    # securitisation costs (CNY 1 m a deal) beyond its reserves; its cash went negative at
+    # quarter 4. Now the shortfall is borrowed from the central bank's standing facility.
     tiny = {"name": "Tiny", "loans_cny_bn": 1e-6, "internal_control": 0.5,
             "workout_skill": 1.0, "equity_ratio": 0.1, "bond_share": 0.1}  # fmt: skip
-    run_checked("pilot_2005", 1, n_loans=6000, quarters=8, banks=[tiny])
+    model = run_checked("pilot_2005", 1, n_loans=6000, quarters=8, banks=[tiny])
+    (bank,) = model.banks
+    assert bank.interbank > 10 * bank.deposits  # funded by the central bank, not by overdraft
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_INSOLVENT_BANK)
 def test_a_debtor_notice_cost_beyond_the_banks_means_keeps_the_invariants():
-    # notice_cost_per_loan_cny has no upper bound; at 1e9 CNY a loan the first true sale makes
-    # the bank insolvent ("ABC: negative cash -7367" at quarter 12); before the opex fix quarter
-    # 13 raised the same ValueError in StateBank.close_books
+    # regression: at a ruinous notice cost a loan the first true sale made the bank's cash
+    # negative ("ABC: negative cash -7367" at quarter 12)
     run_checked("pilot_2005", 1, n_loans=6000, quarters=14, notice_cost_per_loan_cny=1e9)
