@@ -90,20 +90,33 @@ def asset_correlation(pd_annual: np.ndarray, segment_correlation: np.ndarray) ->
     return np.where(np.isnan(segment_correlation), corporate, segment_correlation)
 
 
-@dataclass
-class QuarterFlows:
-    """Per-loan cash flows and transitions of one quarter (arrays over all slots)."""
+@dataclass(frozen=True)
+class Servicing:
+    """A quarter of performing-loan service, summed by holder account (CNY bn)."""
 
-    interest: np.ndarray
-    principal_paid: np.ndarray
-    matured: np.ndarray
-    defaulted: np.ndarray
-    resolved: np.ndarray
-    written_off: np.ndarray
-    recovery: np.ndarray  # gross cash recovered on resolved NPLs
-    workout_cost: np.ndarray
-    npl_face_closed: np.ndarray  # gross principal of NPLs resolved or written off
-    carrying_closed: np.ndarray  # holder's carrying value of those NPLs
+    interest: np.ndarray  # interest paid, per account
+    principal_paid: np.ndarray  # amortisation plus repayment at maturity, per account
+    matured: np.ndarray  # slots repaid at maturity this quarter
+
+
+@dataclass(frozen=True)
+class Workout:
+    """The non-performing loans closed this quarter, one entry per closed slot."""
+
+    slots: np.ndarray  # closed slots (resolved or written off)
+    written_off: np.ndarray  # bool: written off at the maximum age (else resolved)
+    recovery: np.ndarray  # gross cash recovered (0 for a write-off)
+    cost: np.ndarray  # workout cost paid to service providers
+    face: np.ndarray  # principal closed
+    carrying: np.ndarray  # holder's carrying value closed
+
+    @property
+    def resolved_slots(self) -> np.ndarray:
+        return self.slots[~self.written_off]
+
+    @property
+    def written_off_slots(self) -> np.ndarray:
+        return self.slots[self.written_off]
 
 
 class LoanBook:
@@ -134,8 +147,8 @@ class LoanBook:
     def __init__(self, n: int, segments: SegmentTable):
         self.n = n
         self.segments = segments
-        self.holder = np.zeros(n, dtype=np.int32)
-        self.originator = np.zeros(n, dtype=np.int32)
+        self.holder = np.zeros(n, dtype=np.intp)  # intp: np.bincount needs no cast
+        self.originator = np.zeros(n, dtype=np.intp)
         self.segment = np.zeros(n, dtype=np.int8)
         self.principal = np.zeros(n)
         self.carrying = np.zeros(n)
@@ -160,7 +173,7 @@ class LoanBook:
         originator: np.ndarray,
         segment: np.ndarray,
         principal: np.ndarray,
-        pd_multiplier: np.ndarray,
+        pd_multiplier_by_account: np.ndarray,
         benchmark_rate: float,
         secured_draw: np.ndarray,
         remaining_share: np.ndarray,
@@ -172,16 +185,20 @@ class LoanBook:
             originator: lending bank's account for each slot.
             segment: segment code for each new loan.
             principal: principal for each new loan, CNY bn.
-            pd_multiplier: the originating bank's internal-control multiplier on segment PDs.
+            pd_multiplier_by_account: each account's internal-control multiplier on segment PDs.
             benchmark_rate: annual benchmark lending rate.
             secured_draw: uniform draws deciding collateralisation.
             remaining_share: share of the contract term still to run (1 for a new loan; below 1
                 only when seeding a seasoned book).
         """
         seg = self.segments
-        pd = np.clip(seg.pd_annual[segment] * pd_multiplier, 1e-5, 0.999)
+        # Default parameters depend only on (originator, segment): compute them once per pair.
+        n_seg = seg.pd_annual.size
+        multiplier = np.asarray(pd_multiplier_by_account, dtype=float)
+        pd = np.clip(np.outer(multiplier, seg.pd_annual).ravel(), 1e-5, 0.999)
         pd_q = 1.0 - (1.0 - pd) ** 0.25
-        rho = asset_correlation(pd, seg.correlation[segment])
+        rho = asset_correlation(pd, np.tile(seg.correlation, multiplier.size))
+        pair = np.asarray(originator) * n_seg + segment
         secured = secured_draw < seg.secured_share[segment]
         maturity = seg.maturity_q[segment]
         self.holder[slots] = originator
@@ -195,9 +212,9 @@ class LoanBook:
         )
         self.collateral[slots] = np.where(secured, principal * seg.collateral_cover[segment], 0.0)
         self.collateral_share[slots] = 1.0
-        self.threshold[slots] = ndtri(pd_q)
-        self.sqrt_rho[slots] = np.sqrt(rho)
-        self.sqrt_one_minus_rho[slots] = np.sqrt(1.0 - rho)
+        self.threshold[slots] = ndtri(pd_q)[pair]
+        self.sqrt_rho[slots] = np.sqrt(rho)[pair]
+        self.sqrt_one_minus_rho[slots] = np.sqrt(1.0 - rho)[pair]
         self.status[slots] = Status.PERFORMING
         self._npl_index = None
         self.default_q[slots] = -1
@@ -249,25 +266,35 @@ class LoanBook:
         return np.maximum(quarter - self.default_q[idx], 0)
 
     # ------------------------------------------------------------------ the quarter
-    def service_performing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def service_performing(self, n_accounts: int) -> Servicing:
         """Interest and equal-principal amortisation of performing loans; maturing loans repay.
 
-        Returns:
-            interest, principal paid (both CNY bn per slot) and the mask of loans that matured.
+        Each quantity is one pass over the book; the few slots that are not performing (NPLs
+        and free slots) are zeroed by index rather than masked in every pass.
         """
         performing = self.status == Status.PERFORMING
-        interest = np.where(performing, self.principal * self.rate * 0.25, 0.0)
-        remaining = np.maximum(self.remaining_q, 1)
-        principal_paid = np.where(performing, self.principal / remaining, 0.0)
-        self.principal -= principal_paid
-        self.carrying -= np.where(performing, principal_paid, 0.0)
-        self.remaining_q -= performing.astype(np.int16)
-        matured = performing & (self.remaining_q <= 0)
+        idle = np.flatnonzero(~performing)
+        interest = self.principal * self.rate
+        interest *= 0.25
+        interest[idle] = 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):  # idle slots may have no term left
+            paid = self.principal / self.remaining_q
+        paid[idle] = 0.0
+        self.principal -= paid
+        self.carrying -= paid
+        self.remaining_q -= 1
+        self.remaining_q[idle] += 1
+        due = np.flatnonzero(self.remaining_q <= 0)
+        matured = due[performing[due]]
         self.principal[matured] = 0.0
         self.carrying[matured] = 0.0
         self.status[matured] = Status.RESOLVED
         self._npl_index = None
-        return interest, principal_paid, matured
+        return Servicing(
+            interest=self.sum_by_holder(interest, n_accounts),
+            principal_paid=self.sum_by_holder(paid, n_accounts),
+            matured=matured,
+        )
 
     def default(
         self, quarter: int, z: float, shock: np.ndarray, quality: np.ndarray | None = None
@@ -295,7 +322,7 @@ class LoanBook:
         cost_by_holder: np.ndarray,
         uniform: np.ndarray,
         write_off_age_q: int,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> Workout:
         """Resolve non-performing loans with a holder-specific hazard and write off old ones.
 
         Args:
@@ -308,35 +335,30 @@ class LoanBook:
                 resolved at that age).
 
         Returns:
-            resolved mask, written-off mask, gross recovery, workout cost, face closed and
-            carrying value closed (per slot arrays).
+            the closed slots with their recoveries, costs, face and carrying value. Only the
+            NPLs (a few percent of the book) are touched.
         """
-        idx = self.npl_index()  # a few percent of the book
+        idx = self.npl_index()
         age = self.age_q(quarter, idx)
-        p_resolve = -np.expm1(-hazard_by_holder[self.holder[idx]])
+        holder = self.holder[idx]
+        p_resolve = -np.expm1(-hazard_by_holder[holder])
         resolved_here = (age < write_off_age_q) & (uniform[idx] < p_resolve)
         off_here = age >= write_off_age_q
         closed_here = resolved_here | off_here
-        won = idx[resolved_here]
-        shape = self.n
-        resolved = np.zeros(shape, dtype=bool)
-        written_off = np.zeros(shape, dtype=bool)
-        recovery, workout_cost = np.zeros(shape), np.zeros(shape)
-        face_closed, carrying_closed = np.zeros(shape), np.zeros(shape)
-        resolved[won] = True
-        written_off[idx[off_here]] = True
-        recovery[won] = self.base_recovery(won) * recovery_timing_factor(age[resolved_here])
-        workout_cost[won] = recovery[won] * cost_by_holder[self.holder[won]]
-        closed = idx[closed_here]
-        face_closed[closed] = self.principal[closed]
-        carrying_closed[closed] = self.carrying[closed]
-        self.recovered[won] += recovery[won]
-        self.principal[closed] = 0.0
-        self.carrying[closed] = 0.0
-        self.status[won] = Status.RESOLVED
-        self.status[idx[off_here]] = Status.WRITTEN_OFF
+        slots = idx[closed_here]
+        won = resolved_here[closed_here]
+        won_slots = slots[won]
+        recovery = np.zeros(slots.size)
+        recovery[won] = self.base_recovery(won_slots) * recovery_timing_factor(age[resolved_here])
+        cost = recovery * cost_by_holder[holder[closed_here]]
+        face, carrying = self.principal[slots], self.carrying[slots]
+        self.recovered[won_slots] += recovery[won]
+        self.principal[slots] = 0.0
+        self.carrying[slots] = 0.0
+        self.status[won_slots] = Status.RESOLVED
+        self.status[slots[~won]] = Status.WRITTEN_OFF
         self._npl_index = None
-        return resolved, written_off, recovery, workout_cost, face_closed, carrying_closed
+        return Workout(slots, ~won, recovery, cost, face, carrying)
 
     # ------------------------------------------------------------------ ownership
     def transfer(self, idx: np.ndarray, new_holder: np.ndarray | int, price: np.ndarray) -> None:

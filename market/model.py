@@ -249,7 +249,7 @@ class NPLMarketModel(mesa.Model):
     def run_loan_book(self) -> dict[str, float]:
         """Advance every loan one quarter and settle the cash through the ledger."""
         loans, n = self.loans, self.ledger.n_accounts
-        interest, principal_paid, _ = loans.service_performing()
+        served = loans.service_performing(n)
         shocks = self.streams["defaults"].standard_normal(loans.n)  # idiosyncratic ε per slot
         defaulted = loans.default(self.quarter, self.z, shocks)
         went_bad = np.flatnonzero(defaulted)
@@ -257,30 +257,29 @@ class NPLMarketModel(mesa.Model):
         new_npl = np.bincount(
             loans.holder[went_bad], weights=loans.principal[went_bad], minlength=n
         )
-        resolved, written_off, recovery, cost, face_closed, carrying_closed = loans.work_out(
+        out = loans.work_out(
             self.quarter,
             self.hazard_by_account(),
             self.workout_cost_by_account(),
             self.streams["recoveries"].random(loans.n),
             self.config.write_off_age_q,
         )
-        closed = np.flatnonzero(resolved | written_off)
-        off = np.flatnonzero(written_off)
+        closed, off = out.slots, out.written_off_slots
 
         def by_holder(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
             return np.bincount(loans.holder[idx], weights=values, minlength=n)
 
         by = {  # sums per ledger account; NPL flows only over the few loans that moved
-            "interest": loans.sum_by_holder(interest, n),
-            "principal": loans.sum_by_holder(principal_paid, n),
-            "recovery": by_holder(closed, recovery[closed]),
-            "cost": by_holder(closed, cost[closed]),
-            "face_closed": by_holder(closed, face_closed[closed]),
-            "carrying_closed": by_holder(closed, carrying_closed[closed]),
-            "written_off": by_holder(off, face_closed[off]),
+            "interest": served.interest,
+            "principal": served.principal_paid,
+            "recovery": by_holder(closed, out.recovery),
+            "cost": by_holder(closed, out.cost),
+            "face_closed": by_holder(closed, out.face),
+            "carrying_closed": by_holder(closed, out.carrying),
+            "written_off": by_holder(off, out.face[out.written_off]),
             "new_npl": new_npl,
         }
-        self.carveout_recovered += float(recovery[closed][self.carved_out[closed]].sum())
+        self.carveout_recovered += float(out.recovery[self.carved_out[closed]].sum())
         ledger, outside = self.ledger, self.ledger.outside
         ledger.pay_each(outside["borrowers"], by["interest"], "loan_interest")
         ledger.pay_each(outside["borrowers"], by["principal"], "loan_principal")
@@ -308,7 +307,7 @@ class NPLMarketModel(mesa.Model):
             "bank_recovered_cash": float(by["recovery"][bank_accounts].sum()),
             "bank_face_closed": float(by["carrying_closed"][bank_accounts].sum()),
             "new_npl": float(by["new_npl"][bank_accounts].sum()),
-            "resolved_count": int(resolved.sum()),
+            "resolved_count": int(closed.size - off.size),
         }
 
     def draw_quality(self, count: int) -> np.ndarray:
@@ -333,7 +332,7 @@ class NPLMarketModel(mesa.Model):
             originator,
             segment,
             principal,
-            self.pd_multiplier_by_account[originator],
+            self.pd_multiplier_by_account,
             config.macro.benchmark_rate,
             draws[1, free],
             np.ones(free.size),
@@ -1297,7 +1296,7 @@ class NPLMarketModel(mesa.Model):
                              "loan_prepaid")  # fmt: skip
         loans.originate(
             np.array([slot]), np.array([bank.account]), np.array([SEGMENTS.index("power_plant")]),
-            np.array([amount]), self.pd_multiplier_by_account[[bank.account]],
+            np.array([amount]), self.pd_multiplier_by_account,
             self.config.macro.benchmark_rate, np.array([secured_draw]), np.ones(1),
         )  # fmt: skip
         loans.rate[slot] = cost.total[0] / 1e4
@@ -1569,7 +1568,7 @@ class NPLMarketModel(mesa.Model):
             accounts,
             segment,
             principal,
-            self.pd_multiplier_by_account[accounts],
+            self.pd_multiplier_by_account,
             config.macro.benchmark_rate,
             rng.random(loans.n),
             remaining_share,

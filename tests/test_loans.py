@@ -55,15 +55,22 @@ def _book(
     segments: SegmentTable | None = None,
     originator: int | np.ndarray = 0,
 ) -> LoanBook:
-    """A book with every slot filled by a freshly originated performing loan."""
+    """A book with every slot filled by a freshly originated performing loan.
+
+    A per-slot ``pd_multiplier`` gives every slot its own originating account (multipliers are
+    a property of the originator)."""
     book = LoanBook(n, segments or _segments())
     slots = np.arange(n)
+    if np.ndim(pd_multiplier):
+        originator, by_account = slots, np.asarray(pd_multiplier, dtype=float)
+    else:
+        by_account = np.full(int(np.max(originator)) + 1, float(pd_multiplier))
     book.originate(
         slots=slots,
-        originator=np.broadcast_to(np.asarray(originator, dtype=np.int32), n),
+        originator=np.broadcast_to(np.asarray(originator, dtype=np.intp), n),
         segment=np.broadcast_to(np.asarray(segment, dtype=np.int8), n),
         principal=np.broadcast_to(np.asarray(principal, dtype=float), n).copy(),
-        pd_multiplier=np.broadcast_to(np.asarray(pd_multiplier, dtype=float), n),
+        pd_multiplier_by_account=by_account,
         benchmark_rate=RATE,
         secured_draw=np.where(np.broadcast_to(secured, n), 0.0, 1.0),
         remaining_share=np.broadcast_to(np.asarray(remaining_share, dtype=float), n),
@@ -103,36 +110,47 @@ def test_unsecured_draw_leaves_no_collateral_and_pd_multiplier_scales_pd():
 def test_interest_is_quarter_of_annual_rate_on_performing_loans_only():
     rng = np.random.default_rng(1)
     principal = rng.uniform(0.1, 2.0, N)
-    book = _book(principal=principal)
+    book = _book(principal=principal, originator=np.arange(N))  # one account a loan
     npl = rng.random(N) < 0.3
     _make_npl(book, npl)
     before = book.principal.copy()
-    interest, paid, matured = book.service_performing()
+    served = book.service_performing(N)
+    interest, paid = served.interest, served.principal_paid
     np.testing.assert_allclose(interest[~npl], before[~npl] * book.rate[~npl] / 4)
     assert (interest[npl] == 0).all()
     assert (paid[npl] == 0).all()
     np.testing.assert_array_equal(book.principal[npl], before[npl])  # NPLs do not amortise
-    assert not matured.any()
+    assert served.matured.size == 0
+
+
+def test_service_sums_by_holder_account():
+    book = _book(n=6, principal=np.arange(1.0, 7.0), originator=np.array([0, 1, 1, 2, 2, 2]))
+    before = book.principal.copy()
+    served = book.service_performing(4)
+    np.testing.assert_allclose(served.interest, np.array([1, 5, 15, 0]) * (RATE + 0.02) / 4)
+    np.testing.assert_allclose(served.principal_paid, np.array([1, 5, 15, 0]) / 12)
+    np.testing.assert_allclose(before - book.principal, np.arange(1.0, 7.0) / 12)
 
 
 def test_equal_principal_amortisation_repays_over_term_then_matures():
     maturity = 12  # private segment
     principal = np.linspace(0.5, 3.0, 100)
-    book = _book(n=100, principal=principal)
+    book = _book(n=100, principal=principal, originator=np.arange(100))
     paid_total = np.zeros(100)
     for q in range(maturity):
         assert (book.status == Status.PERFORMING).all()
-        _, paid, matured = book.service_performing()
+        served = book.service_performing(100)
+        paid = served.principal_paid
         np.testing.assert_allclose(paid, principal / maturity)  # equal instalments
         paid_total += paid
-        assert matured.all() if q == maturity - 1 else not matured.any()
+        assert served.matured.size == (100 if q == maturity - 1 else 0)
         np.testing.assert_allclose(book.carrying, book.principal)
     np.testing.assert_allclose(paid_total, principal)
     assert (book.status == Status.RESOLVED).all()
     assert (book.principal == 0).all() and (book.carrying == 0).all()
     assert book.free_slots().size == 100
-    interest, paid, _ = book.service_performing()  # resolved slots pay nothing more
-    assert (interest == 0).all() and (paid == 0).all()
+    served = book.service_performing(100)  # resolved slots pay nothing more
+    assert (served.interest == 0).all() and (served.principal_paid == 0).all()
 
 
 def test_seasoned_loan_matures_after_its_remaining_share_of_term():
@@ -140,8 +158,7 @@ def test_seasoned_loan_matures_after_its_remaining_share_of_term():
     np.testing.assert_array_equal(book.remaining_q, [12, 6, 1])
     quarters_to_mature = np.full(3, -1)
     for q in range(12):
-        _, _, matured = book.service_performing()
-        quarters_to_mature[matured] = q + 1
+        quarters_to_mature[book.service_performing(1).matured] = q + 1
     np.testing.assert_array_equal(quarters_to_mature, [12, 6, 1])
 
 
@@ -252,13 +269,14 @@ def test_higher_hazard_resolves_more_at_one_minus_exp_rate():
     _make_npl(book, slice(None), default_q=0)
     hazard = np.array([0.05, 0.5])
     uniform = np.random.default_rng(31).random(N)
-    resolved, written_off, *_ = book.work_out(1, hazard, np.zeros(2), uniform, 28)
+    out = book.work_out(1, hazard, np.zeros(2), uniform, 28)
+    resolved = np.isin(np.arange(N), out.resolved_slots)
     share = np.array([resolved[book.originator == h].mean() for h in (0, 1)])
     expected = -np.expm1(-hazard)
     se = np.sqrt(expected * (1 - expected) / (N / 2))
     assert np.all(np.abs(share - expected) < 4 * se)
     assert share[1] > 5 * share[0]
-    assert not written_off.any()
+    assert out.written_off_slots.size == 0
 
 
 def test_write_off_exactly_at_write_off_age():
@@ -267,16 +285,15 @@ def test_write_off_exactly_at_write_off_age():
     _make_npl(book, slice(None), default_q=0)
     hazard, cost = np.zeros(1), np.zeros(1)
     for q in range(w):
-        _, written_off, *_ = book.work_out(q, hazard, cost, np.ones(50), w)
-        assert not written_off.any(), f"written off early at age {q}"
+        out = book.work_out(q, hazard, cost, np.ones(50), w)
+        assert out.slots.size == 0, f"closed early at age {q}"
     before = book.principal.copy()
-    resolved, written_off, recovery, _, face, carrying = book.work_out(
-        w, hazard, cost, np.ones(50), w
-    )
-    assert written_off.all() and not resolved.any()
-    assert (recovery == 0).all()
-    np.testing.assert_allclose(face, before)
-    np.testing.assert_allclose(carrying, before)
+    out = book.work_out(w, hazard, cost, np.ones(50), w)
+    np.testing.assert_array_equal(out.written_off_slots, np.arange(50))
+    assert out.resolved_slots.size == 0
+    assert (out.recovery == 0).all() and (out.cost == 0).all()
+    np.testing.assert_allclose(out.face, before)
+    np.testing.assert_allclose(out.carrying, before)
     assert (book.status == Status.WRITTEN_OFF).all() and (book.principal == 0).all()
     assert book.free_slots().size == 50
 
@@ -287,15 +304,13 @@ def test_resolution_recovers_base_recovery_times_timing_factor_less_cost():
     book.carrying[:] = 0.4  # bought at a discount
     quarter = 9  # age 9 -> third year
     base = book.base_recovery()
-    resolved, _, recovery, cost, face, carrying = book.work_out(
-        quarter, np.array([50.0]), np.array([0.1]), np.full(8, 0.5), 28
-    )
-    assert resolved.all()
-    np.testing.assert_allclose(recovery, base * 62.8 / 84.2)
-    np.testing.assert_allclose(cost, 0.1 * recovery)
-    np.testing.assert_allclose(face, 1.0)
-    np.testing.assert_allclose(carrying, 0.4)
-    np.testing.assert_allclose(book.recovered, recovery)
+    out = book.work_out(quarter, np.array([50.0]), np.array([0.1]), np.full(8, 0.5), 28)
+    np.testing.assert_array_equal(out.resolved_slots, np.arange(8))
+    np.testing.assert_allclose(out.recovery, base * 62.8 / 84.2)
+    np.testing.assert_allclose(out.cost, 0.1 * out.recovery)
+    np.testing.assert_allclose(out.face, 1.0)
+    np.testing.assert_allclose(out.carrying, 0.4)
+    np.testing.assert_allclose(book.recovered, out.recovery)
     assert (book.status == Status.RESOLVED).all()
 
 
@@ -392,8 +407,8 @@ def test_workout_value_table_matches_simulated_loan_book_workout():
     rng = np.random.default_rng(51)
     total = np.zeros(N)
     for q in range(w + 3):
-        _, _, recovery, *_ = book.work_out(q, hazard, np.zeros(1), rng.random(N), w)
-        total += recovery
+        out = book.work_out(q, hazard, np.zeros(1), rng.random(N), w)
+        total[out.slots] += out.recovery
     pv = total / base
     table = workout_value_table(p, 1.0, w, 0.0)
     assert pv.mean() == pytest.approx(table[0], abs=4 * pv.std() / np.sqrt(N))

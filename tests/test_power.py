@@ -111,7 +111,7 @@ def test_plant_loans_settle_instalments_maturities_and_closed_npls():
     plant_loans.assign(np.arange(3), np.array([0, 0, 1]), loans)
     plant_loans.default_plant(loans, 1, quarter=0, quality=1.0)
     plant_loans.snapshot(loans)
-    loans.service_performing()
+    loans.service_performing(1)
     loans.work_out(1, np.array([50.0]), np.zeros(1), np.zeros(3), write_off_age_q=8)
     settled = plant_loans.settle(loans, 1, 8, 2)
     assert settled.interest.tolist() == pytest.approx([0.02, 0.0])
