@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -145,13 +145,47 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+WRITABLE = "a path in a directory where you can create files"
+
+
 def check_creatable(out_dir: Path) -> None:
-    """Refuse an output path that cannot become a directory because a file stands on it."""
-    for parent in Path(out_dir).parents:
-        if parent.exists():
+    """Refuse an output path that cannot become a directory, before any work is done: a file
+    stands on the path above it, or the nearest existing directory above it is one where nothing
+    can be created (read-only, permission denied, ``/proc``)."""
+    out_dir = Path(out_dir)
+    for parent in out_dir.parents:
+        try:
+            exists = parent.exists()
+        except OSError as exc:  # e.g. a directory above it that may not be searched
+            raise ConfigError(
+                str(out_dir), "--out", f"cannot look into {parent}: {_reason(exc)}", WRITABLE
+            ) from None
+        if exists:
             if not parent.is_dir():
                 raise ConfigError(str(out_dir), "--out", f"{parent} is a file", "a directory path")
+            check_writable(parent, out_dir)
             return
+
+
+def check_writable(directory: Path, out_dir: Path) -> None:
+    """Refuse ``out_dir`` unless a directory can be created in ``directory``.
+
+    Tried for real, by creating and removing a uniquely named directory there: permission bits
+    do not tell (root, ACLs, read-only mounts, ``/proc``).
+    """
+    try:
+        probe = tempfile.mkdtemp(prefix=".nplsim-check-", dir=directory)
+    except OSError as exc:
+        raise ConfigError(
+            str(out_dir), "--out", f"cannot create a directory in {directory}: {_reason(exc)}",
+            WRITABLE,
+        ) from None  # fmt: skip
+    with suppress(OSError):
+        os.rmdir(probe)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def check_output_directory(out_dir: Path) -> None:

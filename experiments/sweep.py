@@ -58,6 +58,11 @@ RUNS_DIR = "runs"
 FAILURES_DIR = "failures"
 RUN_ID_LENGTH = 12  # hex digits of SHA-256: 48 bits, collision-free for any practical sweep
 TMP_PREFIX = ".tmp-"
+# Seeds and integer parameter values are stored in 64-bit integer Parquet columns.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_SEED = INT64_MAX
+SEED_RANGE = f"integers from 0 to 2**63 - 1 ({MAX_SEED})"
+INT64_RANGE = f"integers from -2**63 to 2**63 - 1 ({INT64_MIN} to {INT64_MAX})"
 
 
 # ====================================================================== the spec
@@ -117,9 +122,13 @@ class SweepSpec(_Strict):
     base: str = Field(default=DEFAULT_SCENARIO, description="Scenario name or TOML path.")
     quarters: int | None = Field(default=None, ge=1, le=400, description="Horizon, quarters.")
     overrides: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] | None = Field(default=None, min_length=1)
+    seeds: list[int] | None = Field(
+        default=None, min_length=1, description="Distinct seeds, each from 0 to 2**63 - 1."
+    )
     replications: int | None = Field(default=None, ge=1, le=100_000)
-    seed_start: int = Field(default=0, ge=0)
+    seed_start: int = Field(
+        default=0, ge=0, description="First of the replications' seeds (the last <= 2**63 - 1)."
+    )
     outputs: list[Output] = Field(default_factory=lambda: ["model", "summary"], min_length=1)
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
@@ -210,10 +219,18 @@ def _check_consistency(spec: SweepSpec, source: str) -> None:
     if spec.seeds is not None and spec.replications is not None:
         raise ConfigError(source, "replications", "give seeds or replications, not both")
     if spec.seeds is not None:
-        if min(spec.seeds) < 0:
-            raise ConfigError(source, "seeds", "seeds must be non-negative integers")
+        outside = [seed for seed in spec.seeds if not 0 <= seed <= MAX_SEED]
+        if outside:
+            raise ConfigError(source, "seeds", f"seed {outside[0]} out of range", SEED_RANGE)
         if len(set(spec.seeds)) < len(spec.seeds):
             raise ConfigError(source, "seeds", "seeds must be distinct")
+    last = spec.seed_start + (spec.replications or 1) - 1
+    if spec.seeds is None and last > MAX_SEED:
+        raise ConfigError(
+            source, "seed_start", f"the last seed, seed_start + replications - 1 = {last}, is out"
+            " of range", SEED_RANGE,
+        )  # fmt: skip
+    _check_int64(spec, source)
     if len(set(spec.outputs)) < len(spec.outputs):
         raise ConfigError(source, "outputs", "outputs must be distinct", ", ".join(OUTPUTS))
     fixed = {_normal(k) for k in spec.fixed_overrides()}
@@ -243,6 +260,19 @@ def _check_consistency(spec: SweepSpec, source: str) -> None:
         raise ConfigError(
             source, "parameters", f"{method} sampling needs a parameter with low and high"
         )
+
+
+def _check_int64(spec: SweepSpec, source: str) -> None:
+    """Refuse integer parameter values that a 64-bit Parquet column cannot hold."""
+    for name, param in spec.parameters.items():
+        given = {"values": param.values or [], "low": [param.low], "high": [param.high]}
+        for key, values in given.items():
+            for value in values:
+                if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                    raise ConfigError(
+                        source, f"parameters.{name}.{key}",
+                        f"{value} does not fit a 64-bit integer", INT64_RANGE,
+                    )  # fmt: skip
 
 
 # ====================================================================== expansion
@@ -302,11 +332,18 @@ def _unit_samples(sampling: SamplingSpec, dims: int) -> list[list[float]]:
     else:
         engine = qmc.Sobol(d=dims, scramble=True, rng=sampling.seed)
     n = int(sampling.n or 0)
-    if sampling.method == "sobol" and n & (n - 1):
-        logger.warning("sobol: n=%d is not a power of 2, so the sample is less balanced", n)
-    with warnings.catch_warnings():  # said once above, in the project's log
+    with warnings.catch_warnings():  # said once, in the project's log: see _sampling_warnings
         warnings.filterwarnings("ignore", "The balance properties", UserWarning)
         return engine.random(n).tolist()
+
+
+def _sampling_warnings(spec: SweepSpec) -> list[str]:
+    """What is legal but unwise in how a spec samples (logged by :func:`run_sweep` once the spec
+    and the options are accepted, so that an error is never preceded by a warning)."""
+    n = int(spec.sampling.n or 0)
+    if spec.sampling.method == "sobol" and n & (n - 1):
+        return [f"sobol: n={n} is not a power of 2, so the sample is less balanced"]
+    return []
 
 
 # ====================================================================== the worker side
@@ -484,11 +521,11 @@ def run_sweep(
             holds a sweep without ``resume`` — always before anything is written.
     """
     started = time.perf_counter()
-    loaded = (
-        _load(spec)
-        if isinstance(spec, str | Path)
-        else _Loaded(spec, "spec", spec.model_dump(mode="json"), Path.cwd())
-    )
+    if isinstance(spec, str | Path):
+        loaded = _load(spec)
+    else:
+        _check_consistency(spec, "spec")
+        loaded = _Loaded(spec, "spec", spec.model_dump(mode="json"), Path.cwd())
     if workers is not None and workers < 1:
         raise ConfigError("--workers", str(workers), "must be at least 1")
     if workers is not None and (scheduler or executor):
@@ -503,6 +540,8 @@ def run_sweep(
     with ExitStack() as stack:
         if executor is None:
             executor = _executor(stack, scheduler, workers)
+        for warning in _sampling_warnings(loaded.spec):  # only now that everything is accepted
+            logger.warning("%s", warning)
         if existing is None:
             _create_store(out_dir, manifest)
         else:
@@ -677,34 +716,39 @@ def _existing_manifest(
     out_dir: Path, resume: bool, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The manifest of the sweep already in ``out_dir`` (resume), or None for a new sweep."""
-    from experiments.run import check_creatable
+    from experiments.run import check_creatable, check_writable
 
-    check_creatable(out_dir)
     path = out_dir / MANIFEST
-    if path.is_file():
-        if not resume:
+    try:
+        holds_sweep = path.is_file()
+    except OSError:  # a directory above it that may not be searched: check_creatable says so
+        holds_sweep = False
+    if not holds_sweep:
+        check_creatable(out_dir)
+        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
             raise ConfigError(
-                str(out_dir), "--out", "already holds a sweep",
-                "pass --resume to continue it, or choose another directory",
+                str(out_dir), "--out", "exists and is not an nplsim sweep directory",
+                "a new or empty directory",
             )  # fmt: skip
-        existing = json.loads(path.read_text())
-        if existing.get("spec_resolved") != manifest["spec_resolved"]:
-            raise ConfigError(
-                str(path), "spec", "differs from the spec this sweep was started with",
-                "the same spec with --resume, or another --out directory",
-            )  # fmt: skip
-        if existing.get("base_config_hash") != manifest["base_config_hash"]:
-            raise ConfigError(
-                str(path), "base", "the base scenario changed since this sweep was started",
-                "another --out directory",
-            )  # fmt: skip
-        return existing
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        return None
+    if not resume:
         raise ConfigError(
-            str(out_dir), "--out", "exists and is not an nplsim sweep directory",
-            "a new or empty directory",
+            str(out_dir), "--out", "already holds a sweep",
+            "pass --resume to continue it, or choose another directory",
         )  # fmt: skip
-    return None
+    existing = json.loads(path.read_text())
+    if existing.get("spec_resolved") != manifest["spec_resolved"]:
+        raise ConfigError(
+            str(path), "spec", "differs from the spec this sweep was started with",
+            "the same spec with --resume, or another --out directory",
+        )  # fmt: skip
+    if existing.get("base_config_hash") != manifest["base_config_hash"]:
+        raise ConfigError(
+            str(path), "base", "the base scenario changed since this sweep was started",
+            "another --out directory",
+        )  # fmt: skip
+    check_writable(out_dir, out_dir)  # a resumed sweep writes inside it, not beside it
+    return existing
 
 
 def _create_store(out_dir: Path, manifest: Mapping[str, Any]) -> None:

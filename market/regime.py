@@ -64,8 +64,10 @@ class LegalRegime(BaseModel):
     )
     bulk_threshold: int = _field(
         "participants",
-        "Number of loans in one transfer from which it counts as a bulk transfer (loans).",
+        "Number of loans in one transfer from which it counts as a bulk transfer (loans; at most"
+        " 50,000,000, the most loan slots a scenario may have).",
         ge=1,
+        le=50_000_000,
     )
     investor_classes_allowed: tuple[InvestorClass, ...] = _field(
         "participants", "Investor types eligible to buy asset-backed securities (set of types)."
@@ -98,7 +100,11 @@ class LegalRegime(BaseModel):
         "How debtors must be told of a transfer for it to bind them (category).",
     )
     notice_cost_per_loan_cny: float = _field(
-        "process", "Cost of notifying the debtor of each transferred loan (CNY per loan).", ge=0
+        "process",
+        "Cost of notifying the debtor of each transferred loan (CNY per loan; at most CNY 10 m,"
+        " far above a registered letter or a court's service of notice).",
+        ge=0,
+        le=1e7,
     )
     notice_delay_q: int = _field(
         "process", "Delay that debtor notice adds to completing a transfer (quarters).", ge=0, le=8
@@ -384,8 +390,13 @@ def _type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
     lower = next((m.ge for m in metadata if hasattr(m, "ge")), None)
     upper = next((m.le for m in metadata if hasattr(m, "le")), None)
     if upper is None:
-        return annotation.__name__, f">= {lower:g}"
-    return annotation.__name__, f"{lower:g}-{upper:g}"
+        return annotation.__name__, f">= {_bound(lower)}"
+    return annotation.__name__, f"{_bound(lower)}-{_bound(upper)}"
+
+
+def _bound(value: float) -> str:
+    """A bound as a reader writes it: 50,000,000 rather than 5e+07."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 1e4 else f"{value:g}"
 
 
 def field_table() -> pd.DataFrame:

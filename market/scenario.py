@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,6 +22,12 @@ from market.regime import LegalRegime, list_presets, load_regime
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
+
+# Upper bounds of fields that have no natural one: generous, but finite, so that no value a file
+# can hold overflows to inf or nan during a run.
+MAX_CNY_BN = 1e6  # CNY 1,000 trn: above the loans of the whole Chinese banking system
+MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
+MAX_BORROWERS_PER_LOAN = 1e6  # the smallest book (100 slots) then stands for 100 m borrowers
 
 
 class _Strict(BaseModel):
@@ -93,7 +99,12 @@ class BankSpec(_Strict):
     """One state-owned commercial bank at the start of the run."""
 
     name: str = Field(min_length=1)
-    loans_cny_bn: float = Field(gt=0, description="Gross loan book, CNY bn.")
+    loans_cny_bn: float = Field(
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Gross loan book, CNY bn (at most 1e6 = CNY 1,000 trn, more than the loans"
+        " of the whole Chinese banking system).",
+    )
     internal_control: float = Field(
         ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
     )
@@ -108,9 +119,14 @@ class AMCSpec(_Strict):
     """One asset management company."""
 
     name: str = Field(min_length=1)
-    equity_cny_bn: float = Field(gt=0, description="Paid-in capital, CNY bn.")
+    equity_cny_bn: float = Field(
+        gt=0, le=MAX_CNY_BN, description="Paid-in capital, CNY bn (at most 1e6 = CNY 1,000 trn)."
+    )
     funding_capacity_cny_bn: float = Field(
-        ge=0, description="Bonds / central-bank lending it can raise for purchases, CNY bn."
+        ge=0,
+        le=MAX_CNY_BN,
+        description="Bonds / central-bank lending it can raise for purchases, CNY bn (at most"
+        " 1e6 = CNY 1,000 trn).",
     )
     workout_skill: float = Field(gt=0, le=5, description="Multiplier on the recovery hazard.")
     cost_per_recovered: float = Field(
@@ -148,7 +164,11 @@ class InvestorSpec(_Strict):
 
     investor_class: InvestorClassName
     count: int = Field(ge=1, le=200, description="Number of investors of this class.")
-    capacity_cny_bn: float = Field(gt=0, description="Cash each can invest, CNY bn.")
+    capacity_cny_bn: float = Field(
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Cash each can invest, CNY bn (at most 1e6 = CNY 1,000 trn).",
+    )
     risk_aversion: float = Field(
         default=1.0, gt=0, le=10, description="Scales the unexpected-loss premium."
     )
@@ -191,7 +211,11 @@ class EnhancerSpec(_Strict):
     """A private credit enhancer (guarantor of senior tranches)."""
 
     name: str = Field(min_length=1)
-    capital_cny_bn: float = Field(gt=0, description="Capital backing its guarantees, CNY bn.")
+    capital_cny_bn: float = Field(
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Capital backing its guarantees, CNY bn (at most 1e6 = CNY 1,000 trn).",
+    )
     max_leverage: float = Field(default=10.0, gt=0, le=100, description="Guarantees / capital.")
     fee_markup: float = Field(
         default=1.5, ge=1, le=10, description="Guarantee fee / expected loss covered."
@@ -247,12 +271,21 @@ class SecuritisationSpec(_Strict):
         default=0.03, ge=0, le=0.2, description="Distress: CAR below the minimum by this much."
     )
     initial_price_belief: float = Field(default=0.9, gt=0, le=3)
-    underwriter_capital_cny_bn: float = Field(default=20.0, ge=0)
+    underwriter_capital_cny_bn: float = Field(
+        default=20.0,
+        ge=0,
+        le=MAX_CNY_BN,
+        description="Underwriter's capital, CNY bn (at most 1e6 = CNY 1,000 trn).",
+    )
     max_coupon_spread: float = Field(
         default=0.08, gt=0, le=1, description="Highest coupon over risk-free the book accepts."
     )
     borrowers_per_loan: float = Field(
-        default=200.0, gt=0, description="Real borrowers one loan slot stands for (notice costs)."
+        default=200.0,
+        gt=0,
+        le=MAX_BORROWERS_PER_LOAN,
+        description="Real borrowers one loan slot stands for (notice costs); at most 1e6, far"
+        " above any calibration (the smallest book, 100 slots, then stands for 100 m borrowers).",
     )
     taxable_income_share: float = Field(
         default=0.3, ge=0, le=1, description="Share of SPV collections taxed as income."
@@ -307,7 +340,9 @@ class SecondaryMarketSpec(_Strict):
 class ShockSpec(_Strict):
     """A shock to the systematic factor Z (negative = bad times, more defaults)."""
 
-    quarter: int = Field(ge=0)
+    quarter: int = Field(
+        ge=0, le=MAX_QUARTER, description="Quarter it happens (at most 400, the longest horizon)."
+    )
     z: float = Field(ge=-6, le=6)
 
 
@@ -326,7 +361,9 @@ class MacroSpec(_Strict):
 class EventSpec(_Strict):
     """Something scheduled: a regime reform and/or a macro shock at a quarter."""
 
-    quarter: int = Field(ge=0)
+    quarter: int = Field(
+        ge=0, le=MAX_QUARTER, description="Quarter it happens (at most 400, the longest horizon)."
+    )
     regime: str | None = Field(default=None, description="Preset to switch to.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Regime field changes.")
     label: str = ""
@@ -344,7 +381,9 @@ class ScenarioConfig(_Strict):
     banks: list[BankSpec] = Field(default_factory=_default_banks, min_length=1)
     amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
     segments: dict[str, SegmentSpec] = Field(default_factory=_default_segments)
-    commercial_mix: dict[str, float] = Field(default_factory=_default_commercial_mix)
+    commercial_mix: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=_default_commercial_mix
+    )
     gov_directed_share: float = Field(
         default=0.3, ge=0, le=1, description="Share of new lending directed by government."
     )

@@ -17,8 +17,8 @@ run's time; the figures have their own tests).
 
 Bugs this fuzzing found are pinned at the end of the file: fixed ones by regression tests, open
 ones by strict ``xfail`` tests (a fix shows as XPASS: remove the marker). The generators leave the
-open ones out where they say so (``_known_command_bug``, ``_known_sweep_bug``, ``field_values``),
-so that the property tests stay green and keep looking for new bugs.
+open ones out where they say so (``_known_command_bug``), so that the property tests stay green and
+keep looking for new bugs.
 
 Case counts: each fuzz test prints its count and outcomes to the terminal (also without ``-s``),
 and ``test_zz_fuzz_case_counts`` prints the session's totals.
@@ -40,13 +40,15 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal, get_args, get_origin
 from unittest import mock
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 import experiments.compare
 import experiments.figures
@@ -182,8 +184,9 @@ def field_values(info) -> st.SearchStrategy:
     """Values for one pydantic field: mostly valid (inside the range, at its bounds), some just
     outside, some of the wrong type or not finite.
 
-    A field without an upper bound gets ``inf`` (refused) but finite values only up to 1e4:
-    huge finite values there are an open bug (``BUG_HUGE_FINITE_VALUES``)."""
+    Every numeric field has an upper bound (``test_every_numeric_field_has_a_finite_range``), so
+    the largest valid value is tried too; the fallback for a field without one is 1e4 (an
+    integer: 1000 above the lower bound)."""
     ann = info.annotation
     if ann is bool:
         return _weighted((6, st.booleans()), (1, st.sampled_from([0, 1, "true", "yes"])))
@@ -872,19 +875,6 @@ def _sweep_runs_bounded(spec: dict[str, Any]) -> bool:
     return points * max(n, 1) * max(len(seeds), 1) * max(reps, 1) <= 6
 
 
-def _known_sweep_bug(spec: dict[str, Any]) -> bool:
-    """Integer parameter values beyond int64: an open bug (``BUG_INT64_SWEEP_VALUES``)."""
-    params = spec.get("parameters") if isinstance(spec.get("parameters"), dict) else {}
-    return any(
-        isinstance(v, dict)
-        and isinstance(v.get("values"), list)
-        and any(
-            isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 2**63 for x in v["values"]
-        )
-        for v in params.values()
-    )  # BUG_INT64_SWEEP_VALUES
-
-
 def test_fuzz_sweep_specs(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("sweep-specs")
     outcomes: Counter = Counter()
@@ -896,7 +886,7 @@ def test_fuzz_sweep_specs(tmp_path_factory, capsys):
         quiet=st.booleans(),
     )
     def case(spec, garbage, quiet):
-        assume(_sweep_runs_bounded(spec) and not _known_sweep_bug(spec))
+        assume(_sweep_runs_bounded(spec))
         workdir = new_workdir(base)
         (workdir / "in").mkdir()
         (workdir / "in" / "garbage.toml").write_bytes(GARBAGE)
@@ -1161,36 +1151,141 @@ def test_infinite_values_are_refused(tmp_path, scenario, override):
     _one_line_exit_2([*argv, "--quiet", "--out", str(tmp_path / "o")], tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ("seeds = [99999999999999999999]\n", "seeds"),
+        ("seeds = [9223372036854775808]\n", "seeds"),
+        ("seed_start = 9223372036854775807\nreplications = 2\n", "seed_start"),
+        ("[parameters.bulk_threshold]\nvalues = [3, 18446744073709551616]\n",
+         "parameters.bulk_threshold.values"),
+        ('[parameters.bulk_threshold]\nlow = 1\nhigh = 18446744073709551616\n[sampling]\n'
+         'method = "lhs"\nn = 2\n', "parameters.bulk_threshold.high"),
+    ],
+)  # fmt: skip
+def test_sweep_values_beyond_int64_are_one_line_exit_2(tmp_path, spec, key):
+    # was: accepted, then every run failed with "OverflowError: Python int too large to convert
+    # to C long" in experiments/sweep.py _tagged (the seed and parameter columns are int64)
+    (tmp_path / "spec.toml").write_text("quarters = 1\noverrides = { n_loans = 500 }\n" + spec)
+    argv = ["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o"), "--quiet"]
+    with stubbed(sweep_inline=True):
+        code, _, err = call(argv, tmp_path)
+    assert code == 2 and f": {key}: " in err and "(allowed: integers from " in err, err
+    assert err.count("\n") == 1 and leftovers(tmp_path, {"spec.toml"}) == []
+
+
+def test_the_largest_sweep_seed_runs(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("quarters = 1\noverrides = { n_loans = 500 }\nseeds = [9223372036854775807]\n")
+    with stubbed(sweep_inline=True):
+        code, out, err = call(
+            ["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path
+        )
+    assert code == 0 and re.search(r"^failed\s+0$", out, re.MULTILINE), out + err
+    assert (
+        pd.read_parquet(next((tmp_path / "o" / "runs").glob("*/model.parquet")))["seed"]
+        .eq(2**63 - 1)
+        .all()
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", ["run", "sweep", "compare", "validate", "sensitivity"])
+@pytest.mark.parametrize("out", ["/proc/nplsim-out", "/proc/nplsim-out/deeper"])
+def test_out_in_a_directory_nothing_can_be_created_in_is_one_line_exit_2(tmp_path, command, out):
+    # was: FileNotFoundError from tempfile.mkdtemp in atomic_directory (run: after the whole
+    # simulation) or from _create_store (sweep); any read-only or permission-denied directory
+    # of a normal user is the same case
+    with stubbed():  # refused before any work starts, or this shows as "started"
+        _one_line_exit_2(_out_argv(tmp_path, command, out), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("quarters", "override"),
+    [
+        (2, "notice_cost_per_loan_cny=1e308"),
+        (2, "securitisation.borrowers_per_loan=1e308"),
+        (16, 'banks=[{name="A", loans_cny_bn=1e308, internal_control=0.5, workout_skill=1, '
+             "equity_ratio=0.1, bond_share=0.1}]"),
+    ],
+)  # fmt: skip
+def test_huge_finite_values_are_refused(tmp_path, quarters, override):
+    # was: accepted by fields with only a lower bound; the notice cost overflowed to inf and
+    # quarter 1 raised "ValueError: transfer 'amc_debt_repay': amount must be >= 0, got nan"
+    # (loans_cny_bn: 'operating_cost' nan at quarter 15)
+    argv = ["run", "pilot_2005", "--quarters", str(quarters), "--set", "n_loans=6000",
+            "--set", override, "--quiet", "--out", str(tmp_path / "o")]  # fmt: skip
+    _one_line_exit_2(argv, tmp_path)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _numeric_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every int or float field of a pydantic model and of the models it holds, with something
+    ``_bounds`` reads (the values of a table of numbers, e.g. ``commercial_mix``, as ``name.*``)."""
+    for name, info in model.model_fields.items():
+        for sub in _models_in(info.annotation):
+            yield from _numeric_fields(sub, f"{prefix}{name}.")
+        kind, metadata = info.annotation, info.metadata
+        if get_origin(kind) is dict:
+            name, kind = f"{name}.*", get_args(kind)[1]
+            if get_origin(kind) is Annotated:
+                kind, metadata = get_args(kind)[0], get_args(kind)[1].metadata
+        if kind in (int, float, int | None, float | None):
+            yield prefix + name, SimpleNamespace(metadata=metadata)
+
+
+def test_every_numeric_field_has_a_finite_range():
+    # was: fields with only a lower bound accepted 1e308 (see test_huge_finite_values_are_refused)
+    fields = dict([*_numeric_fields(LegalRegime), *_numeric_fields(ScenarioConfig)])
+    expected = {"bulk_threshold", "banks.loans_cny_bn", "commercial_mix.*", "macro.shocks.quarter",
+                "power.coal.shocks.quarter", "securitisation.borrowers_per_loan"}  # fmt: skip
+    assert expected <= set(fields), sorted(fields)
+    unbounded = [
+        name
+        for name, info in fields.items()
+        if not all(b is not None and math.isfinite(b) for b in _bounds(info)[:2])
+    ]
+    assert unbounded == [], f"give these fields a finite range: {unbounded}"
+
+
+def test_a_sweep_error_after_a_sampling_warning_is_one_line_in_a_process(tmp_path):
+    # was: _unit_samples logged "sobol: n=3 is not a power of 2" while expanding the spec, before
+    # _check_runs refused a value: two lines on stderr for one error
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        "quarters = 1\noverrides = { n_loans = 500 }\n[parameters.car_min]\nlow = 0.3\n"
+        'high = 0.5\n[sampling]\nmethod = "sobol"\nn = 3\n'
+    )  # car_min <= 0.25: every sample is out of range
+    argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"]
+    ((_, _, code, err),) = _processes([("sobol", argv, 2)], tmp_path)
+    assert code == 2 and err.count("\n") == 1, err
+
+
+def test_the_sampling_warning_of_an_accepted_sweep_is_still_logged(tmp_path, caplog):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        "quarters = 1\noverrides = { n_loans = 500 }\n[parameters.car_min]\nlow = 0.08\n"
+        'high = 0.12\n[sampling]\nmethod = "sobol"\nn = 3\n'
+    )
+    with stubbed(sweep_inline=True), caplog.at_level("WARNING", logger="experiments.sweep"):
+        code, _, err = call(["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path)
+    assert code == 0, err
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "sobol: n=3 is not a power of 2, so the sample is less balanced"
+    ]
+
+
 # Open bugs: strict xfail, so that a fix shows up as XPASS and the marker can go.
 BUG_HUGE_SEED_COUNT = (
     "BUG huge seed count (compare): _cmd_compare passes range(seed_start, seed_start + seeds) to "
     "compare(), whose _seed_list takes the list(seeds) branch, not the new MAX_SEEDS check: "
     "--seeds 99999999999999999999 raises 'OverflowError: Python int too large to convert to C "
     "ssize_t' (experiments/compare.py _seed_list)"
-)
-BUG_INT64_SWEEP_VALUES = (
-    "BUG int64 sweep values: seeds and integer parameter values >= 2**63 pass the spec, then "
-    "every run fails with 'OverflowError: Python int too large to convert to C long' in "
-    "experiments/sweep.py _tagged (pd.Series of the value)"
-)
-BUG_UNWRITABLE_OUT = (
-    "BUG unwritable --out: check_creatable (experiments/run.py) only checks that no file stands "
-    "on the path; an existing directory nothing can be created in (/proc here; any read-only or "
-    "permission-denied directory for a normal user) raises FileNotFoundError/PermissionError "
-    "from tempfile.mkdtemp in atomic_directory (run: after the whole simulation) or from "
-    "_create_store (sweep)"
-)
-BUG_HUGE_FINITE_VALUES = (
-    "BUG huge finite values: fields with only a lower bound still accept 1e308; "
-    "notice_cost_per_loan_cny or securitisation.borrowers_per_loan = 1e308 overflow the notice "
-    "cost to inf and quarter 1 raises \"ValueError: transfer 'amc_debt_repay': amount must be "
-    '>= 0, got nan" (agents/amc.py repay_funding); banks.loans_cny_bn = 1e308 fails the same '
-    "way at quarter 15 ('operating_cost' nan, agents/bank.py close_books)"
-)
-BUG_WARNING_BEFORE_ERROR = (
-    "BUG warning line: experiments/sweep.py _unit_samples logs 'WARNING experiments.sweep: "
-    "sobol: n=3 is not a power of 2' while expanding the spec, before _check_runs rejects a "
-    "value, so the process prints two lines on stderr for one error"
 )
 
 
@@ -1209,57 +1304,6 @@ def test_a_seed_count_beyond_any_machine_is_one_line_exit_2(tmp_path, command):
     assert code in (2, "started"), err
     if code == 2:
         assert err.count("\n") == 1 and not (tmp_path / "o").exists()
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_INT64_SWEEP_VALUES)
-def test_sweep_values_beyond_int64_are_refused_or_run(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text("quarters = 1\noverrides = { n_loans = 500 }\nseeds = [99999999999999999999]\n")
-    with stubbed(sweep_inline=True):
-        code, out, err = call(
-            ["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path
-        )
-    failed = re.search(r"^failed\s+(\d+)$", out, re.MULTILINE)
-    assert code == 2 or (code == 0 and failed and failed.group(1) == "0"), out + err
-
-
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
-@pytest.mark.xfail(strict=True, reason=BUG_UNWRITABLE_OUT)
-@pytest.mark.parametrize("command", ["run", "sweep"])
-def test_out_in_a_directory_nothing_can_be_created_in_is_one_line_exit_2(tmp_path, command):
-    _one_line_exit_2(_out_argv(tmp_path, command, "/proc/nplsim-out"), tmp_path)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_HUGE_FINITE_VALUES)
-@pytest.mark.parametrize(
-    ("quarters", "override"),
-    [
-        (2, "notice_cost_per_loan_cny=1e308"),
-        (2, "securitisation.borrowers_per_loan=1e308"),
-        (16, 'banks=[{name="A", loans_cny_bn=1e308, internal_control=0.5, workout_skill=1, '
-             "equity_ratio=0.1, bond_share=0.1}]"),
-    ],
-)  # fmt: skip
-def test_huge_finite_values_are_refused_or_run(tmp_path, quarters, override):
-    argv = ["run", "pilot_2005", "--quarters", str(quarters), "--set", "n_loans=6000",
-            "--set", override, "--quiet", "--out", str(tmp_path / "o")]  # fmt: skip
-    with figures(False):
-        code, _, err = call(argv, tmp_path)
-    assert code in (0, 2), err[-1500:]
-    if code == 2:
-        assert err.count("\n") == 1 and not (tmp_path / "o").exists()
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_WARNING_BEFORE_ERROR)
-def test_a_sweep_error_after_a_sampling_warning_is_one_line_in_a_process(tmp_path):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        "quarters = 1\noverrides = { n_loans = 500 }\n[parameters.car_min]\nlow = 0.3\n"
-        'high = 0.5\n[sampling]\nmethod = "sobol"\nn = 3\n'
-    )  # car_min <= 0.25: every sample is out of range
-    argv = ["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"]
-    ((_, _, code, err),) = _processes([("sobol", argv, 2)], tmp_path)
-    assert code == 2 and err.count("\n") == 1, err
 
 
 # ====================================================================== the counts
