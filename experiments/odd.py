@@ -73,8 +73,9 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
     ),
     "macro": ("The innovation ε_t of the AR(1) systematic factor Z_t.", "one draw a quarter"),
     "defaults": (
-        "Idiosyncratic asset shock of every loan slot in the Vasicek default test.",
-        "one normal per slot a quarter (full length)",
+        "Idiosyncratic asset shock ε = Φ⁻¹(u) of every loan slot in the Vasicek default test "
+        "(inverted only where u is below the largest conditional PD).",
+        "one uniform per slot a quarter (full length)",
     ),
     "recoveries": (
         "Whether each NPL is resolved this quarter (compared with 1 − e^(−hazard)).",

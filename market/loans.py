@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",
@@ -165,6 +165,17 @@ class LoanBook:
         self.quality = np.ones(n)
         self.collateral_realisation = 1.0
         self._npl_index: np.ndarray | None = None  # cached slots of NPLs; reset on status changes
+        # Performing loans stay with their originator (loans change hands only once
+        # non-performing), so sums over performing loans run over each originator's contiguous
+        # slots; ``_originator_runs`` caches those runs, ``_performing_sold`` records a
+        # transfer of a performing loan, after which sums fall back to the holder array.
+        self._runs: tuple[np.ndarray, np.ndarray] | None = None
+        self._performing_sold = False
+        # Upper bounds of Φ⁻¹(PD_q)/√(1−ρ) and of √ρ/√(1−ρ) over every loan ever written: they
+        # bound each loan's default barrier for a given Z_t (see ``default``).
+        self._barrier_level_max = -np.inf
+        self._barrier_slope_min = np.inf
+        self._barrier_slope_max = -np.inf
 
     # ------------------------------------------------------------------ origination
     def originate(
@@ -201,6 +212,8 @@ class LoanBook:
         pair = np.asarray(originator) * n_seg + segment
         secured = secured_draw < seg.secured_share[segment]
         maturity = seg.maturity_q[segment]
+        if self._runs is not None and not np.array_equal(self.originator[slots], originator):
+            self._runs = None
         self.holder[slots] = originator
         self.originator[slots] = originator
         self.segment[slots] = segment
@@ -212,9 +225,18 @@ class LoanBook:
         )
         self.collateral[slots] = np.where(secured, principal * seg.collateral_cover[segment], 0.0)
         self.collateral_share[slots] = 1.0
-        self.threshold[slots] = ndtri(pd_q)[pair]
-        self.sqrt_rho[slots] = np.sqrt(rho)[pair]
-        self.sqrt_one_minus_rho[slots] = np.sqrt(1.0 - rho)[pair]
+        threshold, sqrt_rho, sqrt_one_minus_rho = ndtri(pd_q), np.sqrt(rho), np.sqrt(1.0 - rho)
+        self.threshold[slots] = threshold[pair]
+        self.sqrt_rho[slots] = sqrt_rho[pair]
+        self.sqrt_one_minus_rho[slots] = sqrt_one_minus_rho[pair]
+        used = np.zeros(pd.size, dtype=bool)
+        used[pair] = True
+        if used.any():
+            level = (threshold / sqrt_one_minus_rho)[used]
+            slope = (sqrt_rho / sqrt_one_minus_rho)[used]
+            self._barrier_level_max = max(self._barrier_level_max, float(level.max()))
+            self._barrier_slope_min = min(self._barrier_slope_min, float(slope.min()))
+            self._barrier_slope_max = max(self._barrier_slope_max, float(slope.max()))
         self.status[slots] = Status.PERFORMING
         self._npl_index = None
         self.default_q[slots] = -1
@@ -270,13 +292,13 @@ class LoanBook:
         """Interest and equal-principal amortisation of performing loans; maturing loans repay.
 
         Each quantity is one pass over the book; the few slots that are not performing (NPLs
-        and free slots) are zeroed by index rather than masked in every pass.
+        and free slots) are zeroed by index rather than masked in every pass. Interest is
+        summed at the annual rate and scaled to the quarter per account (exact: ×0.25).
         """
         performing = self.status == Status.PERFORMING
         idle = np.flatnonzero(~performing)
-        interest = self.principal * self.rate
-        interest *= 0.25
-        interest[idle] = 0.0
+        annual_interest = self.principal * self.rate
+        annual_interest[idle] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):  # idle slots may have no term left
             paid = self.principal / self.remaining_q
         paid[idle] = 0.0
@@ -291,29 +313,43 @@ class LoanBook:
         self.status[matured] = Status.RESOLVED
         self._npl_index = None
         return Servicing(
-            interest=self.sum_by_holder(interest, n_accounts),
-            principal_paid=self.sum_by_holder(paid, n_accounts),
+            interest=0.25 * self.sum_performing_by_holder(annual_interest, n_accounts),
+            principal_paid=self.sum_performing_by_holder(paid, n_accounts),
             matured=matured,
         )
 
     def default(
-        self, quarter: int, z: float, shock: np.ndarray, quality: np.ndarray | None = None
+        self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray | None = None
     ) -> np.ndarray:
         """One-factor Vasicek defaults, drawn structurally: a performing borrower defaults when its
         asset value ``√ρ·Z_t + √(1−ρ)·ε`` falls below ``Φ⁻¹(PD_q)``, i.e. when its idiosyncratic
-        shock ``ε`` (standard normal, one per slot) is below ``(Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ)`` —
-        which happens with the conditional PD ``Φ((Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ))``. A new NPL gets
-        its workout quality from ``quality`` (one value per slot) unless the caller sets it
-        afterwards. Returns the mask of new NPLs."""
-        performing = self.status == Status.PERFORMING
-        barrier = (self.threshold - self.sqrt_rho * z) / self.sqrt_one_minus_rho
-        defaulted = performing & (shock < barrier)
+        shock ``ε`` (standard normal, one per slot) is below ``b = (Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ)``
+        — which happens with the conditional PD ``Φ(b)``.
+
+        ``ε = Φ⁻¹(u)`` is drawn by inversion from ``uniform`` (one per slot). Since ``Φ⁻¹`` is
+        increasing, a slot whose ``u`` is at or above ``Φ`` of the largest barrier in the book
+        cannot default, so ``ε`` is evaluated only for the few slots below it: the same draw as
+        inverting every ``u``, at the cost of one comparison per slot. A new NPL gets its
+        workout quality from ``quality`` (one value per slot) unless the caller sets it
+        afterwards. Returns the slots of the new NPLs."""
+        candidates = np.flatnonzero(uniform < ndtr(self.barrier_bound(z)))
+        candidates = candidates[self.status[candidates] == Status.PERFORMING]
+        barrier = (
+            self.threshold[candidates] - self.sqrt_rho[candidates] * z
+        ) / self.sqrt_one_minus_rho[candidates]
+        defaulted = candidates[ndtri(uniform[candidates]) < barrier]
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
         self._npl_index = None
         if quality is not None:
             self.quality[defaulted] = quality[defaulted]
         return defaulted
+
+    def barrier_bound(self, z: float) -> float:
+        """An upper bound on every loan's default barrier at systematic factor ``z``, with a
+        margin far above rounding (the barrier is ``level − z·slope`` per loan)."""
+        slope = self._barrier_slope_max if z < 0 else self._barrier_slope_min
+        return self._barrier_level_max - z * slope + 1e-6
 
     def work_out(
         self,
@@ -363,6 +399,8 @@ class LoanBook:
     # ------------------------------------------------------------------ ownership
     def transfer(self, idx: np.ndarray, new_holder: np.ndarray | int, price: np.ndarray) -> None:
         """A true sale: loans ``idx`` change holder and are carried at the price paid."""
+        if not self._performing_sold and (self.status[idx] == Status.PERFORMING).any():
+            self._performing_sold = True
         self.holder[idx] = new_holder
         self.carrying[idx] = price
 
@@ -378,6 +416,21 @@ class LoanBook:
         """Sum a per-slot array by holder account."""
         return np.bincount(self.holder, weights=values, minlength=n_accounts)
 
+    def sum_performing_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:
+        """Sum by holder a per-slot array that is zero outside performing loans.
+
+        Performing loans are held by their originator, whose slots are few contiguous runs, so
+        this is one contiguous (pairwise) reduction per run instead of a scatter over the book.
+        """
+        if self._performing_sold:
+            return self.sum_by_holder(values, n_accounts)
+        if self._runs is None:
+            self._runs = _runs(self.originator)
+        starts, accounts = self._runs
+        if starts.size > self.n // 64:  # fragmented: a scatter is as fast
+            return np.bincount(self.originator, weights=values, minlength=n_accounts)
+        return np.bincount(accounts, weights=np.add.reduceat(values, starts), minlength=n_accounts)
+
     def holder_totals(self, n_accounts: int) -> dict[str, np.ndarray]:
         """Per-account performing principal, NPL principal, NPL carrying value and NPL count."""
         performing = self.status == Status.PERFORMING
@@ -388,6 +441,12 @@ class LoanBook:
             "npl_carrying": self.sum_by_holder(np.where(npl, self.carrying, 0.0), n_accounts),
             "npl_count": np.bincount(self.holder[npl], minlength=n_accounts),
         }
+
+
+def _runs(account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start of each run of equal values in ``account`` and the value of the run."""
+    starts = np.concatenate(([0], np.flatnonzero(account[1:] != account[:-1]) + 1))
+    return starts, account[starts]
 
 
 def workout_value_table(

@@ -250,9 +250,8 @@ class NPLMarketModel(mesa.Model):
         """Advance every loan one quarter and settle the cash through the ledger."""
         loans, n = self.loans, self.ledger.n_accounts
         served = loans.service_performing(n)
-        shocks = self.streams["defaults"].standard_normal(loans.n)  # idiosyncratic ε per slot
-        defaulted = loans.default(self.quarter, self.z, shocks)
-        went_bad = np.flatnonzero(defaulted)
+        uniform = self.streams["defaults"].random(loans.n)  # the idiosyncratic shock of each slot
+        went_bad = loans.default(self.quarter, self.z, uniform)
         loans.quality[went_bad] = self.draw_quality(went_bad.size)
         new_npl = np.bincount(
             loans.holder[went_bad], weights=loans.principal[went_bad], minlength=n

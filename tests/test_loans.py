@@ -166,8 +166,8 @@ def test_seasoned_loan_matures_after_its_remaining_share_of_term():
 def _default_rate(z: float, seed: int, segment: int = PRIVATE, n: int = N) -> float:
     book = _book(n=n, segment=segment)
     rng = np.random.default_rng(seed)
-    defaulted = book.default(5, z, rng.standard_normal(n), np.ones(n))
-    return defaulted.mean()
+    defaulted = book.default(5, z, rng.random(n), np.ones(n))
+    return defaulted.size / n
 
 
 def test_default_rate_at_z0_is_the_conditional_median_pd():
@@ -218,20 +218,36 @@ def test_conditional_pd_matches_scipy_norm(z):
     corr = seg.correlation[seg_codes]
     rho = np.where(np.isnan(corr), 0.12 * w + 0.24 * (1 - w), corr)
     cond = norm.cdf((norm.ppf(pd_q) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
-    # a shock just below the conditional PD's quantile defaults; one just above does not
-    below = book.default(3, z, norm.ppf(cond * (1 - 1e-9)), np.ones(n))
-    assert below.all()
+    # a uniform draw just below the conditional PD defaults; one just above does not
+    below = book.default(3, z, cond * (1 - 1e-9), np.ones(n))
+    np.testing.assert_array_equal(below, np.arange(n))
     fresh = _book(n=n, segment=seg_codes, pd_multiplier=mult)
-    above = fresh.default(3, z, norm.ppf(cond * (1 + 1e-9)), np.ones(n))
-    assert not above.any()
+    above = fresh.default(3, z, cond * (1 + 1e-9), np.ones(n))
+    assert above.size == 0
+
+
+@pytest.mark.parametrize("z", [-6.0, -2.0, -0.3, 0.0, 0.8, 6.0])
+def test_defaults_equal_inverting_every_slots_uniform(z):
+    """Only slots below Φ(largest barrier) are inverted; the result is that of inverting all."""
+    rng = np.random.default_rng(17)
+    n = 20_000
+    seg_codes = rng.integers(0, len(SEGMENTS), n).astype(np.int8)
+    book = _book(n=n, segment=seg_codes, pd_multiplier=rng.uniform(0.2, 8.0, n))
+    _make_npl(book, rng.random(n) < 0.1, default_q=0)
+    uniform = rng.random(n)
+    performing = book.status == Status.PERFORMING
+    barrier = (book.threshold - book.sqrt_rho * z) / book.sqrt_one_minus_rho
+    expected = np.flatnonzero(performing & (norm.ppf(uniform) < barrier))
+    assert 0 < expected.size < n
+    np.testing.assert_array_equal(book.default(1, z, uniform), expected)
 
 
 def test_default_only_hits_performing_loans_and_records_quarter_and_quality():
     book = _book(n=10)
     _make_npl(book, slice(0, 5), default_q=1)
     quality = np.linspace(0.5, 1.5, 10)
-    defaulted = book.default(7, 0.0, np.full(10, -np.inf), quality)  # every shock is fatal
-    np.testing.assert_array_equal(defaulted, np.arange(10) >= 5)
+    defaulted = book.default(7, 0.0, np.zeros(10), quality)  # every shock is fatal
+    np.testing.assert_array_equal(defaulted, np.arange(5, 10))
     np.testing.assert_array_equal(book.default_q, [1] * 5 + [7] * 5)
     np.testing.assert_allclose(book.quality[5:], quality[5:])
     np.testing.assert_allclose(book.quality[:5], 1.0)
@@ -464,3 +480,21 @@ def test_sum_by_holder_and_holder_totals_equal_pandas_groupby():
     )
     assert totals["npl"][6] == 0 and totals["npl"].shape == (n_accounts,)
     assert totals["npl_carrying"][5] == pytest.approx(0.3 * totals["npl"][5])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "fragmented", "performing_sold"])
+def test_performing_sums_by_holder_match_a_scatter_over_the_book(layout):
+    rng = np.random.default_rng(5)
+    n = 10_000
+    originator = np.repeat([3, 1, 4, 1], n // 4)  # contiguous runs (one account twice)
+    if layout == "fragmented":
+        originator = rng.permutation(originator)
+    book = _book(n=n, principal=rng.uniform(0.1, 2.0, n), originator=originator)
+    _make_npl(book, rng.random(n) < 0.2)
+    book.transfer(np.flatnonzero(book.status == Status.NPL)[:100], 0, np.zeros(100))
+    if layout == "performing_sold":
+        book.transfer(np.flatnonzero(book.status == Status.PERFORMING)[:50], 2, np.ones(50))
+    values = np.where(book.status == Status.PERFORMING, rng.random(n), 0.0)
+    np.testing.assert_allclose(
+        book.sum_performing_by_holder(values, 6), book.sum_by_holder(values, 6), rtol=1e-12
+    )

@@ -152,7 +152,7 @@ TINY_GUARANTOR = {
 }
 
 
-@pytest.mark.parametrize("seed", [1, 3, 5])
+@pytest.mark.parametrize("seed", [1, 3, 4])  # seeds whose claims outrun capital plus fees
 def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_more(seed):
     model = run_checked("pilot_2005", seed, quarters=30, **TINY_GUARANTOR)
     events = model.event_frame()

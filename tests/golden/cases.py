@@ -117,7 +117,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "state_guarantee",
         "mature_market",
-        2,
+        1,
         {"n_loans": 20_000, "quarters": 20},
         {
             "state guarantee scheme": _guarantor("State guarantee scheme"),
