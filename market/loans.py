@@ -164,7 +164,12 @@ class LoanBook:
         self.recovered = np.zeros(n)
         self.quality = np.ones(n)
         self.collateral_realisation = 1.0
-        self._npl_index: np.ndarray | None = None  # cached slots of NPLs; reset on status changes
+        # Slots of all NPLs, kept up to date by the operations that change the set (None =
+        # recompute), and the same slots grouped by holder (None after any status or holder
+        # change).
+        self._npl_index: np.ndarray | None = None
+        self._npl_by_holder: dict[int, np.ndarray] | None = None
+        self._free_index: np.ndarray | None = None  # free slots, in slot order (None = recompute)
         # Performing loans stay with their originator (loans change hands only once
         # non-performing), so sums over performing loans run over each originator's contiguous
         # slots; ``_originator_runs`` caches those runs, ``_performing_sold`` records a
@@ -180,8 +185,8 @@ class LoanBook:
     # ------------------------------------------------------------------ origination
     def originate(
         self,
-        slots: np.ndarray,
-        originator: np.ndarray,
+        slots: np.ndarray | slice,
+        originator: np.ndarray | None,
         segment: np.ndarray,
         principal: np.ndarray,
         pd_multiplier_by_account: np.ndarray,
@@ -192,8 +197,9 @@ class LoanBook:
         """Write new performing loans into ``slots``.
 
         Args:
-            slots: indices of free slots to fill.
-            originator: lending bank's account for each slot.
+            slots: indices of free slots to fill (a slice to write the whole book at once).
+            originator: lending bank's account for each slot; None when each slot's own
+                originator re-lends it (the slot's originator and its runs stay as they are).
             segment: segment code for each new loan.
             principal: principal for each new loan, CNY bn.
             pd_multiplier_by_account: each account's internal-control multiplier on segment PDs.
@@ -209,13 +215,16 @@ class LoanBook:
         pd = np.clip(np.outer(multiplier, seg.pd_annual).ravel(), 1e-5, 0.999)
         pd_q = 1.0 - (1.0 - pd) ** 0.25
         rho = asset_correlation(pd, np.tile(seg.correlation, multiplier.size))
+        if originator is None:
+            originator = self.originator[slots]
+        else:
+            if self._runs is not None and not np.array_equal(self.originator[slots], originator):
+                self._runs = None
+            self.originator[slots] = originator
         pair = np.asarray(originator) * n_seg + segment
         secured = secured_draw < seg.secured_share[segment]
         maturity = seg.maturity_q[segment]
-        if self._runs is not None and not np.array_equal(self.originator[slots], originator):
-            self._runs = None
         self.holder[slots] = originator
-        self.originator[slots] = originator
         self.segment[slots] = segment
         self.principal[slots] = principal
         self.carrying[slots] = principal
@@ -237,8 +246,13 @@ class LoanBook:
             self._barrier_level_max = max(self._barrier_level_max, float(level.max()))
             self._barrier_slope_min = min(self._barrier_slope_min, float(slope.min()))
             self._barrier_slope_max = max(self._barrier_slope_max, float(slope.max()))
+        if self._npl_index is not None and (self.status[slots] == Status.NPL).any():
+            self._npl_index = None
         self.status[slots] = Status.PERFORMING
-        self._npl_index = None
+        self._npl_by_holder = None
+        whole_book = isinstance(slots, slice) and slots == slice(None)
+        filled_all = whole_book or slots is self._free_index
+        self._free_index = np.empty(0, dtype=np.intp) if filled_all else None
         self.default_q[slots] = -1
         self.recovered[slots] = 0.0
 
@@ -246,22 +260,36 @@ class LoanBook:
         """Turn loans ``idx`` non-performing as of ``default_q`` (seeding a book, cross-default)."""
         self.status[idx] = Status.NPL
         self.default_q[idx] = default_q
-        self._npl_index = None
+        self._npl_index = self._npl_by_holder = self._free_index = None
 
     def npl_index(self) -> np.ndarray:
-        """Slots of all non-performing loans (cached until a status changes)."""
+        """Slots of all non-performing loans, in slot order."""
         if self._npl_index is None:
             self._npl_index = np.flatnonzero(self.status == Status.NPL)
         return self._npl_index
 
     def npls_of(self, account: int) -> np.ndarray:
-        """Slots of the non-performing loans one account holds."""
-        idx = self.npl_index()
-        return idx[self.holder[idx] == account]
+        """Slots of the non-performing loans one account holds, in slot order."""
+        if self._npl_by_holder is None:
+            idx = self.npl_index()
+            holder = self.holder[idx]
+            order = np.argsort(holder, kind="stable")
+            accounts, starts = np.unique(holder[order], return_index=True)
+            groups = np.split(idx[order], starts[1:])
+            self._npl_by_holder = dict(zip(accounts.tolist(), groups, strict=True))
+        return self._npl_by_holder.get(account, np.empty(0, dtype=np.intp))
 
     def free_slots(self) -> np.ndarray:
         """Indices of slots free for new lending (repaid, worked out or written off)."""
-        return np.flatnonzero(self.status >= Status.RESOLVED)
+        if self._free_index is None:
+            self._free_index = np.flatnonzero(self.status >= Status.RESOLVED)
+        return self._free_index
+
+    def _freed(self, slots: np.ndarray) -> None:
+        """Add newly freed ``slots`` (sorted, not free before) to the index of free slots."""
+        if self._free_index is not None and slots.size:
+            free = self._free_index
+            self._free_index = np.insert(free, np.searchsorted(free, slots), slots)
 
     # ------------------------------------------------------------------ valuation
     def base_recovery(
@@ -310,8 +338,8 @@ class LoanBook:
         matured = due[performing[due]]
         self.principal[matured] = 0.0
         self.carrying[matured] = 0.0
-        self.status[matured] = Status.RESOLVED
-        self._npl_index = None
+        self.status[matured] = Status.RESOLVED  # were performing: the NPL set is unchanged
+        self._freed(matured)
         return Servicing(
             interest=0.25 * self.sum_performing_by_holder(annual_interest, n_accounts),
             principal_paid=self.sum_performing_by_holder(paid, n_accounts),
@@ -340,7 +368,10 @@ class LoanBook:
         defaulted = candidates[ndtri(uniform[candidates]) < barrier]
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
-        self._npl_index = None
+        if self._npl_index is not None:  # merge the new NPLs into the sorted index
+            npl = self._npl_index
+            self._npl_index = np.insert(npl, np.searchsorted(npl, defaulted), defaulted)
+        self._npl_by_holder = None
         if quality is not None:
             self.quality[defaulted] = quality[defaulted]
         return defaulted
@@ -393,7 +424,9 @@ class LoanBook:
         self.carrying[slots] = 0.0
         self.status[won_slots] = Status.RESOLVED
         self.status[slots[~won]] = Status.WRITTEN_OFF
-        self._npl_index = None
+        self._npl_index = idx[~closed_here]
+        self._npl_by_holder = None
+        self._freed(slots)
         return Workout(slots, ~won, recovery, cost, face, carrying)
 
     # ------------------------------------------------------------------ ownership
@@ -402,6 +435,7 @@ class LoanBook:
         if not self._performing_sold and (self.status[idx] == Status.PERFORMING).any():
             self._performing_sold = True
         self.holder[idx] = new_holder
+        self._npl_by_holder = None
         self.carrying[idx] = price
 
     def write_off(self, idx: np.ndarray) -> None:
@@ -409,12 +443,17 @@ class LoanBook:
         self.principal[idx] = 0.0
         self.carrying[idx] = 0.0
         self.status[idx] = Status.WRITTEN_OFF
-        self._npl_index = None
+        self._npl_index = self._npl_by_holder = self._free_index = None
 
     # ------------------------------------------------------------------ aggregates
     def sum_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:
         """Sum a per-slot array by holder account."""
         return np.bincount(self.holder, weights=values, minlength=n_accounts)
+
+    @property
+    def performing_sold(self) -> bool:
+        """Whether a performing loan has ever changed hands (sums then scatter by holder)."""
+        return self._performing_sold
 
     def sum_performing_by_holder(self, values: np.ndarray, n_accounts: int) -> np.ndarray:
         """Sum by holder a per-slot array that is zero outside performing loans.

@@ -328,7 +328,7 @@ class NPLMarketModel(mesa.Model):
         principal = self.slot_size[free] * growth_index
         loans.originate(
             free,
-            originator,
+            None,  # each slot's own originator re-lends it
             segment,
             principal,
             self.pd_multiplier_by_account,
@@ -1563,7 +1563,7 @@ class NPLMarketModel(mesa.Model):
         principal *= books[owner_index] / np.bincount(owner_index, weights=principal)[owner_index]
         self.slot_size = principal / remaining_share
         loans.originate(
-            np.arange(loans.n),
+            slice(None),
             accounts,
             segment,
             principal,
@@ -1802,6 +1802,17 @@ class NPLMarketModel(mesa.Model):
         for key in ("npl", "npl_carrying", "performing"):
             if not np.allclose(fresh[key], self.totals[key], rtol=1e-9, atol=1e-6):
                 problems.append(f"stale per-holder totals: {key}")
+        if not np.array_equal(loans.free_slots(), np.flatnonzero(loans.status >= Status.RESOLVED)):
+            problems.append("stale index of free slots")
+        npl = np.flatnonzero(loans.status == Status.NPL)
+        if not np.array_equal(loans.npl_index(), npl):
+            problems.append("stale index of non-performing loans")
+        for account in np.unique(loans.holder[npl]).tolist():
+            if not np.array_equal(loans.npls_of(account), npl[loans.holder[npl] == account]):
+                problems.append(f"stale non-performing loans of account {account}")
+        moved = (loans.status == Status.PERFORMING) & (loans.holder != loans.originator)
+        if moved.any() and not loans.performing_sold:
+            problems.append("performing loans left their originator unrecorded")
         return problems
 
 
