@@ -16,6 +16,8 @@ from enum import IntEnum
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from market import kernels
+
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",
     "commercial_soe",
@@ -144,8 +146,12 @@ class LoanBook:
     enforcement actually realises; weak courts realise less (set by the model from the regime).
     """
 
-    def __init__(self, n: int, segments: SegmentTable):
+    def __init__(self, n: int, segments: SegmentTable, compiled: bool | None = None):
+        """``compiled``: use the compiled loops of ``market.kernels`` (None: for books of
+        ``kernels.COMPILE_FROM_LOANS`` slots or more, where they pay). Results are the same."""
         self.n = n
+        use = n >= kernels.COMPILE_FROM_LOANS if compiled is None else compiled
+        self._kernels = kernels.load() if use else None
         self.segments = segments
         self.holder = np.zeros(n, dtype=np.intp)  # intp: np.bincount needs no cast
         self.originator = np.zeros(n, dtype=np.intp)
@@ -170,6 +176,8 @@ class LoanBook:
         self._npl_index: np.ndarray | None = None
         self._npl_by_holder: dict[int, np.ndarray] | None = None
         self._free_index: np.ndarray | None = None  # free slots, in slot order (None = recompute)
+        self._annual_interest: np.ndarray | None = None  # servicing buffers (compiled path)
+        self._paid: np.ndarray | None = None
         # Performing loans stay with their originator (loans change hands only once
         # non-performing), so sums over performing loans run over each originator's contiguous
         # slots; ``_originator_runs`` caches those runs, ``_performing_sold`` records a
@@ -222,22 +230,7 @@ class LoanBook:
                 self._runs = None
             self.originator[slots] = originator
         pair = np.asarray(originator) * n_seg + segment
-        secured = secured_draw < seg.secured_share[segment]
-        maturity = seg.maturity_q[segment]
-        self.holder[slots] = originator
-        self.segment[slots] = segment
-        self.principal[slots] = principal
-        self.carrying[slots] = principal
-        self.rate[slots] = benchmark_rate + seg.spread[segment]
-        self.remaining_q[slots] = np.maximum(1, np.ceil(remaining_share * maturity - 1e-9)).astype(
-            np.int16
-        )
-        self.collateral[slots] = np.where(secured, principal * seg.collateral_cover[segment], 0.0)
-        self.collateral_share[slots] = 1.0
         threshold, sqrt_rho, sqrt_one_minus_rho = ndtri(pd_q), np.sqrt(rho), np.sqrt(1.0 - rho)
-        self.threshold[slots] = threshold[pair]
-        self.sqrt_rho[slots] = sqrt_rho[pair]
-        self.sqrt_one_minus_rho[slots] = sqrt_one_minus_rho[pair]
         used = np.zeros(pd.size, dtype=bool)
         used[pair] = True
         if used.any():
@@ -248,13 +241,41 @@ class LoanBook:
             self._barrier_slope_max = max(self._barrier_slope_max, float(slope.max()))
         if self._npl_index is not None and (self.status[slots] == Status.NPL).any():
             self._npl_index = None
-        self.status[slots] = Status.PERFORMING
+        if self._kernels is not None and not isinstance(slots, slice):
+            self._kernels.write_loans(
+                np.asarray(slots, dtype=np.intp), np.asarray(originator), np.asarray(segment),
+                np.asarray(principal, float), np.asarray(secured_draw, float),
+                np.asarray(remaining_share, float),
+                float(benchmark_rate), seg.spread, seg.maturity_q, seg.secured_share,
+                seg.collateral_cover, threshold, sqrt_rho, sqrt_one_minus_rho, n_seg,
+                self.holder, self.segment, self.principal, self.carrying, self.rate,
+                self.remaining_q, self.collateral, self.collateral_share, self.threshold,
+                self.sqrt_rho, self.sqrt_one_minus_rho, self.status, self.default_q,
+                self.recovered,
+            )  # fmt: skip
+        else:
+            secured = secured_draw < seg.secured_share[segment]
+            maturity = seg.maturity_q[segment]
+            self.holder[slots] = originator
+            self.segment[slots] = segment
+            self.principal[slots] = principal
+            self.carrying[slots] = principal
+            self.rate[slots] = benchmark_rate + seg.spread[segment]
+            remaining = np.maximum(1, np.ceil(remaining_share * maturity - 1e-9))
+            self.remaining_q[slots] = remaining.astype(np.int16)
+            cover = principal * seg.collateral_cover[segment]
+            self.collateral[slots] = np.where(secured, cover, 0.0)
+            self.collateral_share[slots] = 1.0
+            self.threshold[slots] = threshold[pair]
+            self.sqrt_rho[slots] = sqrt_rho[pair]
+            self.sqrt_one_minus_rho[slots] = sqrt_one_minus_rho[pair]
+            self.status[slots] = Status.PERFORMING
+            self.default_q[slots] = -1
+            self.recovered[slots] = 0.0
         self._npl_by_holder = None
         whole_book = isinstance(slots, slice) and slots == slice(None)
         filled_all = whole_book or slots is self._free_index
         self._free_index = np.empty(0, dtype=np.intp) if filled_all else None
-        self.default_q[slots] = -1
-        self.recovered[slots] = 0.0
 
     def mark_npl(self, idx: np.ndarray, default_q: np.ndarray | int) -> None:
         """Turn loans ``idx`` non-performing as of ``default_q`` (seeding a book, cross-default)."""
@@ -319,9 +340,32 @@ class LoanBook:
     def service_performing(self, n_accounts: int) -> Servicing:
         """Interest and equal-principal amortisation of performing loans; maturing loans repay.
 
-        Each quantity is one pass over the book; the few slots that are not performing (NPLs
-        and free slots) are zeroed by index rather than masked in every pass. Interest is
-        summed at the annual rate and scaled to the quarter per account (exact: ×0.25).
+        One compiled pass over the book (``kernels.service``) or its numpy twin (same bytes).
+        Interest is summed at the annual rate and scaled to the quarter per account (exact:
+        ×0.25).
+        """
+        if self._kernels is not None:
+            if self._annual_interest is None:  # reused every quarter: no fresh pages to fault in
+                self._annual_interest, self._paid = np.empty(self.n), np.empty(self.n)
+            annual_interest, paid = self._annual_interest, self._paid
+            matured = np.empty(self.n, dtype=np.intp)
+            count = self._kernels.service(self.status, self.principal, self.carrying, self.rate,
+                                    self.remaining_q, annual_interest, paid, matured)  # fmt: skip
+            matured = matured[:count].copy()
+        else:
+            annual_interest, paid, matured = self._service_numpy()
+        self._freed(matured)  # matured loans were performing: the NPL set is unchanged
+        return Servicing(
+            interest=0.25 * self.sum_performing_by_holder(annual_interest, n_accounts),
+            principal_paid=self.sum_performing_by_holder(paid, n_accounts),
+            matured=matured,
+        )
+
+    def _service_numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``kernels.service`` in numpy: the same operations in the same order, pass by pass.
+
+        The few slots that are not performing (NPLs and free slots) are zeroed by index rather
+        than masked in every pass.
         """
         performing = self.status == Status.PERFORMING
         idle = np.flatnonzero(~performing)
@@ -338,13 +382,8 @@ class LoanBook:
         matured = due[performing[due]]
         self.principal[matured] = 0.0
         self.carrying[matured] = 0.0
-        self.status[matured] = Status.RESOLVED  # were performing: the NPL set is unchanged
-        self._freed(matured)
-        return Servicing(
-            interest=0.25 * self.sum_performing_by_holder(annual_interest, n_accounts),
-            principal_paid=self.sum_performing_by_holder(paid, n_accounts),
-            matured=matured,
-        )
+        self.status[matured] = Status.RESOLVED
+        return annual_interest, paid, matured
 
     def default(
         self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray | None = None
