@@ -989,6 +989,8 @@ class NPLMarketModel(mesa.Model):
             1.0 - regime.disclosure_level
         )
         rows = []
+        traders = {**self.investor_by_account, self.underwriter.account: self.underwriter}
+        eligible: dict[tuple[str, str], list[Investor]] = {}  # the law and mandates, per quarter
         for spv in self.spvs:
             if spv.state != LIVE or spv.frozen:
                 continue
@@ -999,9 +1001,15 @@ class NPLMarketModel(mesa.Model):
                 fundamental = self.tranche_fundamental(spv, tranche)
                 if not np.isfinite(fundamental) or fundamental <= 0:
                     continue
-                rows.append(
-                    self._auction_tranche(spv, tranche, outstanding, fundamental, sigma, rng)
-                )
+                rating = spv.record.get(f"{tranche}_rating", "unrated")
+                if (tranche, rating) not in eligible:
+                    eligible[tranche, rating] = [
+                        i for i in self.investors if i.eligible(tranche, rating)
+                    ]
+                rows.append(self._auction_tranche(
+                    spv, tranche, outstanding, fundamental, sigma, rng, traders,
+                    [i for i in eligible[tranche, rating] if i.cash > 1e-9],
+                ))  # fmt: skip
         volume = sum(r["volume"] for r in rows)
         outstanding = sum(r["outstanding"] for r in rows)
         market_turnover = metrics.turnover(volume, outstanding)
@@ -1032,13 +1040,11 @@ class NPLMarketModel(mesa.Model):
             ),
         }
 
-    def _auction_tranche(self, spv, tranche, outstanding, fundamental, sigma, rng) -> dict:
+    def _auction_tranche(self, spv, tranche, outstanding, fundamental, sigma, rng, traders,
+                         buyers) -> dict:  # fmt: skip
         spec = self.config.secondary
         key = (spv.deal_id, tranche)
-        traders = {**self.investor_by_account, self.underwriter.account: self.underwriter}
         holders = [(a, q) for a, q in spv.holders[tranche].items() if a in traders and q > 1e-12]
-        rating = spv.record.get(f"{tranche}_rating", "unrated")
-        buyers = [i for i in self.investors if i.eligible(tranche, rating) and i.cash > 1e-9]
         shocks = rng.random(len(holders))
         noise = rng.standard_normal(len(holders) + len(buyers))
         value = fundamental * np.exp(sigma * noise - 0.5 * sigma**2)

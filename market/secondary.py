@@ -40,9 +40,11 @@ def _allocate(quantity: np.ndarray, price: np.ndarray, volume: float, descending
     left = volume
     levels = np.unique(price)
     for level in levels[::-1] if descending else levels:
+        if left <= 0:
+            break
         at = price == level
         total = quantity[at].sum()
-        if left <= 0 or total <= 0:
+        if total <= 0:
             continue
         share = 1.0 if total <= left else left / total
         fill[at] = quantity[at] * share
