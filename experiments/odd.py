@@ -79,11 +79,13 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
     ),
     "recoveries": (
         "Whether each NPL is resolved this quarter (compared with 1 − e^(−hazard)).",
-        "one uniform per slot a quarter (full length)",
+        "one key a quarter; each NPL slot's uniform is a function of the key and the slot "
+        "(market.slotdraws)",
     ),
     "lending": (
         "Segment and collateralisation of each loan written into a freed slot.",
-        "two uniforms per slot a quarter (full length)",
+        "one key a quarter; each freed slot's two uniforms are a function of the key and the "
+        "slot (market.slotdraws)",
     ),
     "behaviour": (
         "Choices and frictions of agents and markets: carve-out selection, AMC bid noise, "

@@ -10,6 +10,7 @@ Money is in CNY bn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -426,7 +427,7 @@ class LoanBook:
         quarter: int,
         hazard_by_holder: np.ndarray,
         cost_by_holder: np.ndarray,
-        uniform: np.ndarray,
+        uniform: np.ndarray | Callable[[np.ndarray], np.ndarray],
         write_off_age_q: int,
     ) -> Workout:
         """Resolve non-performing loans with a holder-specific hazard and write off old ones.
@@ -436,7 +437,8 @@ class LoanBook:
             hazard_by_holder: quarterly resolution intensity per ledger account (skill ×
                 enforcement efficiency already applied).
             cost_by_holder: workout cost per unit of cash recovered, per account.
-            uniform: one uniform draw per slot from the recoveries stream.
+            uniform: one uniform draw per slot from the recoveries stream, or a function that
+                returns the draws of the slots it is given (only the NPLs need one).
             write_off_age_q: age at which an unresolved NPL is charged off (it can no longer be
                 resolved at that age).
 
@@ -448,7 +450,8 @@ class LoanBook:
         age = self.age_q(quarter, idx)
         holder = self.holder[idx]
         p_resolve = -np.expm1(-hazard_by_holder[holder])
-        resolved_here = (age < write_off_age_q) & (uniform[idx] < p_resolve)
+        draws = uniform(idx) if callable(uniform) else uniform[idx]
+        resolved_here = (age < write_off_age_q) & (draws < p_resolve)
         off_here = age >= write_off_age_q
         closed_here = resolved_here | off_here
         slots = idx[closed_here]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from market.loans import (
 )
 from market.regime import load_regime
 from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
+from market.slotdraws import new_key, slot_uniforms
 
 # Share of a deal's legal tenor by which its pool is expected to have paid (assumption): paces the
 # trigger's expected collection path and the time the subordinated residual is discounted over.
@@ -260,7 +262,7 @@ class NPLMarketModel(mesa.Model):
             self.quarter,
             self.hazard_by_account(),
             self.workout_cost_by_account(),
-            self.streams["recoveries"].random(loans.n),
+            partial(slot_uniforms, new_key(self.streams["recoveries"])),  # a draw per NPL slot
             self.config.write_off_age_q,
         )
         closed, off = out.slots, out.written_off_slots
@@ -318,13 +320,13 @@ class NPLMarketModel(mesa.Model):
     def lend(self) -> None:
         """Banks re-lend every freed slot; a government-directed share goes to directed SOEs."""
         loans, config = self.loans, self.config
-        draws = self.streams["lending"].random((2, loans.n))  # full length: common random numbers
+        key = new_key(self.streams["lending"])  # every quarter: common random numbers by slot
         free = loans.free_slots()
         if free.size == 0:
             return
         growth_index = (1.0 + config.loan_growth_annual) ** (self.quarter / 4)
         originator = loans.originator[free]
-        segment = self._draw_segments(draws[0, free])
+        segment = self._draw_segments(slot_uniforms(key, free, lane=0, lanes=2))
         principal = self.slot_size[free] * growth_index
         loans.originate(
             free,
@@ -333,7 +335,7 @@ class NPLMarketModel(mesa.Model):
             principal,
             self.pd_multiplier_by_account,
             config.macro.benchmark_rate,
-            draws[1, free],
+            slot_uniforms(key, free, lane=1, lanes=2),
             np.ones(free.size),
         )
         lent = np.bincount(originator, weights=principal, minlength=self.ledger.n_accounts)

@@ -44,7 +44,12 @@ def test_remoteness_and_investor_protection_lower_the_spread_and_raise_net_proce
     assert len(weak) >= 3 and len(strong) >= 3
     assert strong["senior_spread_bp"].mean() < weak["senior_spread_bp"].mean() - 30
     assert strong["senior_legal_premium_bp"].max() < weak["senior_legal_premium_bp"].min()
-    assert strong["net_proceeds_per_face"].mean() > weak["net_proceeds_per_face"].mean()
+    # The same pool (same seed, originator, cut-off and loans) nets more under the stronger law;
+    # the sets of deals differ once the two worlds diverge, so compare matched deals.
+    key = ["seed", "originator", "quarter_cutoff", "pool_loans"]
+    matched = weak.merge(strong, on=key, suffixes=("_weak", "_strong"))
+    gain = matched["net_proceeds_per_face_strong"] - matched["net_proceeds_per_face_weak"]
+    assert len(matched) >= 3 and (gain > 0).mean() >= 0.8 and gain.mean() > 0
 
 
 def test_better_disclosure_lowers_the_information_premium_and_enlarges_the_senior():

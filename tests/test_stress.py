@@ -152,20 +152,28 @@ TINY_GUARANTOR = {
 }
 
 
-@pytest.mark.parametrize("seed", [1, 3, 4])  # seeds whose claims outrun capital plus fees
-def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_more(seed):
-    model = run_checked("pilot_2005", seed, quarters=30, **TINY_GUARANTOR)
-    events = model.event_frame()
-    defaults = events[events["kind"] == "enhancer_default"]
-    assert list(defaults["agent"]) == ["Tiny"]
-    (tiny,) = model.enhancers
-    assert tiny.defaulted and tiny.capacity == 0.0
-    assert tiny.claims_paid >= 0.05 - 1e-9  # it paid out its whole capital
-    assert tiny.cash >= -1e-9
-    deals = model.deal_frame()
-    after = deals[deals["quarter_issued"] > defaults["quarter"].iloc[0]]
-    assert not (after["guarantor"] == "Tiny").any()
-    assert model.model_frame()["enhancer_payouts"].sum() == pytest.approx(tiny.claims_paid)
+def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_more():
+    # Whether claims outrun capital plus the fees earned so far depends on the draws: over six
+    # seeds some guarantors default and some do not; each outcome must be consistent.
+    outcomes = []
+    for seed in range(1, 7):
+        model = run_checked("pilot_2005", seed, quarters=30, **TINY_GUARANTOR)
+        (tiny,) = model.enhancers
+        events = model.event_frame()
+        defaults = events[events["kind"] == "enhancer_default"]
+        assert tiny.cash >= -1e-9
+        assert model.model_frame()["enhancer_payouts"].sum() == pytest.approx(tiny.claims_paid)
+        outcomes.append(tiny.defaulted)
+        if not tiny.defaulted:
+            assert defaults.empty and tiny.claims_paid <= 0.05 + tiny.fees_earned + 1e-9
+            continue
+        assert list(defaults["agent"]) == ["Tiny"]
+        assert tiny.capacity == 0.0
+        assert tiny.claims_paid >= 0.05 - 1e-9  # it paid out its whole capital
+        deals = model.deal_frame()
+        after = deals[deals["quarter_issued"] > defaults["quarter"].iloc[0]]
+        assert not (after["guarantor"] == "Tiny").any()
+    assert sum(outcomes) >= 2, outcomes
 
 
 def test_two_claims_on_one_guarantor_in_a_quarter_cannot_exceed_its_capital():

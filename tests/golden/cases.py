@@ -95,7 +95,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "restart_2016_stress",
         "restart_2016",
-        3,
+        4,
         {
             "n_loans": 20_000,
             "quarters": 20,
