@@ -158,12 +158,8 @@ def run_worker(mode: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_up_nplsim(seed: int) -> None:
-    """A tiny untimed run: loads scenario and regime files and lazy caches."""
-    from market.model import NPLMarketModel
-
-    warm = NPLMarketModel(scenario=SCENARIO, rng=seed, n_loans=1_000, quarters=2)
-    while warm.running:
-        warm.step()
+    """A tiny untimed run: loads scenario and regime files, lazy caches and compiled loops."""
+    tp.warm_up(seed)
 
 
 # ====================================================================== workers (subprocesses)

@@ -95,6 +95,22 @@ def machine_info() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- nplsim
+def warm_up(seed: int) -> None:
+    """An untimed tiny run: loads the scenario and regime files and lazy caches, and (with the
+    compile threshold lowered for it) numba's compiled loan-book loops, whose first call in a
+    process costs about 0.2-0.3 s (``market/kernels.py``)."""
+    from market import kernels
+    from market.model import NPLMarketModel
+
+    threshold, kernels.COMPILE_FROM_LOANS = kernels.COMPILE_FROM_LOANS, 0
+    try:
+        warm = NPLMarketModel(scenario=SCENARIO, rng=seed, n_loans=1_000, quarters=2)
+        while warm.running:
+            warm.step()
+    finally:
+        kernels.COMPILE_FROM_LOANS = threshold
+
+
 def bench_nplsim(n_loans: int, quarters: int | None, repeats: int, seed: int) -> dict[str, Any]:
     """Time ``repeats`` full runs of ``n_loans`` loans in this process."""
     from market.model import NPLMarketModel
@@ -103,11 +119,7 @@ def bench_nplsim(n_loans: int, quarters: int | None, repeats: int, seed: int) ->
     if quarters is not None:
         overrides["quarters"] = quarters
 
-    # Warm-up: a tiny run loads scenario/regime files and any lazy caches outside the timing.
-    warm = NPLMarketModel(scenario=SCENARIO, rng=seed, n_loans=1_000, quarters=2)
-    warm.step()
-    warm.step()
-    del warm
+    warm_up(seed)
     gc.collect()
     rss_baseline = current_rss_mib()
 
