@@ -297,7 +297,7 @@ class LoanBook:
             holder = self.holder[idx]
             order = np.argsort(holder, kind="stable")
             accounts, starts = np.unique(holder[order], return_index=True)
-            groups = np.split(idx[order], starts[1:])
+            groups = np.split(idx[order], starts[1:]) if idx.size else []
             self._npl_by_holder = dict(zip(accounts.tolist(), groups, strict=True))
         return self._npl_by_holder.get(account, np.empty(0, dtype=np.intp))
 

@@ -79,8 +79,7 @@ def _book(
 
 
 def _make_npl(book: LoanBook, idx: np.ndarray | slice, default_q: int = 0) -> None:
-    book.status[idx] = Status.NPL
-    book.default_q[idx] = default_q
+    book.mark_npl(idx, default_q)
     book.quality[idx] = 1.0
 
 
@@ -498,3 +497,13 @@ def test_performing_sums_by_holder_match_a_scatter_over_the_book(layout):
     np.testing.assert_allclose(
         book.sum_performing_by_holder(values, 6), book.sum_by_holder(values, 6), rtol=1e-12
     )
+
+
+def test_npls_of_a_book_without_npls_is_empty():
+    # regression (found by fuzzing): grouping an empty NPL index raised in zip(strict=True)
+    book = _book(n=50)
+    assert book.npls_of(0).size == 0
+    _make_npl(book, [3, 7])
+    book.transfer(np.array([7]), 2, np.zeros(1))
+    np.testing.assert_array_equal(book.npls_of(0), [3])
+    np.testing.assert_array_equal(book.npls_of(2), [7])
