@@ -15,10 +15,8 @@ on an in-process executor. A few cases run as ``python -m experiments.cli`` subp
 five of six in-process runs the figures are a placeholder PNG (matplotlib is ~90% of a tiny
 run's time; the figures have their own tests).
 
-Bugs this fuzzing found are pinned at the end of the file: fixed ones by regression tests, open
-ones by strict ``xfail`` tests (a fix shows as XPASS: remove the marker). The generators leave the
-open ones out where they say so (``_known_command_bug``), so that the property tests stay green and
-keep looking for new bugs.
+Bugs this fuzzing found are pinned at the end of the file by regression tests; an open one would
+be pinned there by a strict ``xfail`` test (a fix shows as XPASS: remove the marker). None is open.
 
 Case counts: each fuzz test prints its count and outcomes to the terminal (also without ``-s``),
 and ``test_zz_fuzz_case_counts`` prints the session's totals.
@@ -55,7 +53,7 @@ import experiments.figures
 import experiments.sensitivity
 import experiments.sweep
 import experiments.validate
-from experiments.cli import build_parser, main
+from experiments.cli import main
 from market.errors import ConfigError
 from market.loans import SEGMENTS
 from market.regime import LegalRegime, list_presets
@@ -716,16 +714,6 @@ def command_line(draw, workdir: Path, extra_files: list[str]) -> list[str]:
     return argv
 
 
-def _known_command_bug(argv: list[str]) -> bool:
-    """A command line that hits an open bug (pinned at the end of the file)."""
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            args = build_parser().parse_args(argv)
-    except SystemExit:
-        return False
-    return args.command == "compare" and args.seeds >= 2**63  # BUG_HUGE_SEED_COUNT
-
-
 def _manifests(base: Path) -> list[str]:
     """A tiny run's manifest.json (``run --from-manifest`` repeats it cheaply) and two broken
     ones, for the command-line fuzzer."""
@@ -761,7 +749,6 @@ def test_fuzz_command_lines(tmp_path_factory, capsys):
         if argv[0] == "run":  # a run that starts must stay tiny
             tiny = ["--quarters", "2", "--set", "n_loans=1000"]
             argv += [] if "--from-manifest" in argv else tiny
-        assume(not _known_command_bug(argv))
         with stubbed(), figures(data.draw(REAL_FIGURES)):
             code, _, err = call(argv, workdir)
         outcome = check_outcome(argv, code, err, workdir, inputs)
@@ -1278,15 +1265,6 @@ def test_the_sampling_warning_of_an_accepted_sweep_is_still_logged(tmp_path, cap
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "sobol: n=3 is not a power of 2, so the sample is less balanced"
     ]
-
-
-# Open bugs: strict xfail, so that a fix shows up as XPASS and the marker can go.
-BUG_HUGE_SEED_COUNT = (
-    "BUG huge seed count (compare): _cmd_compare passes range(seed_start, seed_start + seeds) to "
-    "compare(), whose _seed_list takes the list(seeds) branch, not the new MAX_SEEDS check: "
-    "--seeds 99999999999999999999 raises 'OverflowError: Python int too large to convert to C "
-    "ssize_t' (experiments/compare.py _seed_list)"
-)
 
 
 @pytest.mark.parametrize(
