@@ -277,8 +277,10 @@ def worker_sweep(p: dict[str, Any]) -> dict[str, Any]:
         if part.is_dir()
     )
     steady = (len(finished) - 1) / (finished[-1] - finished[0]) if len(finished) > 2 else 0.0
+    gaps = [b - a for a, b in zip(finished, finished[1:], strict=False)]
     return {
         "steady_runs_per_minute": 60.0 * steady,
+        "median_gap_s": statistics.median(gaps) if gaps else float("nan"),
         "workers": p["workers"],
         "runs": report.total,
         "done": report.done,
@@ -668,6 +670,7 @@ def measure_t4(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
         ],
     )
     direct_means = [statistics.fmean(d["run_s"]) for d in direct]
+    direct_medians = [statistics.median(d["run_s"]) for d in direct]
     direct_all = [t for d in direct for t in d["run_s"]]
     base = statistics.median(direct_means)
     per_run = statistics.median(w1) / runs
@@ -678,11 +681,13 @@ def measure_t4(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
     fixed = statistics.median(w1) - runs * base  # what the runner adds to the whole sweep
     # Steady-state time per run of the 1-worker sweep (what the runner spends once per sweep,
     # starting the pool and importing in the worker, is before the first completion).
-    per_run_steady = [60.0 / r for r in s1]
-    steady_overhead = [(t - d) / d for t, d in zip(per_run_steady, direct_means, strict=True)]
+    # Medians on both sides: one slow run (the machine, a GC pass) should not decide it.
+    per_run_steady = [r["median_gap_s"] for r in one]
+    steady_overhead = [(t - d) / d for t, d in zip(per_run_steady, direct_medians, strict=True)]
     per_run_steady_s = statistics.median(per_run_steady)
-    overhead_steady = (per_run_steady_s - base) / base
-    once = statistics.median(w1) - runs * per_run_steady_s
+    direct_median = statistics.median(direct_all)
+    overhead_steady = (per_run_steady_s - direct_median) / direct_median
+    once = statistics.median(w1) - runs * 60.0 / statistics.median(s1)
     b = Verdict(
         "T4",
         "sweep runner overhead per run (1 worker)",
@@ -694,9 +699,10 @@ def measure_t4(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
         min(steady_overhead),
         max(steady_overhead),
         [
-            f"steady-state sweep time per run, 1 worker = 60 / steady runs/min = "
-            f"{per_run_steady_s:.3f}s; the runner's once-per-sweep cost (pool start, imports in "
-            f"the worker, before the first run completes) is about {once:.2f}s a sweep",
+            f"steady-state sweep time per run, 1 worker = median time between two runs' "
+            f"partitions = {per_run_steady_s:.3f}s, against the median direct run "
+            f"{direct_median:.3f}s; the runner's once-per-sweep cost (pool start, imports in the "
+            f"worker, before the first run completes) is about {once:.2f}s a sweep",
             f"amortised instead (1-worker wall / {runs} = {per_run:.3f}s, once-per-sweep cost "
             f"included): {100 * overhead:+.1f}% "
             f"({fmt_range(100 * min(per_rep), 100 * max(per_rep), '+.1f', '%')})",
@@ -705,8 +711,8 @@ def measure_t4(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
             "summary tables as Parquet bytes, i.e. what a worker computes, without pool, "
             f"pickling or files: mean {base:.3f}s (median of per-repeat means; median of all "
             f"runs {statistics.median(direct_all):.3f}s, giving {100 * overhead_vs_median:+.1f}%)",
-            f"overhead = (steady-state sweep time per run - direct mean) / direct mean; range over "
-            f"repeats. With interpreter start and imports (whole process) the per-run sweep "
+            f"overhead = (steady-state sweep time per run - direct median) / direct median; range "
+            f"over repeats. With interpreter start and imports (whole process) the per-run sweep "
             f"time is {process:.3f}s ({100 * (process - base) / base:+.1f}%)",
             f"the runner adds {fixed:.2f}s to the whole 1-worker sweep, mostly once per sweep "
             "(pool start, model import, first-run costs in the worker), so the percentage falls "
