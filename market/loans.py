@@ -181,7 +181,7 @@ class LoanBook:
         self._paid: np.ndarray | None = None
         # Performing loans stay with their originator (loans change hands only once
         # non-performing), so sums over performing loans run over each originator's contiguous
-        # slots; ``_originator_runs`` caches those runs, ``_performing_sold`` records a
+        # slots; ``_runs`` caches those runs (start, account), ``_performing_sold`` records a
         # transfer of a performing loan, after which sums fall back to the holder array.
         self._runs: tuple[np.ndarray, np.ndarray] | None = None
         self._performing_sold = False
