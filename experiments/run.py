@@ -148,11 +148,24 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
 WRITABLE = "a path in a directory where you can create files"
 
 
+# Results are staged beside their directory under a longer name (``.NAME.old.XXXXXXXX`` for a
+# run, ``.tmp-NAME-XXXXXXXX`` for a sweep): a path component must leave room for that.
+STAGING_EXTRA = 16
+
+
 def check_creatable(out_dir: Path) -> None:
     """Refuse an output path that cannot become a directory, before any work is done: a file
-    stands on the path above it, or the nearest existing directory above it is one where nothing
-    can be created (read-only, permission denied, ``/proc``)."""
+    stands on the path above it, a name is too long for the file system (with the room the
+    staging name needs), or the nearest existing directory above it is one where nothing can be
+    created (read-only, permission denied, ``/proc``)."""
     out_dir = Path(out_dir)
+    for part in out_dir.parts:
+        if len(os.fsencode(part)) + STAGING_EXTRA > _name_max(out_dir):
+            shown = str(out_dir) if len(str(out_dir)) <= 80 else str(out_dir)[:77] + "..."
+            raise ConfigError(
+                shown, "--out", f"a name of {len(os.fsencode(part))} bytes",
+                f"names of at most {_name_max(out_dir) - STAGING_EXTRA} bytes",
+            )  # fmt: skip
     for parent in out_dir.parents:
         try:
             exists = parent.exists()
@@ -188,12 +201,34 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+def _name_max(path: Path) -> int:
+    """Longest file name the file system under ``path`` allows (255 where it cannot say)."""
+    for parent in (path, *path.parents):
+        with suppress(OSError, ValueError):
+            if parent.is_dir():
+                return os.pathconf(parent, "PC_NAME_MAX")
+    return 255
+
+
+def occupied(out_dir: Path) -> bool:
+    """Whether something other than an empty directory stands at ``out_dir``."""
+    try:
+        return out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    except OSError as exc:  # e.g. a directory that may not be listed
+        raise ConfigError(str(out_dir), "--out", f"cannot look into it: {_reason(exc)}",
+                          WRITABLE) from None  # fmt: skip
+
+
 def check_output_directory(out_dir: Path) -> None:
     """Refuse to replace anything but a new or empty directory or an earlier nplsim result."""
     out_dir = Path(out_dir)
     check_creatable(out_dir)
-    ours = (out_dir / "manifest.json").is_file()
-    if out_dir.exists() and not ours and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    try:
+        ours = (out_dir / "manifest.json").is_file()
+    except OSError as exc:
+        raise ConfigError(str(out_dir), "--out", f"cannot look into it: {_reason(exc)}",
+                          WRITABLE) from None  # fmt: skip
+    if not ours and occupied(out_dir):
         raise ConfigError(
             str(out_dir),
             "--out",

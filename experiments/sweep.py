@@ -90,6 +90,8 @@ class ParameterSpec(_Strict):
             raise ValueError("missing values: give values = [...] or low and high")
         if ranged and (self.low is None or self.high is None):
             raise ValueError("a range needs both low and high")
+        if ranged and not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low ({self.low}) and high ({self.high}) must be finite numbers")
         if ranged and not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be less than high ({self.high})")
         if self.values is not None and len({_canonical(v) for v in self.values}) < len(self.values):
@@ -716,7 +718,7 @@ def _existing_manifest(
     out_dir: Path, resume: bool, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The manifest of the sweep already in ``out_dir`` (resume), or None for a new sweep."""
-    from experiments.run import check_creatable, check_writable
+    from experiments.run import check_creatable, check_writable, occupied
 
     path = out_dir / MANIFEST
     try:
@@ -725,7 +727,7 @@ def _existing_manifest(
         holds_sweep = False
     if not holds_sweep:
         check_creatable(out_dir)
-        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        if occupied(out_dir):
             raise ConfigError(
                 str(out_dir), "--out", "exists and is not an nplsim sweep directory",
                 "a new or empty directory",

@@ -1076,6 +1076,26 @@ def test_out_below_a_file_is_one_line_exit_2(tmp_path, command):
     _one_line_exit_2(_out_argv(tmp_path, command, str(tmp_path / "afile" / "x")), tmp_path)
 
 
+@pytest.mark.parametrize("length", [245, 300])
+@pytest.mark.parametrize("command", ["run", "sweep", "compare", "validate", "sensitivity"])
+def test_out_with_a_name_too_long_for_the_file_system_is_one_line_exit_2(tmp_path, command, length):
+    # was: OSError "File name too long" (245: for run, from the staging directory after the
+    # whole simulation; 300: at the first look at the path)
+    _one_line_exit_2(_out_argv(tmp_path, command, str(tmp_path / ("z" * length))), tmp_path)
+
+
+def test_sweep_range_with_an_infinite_end_names_the_parameter(tmp_path):
+    # was: "sampling.n: two samples are identical ({'disclosure_level': inf})"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        "quarters = 1\noverrides = { n_loans = 500 }\n[parameters.disclosure_level]\n"
+        'low = 0.0\nhigh = inf\n[sampling]\nmethod = "lhs"\nn = 4\n'
+    )
+    code, _, err = call(["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "high" in err and "finite" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("problem", ["non-empty --out", "opening balance sheet"])
 def test_error_after_the_progress_bar_started_is_still_one_line(tmp_path, problem):
     # was: without --quiet the tqdm bar's line came before the error line
