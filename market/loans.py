@@ -243,10 +243,14 @@ class LoanBook:
         if self._npl_index is not None and (self.status[slots] == Status.NPL).any():
             self._npl_index = None
         if self._kernels is not None and not isinstance(slots, slice):
+            slots = np.asarray(slots, dtype=np.intp)
+
+            def each(values, dtype=None):  # one value per slot, as the numpy branch broadcasts
+                return np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype), slots.shape))
+
             self._kernels.write_loans(
-                np.asarray(slots, dtype=np.intp), np.asarray(originator), np.asarray(segment),
-                np.asarray(principal, float), np.asarray(secured_draw, float),
-                np.asarray(remaining_share, float),
+                slots, each(originator), each(segment), each(principal, float),
+                each(secured_draw, float), each(remaining_share, float),
                 float(benchmark_rate), seg.spread, seg.maturity_q, seg.secured_share,
                 seg.collateral_cover, threshold, sqrt_rho, sqrt_one_minus_rho, n_seg,
                 self.holder, self.segment, self.principal, self.carrying, self.rate,
@@ -400,7 +404,10 @@ class LoanBook:
         inverting every ``u``, at the cost of one comparison per slot. A new NPL gets its
         workout quality from ``quality`` (one value per slot) unless the caller sets it
         afterwards. Returns the slots of the new NPLs."""
-        candidates = np.flatnonzero(uniform < ndtr(self.barrier_bound(z)))
+        cutoff = ndtr(self.barrier_bound(z))
+        if cutoff > 1.0 - 1e-9:  # Φ⁻¹ loses precision next to 1: invert every slot instead
+            cutoff = np.inf
+        candidates = np.flatnonzero(uniform < cutoff)
         candidates = candidates[self.status[candidates] == Status.PERFORMING]
         barrier = (
             self.threshold[candidates] - self.sqrt_rho[candidates] * z

@@ -31,9 +31,10 @@ def slot_uniforms(key: np.uint64, slots: np.ndarray, lane: int = 0, lanes: int =
     The draw of a slot depends only on ``key``, the slot, and the lane, not on which other slots
     are asked for.
     """
-    position = np.asarray(slots, dtype=np.uint64) * np.uint64(lanes) + np.uint64(lane + 1)
-    z = position * _GOLDEN + np.uint64(key)  # uint64 arithmetic wraps modulo 2**64
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    z ^= z >> np.uint64(31)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as it should
+        position = np.asarray(slots, dtype=np.uint64) * np.uint64(lanes) + np.uint64(lane + 1)
+        z = position * _GOLDEN + np.uint64(key)
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z ^= z >> np.uint64(31)
     return (z >> np.uint64(11)) * (1.0 / 2**53)

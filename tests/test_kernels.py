@@ -76,3 +76,13 @@ def test_a_model_run_is_byte_identical_with_and_without_the_compiled_loops(monke
     (model_a, deals_a, book_a), (model_b, deals_b, book_b) = frames
     assert model_a.equals(model_b) and deals_a.equals(deals_b)
     assert book_a.tobytes() == book_b.tobytes()
+
+
+def test_compiled_originate_takes_single_values_like_the_numpy_branch():
+    from tests.test_loans import _segments
+
+    books = [LoanBook(10, _segments(), compiled=c) for c in (True, False)]
+    for book in books:
+        book.originate(np.arange(10), 0, 2, 1.0, np.ones(1), 0.04, np.full(10, 0.5), 1.0)
+    for name in ARRAYS:
+        assert getattr(books[0], name).tobytes() == getattr(books[1], name).tobytes(), name

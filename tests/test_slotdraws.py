@@ -3,6 +3,8 @@ for a slot whichever other slots are drawn (common random numbers)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -46,3 +48,12 @@ def test_keys_come_from_the_stream_and_repeat_with_its_seed():
     keys = [new_key(np.random.default_rng(7)) for _ in range(2)]
     assert keys[0] == keys[1] and keys[0].dtype == np.uint64
     assert new_key(np.random.default_rng(8)) != keys[0]
+
+
+def test_a_single_slot_draws_without_overflow_warnings():
+    key = np.uint64(2**64 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        single = slot_uniforms(key, 5)
+        as_array = slot_uniforms(key, np.array([5]))
+    assert float(single) == float(as_array[0])
