@@ -157,11 +157,6 @@ def run_worker(mode: str, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def warm_up_nplsim(seed: int) -> None:
-    """A tiny untimed run: loads scenario and regime files, lazy caches and compiled loops."""
-    tp.warm_up(seed)
-
-
 # ====================================================================== workers (subprocesses)
 def worker_t1(p: dict[str, Any]) -> dict[str, Any]:
     """T1: alternate nplsim runs and Boltzmann runs in this one process."""
@@ -216,7 +211,7 @@ def worker_banks(p: dict[str, Any]) -> dict[str, Any]:
     from market.model import NPLMarketModel
 
     counts, per_bank, repeats, seed = p["counts"], p["loans_per_bank"], p["repeats"], p["seed"]
-    warm_up_nplsim(seed)
+    tp.warm_up(seed)
     rows: dict[int, dict[str, list]] = {c: defaultdict(list) for c in counts}
     for rep in range(repeats):
         for count in counts:

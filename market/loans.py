@@ -313,9 +313,8 @@ class LoanBook:
 
     def _freed(self, slots: np.ndarray) -> None:
         """Add newly freed ``slots`` (sorted, not free before) to the index of free slots."""
-        if self._free_index is not None and slots.size:
-            free = self._free_index
-            self._free_index = np.insert(free, np.searchsorted(free, slots), slots)
+        if self._free_index is not None:
+            self._free_index = _merge_sorted(self._free_index, slots)
 
     # ------------------------------------------------------------------ valuation
     def base_recovery(
@@ -415,9 +414,8 @@ class LoanBook:
         defaulted = candidates[ndtri(uniform[candidates]) < barrier]
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
-        if self._npl_index is not None:  # merge the new NPLs into the sorted index
-            npl = self._npl_index
-            self._npl_index = np.insert(npl, np.searchsorted(npl, defaulted), defaulted)
+        if self._npl_index is not None:
+            self._npl_index = _merge_sorted(self._npl_index, defaulted)
         self._npl_by_holder = None
         if quality is not None:
             self.quality[defaulted] = quality[defaulted]
@@ -529,6 +527,11 @@ class LoanBook:
             "npl_carrying": self.sum_by_holder(np.where(npl, self.carrying, 0.0), n_accounts),
             "npl_count": np.bincount(self.holder[npl], minlength=n_accounts),
         }
+
+
+def _merge_sorted(index: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The sorted slots ``index`` with the sorted slots ``new`` (none of them in it) merged in."""
+    return np.insert(index, np.searchsorted(index, new), new) if new.size else index
 
 
 def _runs(account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
