@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-
-from agents.originator import Originator
-from market.loans import expected_workout_value, workout_value_table
+from nplsim.agents.originator import Originator
+from nplsim.market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
-    from market.model import NPLMarketModel
-    from market.scenario import AMCSpec
+    from nplsim.market.model import NPLMarketModel
+    from nplsim.market.scenario import AMCSpec
 
 CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays funding
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-
-from agents.originator import Originator
-from market.disposal import (
+from nplsim.agents.originator import Originator
+from nplsim.market.disposal import (
     ChannelQuote,
     ShadowPrices,
     choose_channels,
@@ -22,11 +21,11 @@ from market.disposal import (
     sale_capital_gain,
     shadow_prices,
 )
-from market.loans import expected_workout_value, workout_value_table
+from nplsim.market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
-    from market.model import NPLMarketModel
-    from market.scenario import BankSpec
+    from nplsim.market.model import NPLMarketModel
+    from nplsim.market.scenario import BankSpec
 
 # Basel risk weights: performing loans 100%; past-due loans net of provisions 150% when specific
 # provisions are below 20% of the outstanding, 100% otherwise (Basel II standardised approach).

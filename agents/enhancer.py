@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:
-    from market.model import NPLMarketModel
+    from nplsim.market.model import NPLMarketModel
 
 
 class CreditEnhancer(mesa.Agent):

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:
-    from market.model import NPLMarketModel
-    from market.scenario import InvestorSpec
+    from nplsim.market.model import NPLMarketModel
+    from nplsim.market.scenario import InvestorSpec
 
 # Mandates (assumption): which tranches each class may buy.
 MANDATES: dict[str, frozenset[str]] = {

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
-
-from market import power
+from nplsim.market import power
 
 if TYPE_CHECKING:
-    from agents.bank import StateBank
-    from market.model import NPLMarketModel
+    from nplsim.agents.bank import StateBank
+    from nplsim.market.model import NPLMarketModel
 
 
 class PowerPlant(mesa.Agent):

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-
-from market import power, pricing
+from nplsim.market import power, pricing
 
 if TYPE_CHECKING:
-    from agents.investor import Investor
-    from agents.power_plant import PowerPlant
-    from market.model import NPLMarketModel
+    from nplsim.agents.investor import Investor
+    from nplsim.agents.power_plant import PowerPlant
+    from nplsim.market.model import NPLMarketModel
 
 # Coupon investors are expected to ask over the risk-free rate when the underwriter sizes the
 # receivables a deal needs, before the book is run (assumption).

@@ -2,12 +2,12 @@
 
 Created per deal. At the cut-off the pool's loans change holder in the loan book (a true sale) and
 the regime's transfer frictions apply: debtor notice (cost and delay), whether collateral follows
-the claim, the bulk-transfer rule's approval, stamp duty. Collections from the cut-off belong to
-the SPV. At closing the underwriter structures and sells the tranches; afterwards the SPV pays its
-collections each quarter through the declarative waterfall (``market.waterfall``) to the holders of
-its tranches, the servicer (agency relationship), the trustee, the guarantor and the tax office.
-If its originator becomes distressed and bankruptcy remoteness fails, the pool is recharacterised:
-collections are frozen and investors lose a share that investor protection softens.
+the claim, the bulk-transfer rule's approval, stamp duty. Collections from the cut-off belong to the
+SPV. At closing the underwriter structures and sells the tranches; afterwards the SPV pays its
+collections each quarter through the declarative waterfall (``nplsim.market.waterfall``) to the
+holders of its tranches, the servicer (agency relationship), the trustee, the guarantor and the tax
+office. If its originator becomes distressed and bankruptcy remoteness fails, the pool is
+recharacterised: collections are frozen and investors lose a share that investor protection softens.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-
-from market.loans import Status
+from nplsim.market.loans import Status
 
 if TYPE_CHECKING:
-    from market.model import NPLMarketModel
+    from nplsim.market.model import NPLMarketModel
 
 PENDING, LIVE, CLOSED = "pending", "live", "closed"
 

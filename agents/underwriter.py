@@ -1,8 +1,8 @@
 """Underwriter: structures a deal, runs the bookbuilding, and holds what it cannot place.
 
 Product design: the underwriter sizes senior, optional mezzanine and subordinated tranches with a
-rating-agency-style stress of pool collections whose severity grows as the regime's disclosure
-falls (``market.pricing``). Underwriting and sale: eligible investors bid quantities and minimum
+rating-agency-style stress of pool collections whose severity grows as the regime's disclosure falls
+(``nplsim.market.pricing``). Underwriting and sale: eligible investors bid quantities and minimum
 yields; the tranche clears at a uniform coupon; under a firm commitment the underwriter buys what is
 unsold, under best efforts the tranche is downsized. The subordinated tranche is sold at a price to
 distressed-debt investors, or kept by the originator.
@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
-
-from market import pricing
+from nplsim.market import pricing
 
 if TYPE_CHECKING:
-    from agents.investor import Investor
-    from agents.spv import SpecialPurposeVehicle
-    from market.model import NPLMarketModel
+    from nplsim.agents.investor import Investor
+    from nplsim.agents.spv import SpecialPurposeVehicle
+    from nplsim.market.model import NPLMarketModel
 
 BID_NOISE_BP = (
     15.0  # dispersion of investors' required yields around their model value (assumption)

@@ -20,9 +20,9 @@ start, so that all runs see the same code even while the tree is being edited. E
 (one scenario, one seed) runs in a fresh child process, ``python equivalence.py --child ...``,
 with the same interpreter, ``PYTHONPATH`` set to the exported source and that directory as the
 working directory. The child imports the exported ``market`` package, not the editable install;
-it reports ``market.__file__`` and ``agents.__file__`` and the parent checks that they lie in the
-exported source. At most ``--workers`` children run at once (a thread pool whose threads only wait
-on their child process). The child prints one JSON line of summary statistics.
+it reports where ``market`` and ``agents`` were imported from, and the parent checks that they
+lie in the exported source. At most ``--workers`` children run at once (a thread pool whose
+threads only wait on their child process). The child prints one JSON line of summary statistics.
 
 Metrics of a run (from ``model_frame()``, one row per quarter): for each core column that both
 revisions have, (a) its value at the final quarter and (b) its mean over quarters 1..T (NaN
@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -121,13 +122,35 @@ def log(msg: str) -> None:
 
 
 # ============================================================================ child
+def import_exported_model(root: Path) -> tuple[type, list[Any]]:
+    """``NPLMarketModel`` of the source tree at ``root`` (the working directory), and the packages
+    it came from. Since the namespace change the tree's folders are the subpackages of ``nplsim``:
+    the exported ``nplsim/`` is imported with the tree's root on its search path, so
+    ``nplsim.market`` is the exported ``market/`` and not the editable install's. Older revisions
+    have top-level packages, imported through ``PYTHONPATH``."""
+    front = root / "nplsim" / "__init__.py"
+    if not front.is_file():
+        import agents  # noqa: F401  (older revisions: top-level packages)
+        import market
+        from market.model import NPLMarketModel
+
+        return NPLMarketModel, [market, sys.modules["agents"]]
+    spec = importlib.util.spec_from_file_location(
+        "nplsim", front, submodule_search_locations=[str(front.parent), str(root)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["nplsim"] = package
+    spec.loader.exec_module(package)
+    model_class = package.NPLMarketModel
+    return model_class, [sys.modules["nplsim.market"], sys.modules["nplsim.agents"]]
+
+
 def child_main(scenario: str, seed: int, n_loans: int, quarters: int) -> int:
-    """Run one (scenario, seed) with whatever ``market`` is importable; print one JSON line."""
+    """Run one (scenario, seed) with the exported source's model; print one JSON line."""
     t0 = time.perf_counter()
     import numpy as np
 
-    import market
-    from market.model import NPLMarketModel
+    NPLMarketModel, (market, agents) = import_exported_model(Path.cwd())
 
     model = NPLMarketModel(scenario=scenario, rng=seed, n_loans=n_loans, quarters=quarters)
     defaulted = [0]
@@ -167,13 +190,12 @@ def child_main(scenario: str, seed: int, n_loans: int, quarters: int) -> int:
             int((trades["market"] == market_name).sum()) if has_market else None
         )
 
-    agents = sys.modules.get("agents")
     out = {
         "scenario": scenario,
         "seed": seed,
         "quarters_run": int(frame["quarter"].iloc[-1]),
         "market_file": market.__file__,
-        "agents_file": getattr(agents, "__file__", None),
+        "agents_file": agents.__file__,
         "import_s": t1 - t0,
         "simulate_s": t2 - t1,
         "values": {

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                              "phase times then include the profiler's overhead")  # fmt: skip
     args = parser.parse_args(argv)
 
-    from market.model import NPLMarketModel
+    from nplsim import NPLMarketModel
 
     tp.warm_up(args.seed)
     overrides = {"n_loans": args.loans}

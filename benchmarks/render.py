@@ -7,9 +7,9 @@ Usage::
 
 What one timed quarter covers, as a press of Step does in the app: ``PolicyLab.step()`` (one
 quarter of ``NPLMarketModel``, data collection included), then Mesa's ``force_update()``, which
-re-renders every view of ``viz.app.VIEWS`` at once (both tabs; the app itself only renders the tab
-on screen) inside ``solara.render``: KPI cards, law panel, balance sheets, bank ratios, disposal
-flows, ABS market, deals table and the network (the network is redrawn every
+re-renders every view of ``nplsim.viz.app.VIEWS`` at once (both tabs; the app itself only
+renders the tab on screen) inside ``solara.render``: KPI cards, law panel, balance sheets, bank
+ratios, disposal flows, ABS market, deals table and the network (the network is redrawn every
 ``NETWORK_EVERY_Q`` quarters, so the max shows a quarter that redraws it). Each figure is drawn
 into the figure its view kept and encoded as PNG. Untimed warm-up quarters first load fonts and
 fill the model with deals. The script prints the median, min and max of step, render and total
@@ -26,8 +26,7 @@ import time
 
 import solara
 from mesa.visualization.utils import force_update, update_counter
-
-from viz import app, components
+from nplsim.viz import app, components
 
 CHARTS = (
     "balance_sheet_figure",

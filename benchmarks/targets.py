@@ -22,10 +22,11 @@ T3  Memory. (a) Peak RSS of a fresh process doing 1M-loan, 40-quarter runs under
 T4  Sweeps. (a) ``run_sweep`` of N runs of restart_2016 (default 100k loans, seeds 0..N-1)
     with 2 local workers gives at least 1.7 times the runs/min of 1 worker. (b) Per-run overhead
     of the runner under 5%: wall time of the 1-worker sweep / N against the mean time of the very
-    same N runs done in one warm process by ``experiments.sweep.simulate_run`` (model, Parquet
-    tables as bytes; no pool, no files).
+    same N runs done in one warm process by ``nplsim.experiments.sweep.simulate_run`` (model,
+    Parquet tables as bytes; no pool, no files).
 T5  Data collection and Parquet writing at most 15% of a default ``nplsim run``
-    (``experiments.run.run_to_directory``: restart_2016, 100k loans, 40 quarters, all outputs),
+    (``nplsim.experiments.run.run_to_directory``: restart_2016, 100k loans, 40 quarters, all
+    outputs),
     timed by wrapping the model's collection methods and the writers in this process only.
 
 The final block prints target, measured value and PASS/FAIL; results go to
@@ -192,7 +193,7 @@ def worker_t1(p: dict[str, Any]) -> dict[str, Any]:
 
 def scaled_banks(count: int) -> list[dict[str, Any]]:
     """``count`` banks: the scenario's banks repeated in order, renamed from the second round on."""
-    from market.scenario import load_scenario
+    from nplsim.market.scenario import load_scenario
 
     base = load_scenario(SCENARIO)[0].banks
     banks = []
@@ -208,7 +209,7 @@ def worker_banks(p: dict[str, Any]) -> dict[str, Any]:
     """T2b: full runs with 4, 8, 16 ... banks at fixed loans per bank, interleaved by repeat."""
     import gc
 
-    from market.model import NPLMarketModel
+    from nplsim import NPLMarketModel
 
     counts, per_bank, repeats, seed = p["counts"], p["loans_per_bank"], p["repeats"], p["seed"]
     tp.warm_up(seed)
@@ -257,7 +258,7 @@ def write_sweep_spec(path: Path, runs: int, loans: int | None) -> None:
 
 def worker_sweep(p: dict[str, Any]) -> dict[str, Any]:
     """T4: one ``run_sweep`` call with a local pool of ``workers`` processes."""
-    from experiments.sweep import run_sweep
+    from nplsim.experiments.sweep import run_sweep
 
     t0 = time.perf_counter()
     report = run_sweep(p["spec"], p["out"], workers=p["workers"], progress=False)
@@ -287,8 +288,8 @@ def worker_sweep(p: dict[str, Any]) -> dict[str, Any]:
 
 def worker_direct(p: dict[str, Any]) -> dict[str, Any]:
     """T4: the sweep's runs done one after another in this warm process, without the runner."""
-    from experiments.sweep import expand, load_spec, simulate_run
-    from market.scenario import load_scenario
+    from nplsim.experiments.sweep import expand, load_spec, simulate_run
+    from nplsim.market.scenario import load_scenario
 
     spec = load_spec(p["spec"])
     base, _ = load_scenario(spec.base)
@@ -313,11 +314,11 @@ def worker_direct(p: dict[str, Any]) -> dict[str, Any]:
 def worker_run(p: dict[str, Any]) -> dict[str, Any]:
     """T5: ``run_to_directory`` (what ``nplsim run`` calls) with timers around its parts."""
     import mesa
+    import nplsim.experiments.figures as figures_module
+    import nplsim.experiments.run as run_module
     import pandas as pd
 
-    import experiments.figures as figures_module
-    import experiments.run as run_module
-    from market.model import NPLMarketModel
+    from nplsim import NPLMarketModel
 
     timers: dict[str, float] = defaultdict(float)
 
@@ -702,7 +703,7 @@ def measure_t4(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
             f"included): {100 * overhead:+.1f}% "
             f"({fmt_range(100 * min(per_rep), 100 * max(per_rep), '+.1f', '%')})",
             f"direct run = the same {runs} runs (same seeds) in one warm process, each "
-            "experiments.sweep.simulate_run(): construction + 40 quarters + the model and "
+            "nplsim.experiments.sweep.simulate_run(): construction + 40 quarters + the model and "
             "summary tables as Parquet bytes, i.e. what a worker computes, without pool, "
             f"pickling or files: mean {base:.3f}s (median of per-repeat means; median of all "
             f"runs {statistics.median(direct_all):.3f}s, giving {100 * overhead_vs_median:+.1f}%)",
@@ -748,7 +749,7 @@ def measure_t5(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
     share, share_fig = med("share"), med("share_fig")
     run_desc = f"{raw['n_loans']:,} loans x {raw['quarters']} quarters"
     notes = [
-        f"experiments.run.run_to_directory({SCENARIO!r}, seed {args.seed}) = nplsim run "
+        f"nplsim.experiments.run.run_to_directory({SCENARIO!r}, seed {args.seed}) = nplsim run "
         f"without its progress bar, {run_desc}, median of {args.repeats} in a fresh process "
         "after an untimed small run (imports pyarrow and matplotlib)",
         f"simulation (construction + all quarters, collection included) {med('simulate'):.3f}s; "

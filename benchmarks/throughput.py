@@ -99,8 +99,9 @@ def warm_up(seed: int) -> None:
     """An untimed tiny run: loads the scenario and regime files and lazy caches, and (with the
     compile threshold lowered for it) numba's compiled loan-book loops, whose first call in a
     process costs about 0.2-0.3 s (``market/kernels.py``)."""
-    from market import kernels
-    from market.model import NPLMarketModel
+    from nplsim.market import kernels
+
+    from nplsim import NPLMarketModel
 
     threshold, kernels.COMPILE_FROM_LOANS = kernels.COMPILE_FROM_LOANS, 0
     try:
@@ -113,7 +114,7 @@ def warm_up(seed: int) -> None:
 
 def bench_nplsim(n_loans: int, quarters: int | None, repeats: int, seed: int) -> dict[str, Any]:
     """Time ``repeats`` full runs of ``n_loans`` loans in this process."""
-    from market.model import NPLMarketModel
+    from nplsim import NPLMarketModel
 
     overrides: dict[str, Any] = {"n_loans": n_loans}
     if quarters is not None:

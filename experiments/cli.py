@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
-
-from experiments.compare import register_compare_cli
-from experiments.sensitivity import register_sensitivity_cli
-from experiments.sweep import register_cli as register_sweep_cli
-from experiments.validate import register_cli as register_validate_cli
-from market.errors import ConfigError
-from market.regime import diff_regimes, field_table, list_presets, load_regime
-from market.scenario import DEFAULT_SCENARIO, list_scenarios
+from nplsim.experiments.compare import register_compare_cli
+from nplsim.experiments.sensitivity import register_sensitivity_cli
+from nplsim.experiments.sweep import register_cli as register_sweep_cli
+from nplsim.experiments.validate import register_cli as register_validate_cli
+from nplsim.market.errors import ConfigError
+from nplsim.market.regime import diff_regimes, field_table, list_presets, load_regime
+from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios
 
 if TYPE_CHECKING:
-    from experiments.run import RunResult
+    from nplsim.experiments.run import RunResult
 
 EXIT_USAGE = 2
 DEFAULT_SEED = 42
@@ -67,8 +66,8 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
 
-    from experiments.run import run_to_directory
-    from market.scenario import load_scenario
+    from nplsim.experiments.run import run_to_directory
+    from nplsim.market.scenario import load_scenario
 
     if args.from_manifest is not None:
         return _rerun(args)
@@ -111,7 +110,7 @@ class _ProgressBar:
 def _rerun(args: argparse.Namespace) -> int:
     """``nplsim run --from-manifest FILE``: repeat exactly the run a manifest describes."""
 
-    from experiments.run import read_manifest, rerun_from_manifest
+    from nplsim.experiments.run import read_manifest, rerun_from_manifest
 
     given = {"SCENARIO": args.scenario, "--seed": args.seed, "--quarters": args.quarters,
              "--set": args.set or None}  # fmt: skip
@@ -169,7 +168,7 @@ VIZ_PORT = 8765
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
-    """Replace this process by a Solara server of ``viz.app:page`` on 127.0.0.1.
+    """Replace this process by a Solara server of ``nplsim.viz.app:page`` on 127.0.0.1.
 
     The app is named, not imported (the viz layer sits above experiments). Nothing leaves the
     machine: the front end comes from the solara-assets package, and Solara's version check and
@@ -177,7 +176,7 @@ def _cmd_viz(args: argparse.Namespace) -> int:
     """
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
     argv = [
-        sys.executable, "-m", "solara", "run", "viz.app:page", "--host", "127.0.0.1",
+        sys.executable, "-m", "solara", "run", "nplsim.viz.app:page", "--host", "127.0.0.1",
         "--port", str(args.port), "--production", "--no-open", "--no-check-version",
     ]  # fmt: skip
     os.execv(sys.executable, argv)

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from experiments.run import atomic_directory, check_output_directory
-from market.errors import ConfigError
-from market.regime import list_presets
-from market.scenario import ScenarioConfig, load_scenario
+from nplsim.experiments.run import atomic_directory, check_output_directory
+from nplsim.market.errors import ConfigError
+from nplsim.market.regime import list_presets
+from nplsim.market.scenario import ScenarioConfig, load_scenario
 
 # Heavy modules (the model with Mesa, scipy, matplotlib) are imported inside the functions that
 # need them, so that `nplsim --help` and the other subcommands start quickly.
@@ -82,7 +81,7 @@ def run_columns(task: RunTask) -> np.ndarray:
     Returns:
         A float array of shape ``(quarters + 1, len(columns))``; row ``q`` is quarter ``q``.
     """
-    from experiments.run import simulate
+    from nplsim.experiments.run import simulate
 
     scenario, seed, overrides, columns = task
     frame = simulate(scenario, seed, overrides).model_frame()
@@ -112,7 +111,7 @@ def run_many(
         # Workers fork from a clean server process that has imported the model once: forking
         # this process could copy a held lock of one of its threads (BLAS, progress bar).
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["experiments.run"])
+        context.set_forkserver_preload(["nplsim.experiments.run"])
         with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
             results = []
             for result in pool.map(run_columns, tasks, chunksize=chunksize):
@@ -150,7 +149,7 @@ def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the packages that determine the results."""
-    from experiments.run import _versions
+    from nplsim.experiments.run import _versions
 
     return _versions()
 
@@ -256,7 +255,7 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
 
 
 def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
-    from market.model import MODEL_COLUMNS
+    from nplsim.market.model import MODEL_COLUMNS
 
     chosen = tuple(metrics) if metrics is not None else DEFAULT_METRICS
     allowed = [c for c in MODEL_COLUMNS if c != "quarter"]
@@ -540,7 +539,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 # ====================================================================== command line
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from experiments.cli import parse_set
+    from nplsim.experiments.cli import parse_set
 
     if args.seeds < 1:
         raise ConfigError("compare", "--seeds", f"must be at least 1, got {args.seeds}", ">= 1")

@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from market.regime import LegalRegime
+from nplsim.market.regime import LegalRegime
 
 DISPOSAL_FLOWS = (
     ("npl_resolved", "worked out in-house"),

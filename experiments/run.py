@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from nplsim.market.errors import ConfigError, config_error_from_validation
+from nplsim.market.model import NPLMarketModel
+from nplsim.market.regime import LegalRegime
+from nplsim.market.scenario import ScenarioConfig, load_scenario
 from pydantic import ValidationError
-
-from market.errors import ConfigError, config_error_from_validation
-from market.model import NPLMarketModel
-from market.regime import LegalRegime
-from market.scenario import ScenarioConfig, load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ def _versions() -> dict[str, str]:
 
 def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, Any]) -> None:
     """Write every output table, the summary and the figures of a finished run."""
-    from experiments.figures import dashboard, power_figures
+    from nplsim.experiments.figures import dashboard, power_figures
 
     directory.mkdir(parents=True, exist_ok=True)
     frames = {

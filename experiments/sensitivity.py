@@ -18,9 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from experiments.compare import (
+from nplsim.experiments.compare import (
     atomic_directory,
     check_output_directory,
     quarter_statistic,
@@ -28,9 +26,10 @@ from experiments.compare import (
     run_many,
     versions,
 )
-from market.errors import ConfigError, config_error_from_validation, read_toml
-from market.regime import LegalRegime
-from market.scenario import DEFAULT_SCENARIO, load_scenario
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.regime import LegalRegime
+from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,9 +47,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-
-from market.errors import ConfigError, config_error_from_validation, read_toml
-from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -364,13 +363,13 @@ def simulate_run(base: ScenarioConfig, run: RunSpec, outputs: tuple[str, ...]) -
 
 def _simulate(base: ScenarioConfig, run: RunSpec) -> Any:
     # imported here, not at the top, so that the CLI starts without loading the model
-    from experiments.run import simulate
+    from nplsim.experiments.run import simulate
 
     return simulate(base, run.seed, run.overrides)
 
 
 def _frames(model: Any, run: RunSpec, outputs: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    from experiments.run import config_hash, summarise
+    from nplsim.experiments.run import config_hash, summarise
 
     frames: dict[str, pd.DataFrame] = {}
     model_frame = model.model_frame()
@@ -620,7 +619,7 @@ def _executor(stack: ExitStack, scheduler: str | None, workers: int | None) -> E
     # forkserver: workers never inherit this process's threads (tqdm, Dask, a GUI); the server
     # imports the model once, so every worker it forks starts without re-importing it
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["experiments.run"])
+    context.set_forkserver_preload(["nplsim.experiments.run"])
     pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     return pool
@@ -687,7 +686,7 @@ def _locate(exc: ConfigError, spec: SweepSpec, run: RunSpec, source: str) -> Con
 
 
 def _manifest(loaded: _Loaded, base: ScenarioConfig, n_runs: int) -> dict[str, Any]:
-    from experiments.run import _git_commit, _versions
+    from nplsim.experiments.run import _git_commit, _versions
 
     versions = _versions()
     for package in ("dask", "distributed"):
@@ -718,7 +717,7 @@ def _existing_manifest(
     out_dir: Path, resume: bool, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The manifest of the sweep already in ``out_dir`` (resume), or None for a new sweep."""
-    from experiments.run import check_creatable, check_writable, occupied
+    from nplsim.experiments.run import check_creatable, check_writable, occupied
 
     path = out_dir / MANIFEST
     try:

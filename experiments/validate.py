@@ -28,13 +28,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from nplsim.experiments.run import atomic_directory, check_creatable
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.loans import recovery_timing_factor
+from nplsim.market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
+from nplsim.market.scenario import list_scenarios, load_scenario
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from experiments.run import atomic_directory, check_creatable
-from market.errors import ConfigError, config_error_from_validation, read_toml
-from market.loans import recovery_timing_factor
-from market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
-from market.scenario import list_scenarios, load_scenario
 
 FACTS_FILE = Path(__file__).with_name("facts.toml")
 DEFAULT_OUT = Path("results") / "validation"
@@ -420,7 +419,7 @@ def run_statistics(
     A top-level function, so that a process pool can pickle it. The entry ``N_DEALS`` is the
     number of deals the run issued.
     """
-    from experiments.run import simulate
+    from nplsim.experiments.run import simulate
 
     model = simulate(scenario, seed, {"n_loans": n_loans})
     frame = model.model_frame().set_index("quarter")
@@ -686,7 +685,7 @@ def collect_values(
         # forkserver: workers never inherit this process's threads (tqdm, a test runner); the
         # server imports the model once, so the workers it forks start without re-importing it
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["experiments.run", "experiments.validate"])
+        context.set_forkserver_preload(["nplsim.experiments.run", "nplsim.experiments.validate"])
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
             futures = {
                 pool.submit(

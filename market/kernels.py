@@ -4,8 +4,8 @@ Servicing every performing loan and writing re-lent slots each touch a dozen arr
 every expression is its own pass over the book with its own temporary, so the quarter is bound by
 memory traffic rather than arithmetic; a loop that reads each slot once and writes it once cannot
 be written in numpy. The loops here are compiled with numba. Each has a numpy twin in
-``market.loans`` that performs the same floating-point operations in the same order, so both give
-byte-identical books (``tests/test_kernels.py`` runs both on the same books).
+``nplsim.market.loans`` that performs the same floating-point operations in the same order, so
+both give byte-identical books (``tests/test_kernels.py`` runs both on the same books).
 
 Compiling pays only for big books: numba's import and first call cost about 0.4 s a process, and
 the loops save about 7 ms a quarter at a million loans. ``load()`` therefore compiles (or loads

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from nplsim.market import kernels
 from scipy.special import ndtr, ndtri
-
-from market import kernels
 
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",
@@ -148,7 +147,7 @@ class LoanBook:
     """
 
     def __init__(self, n: int, segments: SegmentTable, compiled: bool | None = None):
-        """``compiled``: use the compiled loops of ``market.kernels`` (None: for books of
+        """``compiled``: use the compiled loops of ``nplsim.market.kernels`` (None: for books of
         ``kernels.COMPILE_FROM_LOANS`` slots or more, where they pay). Results are the same."""
         self.n = n
         use = n >= kernels.COMPILE_FROM_LOANS if compiled is None else compiled

@@ -16,24 +16,23 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-
-from agents.amc import AssetManagementCompany
-from agents.bank import StateBank
-from agents.enhancer import CreditEnhancer
-from agents.investor import Investor
-from agents.power_plant import PowerPlant
-from agents.securitization_center import (
+from nplsim.agents.amc import AssetManagementCompany
+from nplsim.agents.bank import StateBank
+from nplsim.agents.enhancer import CreditEnhancer
+from nplsim.agents.investor import Investor
+from nplsim.agents.power_plant import PowerPlant
+from nplsim.agents.securitization_center import (
     ReceivablesVehicle,
     SecuritizationCenter,
     issue_abs,
     quote_abs,
 )
-from agents.spv import CLOSED, LIVE, PENDING, SpecialPurposeVehicle
-from agents.underwriter import Underwriter
-from market import auction, metrics, power, pricing, secondary, waterfall
-from market.errors import ConfigError
-from market.ledger import Ledger
-from market.loans import (
+from nplsim.agents.spv import CLOSED, LIVE, PENDING, SpecialPurposeVehicle
+from nplsim.agents.underwriter import Underwriter
+from nplsim.market import auction, metrics, power, pricing, secondary, waterfall
+from nplsim.market.errors import ConfigError
+from nplsim.market.ledger import Ledger
+from nplsim.market.loans import (
     SEGMENTS,
     LoanBook,
     SegmentTable,
@@ -42,9 +41,9 @@ from market.loans import (
     expected_workout_value,
     workout_value_table,
 )
-from market.regime import load_regime
-from market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
-from market.slotdraws import new_key, slot_uniforms
+from nplsim.market.regime import load_regime
+from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
+from nplsim.market.slotdraws import new_key, slot_uniforms
 
 # Share of a deal's legal tenor by which its pool is expected to have paid (assumption): paces the
 # trigger's expected collection path and the time the subordinated residual is discounted over.

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from nplsim.market.loans import LoanBook, Status, recovery_timing_factor
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr
-
-from market.loans import LoanBook, Status, recovery_timing_factor
 
 Route = Literal["loan", "standalone", "pooled"]
 ROUTES: tuple[str, ...] = ("loan", "standalone", "pooled")

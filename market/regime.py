@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Self, cast, get_args, get_origin
 
 import pandas as pd
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,8 +20,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from market.errors import ConfigError, config_error_from_validation, read_toml
 
 PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
 

@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.loans import SEGMENTS
+from nplsim.market.power import PowerSpec
+from nplsim.market.regime import LegalRegime, list_presets, load_regime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from market.errors import ConfigError, config_error_from_validation, read_toml
-from market.loans import SEGMENTS
-from market.power import PowerSpec
-from market.regime import LegalRegime, list_presets, load_regime
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
@@ -35,7 +34,7 @@ class _Strict(BaseModel):
 
 
 class SegmentSpec(_Strict):
-    """Calibration of one borrower segment (see ``market.loans.SegmentTable``)."""
+    """Calibration of one borrower segment (see ``nplsim.market.loans.SegmentTable``)."""
 
     pd_annual: float = Field(ge=0.0001, le=0.9, description="Annual PD of a new loan.")
     spread: float = Field(ge=-0.05, le=0.3, description="Lending spread over benchmark, annual.")

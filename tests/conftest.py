@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from market.model import NPLMarketModel
+from nplsim import NPLMarketModel
 
 SMALL = {"n_loans": 20_000}
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
-from experiments import compare as compare_module
-from experiments.cli import main
-from experiments.compare import (
+from nplsim.experiments import compare as compare_module
+from nplsim.experiments.cli import main
+from nplsim.experiments.compare import (
     DEFAULT_METRICS,
     TABLE_COLUMNS,
     compare,
@@ -17,7 +15,8 @@ from experiments.compare import (
     quarter_statistic,
     reform_overrides,
 )
-from market.errors import ConfigError
+from nplsim.market.errors import ConfigError
+from scipy import stats
 
 SMALL = {"n_loans": 3000}
 MEDIUM = {"n_loans": 10_000}  # with 16 seeds, enough to resolve a ~2 pp recovery-rate effect

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from market.disposal import (
+from nplsim.market.disposal import (
     HOLD,
     ChannelQuote,
     ShadowPrices,

@@ -1,5 +1,5 @@
 """Fuzzed input (issue 9, item 3): malformed and extreme scenario files, sweep and sensitivity
-specs, ``--set`` pairs and whole command lines, run through ``experiments.cli.main``.
+specs, ``--set`` pairs and whole command lines, run through ``nplsim.experiments.cli.main``.
 
 The property, for every generated case: the exit status is 0 or 2 (argparse's own usage errors
 count as 2). On 2, stderr is exactly one line and holds no traceback, and nothing is left in the
@@ -11,7 +11,7 @@ Commands whose valid form would start minutes of work (compare, sensitivity, val
 from the command-line fuzzer, viz) run in-process with the function that would start that work
 replaced by one raising ``_StartedError``: the case then counts as "accepted", and everything
 before it (parsing, validation, output checks) has been exercised. Sweep-spec cases run for real
-on an in-process executor. A few cases run as ``python -m experiments.cli`` subprocesses. In
+on an in-process executor. A few cases run as ``python -m nplsim.experiments.cli`` subprocesses. In
 five of six in-process runs the figures are a placeholder PNG (matplotlib is ~90% of a tiny
 run's time; the figures have their own tests).
 
@@ -42,22 +42,20 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Literal, get_args, get_origin
 from unittest import mock
 
+import nplsim.experiments.compare
+import nplsim.experiments.figures
+import nplsim.experiments.sensitivity
+import nplsim.experiments.sweep
+import nplsim.experiments.validate
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
-
-import experiments.compare
-import experiments.figures
-import experiments.sensitivity
-import experiments.sweep
-import experiments.validate
-from experiments.cli import main
-from market.errors import ConfigError
-from market.loans import SEGMENTS
-from market.regime import LegalRegime, list_presets
-from market.scenario import (
+from nplsim.experiments.cli import main
+from nplsim.market.errors import ConfigError
+from nplsim.market.loans import SEGMENTS
+from nplsim.market.regime import LegalRegime, list_presets
+from nplsim.market.scenario import (
     AMCSpec,
     BankSpec,
     EnhancerSpec,
@@ -65,6 +63,7 @@ from market.scenario import (
     ScenarioConfig,
     list_scenarios,
 )
+from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(
@@ -400,10 +399,10 @@ def stubbed(sweep_inline: bool = False) -> Iterator[None]:
     executor = (lambda *a, **k: InlineExecutor()) if sweep_inline else _start_nothing
     with contextlib.ExitStack() as stack:
         for target, name, new in (
-            (experiments.compare, "run_many", _start_nothing),
-            (experiments.sensitivity, "run_many", _start_nothing),
-            (experiments.validate, "collect_values", _start_nothing),
-            (experiments.sweep, "_executor", executor),
+            (nplsim.experiments.compare, "run_many", _start_nothing),
+            (nplsim.experiments.sensitivity, "run_many", _start_nothing),
+            (nplsim.experiments.validate, "collect_values", _start_nothing),
+            (nplsim.experiments.sweep, "_executor", executor),
             (os, "execv", _start_nothing),
         ):
             stack.enter_context(mock.patch.object(target, name, new))
@@ -418,8 +417,8 @@ def figures(real: bool) -> Iterator[None]:
         return
     placeholder = lambda *args: Path(args[-1]).write_bytes(b"\x89PNG placeholder")  # noqa: E731
     with (
-        mock.patch.object(experiments.figures, "dashboard", placeholder),
-        mock.patch.object(experiments.figures, "power_figures", lambda *args: None),
+        mock.patch.object(nplsim.experiments.figures, "dashboard", placeholder),
+        mock.patch.object(nplsim.experiments.figures, "power_figures", lambda *args: None),
     ):
         yield
 
@@ -992,7 +991,7 @@ def _processes(cases: list[tuple[str, list[str], int]], cwd: Path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = [
         (name, expected, subprocess.Popen(
-            [sys.executable, "-m", "experiments.cli", *argv], cwd=cwd, env=env,
+            [sys.executable, "-m", "nplsim.experiments.cli", *argv], cwd=cwd, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
         for name, argv, expected in cases
@@ -1011,7 +1010,7 @@ def test_process_level_exit_status_and_one_line(tmp_path, capsys):
         outcomes[f"exit {code}"] += 1
     assert [p.name for p in (tmp_path / "res").iterdir()] == ["ok"]
     check_run_directory(tmp_path / "res" / "ok", 1)
-    record("subprocess (python -m experiments.cli)", outcomes, capsys)
+    record("subprocess (python -m nplsim.experiments.cli)", outcomes, capsys)
 
 
 # ====================================================================== found bugs
@@ -1279,7 +1278,7 @@ def test_the_sampling_warning_of_an_accepted_sweep_is_still_logged(tmp_path, cap
         "quarters = 1\noverrides = { n_loans = 500 }\n[parameters.car_min]\nlow = 0.08\n"
         'high = 0.12\n[sampling]\nmethod = "sobol"\nn = 3\n'
     )
-    with stubbed(sweep_inline=True), caplog.at_level("WARNING", logger="experiments.sweep"):
+    with stubbed(sweep_inline=True), caplog.at_level("WARNING", logger="nplsim.experiments.sweep"):
         code, _, err = call(["sweep", str(spec), "--out", str(tmp_path / "o"), "--quiet"], tmp_path)
     assert code == 0, err
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [

@@ -5,9 +5,8 @@ from __future__ import annotations
 from conftest import run_model
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from market.errors import ConfigError
-from market.regime import list_presets
+from nplsim.market.errors import ConfigError
+from nplsim.market.regime import list_presets
 
 regime_levers = st.fixed_dictionaries(
     {

@@ -1,7 +1,7 @@
 """The compiled loan-book loops give the same bytes as their numpy twins.
 
-``market.kernels`` compiles (with numba) the two whole-book updates that numpy can only do pass by
-pass: servicing every performing loan and writing re-lent slots. Books of
+``nplsim.market.kernels`` compiles (with numba) the two whole-book updates that numpy can only do
+pass by pass: servicing every performing loan and writing re-lent slots. Books of
 ``COMPILE_FROM_LOANS`` slots or more use them; smaller books use the numpy code. Here the same
 book is advanced both ways, quarter after quarter, and every array must agree exactly, as must a
 whole model run.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nplsim.market import kernels
+from nplsim.market.loans import SEGMENTS, LoanBook, Status
 
-from market import kernels
-from market.loans import SEGMENTS, LoanBook, Status
-from market.model import NPLMarketModel
+from nplsim import NPLMarketModel
 
 pytestmark = pytest.mark.skipif(kernels.load() is None, reason="numba not installed")
 

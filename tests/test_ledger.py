@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from market.ledger import OUTSIDE_ACCOUNTS, Ledger
+from nplsim.market.ledger import OUTSIDE_ACCOUNTS, Ledger
 
 
 def _ledger(n_agents: int = 3) -> tuple[Ledger, list[int]]:

@@ -1,8 +1,8 @@
 """The ODD description (docs/ODD.md) and CITATION.cff stay in step with the code.
 
-The generated sections of ODD.md must equal what ``experiments.odd`` writes from the code now, and
-every legal-regime field, preset, agent type, model column and random stream must be documented in
-them. CITATION.cff must be valid CFF 1.2.0 and carry the package's version.
+The generated sections of ODD.md must equal what ``nplsim.experiments.odd`` writes from the code
+now, and every legal-regime field, preset, agent type, model column and random stream must be
+documented in them. CITATION.cff must be valid CFF 1.2.0 and carry the package's version.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import tomllib
 from pathlib import Path
 
 import mesa
+import nplsim.agents
 import pytest
 import yaml
-
-import agents
-from experiments import odd
-from market.model import MODEL_COLUMNS, STREAMS
-from market.regime import LegalRegime, list_presets
+from nplsim.experiments import odd
+from nplsim.market.model import MODEL_COLUMNS, STREAMS
+from nplsim.market.regime import LegalRegime, list_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD_FILE = ROOT / "docs" / "ODD.md"
@@ -71,8 +70,8 @@ def test_every_preset_is_documented(held):
 
 def test_every_agent_type_is_documented(held):
     found = []
-    for info in pkgutil.iter_modules(agents.__path__):
-        module = importlib.import_module(f"agents.{info.name}")
+    for info in pkgutil.iter_modules(nplsim.agents.__path__):
+        module = importlib.import_module(f"nplsim.agents.{info.name}")
         found += [
             cls.__name__
             for _, cls in inspect.getmembers(module, inspect.isclass)

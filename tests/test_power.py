@@ -9,14 +9,13 @@ import pytest
 from conftest import run_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from experiments.cli import main
-from experiments.run import run_to_directory
-from market import power
-from market.errors import ConfigError
-from market.loans import LoanBook, SegmentTable, Status
-from market.model import MODEL_COLUMNS, STREAMS, NPLMarketModel, split_streams
-from market.scenario import load_scenario
+from nplsim.experiments.cli import main
+from nplsim.experiments.run import run_to_directory
+from nplsim.market import power
+from nplsim.market.errors import ConfigError
+from nplsim.market.loans import LoanBook, SegmentTable, Status
+from nplsim.market.model import MODEL_COLUMNS, STREAMS, NPLMarketModel, split_streams
+from nplsim.market.scenario import load_scenario
 
 SMALL = {"n_loans": 3000}
 SEEDS = (1, 2, 3)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import mesa
 import pandas as pd
+from nplsim.experiments.run import run_to_directory
 
-from experiments.run import run_to_directory
-from market.model import NPLMarketModel
+from nplsim import NPLMarketModel
 
 TABLES = ("model", "banks", "amcs", "deals", "trades", "events")
 

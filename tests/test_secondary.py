@@ -7,10 +7,10 @@ import pytest
 from conftest import run_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nplsim.market import metrics, secondary
+from nplsim.market.errors import ConfigError
 
-from market import metrics, secondary
-from market.errors import ConfigError
-from market.model import NPLMarketModel
+from nplsim import NPLMarketModel
 
 SEEDS = (1, 2, 3)
 

@@ -7,9 +7,9 @@ import numpy_financial as npf
 import pandas as pd
 import pytest
 from conftest import run_model
+from nplsim.market import waterfall
 
-from market import waterfall
-from market.model import NPLMarketModel
+from nplsim import NPLMarketModel
 
 SEEDS = (1, 2, 3)
 

@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from experiments.cli import main
-from experiments.sensitivity import (
+from nplsim.experiments.cli import main
+from nplsim.experiments.sensitivity import (
     INDEX_COLUMNS,
     load_sensitivity_spec,
     run_sensitivity,
 )
-from market.errors import ConfigError
+from nplsim.market.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "specs" / "sensitivity_example.toml"
 
@@ -63,7 +62,7 @@ def write_spec(path: Path, spec: dict) -> Path:
 
 def test_sobol_finds_the_influential_and_the_ignored_parameter(caplog):
     spec = load_sensitivity_spec(TINY)
-    with caplog.at_level(logging.WARNING, logger="experiments.sensitivity"):
+    with caplog.at_level(logging.WARNING, logger="nplsim.experiments.sensitivity"):
         result = run_sensitivity(spec, workers=1)
     indices = result.indices
     assert list(indices.columns) == INDEX_COLUMNS

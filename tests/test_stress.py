@@ -15,10 +15,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from nplsim.market.errors import ConfigError
+from nplsim.market.scenario import load_scenario
 
-from market.errors import ConfigError
-from market.model import NPLMarketModel
-from market.scenario import load_scenario
+from nplsim import NPLMarketModel
 
 N_LOANS = 10_000
 QUARTERS = 40

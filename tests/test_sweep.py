@@ -17,9 +17,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from experiments.cli import main
-from experiments.sweep import (
+from nplsim.experiments.cli import main
+from nplsim.experiments.sweep import (
     OUTPUTS,
     SweepSpec,
     expand,
@@ -28,7 +27,7 @@ from experiments.sweep import (
     load_sweep,
     run_sweep,
 )
-from market.errors import ConfigError
+from nplsim.market.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 'base = "restart_2016"\nquarters = 4\noverrides = { n_loans = 2000 }\n'
@@ -320,7 +319,7 @@ def test_sigkill_then_resume_completes_without_duplicates(tmp_path):
         "[parameters.bankruptcy_remoteness]\nvalues = [0.2, 0.4, 0.6, 0.8]\n",
     )
     out, reference = tmp_path / "killed", tmp_path / "reference"
-    command = [sys.executable, "-m", "experiments.cli", "sweep", str(spec), "--out", str(out),
+    command = [sys.executable, "-m", "nplsim", "sweep", str(spec), "--out", str(out),
                "--workers", "1", "--quiet"]  # fmt: skip
     with _time_limit(120):
         process = _start(command, ROOT)

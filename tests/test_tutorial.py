@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from experiments.cli import build_parser, main
-from market.regime import list_presets
-from market.scenario import list_scenarios
+from nplsim.experiments.cli import build_parser, main
+from nplsim.market.regime import list_presets
+from nplsim.market.scenario import list_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"

@@ -7,9 +7,8 @@ import math
 
 import pandas as pd
 import pytest
-
-from experiments.cli import main
-from experiments.validate import (
+from nplsim.experiments.cli import main
+from nplsim.experiments.validate import (
     FACTS_FILE,
     N_DEALS,
     FactSpec,
@@ -22,8 +21,8 @@ from experiments.validate import (
     run_statistics,
     summarise,
 )
-from market.errors import ConfigError
-from market.scenario import list_scenarios
+from nplsim.market.errors import ConfigError
+from nplsim.market.scenario import list_scenarios
 
 FAST = ["--seeds", "2", "--loans", "3000", "--quiet"]
 

@@ -78,7 +78,7 @@ def lab_url(tmp_path_factory):
     log = tmp_path_factory.mktemp("viz") / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "experiments.cli", "viz", "--port", str(port)],
+            [sys.executable, "-m", "nplsim.experiments.cli", "viz", "--port", str(port)],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

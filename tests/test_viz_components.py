@@ -10,12 +10,12 @@ import pytest
 import solara
 from matplotlib.colors import to_hex
 from mesa.visualization.solara_viz import _build_model_init_kwargs
+from nplsim.market.regime import list_presets
+from nplsim.market.scenario import list_scenarios
+from nplsim.viz import app, components
 from solara.components.datatable import DataTableWidget
 
-from market.model import NPLMarketModel
-from market.regime import list_presets
-from market.scenario import list_scenarios
-from viz import app, components
+from nplsim import NPLMarketModel
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TIME_SERIES = (

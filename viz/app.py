@@ -18,12 +18,11 @@ from typing import Any, Literal, get_args
 import mesa
 import solara
 from mesa.visualization import SolaraViz
-
-from market.errors import ConfigError
-from market.model import NPLMarketModel
-from market.regime import InvestorClass, LegalRegime
-from market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
-from viz import components
+from nplsim.market.errors import ConfigError
+from nplsim.market.model import NPLMarketModel
+from nplsim.market.regime import InvestorClass, LegalRegime
+from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
+from nplsim.viz import components
 
 DEFAULT_SEED = 42
 DEFAULT_N_LOANS = 100_000  # the default scenario's size

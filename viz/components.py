@@ -30,11 +30,10 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import force_update, update_counter
-
-from agents.spv import LIVE
-from market.loans import collateral_realisation
-from market.model import NPLMarketModel
-from market.regime import list_presets, load_regime
+from nplsim.agents.spv import LIVE
+from nplsim.market.loans import collateral_realisation
+from nplsim.market.model import NPLMarketModel
+from nplsim.market.regime import list_presets, load_regime
 
 FIGURE_DPI = 80
 FIGURE_SIZE = (6.0, 3.3)  # inches: fits one cell of Mesa's grid (half the page, ~390 px high)

@@ -3,7 +3,8 @@
 Four small runs with fixed seeds that between them exercise every channel of the model: the 1999
 carve-out, AMC auctions, securitisation with a private and with a state guarantee, the primary
 and secondary ABS markets, recharacterisation, a macro shock, a legal reform, and the power
-sector. Each is run the way ``nplsim run`` runs it (:func:`experiments.run.run_to_directory`).
+sector. Each is run the way ``nplsim run`` runs it
+(:func:`nplsim.experiments.run.run_to_directory`).
 
 Two things are pinned per run (procedure in ``docs/golden.md``):
 
@@ -26,8 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from experiments.run import run_to_directory
+from nplsim.experiments.run import run_to_directory
 
 GOLDEN_DIR = Path(__file__).parent
 PINS = GOLDEN_DIR / "golden.json"

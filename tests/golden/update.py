@@ -18,7 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from experiments.compare import versions
+from nplsim.experiments.compare import versions
+
 from tests.golden.cases import (
     CASES,
     GOLDEN_DIR,
