@@ -30,6 +30,8 @@ RISK_WEIGHTS: dict[str, float] = {
 # FACTS "Prudential rules" [V]: BCBS d511 (2020) — the senior tranche of an NPL securitisation
 # weighs 100% if the non-refundable purchase discount is at least 50%.
 NPL_SENIOR_RISK_WEIGHT = 1.0
+# Amounts below a thousandth of a yuan (CNY bn) are rounding residue, not allotments.
+DUST_CNY_BN = 1e-12
 
 # Assumption (not in FACTS): a stylised rating scale on the probability that a tranche is not
 # repaid in full over the deal's life, read top to bottom; looser than corporate default tables
@@ -355,7 +357,10 @@ def clear_uniform(
         coupon = float(yields[valid].max()) if valid.any() else 0.0
         return Clearing(coupon, demand, 0.0, bid_to_cover, filled)
     order = np.argsort(np.where(valid, yields, np.inf), kind="stable")[: int(valid.sum())]
-    marginal = min(int(np.searchsorted(np.cumsum(quantity[order]), size)), order.size - 1)
+    # a bid that would be allotted less than dust is not marginal: the bids before it cover the
+    # tranche up to rounding
+    covered = np.cumsum(quantity[order])
+    marginal = min(int(np.searchsorted(covered, size - DUST_CNY_BN)), order.size - 1)
     coupon = float(yields[order[marginal]])
     below = valid & (yields < coupon)
     filled[below] = quantity[below]

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import platform
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,9 +144,33 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def run_case(case: Case, out_dir: Path) -> Path:
+def run_case_in_process(case: Case, out_dir: Path) -> Path:
     """Run a golden case into ``out_dir`` exactly as ``nplsim run`` would; return ``out_dir``."""
     run_to_directory(case.scenario, case.seed, out_dir, case.overrides, command=[])
+    return out_dir
+
+
+def portable_numpy_env() -> dict[str, str]:
+    """The environment of a process whose numpy uses the same kernels on every x86-64 machine with
+    AVX2: numpy picks its SIMD kernels by CPU when it is imported, and its AVX-512 kernels round
+    some sums, exponentials and logarithms differently in the last bit, which reaches the pinned
+    bytes (and, through thresholds, an occasional value)."""
+    env = dict(os.environ)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        env["NPY_DISABLE_CPU_FEATURES"] = "X86_V4 AVX512_ICL AVX512_SPR"
+    return env
+
+
+def run_case(case: Case, out_dir: Path) -> Path:
+    """Run a golden case into ``out_dir`` in a fresh process with numpy's portable kernels (see
+    :func:`portable_numpy_env`), exactly as ``nplsim run`` would; return ``out_dir``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.golden.cases", case.name, str(out_dir)],
+        cwd=GOLDEN_DIR.parents[1], env=portable_numpy_env(), capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"golden run {case.name} failed:\n{done.stderr[-3000:]}")
     return out_dir
 
 
@@ -249,3 +277,8 @@ def compare(table: str, pinned: pd.DataFrame, now: pd.DataFrame, max_rows: int =
                 f" now {_show(new.iloc[row])}"
             )
     return lines
+
+
+if __name__ == "__main__":  # python -m tests.golden.cases CASE OUT_DIR (what run_case starts)
+    name, out = sys.argv[1:]
+    run_case_in_process(next(c for c in CASES if c.name == name), Path(out))
