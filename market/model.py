@@ -41,8 +41,12 @@ from nplsim.market.loans import (
     expected_workout_value,
     workout_value_table,
 )
-from nplsim.market.regime import load_regime
-from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
+from nplsim.market.scenario import (
+    DEFAULT_SCENARIO,
+    ScenarioConfig,
+    event_regime,
+    load_scenario,
+)
 from nplsim.market.slotdraws import new_key, slot_uniforms
 
 # Share of a deal's legal tenor by which its pool is expected to have paid (assumption): paces the
@@ -228,8 +232,7 @@ class NPLMarketModel(mesa.Model):
         for event in self.config.events:
             if event.quarter != self.quarter:
                 continue
-            name = event.regime or self.regime_name
-            self.regime = load_regime(name, event.overrides or None)
+            name, self.regime = event_regime(event, self.regime_name)
             self.regime_name = name
             self.loans.collateral_realisation = collateral_realisation(
                 self.regime.enforcement_efficiency

@@ -546,3 +546,10 @@ def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> Leg
     if name not in list_presets() and not name.endswith(".toml"):
         raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
     return load_regime(name, overrides or None)
+
+
+def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegime]:
+    """The preset name and legal regime in force after a scheduled reform ``event``, when
+    ``current_preset`` is in force before it (the one place that says how events change the law)."""
+    name = event.regime or current_preset
+    return name, load_regime(name, event.overrides or None)
