@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +24,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# What a checkout holds besides the project's sources (environments, caches, results, builds).
+LOCAL_ONLY = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+              ".hypothesis", "results")  # fmt: skip
 pytestmark = pytest.mark.slow
 
 
@@ -56,7 +60,9 @@ def _pip(*args: str) -> None:
 def fresh_env(tmp_path_factory) -> tuple[Path, Path]:
     """(python of a fresh venv holding the built nplsim wheel, its site-packages)."""
     root = tmp_path_factory.mktemp("packaging")
-    _pip("wheel", "--no-deps", "--wheel-dir", str(root / "dist"), str(REPO))
+    source = root / "source"  # a copy, so that the build leaves nothing in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*LOCAL_ONLY))
+    _pip("wheel", "--no-deps", "--wheel-dir", str(root / "dist"), str(source))
     wheel = next((root / "dist").glob("nplsim-*.whl"))
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
