@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
+
 from nplsim.agents.originator import Originator
 from nplsim.market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
     from nplsim.market.scenario import AMCSpec
 
 CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays funding
@@ -25,8 +26,11 @@ CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays
 class AssetManagementCompany(Originator, mesa.Agent):
     """An AMC's balance sheet: cash + NPLs at cost = funding debt + AMC bonds + equity (CNY bn)."""
 
-    def __init__(self, model: NPLMarketModel, spec: AMCSpec, account: int):
+    originator_kind = "amc"  # as the law names originators (regime ``originators_allowed``)
+
+    def __init__(self, model: mesa.Model, world: World, spec: AMCSpec, account: int):
         super().__init__(model)
+        self.world = world
         self.name = spec.name
         self.spec = spec
         self.account = account
@@ -35,24 +39,24 @@ class AssetManagementCompany(Originator, mesa.Agent):
         self.funding_debt = 0.0
         self.bonds_by_bank: dict[int, float] = {}
         self.equity = 0.0
-        self.init_originator(model.config.securitisation.initial_price_belief)
+        self.init_originator(world.scenario.securitisation.initial_price_belief)
         self.reset_flows()
 
     # ------------------------------------------------------------------ balance sheet
     @property
     def cash(self) -> float:
         """Cash (the ledger balance)."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     @property
     def npl_book(self) -> float:
         """NPLs held, at the price paid (CNY bn)."""
-        return float(self.model.totals["npl_carrying"][self.account])
+        return float(self.world.holdings.npl_carrying[self.account])
 
     @property
     def npl_face(self) -> float:
         """NPLs held, at face (CNY bn)."""
-        return float(self.model.totals["npl"][self.account])
+        return float(self.world.holdings.npl[self.account])
 
     @property
     def amc_bonds(self) -> float:
@@ -76,6 +80,12 @@ class AssetManagementCompany(Originator, mesa.Agent):
         return self.cash + max(self.spec.funding_capacity_cny_bn - self.funding_debt, 0.0)
 
     # ------------------------------------------------------------------ behaviour
+    def open_books(self) -> None:
+        """The opening balance sheet: the state pays in the AMC's equity."""
+        self.equity = self.spec.equity_cny_bn
+        ledger = self.world.ledger
+        ledger.transfer(ledger.outside["government"], self.account, self.equity, "opening_equity")
+
     def reset_flows(self) -> None:
         """Zero the quarter's flow accounts."""
         self.flows = dict.fromkeys(
@@ -95,21 +105,21 @@ class AssetManagementCompany(Originator, mesa.Agent):
 
     def valuation(self, idx: np.ndarray, disclosure: float | None = None) -> np.ndarray:
         """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
-        model = self.model
-        discount_q = (1.0 + model.config.amc_discount_rate) ** -0.25
+        world, config = self.world, self.world.scenario
+        discount_q = (1.0 + config.amc_discount_rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-model.workout_hazard(self.workout_skill)),
+            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
-            write_off_age_q=model.config.write_off_age_q,
+            write_off_age_q=config.write_off_age_q,
             cost_rate=self.cost_per_recovered,
         )
-        seen = model.regime.disclosure_level if disclosure is None else disclosure
-        return expected_workout_value(model.loans, idx, model.quarter, table, discount_q, seen)
+        seen = world.regime.disclosure_level if disclosure is None else disclosure
+        return expected_workout_value(world.loans, idx, world.quarter, table, discount_q, seen)
 
     def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
         """Pay a bank for a portfolio, drawing funding first if cash is short."""
         self._ensure_cash(price)
-        self.model.ledger.transfer(self.account, seller, price, "amc_purchase")
+        self.world.ledger.transfer(self.account, seller, price, "amc_purchase")
         self.flows["face_bought"] += face
         self.flows["paid"] += price
 
@@ -141,21 +151,20 @@ class AssetManagementCompany(Originator, mesa.Agent):
     def securitisation_candidates(self) -> np.ndarray:
         """NPLs it would rather securitise than work out: those whose expected deal value (its
         learned ratio times the investors' view) beats its own informed workout value."""
-        model = self.model
-        loans = model.loans
-        idx = loans.npls_of(self.account)
-        if idx.size == 0 or not model.securitisation_open_to(self):
-            return idx[:0]
+        idx = self.world.loans.npls_of(self.account)
+        if idx.size == 0:
+            return idx
         informed = self.valuation(idx, disclosure=1.0)
         return idx[self.sec_price_belief * self.market_view(idx) > informed]
 
-    def pay_coupons(self) -> None:
-        """Interest on funding debt (to the capital market) and on AMC bonds (to the banks)."""
-        model = self.model
-        ledger = model.ledger
-        debt_interest = self.funding_debt * model.config.amc_funding_rate / 4
+    def pay_coupons(self) -> dict[int, float]:
+        """Interest on funding debt (to the capital market) and on AMC bonds (to the banks);
+        returns the coupon paid to each bank's account."""
+        world = self.world
+        ledger = world.ledger
+        debt_interest = self.funding_debt * world.scenario.amc_funding_rate / 4
         coupons = {
-            bank: face * model.regime.amc_bond_rate / 4 for bank, face in self.bonds_by_bank.items()
+            bank: face * world.regime.amc_bond_rate / 4 for bank, face in self.bonds_by_bank.items()
         }
         self._ensure_cash(debt_interest + sum(coupons.values()))
         ledger.transfer(
@@ -163,14 +172,14 @@ class AssetManagementCompany(Originator, mesa.Agent):
         )
         for bank, amount in coupons.items():
             ledger.transfer(self.account, bank, amount, "amc_bond_coupon")
-            model.bank_by_account[bank].receive_amc_coupon(amount)
         self.equity -= debt_interest + sum(coupons.values())
+        return coupons
 
     def repay_funding(self) -> None:
         """Surplus cash from recoveries repays funding debt."""
         repay = min(max(self.cash - CASH_FLOOR, 0.0), self.funding_debt)
-        self.model.ledger.transfer(
-            self.account, self.model.ledger.outside["capital_market"], repay, "amc_debt_repay"
+        self.world.ledger.transfer(
+            self.account, self.world.ledger.outside["capital_market"], repay, "amc_debt_repay"
         )
         self.funding_debt -= repay
 
@@ -182,15 +191,15 @@ class AssetManagementCompany(Originator, mesa.Agent):
         """Draw bond / central-bank funding to cover a payment the AMC's cash cannot."""
         shortfall = amount - self.cash
         if shortfall > 0:
-            self.model.ledger.transfer(
-                self.model.ledger.outside["capital_market"], self.account, shortfall, "amc_funding"
+            self.world.ledger.transfer(
+                self.world.ledger.outside["capital_market"], self.account, shortfall, "amc_funding"
             )
             self.funding_debt += shortfall
 
     def record(self) -> dict[str, float | str | int]:
         """One row of the AMC table: balance sheet and the quarter's flows."""
         return {
-            "quarter": self.model.quarter,
+            "quarter": self.world.quarter,
             "amc": self.name,
             "cash": self.cash,
             "npl_book": self.npl_book,

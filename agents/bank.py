@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
+
 from nplsim.agents.originator import Originator
 from nplsim.market.disposal import (
     ChannelQuote,
@@ -21,18 +22,32 @@ from nplsim.market.disposal import (
     sale_capital_gain,
     shadow_prices,
 )
+from nplsim.market.errors import ConfigError
 from nplsim.market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
     from nplsim.market.scenario import BankSpec
 
 # Basel risk weights: performing loans 100%; past-due loans net of provisions 150% when specific
 # provisions are below 20% of the outstanding, 100% otherwise (Basel II standardised approach).
 PAST_DUE_WEIGHT_LOW_PROVISIONS = 1.5
 PAST_DUE_WEIGHT = 1.0
+LOW_PROVISION_SHARE = 0.2  # specific provisions below this share of past-due loans: 150% weight
 LIQUIDITY_BUFFER = 0.05  # kept above the regulatory liquidity-ratio floor (assumption)
 CASH_BUFFER = 0.01  # cash kept above required reserves, share of deposits (assumption)
+# How much riskier the loans of a bank with no internal control are than those of a perfect one:
+# PD multiplier 1 + WEAK_CONTROL_PD_UPLIFT·(1 − internal_control) (assumption; the study names weak
+# internal control as the second cause of NPLs).
+WEAK_CONTROL_PD_UPLIFT = 1.5
+# Capital risk weight the bank expects on the slice of a deal it must retain, per retention form:
+# a first-loss slice is the unrated bottom (1250%, deducted); a vertical slice shares the pool's
+# risk, weighted as a sub-investment-grade exposure (300%, assumption between BB 350% and the
+# senior 100% of BCBS d511; see market/pricing.py RISK_WEIGHTS).
+RETAINED_WEIGHT = {"first_loss": 12.5, "vertical": 3.0}
+# A package that finds no buyer at the reserve lowers the bank's belief about AMC prices by half a
+# learning step (assumption: no price is observed, only that it was too low).
+UNSOLD_BELIEF_CUT = 0.5
 
 
 class StateBank(Originator, mesa.Agent):
@@ -41,16 +56,19 @@ class StateBank(Originator, mesa.Agent):
     Balances are CNY bn. Cash is the bank's ledger account; loans are its slots in the loan book.
     """
 
-    def __init__(self, model: NPLMarketModel, spec: BankSpec, account: int):
+    originator_kind = "bank"  # as the law names originators (regime ``originators_allowed``)
+
+    def __init__(self, model: mesa.Model, world: World, spec: BankSpec, account: int):
         super().__init__(model)
+        self.world = world
         self.name = spec.name
         self.spec = spec
         self.account = account
-        self.pd_multiplier = 1.0 + 1.5 * (1.0 - spec.internal_control)
+        self.pd_multiplier = 1.0 + WEAK_CONTROL_PD_UPLIFT * (1.0 - spec.internal_control)
         self.workout_skill = spec.workout_skill
         self.gov_bonds = 0.0
         self.amc_bonds = 0.0
-        self.init_originator(model.config.securitisation.initial_price_belief)
+        self.init_originator(world.scenario.securitisation.initial_price_belief)
         self.provisions = 0.0
         self.deposits = 0.0
         self.interbank = 0.0
@@ -64,17 +82,17 @@ class StateBank(Originator, mesa.Agent):
     @property
     def cash(self) -> float:
         """Cash and central-bank reserves (the ledger balance)."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     @property
     def performing_loans(self) -> float:
         """Performing principal held, CNY bn."""
-        return float(self.model.totals["performing"][self.account])
+        return float(self.world.holdings.performing[self.account])
 
     @property
     def gross_npl(self) -> float:
         """Non-performing principal held, CNY bn."""
-        return float(self.model.totals["npl"][self.account])
+        return float(self.world.holdings.npl[self.account])
 
     @property
     def gross_loans(self) -> float:
@@ -108,12 +126,12 @@ class StateBank(Originator, mesa.Agent):
     @property
     def npl_on_books(self) -> float:
         """NPLs the supervisor counts: those held plus securitised pools not derecognised."""
-        return self.gross_npl + self.model.pool_face_not_derecognised(self)
+        return self.gross_npl + self.pool_face_on_books
 
     @property
     def npl_ratio(self) -> float:
         """Supervisory NPL ratio: NPLs on the books / (gross loans + pools not derecognised)."""
-        kept = self.model.pool_face_not_derecognised(self)
+        kept = self.pool_face_on_books
         return _ratio(self.gross_npl + kept, self.gross_loans + kept)
 
     @property
@@ -126,26 +144,15 @@ class StateBank(Originator, mesa.Agent):
         """Performing 100%, past-due net of provisions 100–150%, bonds 0% (CNY bn)."""
         npl = self.npl_on_books
         net_npl = max(npl - self.provisions, 0.0)
-        weight = PAST_DUE_WEIGHT if self.provisions >= 0.2 * npl else PAST_DUE_WEIGHT_LOW_PROVISIONS
+        weight = self._past_due_weight(npl)
         pending = weight * self.pending_securitisation
         return self.performing_loans + weight * net_npl + pending + self.securitisation_rwa
 
     @property
-    def securitisation_rwa(self) -> float:
-        """Risk-weighted retained tranches of derecognised deals (a pool that was not derecognised
-        is weighted as the bank's own NPLs instead, see ``npl_on_books``)."""
-        rwa = 0.0
-        for (deal, tranche), (_, value) in self.retained.items():
-            spv = self.model.spv_by_deal[deal]
-            if spv.derecognised:
-                rwa += spv.risk_weight[tranche] * value
-        return rwa
-
-    @property
     def distressed(self) -> bool:
         """In distress: capital below the regime's minimum by the scenario's distress gap."""
-        gap = self.model.config.securitisation.distress_car_gap
-        return self.car < self.model.regime.car_min - gap
+        gap = self.world.scenario.securitisation.distress_car_gap
+        return self.car < self.world.regime.car_min - gap
 
     @property
     def car(self) -> float:
@@ -160,7 +167,7 @@ class StateBank(Originator, mesa.Agent):
     @property
     def short_term_liabilities(self) -> float:
         """Demand deposits plus interbank funding."""
-        return self.model.config.demand_deposit_share * self.deposits + self.interbank
+        return self.world.scenario.demand_deposit_share * self.deposits + self.interbank
 
     @property
     def liquidity_ratio(self) -> float:
@@ -170,7 +177,7 @@ class StateBank(Originator, mesa.Agent):
     @property
     def lcr(self) -> float:
         """High-quality liquid assets / 30-day net outflows (deposit run-off plus interbank)."""
-        outflows = self.model.config.lcr_runoff * self.deposits + self.interbank
+        outflows = self.world.scenario.lcr_runoff * self.deposits + self.interbank
         return _ratio(self.liquid_assets, outflows)
 
     @property
@@ -179,6 +186,42 @@ class StateBank(Originator, mesa.Agent):
         return _ratio(self.gross_loans, self.deposits)
 
     # ------------------------------------------------------------------ the quarter
+    def open_books(self, reserve_ratio: float) -> None:
+        """The opening balance sheet, once its loans are in the book: provisions to the rule,
+        bonds and equity as the scenario's shares of the loans, and deposits to close it, with
+        required reserves held in cash. Owners pay in the equity plus the loss allowance already
+        charged against it.
+
+        Raises:
+            ConfigError: the regime's provisions would exceed the bank's funding.
+        """
+        gross = self.gross_loans
+        self.provisions = self.provision_target()
+        self.gov_bonds = self.spec.bond_share * gross
+        self.equity = self.spec.equity_ratio * gross
+        self.deposits = (self.gov_bonds + gross - self.provisions - self.equity) / (
+            1 - reserve_ratio
+        )
+        if self.deposits <= 0:
+            raise ConfigError(
+                "scenario",
+                "initial_npl_ratio",
+                f"{self.name}: the regime's provisions on this NPL stock exceed the bank's "
+                "funding (deposits would be negative)",
+                "a lower initial_npl_ratio or provision_coverage_min, or more bond_share",
+            )
+        ledger, outside = self.world.ledger, self.world.ledger.outside
+        ledger.transfer(outside["depositors"], self.account, self.deposits, "opening_deposits")
+        ledger.transfer(
+            outside["owners"], self.account, self.equity + self.provisions, "opening_capital"
+        )
+        ledger.transfer(self.account, outside["borrowers"], gross, "opening_loans")
+        ledger.transfer(self.account, outside["government"], self.gov_bonds, "opening_bonds")
+
+    def book_new_lending(self, amount: float) -> None:
+        """Loans it made this quarter (cash already moved through the ledger)."""
+        self.flows["new_lending"] += amount
+
     def reset_flows(self) -> None:
         """Zero the quarter's flow accounts."""
         self.flows = dict.fromkeys(
@@ -233,10 +276,10 @@ class StateBank(Originator, mesa.Agent):
 
     def close_books(self) -> None:
         """Deposits, funding costs, opex, provisions, tax, dividends and liquidity."""
-        model = self.model
-        ledger, outside = model.ledger, model.ledger.outside
-        macro = model.config.macro
-        growth = (1.0 + model.config.deposit_growth_annual) ** 0.25 - 1.0
+        world, config = self.world, self.world.scenario
+        ledger, outside = world.ledger, world.ledger.outside
+        macro = config.macro
+        growth = (1.0 + config.deposit_growth_annual) ** 0.25 - 1.0
         deposit_change = self.deposits * growth
         if deposit_change >= 0:
             ledger.transfer(outside["depositors"], self.account, deposit_change, "deposit_inflow")
@@ -255,7 +298,7 @@ class StateBank(Originator, mesa.Agent):
                 "interbank_interest",
             ),
             (
-                max(self.total_assets, 0.0) * model.config.opex_rate / 4,
+                max(self.total_assets, 0.0) * config.opex_rate / 4,
                 outside["service_providers"],
                 "operating_cost",
             ),
@@ -265,9 +308,9 @@ class StateBank(Originator, mesa.Agent):
         self.provide()
 
         profit = self.profit_since_close
-        tax = max(profit, 0.0) * model.config.tax_rate
+        tax = max(profit, 0.0) * config.tax_rate
         ledger.transfer(self.account, outside["government"], tax, "bank_tax")
-        dividend = max(profit - tax, 0.0) * model.config.payout_ratio if self.car > 0 else 0.0
+        dividend = max(profit - tax, 0.0) * config.payout_ratio if self.car > 0 else 0.0
         ledger.transfer(self.account, outside["owners"], dividend, "dividend")
         self.equity -= tax + dividend
         self.flows["net_income"] = profit - tax
@@ -284,7 +327,7 @@ class StateBank(Originator, mesa.Agent):
 
     def provision_target(self) -> float:
         """Provisions required by the regime: the larger of the coverage and loan-ratio rules."""
-        regime = self.model.regime
+        regime = self.world.regime
         return max(
             regime.provision_coverage_min * self.npl_on_books,
             regime.loan_provision_ratio_min * self.gross_loans,
@@ -297,8 +340,8 @@ class StateBank(Originator, mesa.Agent):
         then borrows interbank. If the liquidity ratio is still short of floor + buffer, the bank
         borrows term funding and holds it in bonds.
         """
-        ledger, outside = self.model.ledger, self.model.ledger.outside
-        desired_cash = (self.model.config.reserve_ratio + CASH_BUFFER) * self.deposits
+        ledger, outside = self.world.ledger, self.world.ledger.outside
+        desired_cash = (self.world.scenario.reserve_ratio + CASH_BUFFER) * self.deposits
         surplus = self.cash - desired_cash
         if surplus > 0:
             repay = min(surplus, self.interbank)
@@ -314,7 +357,7 @@ class StateBank(Originator, mesa.Agent):
             borrow = -surplus - sell
             ledger.transfer(outside["central_bank"], self.account, borrow, "interbank_borrow")
             self.interbank += borrow
-        floor = self.model.regime.liquidity_ratio_min + LIQUIDITY_BUFFER
+        floor = self.world.regime.liquidity_ratio_min + LIQUIDITY_BUFFER
         shortfall = floor * self.short_term_liabilities - self.liquid_assets
         if shortfall > 0 and floor < 1.0:
             term = shortfall / (1.0 - floor)
@@ -332,7 +375,7 @@ class StateBank(Originator, mesa.Agent):
         """
         shortfall = -self.cash
         if shortfall > 0:
-            ledger = self.model.ledger
+            ledger = self.world.ledger
             ledger.transfer(
                 ledger.outside["central_bank"], self.account, shortfall, "overdraft_cover"
             )
@@ -341,7 +384,7 @@ class StateBank(Originator, mesa.Agent):
     # ------------------------------------------------------------------ disposal
     def update_shadow_prices(self) -> ShadowPrices:
         """Regulatory pressure from the bank's capital and NPL ratios under the current regime."""
-        config, regime = self.model.config, self.model.regime
+        config, regime = self.world.scenario, self.world.regime
         self.shadow = shadow_prices(
             car=self.car,
             car_min=regime.car_min,
@@ -355,8 +398,7 @@ class StateBank(Originator, mesa.Agent):
 
     def own_npls(self) -> np.ndarray:
         """Slots of the non-performing loans this bank holds."""
-        loans = self.model.loans
-        return loans.npls_of(self.account)
+        return self.world.loans.npls_of(self.account)
 
     def hold_value(self, idx: np.ndarray, disclosure: float = 1.0) -> np.ndarray:
         """Expected present value of working the loans out in-house (CNY bn per loan).
@@ -364,26 +406,26 @@ class StateBank(Originator, mesa.Agent):
         With ``disclosure`` below 1 it is the value an outsider would put on the bank's workout,
         seeing only the disclosed share of what the bank knows about each borrower.
         """
-        model = self.model
-        discount_q = (1.0 + model.config.bank_discount_rate) ** -0.25
+        world, config = self.world, self.world.scenario
+        discount_q = (1.0 + config.bank_discount_rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-model.workout_hazard(self.workout_skill)),
+            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
-            write_off_age_q=model.config.write_off_age_q,
-            cost_rate=model.config.bank_workout_cost,
+            write_off_age_q=config.write_off_age_q,
+            cost_rate=config.bank_workout_cost,
         )
         return expected_workout_value(
-            model.loans, idx, model.quarter, table, discount_q, disclosure
+            world.loans, idx, world.quarter, table, discount_q, disclosure
         )
 
     def market_view(self, idx: np.ndarray) -> np.ndarray:
         """The bank's workout value as an outside buyer would see it: the anchor for what AMCs
         pay, scaled by the bank's learned price belief."""
-        return self.hold_value(idx, self.model.regime.disclosure_level)
+        return self.hold_value(idx, self.world.regime.disclosure_level)
 
     def net_book(self, idx: np.ndarray) -> np.ndarray:
         """Face of each loan less its pro-rata share of loan-loss provisions (CNY bn)."""
-        face = self.model.loans.principal[idx]
+        face = self.world.loans.principal[idx]
         npl = self.npl_on_books
         share = self.provisions / npl if npl > 0 else 0.0
         return face * (1.0 - share)
@@ -391,24 +433,29 @@ class StateBank(Originator, mesa.Agent):
     @property
     def npl_risk_weight(self) -> float:
         """Risk weight on net past-due loans (see ``risk_weighted_assets``)."""
-        low = self.provisions < 0.2 * self.npl_on_books
+        return self._past_due_weight(self.npl_on_books)
+
+    def _past_due_weight(self, npl: float) -> float:
+        low = self.provisions < LOW_PROVISION_SHARE * npl
         return PAST_DUE_WEIGHT_LOW_PROVISIONS if low else PAST_DUE_WEIGHT
 
-    def disposal_quotes(self, idx: np.ndarray, hold: np.ndarray) -> list[ChannelQuote]:
-        """What each legal disposal channel is expected to pay for the candidate loans."""
-        face = self.model.loans.principal[idx]
+    def disposal_quotes(
+        self, idx: np.ndarray, hold: np.ndarray, securitisation_open: bool
+    ) -> list[ChannelQuote]:
+        """What each disposal channel open to the bank is expected to pay for the loans."""
+        face = self.world.loans.principal[idx]
         expected_price = self.amc_price_belief * self.market_view(idx)
         amc = ChannelQuote(
             name="amc",
             value=expected_price,
             face_removed=face,
             capital_gain=sale_capital_gain(
-                expected_price, self.net_book(idx), self.npl_risk_weight, self.model.regime.car_min
+                expected_price, self.net_book(idx), self.npl_risk_weight, self.world.regime.car_min
             ),
             feasible=np.ones(idx.shape, dtype=bool),
         )
         quotes = [amc]
-        if self.model.securitisation_open_to(self):
+        if securitisation_open:
             quotes.append(self.securitisation_quote(idx, face))
         return quotes
 
@@ -416,10 +463,10 @@ class StateBank(Originator, mesa.Agent):
         """Expected value of putting loans into a deal: sale proceeds plus the retained slice, at
         the bank's learned ratio to their market view. Capital relief (risk-weighted assets freed,
         net of the capital held on the retained slice) only where the pool is derecognised."""
-        regime = self.model.regime
+        regime = self.world.regime
         value = self.sec_price_belief * self.market_view(idx)
         if regime.derecognition_allowed:
-            retained_weight = 12.5 if regime.retention_form == "first_loss" else 3.0
+            retained_weight = RETAINED_WEIGHT[regime.retention_form]
             retained_charge = regime.car_min * retained_weight * regime.risk_retention * value
             capital_gain = (
                 sale_capital_gain(value, self.net_book(idx), self.npl_risk_weight, regime.car_min)
@@ -439,8 +486,11 @@ class StateBank(Originator, mesa.Agent):
             feasible=np.ones(idx.shape, dtype=bool),
         )
 
-    def decide_disposals(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Choose, loan by loan, between holding and each channel.
+    def decide_disposals(
+        self, securitisation_open: bool
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Choose, loan by loan, between holding and each channel open to the bank (AMC sale, and
+        securitisation where ``securitisation_open``).
 
         Returns:
             per channel name, the slots offered and the bank's reserve price for each (CNY bn):
@@ -448,20 +498,19 @@ class StateBank(Originator, mesa.Agent):
         """
         prices = self.update_shadow_prices()
         idx = self.own_npls()
-        idx = idx[
-            self.model.loans.age_q(self.model.quarter, idx) >= self.model.config.disposal_lag_q
-        ]
+        world = self.world
+        idx = idx[world.loans.age_q(world.quarter, idx) >= world.scenario.disposal_lag_q]
         if idx.size == 0:
             return {}
         hold = self.hold_value(idx)
-        quotes = self.disposal_quotes(idx, hold)
+        quotes = self.disposal_quotes(idx, hold, securitisation_open)
         choice = choose_channels(hold, quotes, prices)
         reserve = reserve_price(
             hold,
             self.net_book(idx),
-            self.model.loans.principal[idx],
+            world.loans.principal[idx],
             self.npl_risk_weight,
-            self.model.regime.car_min,
+            world.regime.car_min,
             prices,
         )
         return {
@@ -481,7 +530,7 @@ class StateBank(Originator, mesa.Agent):
         self.flows["npl_sold_amc"] += face
         self.flows["amc_sale_proceeds"] += price
         if reference_value > 0:
-            rate = self.model.config.price_learning_rate
+            rate = self.world.scenario.price_learning_rate
             observed = price / reference_value
             self.amc_price_belief += rate * (observed - self.amc_price_belief)
 
@@ -503,13 +552,13 @@ class StateBank(Originator, mesa.Agent):
 
     def learn_unsold(self) -> None:
         """When offered loans find no buyer at the reserve, expect lower AMC prices next time."""
-        rate = self.model.config.price_learning_rate
-        self.amc_price_belief *= 1.0 - 0.5 * rate
+        rate = self.world.scenario.price_learning_rate
+        self.amc_price_belief *= 1.0 - UNSOLD_BELIEF_CUT * rate
 
     def record(self) -> dict[str, float | str | int]:
         """One row of ``banks.parquet``: balance sheet, ratios and the quarter's flows."""
         return {
-            "quarter": self.model.quarter,
+            "quarter": self.world.quarter,
             "bank": self.name,
             "cash": self.cash,
             "gov_bonds": self.gov_bonds,

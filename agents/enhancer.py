@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 if TYPE_CHECKING:
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
 
 
 class CreditEnhancer(mesa.Agent):
@@ -22,7 +22,8 @@ class CreditEnhancer(mesa.Agent):
 
     def __init__(
         self,
-        model: NPLMarketModel,
+        model: mesa.Model,
+        world: World,
         name: str,
         account: int,
         max_leverage: float,
@@ -30,6 +31,7 @@ class CreditEnhancer(mesa.Agent):
         state_backed: bool = False,
     ):
         super().__init__(model)
+        self.world = world
         self.name = name
         self.account = account
         self.max_leverage = max_leverage
@@ -43,7 +45,7 @@ class CreditEnhancer(mesa.Agent):
     @property
     def capital(self) -> float:
         """Cash available to pay claims (the ledger balance)."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     @property
     def cash(self) -> float:
@@ -62,7 +64,7 @@ class CreditEnhancer(mesa.Agent):
     def fee_rate(self, expected_loss_rate: float) -> float:
         """Annual fee per unit guaranteed: expected loss times the markup (state: regime fee)."""
         if self.state_backed:
-            return self.model.regime.state_guarantee_fee_bp / 1e4
+            return self.world.regime.state_guarantee_fee_bp / 1e4
         return self.fee_markup * expected_loss_rate
 
     def write(self, deal: int, senior_balance: float) -> None:
@@ -85,13 +87,13 @@ class CreditEnhancer(mesa.Agent):
         """Pay a claim into the SPV; default when the claim exhausts the guarantor's capital."""
         if amount <= 0:
             return
-        ledger = self.model.ledger
+        ledger = self.world.ledger
         payer = ledger.outside["government"] if self.state_backed else self.account
         ledger.transfer(payer, spv_account, amount, "guarantee_claim")
         self.claims_paid += amount
         if not self.state_backed and not self.defaulted and self.capital <= 1e-12 and self.exposure:
             self.defaulted = True
-            self.model.log_event(
+            self.world.log_event(
                 "enhancer_default", self.name, "capital exhausted; guarantees void", amount
             )
 

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from nplsim.agents.securities import SecuritiesAccount
+
 if TYPE_CHECKING:
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
     from nplsim.market.scenario import InvestorSpec
 
 # Mandates (assumption): which tranches each class may buy.
@@ -39,27 +41,29 @@ RATING_ORDER = ("AAA", "AA", "A", "BBB", "BB", "unrated")
 CONCENTRATION_LIMIT = 0.4  # largest share of one tranche a single investor takes (assumption)
 
 
-class Investor(mesa.Agent):
+class Investor(SecuritiesAccount, mesa.Agent):
     """One investor: cash in the ledger, holdings per (deal, tranche) in notional (CNY bn)."""
 
-    def __init__(self, model: NPLMarketModel, spec: InvestorSpec, index: int, account: int):
+    def __init__(
+        self, model: mesa.Model, world: World, spec: InvestorSpec, index: int, account: int
+    ):
         super().__init__(model)
+        self.world = world
         self.name = f"{spec.investor_class} {index + 1}"
         self.investor_class = spec.investor_class
         self.spec = spec
         self.account = account
         self.risk_aversion = spec.risk_aversion
-        self.holdings: dict[tuple[int, str], float] = {}
-        self.losses = 0.0
+        self.init_securities()
 
     @property
     def cash(self) -> float:
         """Cash (the ledger balance)."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     def eligible(self, tranche: str, rating: str = "unrated") -> bool:
         """Whether the regime admits this class and its mandate allows the tranche and rating."""
-        regime = self.model.regime
+        regime = self.world.regime
         if self.investor_class not in regime.investor_classes_allowed:
             return False
         if self.spec.foreign and not regime.foreign_investors_allowed:
@@ -67,21 +71,14 @@ class Investor(mesa.Agent):
         floor = RATING_ORDER.index(RATING_FLOOR[self.investor_class])
         return tranche in MANDATES[self.investor_class] and RATING_ORDER.index(rating) <= floor
 
+    def liquidity_premium(self, share: float) -> float:
+        """The premium it asks for holding an illiquid security (annual, decimal): its stated
+        premium times the ``share`` that the observed depth of the secondary market leaves."""
+        return self.spec.liquidity_premium_bp / 1e4 * share
+
     def bid_quantity(self, size: float) -> float:
         """How much of a tranche of ``size`` it bids for: its usual share of a new issue, within
         its concentration limit and its cash. The investor base scales with the market, so depth
         is a matter of how many classes the regime admits, not of the deal's size."""
         share = min(self.spec.appetite, CONCENTRATION_LIMIT)
         return max(0.0, min(share * size, self.cash))
-
-    def receive(self, deal: int, tranche: str, amount: float) -> None:
-        """Record an allotment of ``amount`` notional of a tranche."""
-        key = (deal, tranche)
-        self.holdings[key] = self.holdings.get(key, 0.0) + amount
-
-    def reduce(self, deal: int, tranche: str, notional: float, loss: bool) -> None:
-        """A holding's notional fell: repaid, or written off (a loss) when ``loss``."""
-        key = (deal, tranche)
-        self.holdings[key] = max(self.holdings.get(key, 0.0) - notional, 0.0)
-        if loss:
-            self.losses += notional

@@ -10,11 +10,21 @@ loss reaches their equity (``_book_pnl``) and how the closing difference is book
 
 from __future__ import annotations
 
+from typing import Protocol
+
+
+class PoolOnBooks(Protocol):
+    """A securitised pool its originator still reports (the trustee's statement)."""
+
+    def outstanding_on_books(self) -> float:
+        """Pool principal outstanding while the pool stays on the originator's books."""
+        ...
+
 
 class Originator:
     """Mixin for agents that securitise: pending pools, retained tranches, a price belief.
 
-    Expects ``self.model``, ``self.flows``, ``self._book_pnl(amount)`` and
+    Expects ``self.world``, ``self.flows``, ``self._book_pnl(amount)`` and
     ``self._book_closing(carrying, cash, retained_value)`` on the concrete class.
     """
 
@@ -23,7 +33,30 @@ class Originator:
         self.pending_securitisation = 0.0
         # (deal, tranche) -> [notional, book value]
         self.retained: dict[tuple[int, str], list[float]] = {}
+        # (deal, tranche) -> capital risk weight, None where the pool was not derecognised
+        self.retained_weight: dict[tuple[int, str], float | None] = {}
+        # its deals whose pools stay on its balance sheet, by deal id
+        self.pools_on_books: dict[int, PoolOnBooks] = {}
         self.sec_price_belief = price_belief
+
+    @property
+    def pool_face_on_books(self) -> float:
+        """Outstanding principal of its securitised pools that were not derecognised (CNY bn)."""
+        total = 0.0
+        for pool in self.pools_on_books.values():
+            total += pool.outstanding_on_books()
+        return total
+
+    @property
+    def securitisation_rwa(self) -> float:
+        """Risk-weighted retained tranches of derecognised deals (a pool that was not derecognised
+        is weighted as the originator's own loans instead)."""
+        rwa = 0.0
+        for key, (_, value) in self.retained.items():
+            weight = self.retained_weight[key]
+            if weight is not None:
+                rwa += weight * value
+        return rwa
 
     @property
     def retained_abs(self) -> float:
@@ -43,17 +76,28 @@ class Originator:
 
     def settle_securitisation(
         self, carrying: float, cash: float, retained: dict[tuple[int, str], list[float]],
-        reference_value: float,
+        reference_value: float, risk_weight: dict[str, float] | None, pool: PoolOnBooks,
+        deal: int,
     ) -> None:  # fmt: skip
         """Closing: the receivable becomes cash plus the retained tranches; the price belief
-        learns from what the deal paid against the originator's view of the pool."""
+        learns from what the deal paid against the originator's view of the pool.
+
+        ``risk_weight`` gives each tranche's capital weight where the pool was derecognised; where
+        it was not (None), the pool stays on the books (``pool`` reports it) and the retained
+        tranches carry no weight of their own.
+        """
         retained_value = sum(value for _, value in retained.values())
         self.pending_securitisation -= carrying
         self.retained.update(retained)
+        for key in retained:
+            self.retained_weight[key] = None if risk_weight is None else risk_weight[key[1]]
+        if risk_weight is None:
+            self.pools_on_books[deal] = pool
+            self.pools_on_books = dict(sorted(self.pools_on_books.items()))
         self._book_closing(carrying, cash, retained_value)
         self.flows["securitisation_proceeds"] += cash
         if reference_value > 0:
-            rate = self.model.config.price_learning_rate
+            rate = self.world.scenario.price_learning_rate
             observed = (cash + retained_value) / reference_value
             self.sec_price_belief += rate * (observed - self.sec_price_belief)
 
@@ -89,6 +133,7 @@ class Originator:
         if position[0] <= 1e-12:
             self._book_pnl(-position[1])  # book value the tranche can no longer return
             del self.retained[(deal, tranche)]
+            del self.retained_weight[(deal, tranche)]
 
     def earn_servicing_fee(self, amount: float) -> None:
         """Base and incentive fees for servicing a securitised pool (agency relationship)."""

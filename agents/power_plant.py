@@ -14,19 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
+
 from nplsim.market import power
 
 if TYPE_CHECKING:
     from nplsim.agents.bank import StateBank
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
 
 
 class PowerPlant(mesa.Agent):
     """One plant. Capacity in MW, hours a year, tariff in CNY/kWh, money in CNY bn."""
 
-    def __init__(self, model: NPLMarketModel, index: int, account: int, capacity_mw: float,
-                 hours_per_year: float, tariff: float, coal_kg_per_kwh: float):  # fmt: skip
+    def __init__(self, model: mesa.Model, world: World, index: int, account: int,
+                 capacity_mw: float, hours_per_year: float, tariff: float,
+                 coal_kg_per_kwh: float):  # fmt: skip
         super().__init__(model)
+        self.world = world
         self.index = index
         self.name = f"Plant {index + 1:02d}"
         self.account = account
@@ -35,6 +38,8 @@ class PowerPlant(mesa.Agent):
         self.tariff = float(tariff)
         self.coal_kg_per_kwh = float(coal_kg_per_kwh)
         self.house_bank: StateBank | None = None
+        self.statement_debt = 0.0  # its bank debt, performing and defaulted, per its lenders
+        self.statement_npl = 0.0  # of which non-performing
         self.ppe = 0.0
         self.equity = 0.0
         self.abs_obligation = 0.0
@@ -54,12 +59,12 @@ class PowerPlant(mesa.Agent):
     @property
     def cash(self) -> float:
         """Cash (the ledger balance)."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     @property
     def bank_debt(self) -> float:
         """Principal of its performing and defaulted bank loans (recourse, interest-bearing)."""
-        return float(self.model.power_debt[self.index])
+        return float(self.statement_debt)
 
     @property
     def total_assets(self) -> float:
@@ -104,19 +109,20 @@ class PowerPlant(mesa.Agent):
         """Pay from cash; the owners (a provincial state group) cover what the cash cannot."""
         short = amount - max(self.cash, 0.0)
         if short > 0:
-            self.model.ledger.transfer(
-                self.model.ledger.outside["owners"], self.account, short, "owner_support"
+            self.world.ledger.transfer(
+                self.world.ledger.outside["owners"], self.account, short, "owner_support"
             )
             self.equity += short
             self.owner_support += short
-        self.model.ledger.transfer(self.account, payee, amount, kind)
+        self.world.ledger.transfer(self.account, payee, amount, kind)
 
-    def open_books(self, ppe: float, cash: float) -> None:
+    def open_books(self, ppe: float, cash: float, house_bank: StateBank) -> None:
         """Opening balance sheet: plant at book value, working cash from the owners, and the bank
-        loans already in the loan book."""
+        loans already in the loan book; ``house_bank`` lends to it from now on."""
+        self.house_bank = house_bank
         self.ppe = ppe
-        self.model.ledger.transfer(
-            self.model.ledger.outside["owners"], self.account, cash, "opening_equity"
+        self.world.ledger.transfer(
+            self.world.ledger.outside["owners"], self.account, cash, "opening_equity"
         )
         self.equity = self.total_assets - self.bank_debt
 
@@ -125,7 +131,7 @@ class PowerPlant(mesa.Agent):
                      recovery: float) -> None:  # fmt: skip
         """Pay what the loan book charged its performing loans; a defaulted loan that creditors
         closed leaves the books against the collateral they realised (a gain on the rest)."""
-        borrowers = self.model.ledger.outside["borrowers"]
+        borrowers = self.world.ledger.outside["borrowers"]
         self.pay(borrowers, interest + instalment, "plant_debt_service")
         self._book_pnl(-interest, "interest", -1.0)
         self.year["debt_service"] += interest + instalment
@@ -134,16 +140,28 @@ class PowerPlant(mesa.Agent):
             self.ppe -= from_plant
             self.pay(borrowers, recovery - from_plant, "plant_collateral")
             self._book_pnl(closed - recovery)
-        self.in_default = self.model.power_npl[self.index] > 0
+        self.in_default = self.statement_npl > 0
 
-    def generate(self, dispatch: float, noise: float) -> power.Generation:
-        """Run at the dispatch coal allows (less when in default: no coal on credit)."""
-        spec = self.model.config.power
+    def default_on_loans(self, face: float) -> None:
+        """It cannot meet its debt service: its bank loans of ``face`` are now non-performing."""
+        self.in_default = True
+        self.npl_created += face
+
+    def loan_statement(self, debt: float, npl: float) -> None:
+        """Its lenders' statement: bank debt outstanding (CNY bn), and how much of it is
+        non-performing."""
+        self.statement_debt = debt
+        self.statement_npl = npl
+
+    def generate(self, dispatch: float, noise: float, coal_price: float) -> power.Generation:
+        """Run at the dispatch coal allows (less when in default: no coal on credit), buying coal
+        at ``coal_price`` (CNY/t)."""
+        spec = self.world.scenario.power
         share = dispatch * (spec.distress_dispatch if self.in_default else 1.0)
         shock = np.exp(spec.hours_noise_q * noise - spec.hours_noise_q**2 / 2)
         self.quarter_ops = power.generate(
             np.array([self.capacity_mw]), np.array([self.hours_per_year]), share * shock,
-            np.array([self.tariff]), np.array([self.coal_kg_per_kwh]), self.model.coal_price,
+            np.array([self.tariff]), np.array([self.coal_kg_per_kwh]), coal_price,
             spec.opex_cny_per_kw_year,
         )  # fmt: skip
         self.hours_q = float(self.quarter_ops.hours_q[0])
@@ -164,13 +182,13 @@ class PowerPlant(mesa.Agent):
     def sell_power(self) -> None:
         """The grid pays for the quarter's power beyond the receivables sold; coal and running
         costs are paid; the plant depreciates."""
-        ops, ledger, accounts = self.quarter_ops, self.model.ledger, self.model.power_accounts
+        ops, ledger = self.quarter_ops, self.world.ledger
         revenue, fuel, opex = float(ops.revenue[0]), float(ops.fuel[0]), float(ops.opex[0])
         paid = max(revenue - self.delivered, 0.0)
-        ledger.transfer(accounts["grid"], self.account, paid, "power_sales")
-        self.pay(accounts["coal"], fuel, "coal_purchase")
+        ledger.transfer(ledger.outside["power grid"], self.account, paid, "power_sales")
+        self.pay(ledger.outside["coal suppliers"], fuel, "coal_purchase")
         self.pay(ledger.outside["service_providers"], opex, "plant_opex")
-        depreciation = self.ppe / (4 * self.model.config.power.depreciation_years)
+        depreciation = self.ppe / (4 * self.world.scenario.power.depreciation_years)
         self.ppe -= depreciation
         self._book_pnl(paid + self.delivered, "revenue")
         self._book_pnl(-fuel, "fuel", -1.0)
@@ -182,7 +200,7 @@ class PowerPlant(mesa.Agent):
         """Cash the plant keeps: some quarters of debt service, coal and running costs."""
         ops = self.quarter_ops
         costs = float(ops.fuel[0] + ops.opex[0])
-        return self.model.config.power.cash_buffer_q * (debt_service_next + costs)
+        return self.world.scenario.power.cash_buffer_q * (debt_service_next + costs)
 
     def cash_short(self, debt_service_next: float) -> bool:
         """Whether cash falls short of the next quarter's debt service."""
@@ -204,8 +222,8 @@ class PowerPlant(mesa.Agent):
             return True
         surplus = self.cash - self.buffer(debt_service_next)
         if surplus > 0 and not self.in_default:
-            dividend = self.model.config.power.payout_share * surplus
-            self.pay(self.model.ledger.outside["owners"], dividend, "plant_dividend")
+            dividend = self.world.scenario.power.payout_share * surplus
+            self.pay(self.world.ledger.outside["owners"], dividend, "plant_dividend")
             self._book_pnl(-dividend, "dividends", -1.0)
         return False
 
@@ -213,7 +231,7 @@ class PowerPlant(mesa.Agent):
     def draw_project(self, arrival: float, size: float) -> float:
         """A project arrives with the scenario's yearly chance; its cost is lognormal around a
         share of what building the plant new would cost (CNY bn, 0 if none)."""
-        spec = self.model.config.power
+        spec = self.world.scenario.power
         self.capex_need, self.route, self.raised, self.quotes = 0.0, "", 0.0, {}
         if self.in_default or arrival >= spec.capex_prob_annual:
             return 0.0
@@ -225,20 +243,21 @@ class PowerPlant(mesa.Agent):
     @property
     def financing_need(self) -> float:
         """The part of the project raised outside: all but the plant's own project capital."""
-        return (1.0 - self.model.config.power.equity_share) * self.capex_need
+        return (1.0 - self.world.scenario.power.equity_share) * self.capex_need
 
     @property
     def project_mw(self) -> float:
         """Capacity the project builds, whose tariff receivables back an ABS."""
         return power.capacity_added_mw(
-            self.capex_need, self.model.config.power.build_cost_cny_per_kw
+            self.capex_need, self.world.scenario.power.build_cost_cny_per_kw
         )
 
     def quote_loan(self, amount: float, new_assets: float, repaid: float = 0.0) -> power.RouteCost:
         """(a) What its house bank would charge for ``amount`` funding ``new_assets``, or rolling
         over debt when ``repaid`` of it falls due: leverage after the loan sets the credit spread.
         A rollover is open even where projects are not financed by loans."""
-        model, spec = self.model, self.model.config.power
+        config = self.world.scenario
+        spec = config.power
         if (repaid == 0 and "loan" not in spec.routes) or self.house_bank is None:
             return power.RouteCost.unavailable()
         after = (
@@ -248,7 +267,7 @@ class PowerPlant(mesa.Agent):
             if repaid
             else power.debt_ratio(self.bank_debt + amount, self.total_assets + new_assets)
         )
-        segment = model.config.segments["power_plant"]
+        segment = config.segments["power_plant"]
         cost = power.loan_cost(
             np.array([amount]), np.atleast_1d(after), spec, segment.spread, spec.loan_maturity_q
         )
@@ -260,7 +279,7 @@ class PowerPlant(mesa.Agent):
     def receive_financing(self, payer: int, amount: float, route: str, upfront_cost: float) -> None:
         """Cash from a bank loan or an ABS issue; an ABS issue is a forward sale of receivables
         (a non-recourse obligation), whose upfront costs the plant bears."""
-        self.model.ledger.transfer(payer, self.account, amount - upfront_cost, f"plant_{route}")
+        self.world.ledger.transfer(payer, self.account, amount - upfront_cost, f"plant_{route}")
         if route in ("standalone", "pooled"):
             self.abs_obligation += amount
             self._book_pnl(-upfront_cost, "abs_cost", -1.0)
@@ -272,14 +291,18 @@ class PowerPlant(mesa.Agent):
     def invest(self) -> None:
         """Build the project: the owners put in the project capital, the contractors are paid,
         and the plant adds the project at cost and its new capacity."""
-        spec, ledger = self.model.config.power, self.model.ledger
+        spec, ledger = self.world.scenario.power, self.world.ledger
         capital = spec.equity_share * self.capex_need
         ledger.transfer(ledger.outside["owners"], self.account, capital, "project_capital")
         self.equity += capital
-        self.pay(self.model.power_accounts["contractors"], self.capex_need, "plant_capex")
+        self.pay(ledger.outside["power contractors"], self.capex_need, "plant_capex")
         self.ppe += self.capex_need
         self.capacity_mw += power.capacity_added_mw(self.capex_need, spec.build_cost_cny_per_kw)
         self.year["capex"] += self.capex_need
+
+    def record_quotes(self, columns: dict[str, Any]) -> None:
+        """What each route quoted it in this year's financing round (``power.parquet``)."""
+        self.quotes.update(columns)
 
     # ------------------------------------------------------------------ output
     def record(self, year: int) -> dict[str, Any]:
@@ -288,7 +311,7 @@ class PowerPlant(mesa.Agent):
         quotes = self.quotes or power.no_quote_columns()  # no project this year: no quotes
         return {
             "year": year,
-            "quarter": self.model.quarter,
+            "quarter": self.world.quarter,
             "plant": self.name,
             "house_bank": self.house_bank.name if self.house_bank else "",
             "capacity_mw": self.capacity_mw,

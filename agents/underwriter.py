@@ -15,35 +15,37 @@ from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
+
+from nplsim.agents.securities import SecuritiesAccount
 from nplsim.market import pricing
 
 if TYPE_CHECKING:
     from nplsim.agents.investor import Investor
-    from nplsim.agents.spv import SpecialPurposeVehicle
-    from nplsim.market.model import NPLMarketModel
+    from nplsim.agents.world import World
 
-BID_NOISE_BP = (
-    15.0  # dispersion of investors' required yields around their model value (assumption)
-)
+# Dispersion of investors' required yields around their model value (assumption).
+BID_NOISE_BP = 15.0
 
 
-class Underwriter(mesa.Agent):
+class Underwriter(SecuritiesAccount, mesa.Agent):
     """The lead underwriter: fee income, capital in the ledger, an inventory of unsold notional."""
 
-    def __init__(self, model: NPLMarketModel, account: int):
+    def __init__(self, model: mesa.Model, world: World, account: int, rng: np.random.Generator):
         super().__init__(model)
+        self.world = world
         self.name = "Underwriter"
         self.account = account
-        self.holdings: dict[tuple[int, str], float] = {}
+        self.yield_noise = rng  # draws of the noise in investors' required yields
+        self.init_securities()
 
     @property
     def cash(self) -> float:
         """Capital available to take unsold securities onto its books."""
-        return self.model.ledger.balance(self.account)
+        return self.world.ledger.balance(self.account)
 
     def structure(self, mean: float, sigma: float) -> pricing.TrancheSizes:
         """Tranche sizes for a pool whose discounted collections have ``mean`` and ``sigma``."""
-        spec = self.model.config.securitisation
+        spec = self.world.scenario.securitisation
         return pricing.size_tranches(
             mean,
             sigma,
@@ -61,55 +63,53 @@ class Underwriter(mesa.Agent):
         mean: float,
         sigma: float,
         guarantee_cover: float,
+        liquidity_share: float,
     ) -> tuple[np.ndarray, pricing.YieldComponents]:
         """Each investor's minimum yield on a tranche, and the components for a reference investor.
 
         ``guarantee_cover`` (0–1) is the share of the tranche's losses a guarantee is expected to
-        absorb: enforceability times the guarantor's ability to pay.
+        absorb: enforceability times the guarantor's ability to pay. ``liquidity_share`` is the
+        share of their liquidity premium that the observed secondary market leaves investors.
         """
-        model, regime = self.model, self.model.regime
-        tenor_years = model.config.securitisation.tenor_q / 4
+        config, regime = self.world.scenario, self.world.regime
+        spec = config.securitisation
+        tenor_years = spec.tenor_q / 4
         loss_share = pricing.tranche_expected_loss(attach, detach, mean, sigma)
         default_prob = pricing.tranche_default_prob(attach, detach, mean, sigma)
         expected_loss = (1.0 - guarantee_cover) * loss_share / tenor_years
         default_prob *= 1.0 - guarantee_cover
-        draws = model.streams["behaviour"].standard_normal(len(investors))
+        draws = self.yield_noise.standard_normal(len(investors))
         yields = np.empty(len(investors))
         reference = None
         for k, investor in enumerate(investors):
             components = pricing.required_yield(
-                risk_free=model.config.macro.gov_bond_yield,
+                risk_free=config.macro.gov_bond_yield,
                 expected_loss=expected_loss,
                 default_prob=default_prob,
                 bankruptcy_remoteness=regime.bankruptcy_remoteness,
                 investor_protection=regime.investor_protection,
                 disclosure=regime.disclosure_level,
-                liquidity_premium=model.liquidity_premium(investor),
+                liquidity_premium=investor.liquidity_premium(liquidity_share),
                 risk_aversion=investor.risk_aversion,
-                legal_scale=model.config.securitisation.legal_premium_scale,
-                information_scale=model.config.securitisation.information_premium_scale,
+                legal_scale=spec.legal_premium_scale,
+                information_scale=spec.information_premium_scale,
             )
             reference = reference or components
             yields[k] = max(components.total + BID_NOISE_BP / 1e4 * draws[k], 0.0)
         return yields, reference
 
     def bookbuild(
-        self, spv: SpecialPurposeVehicle, tranche: str, size: float, yields: np.ndarray,
+        self, deal: int, tranche: str, size: float, yields: np.ndarray,
         investors: list[Investor], max_coupon: float,
     ) -> pricing.Clearing:  # fmt: skip
-        """Run the book for one tranche and record the allotments as the SPV's holders."""
+        """Run the book for one tranche; under a firm commitment, take what investors do not (up
+        to its capital) into its inventory."""
         quantity = np.array([inv.bid_quantity(size) for inv in investors])
         clearing = pricing.clear_uniform(
-            size, quantity, yields, max_coupon, self.model.config.securitisation.firm_commitment
+            size, quantity, yields, max_coupon, self.world.scenario.securitisation.firm_commitment
         )
         if clearing.underwriter_takes > self.cash:  # a commitment cannot exceed its capital
             clearing = replace(clearing, underwriter_takes=max(self.cash, 0.0))
-        for investor, amount in zip(investors, clearing.filled, strict=True):
-            if amount > 0:
-                spv.holders[tranche][investor.account] = amount
-                investor.receive(spv.deal_id, tranche, amount)
         if clearing.underwriter_takes > 0:
-            spv.holders[tranche][self.account] = clearing.underwriter_takes
-            key = (spv.deal_id, tranche)
-            self.holdings[key] = self.holdings.get(key, 0.0) + clearing.underwriter_takes
+            self.receive(deal, tranche, clearing.underwriter_takes)
         return clearing

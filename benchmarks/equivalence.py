@@ -130,9 +130,10 @@ def import_exported_model(root: Path) -> tuple[type, list[Any]]:
     have top-level packages, imported through ``PYTHONPATH``."""
     front = root / "nplsim" / "__init__.py"
     if not front.is_file():
+        from market.model import NPLMarketModel
+
         import agents  # noqa: F401  (older revisions: top-level packages)
         import market
-        from market.model import NPLMarketModel
 
         return NPLMarketModel, [market, sys.modules["agents"]]
     spec = importlib.util.spec_from_file_location(

@@ -15,26 +15,45 @@ loads the scenario files and the compiled loan-book loops (see ``throughput.warm
 from __future__ import annotations
 
 import argparse
+import ast
 import cProfile
 import inspect
 import io
 import pstats
-import re
 import sys
+import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import throughput as tp  # noqa: E402  (the benchmark scripts are not a package)
 
 
-def step_phases(model_class: type) -> list[str]:
-    """The ``self.<method>(...)`` calls of ``step()``, in order (``do_banks`` with its argument)."""
-    source = inspect.getsource(model_class.step)
-    calls = re.findall(r"self\.(\w+)\((?:\"(\w+)\")?", source)
-    return [f"{name}:{arg}" if arg else name for name, arg in calls]
+def step_phases(model: Any) -> list[tuple[str, Any, str]]:
+    """The calls of ``step()`` in order, as (label, owner, method name): a phase of the model
+    (``self.begin_quarter()``), of one of its institutions (``self.desk.close_due()``), every
+    agent of a type (``banks.do(StateBank.close_books)``) or a function of the model's module."""
+    source = textwrap.dedent(inspect.getsource(type(model).step))
+    namespace = vars(sys.modules[type(model).__module__])
+    phases = []
+    calls = [n for n in ast.walk(ast.parse(source).body[0]) if isinstance(n, ast.Call)]
+    for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
+        func = node.func
+        if isinstance(func, ast.Name) and callable(namespace.get(func.id)):
+            phases.append((func.id, sys.modules[type(model).__module__], func.id))
+        elif isinstance(func, ast.Attribute) and func.attr == "do" and node.args:
+            cls_name, method = ast.unparse(node.args[0]).split(".")
+            phases.append((f"{cls_name}.{method}", namespace[cls_name], method))
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute):
+            if isinstance(func.value.value, ast.Name) and func.value.value.id == "self":
+                owner = getattr(model, func.value.attr)
+                phases.append((f"{func.value.attr}.{func.attr}", owner, func.attr))
+        elif isinstance(func, ast.Attribute) and ast.unparse(func.value) == "self":
+            phases.append((func.attr, model, func.attr))
+    return list({label: (label, owner, name) for label, owner, name in phases}.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,18 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     build = time.perf_counter() - t0
 
     spent: dict[str, float] = defaultdict(float)
-    phases = step_phases(NPLMarketModel)
-    for method in {p.split(":")[0] for p in phases} | {"collect"}:
-        owner = model.datacollector if method == "collect" else model
+    phases = step_phases(model)
+    collector = ("DataCollector.collect", model.datacollector, "collect")
+    for label, owner, method in [*phases, collector]:
         original = getattr(owner, method)
 
-        def timed(*a, _original=original, _method=method, **k):
+        def timed(*a, _original=original, _label=label, **k):
             started = time.perf_counter()
             try:
                 return _original(*a, **k)
             finally:
-                label = f"{_method}:{a[0]}" if _method == "do_banks" and a else _method
-                spent[label] += time.perf_counter() - started
+                spent[_label] += time.perf_counter() - started
 
         setattr(owner, method, timed)
 
@@ -88,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"construction {build:.3f} s; quarters {steps:.3f} s = {1e3 * steps / quarters:.1f} ms "
           "a quarter")  # fmt: skip
     print(f"{'phase (in step order)':<40} {'ms/quarter':>10} {'share':>7}")
-    for label in [*phases, "collect"]:
+    for label in [*(p[0] for p in phases), "DataCollector.collect"]:
         if label in spent:
             ms = 1e3 * spent[label] / quarters
             print(f"{label:<40} {ms:>10.2f} {100 * spent[label] / steps:>6.1f}%")

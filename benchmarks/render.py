@@ -26,6 +26,7 @@ import time
 
 import solara
 from mesa.visualization.utils import force_update, update_counter
+
 from nplsim.viz import app, components
 
 CHARTS = (

@@ -314,11 +314,13 @@ def worker_direct(p: dict[str, Any]) -> dict[str, Any]:
 def worker_run(p: dict[str, Any]) -> dict[str, Any]:
     """T5: ``run_to_directory`` (what ``nplsim run`` calls) with timers around its parts."""
     import mesa
-    import nplsim.experiments.figures as figures_module
-    import nplsim.experiments.run as run_module
     import pandas as pd
 
-    from nplsim import NPLMarketModel
+    import nplsim.economy.model as model_module
+    import nplsim.experiments.figures as figures_module
+    import nplsim.experiments.run as run_module
+    from nplsim.economy.outputs import AgentRecorder
+    from nplsim.economy.power_sector import PowerSector
 
     timers: dict[str, float] = defaultdict(float)
 
@@ -336,9 +338,9 @@ def worker_run(p: dict[str, Any]) -> dict[str, Any]:
     # Patched in this process only (class and module attributes); the project's code is unchanged.
     hooks = [
         (mesa.DataCollector, "collect", "collect"),  # Mesa's DataCollector.collect
-        (NPLMarketModel, "_measure", "measure"),  # computes the values the DataCollector reads
-        (NPLMarketModel, "_record_agents", "record_agents"),  # bank and AMC rows
-        (NPLMarketModel, "_record_plants", "record_agents"),  # power-plant rows (power only)
+        (model_module, "measure", "measure"),  # computes the values the DataCollector reads
+        (AgentRecorder, "record", "record_agents"),  # bank and AMC rows
+        (PowerSector, "record_plants", "record_agents"),  # power-plant rows (power only)
         (pd.DataFrame, "to_parquet", "to_parquet"),
         (figures_module, "dashboard", "figures"),
         (figures_module, "power_figures", "figures"),
@@ -753,9 +755,9 @@ def measure_t5(prof: Profile, args: argparse.Namespace) -> tuple[list[Verdict], 
         f"without its progress bar, {run_desc}, median of {args.repeats} in a fresh process "
         "after an untimed small run (imports pyarrow and matplotlib)",
         f"simulation (construction + all quarters, collection included) {med('simulate'):.3f}s; "
-        f"of it data collection {med('collection'):.3f}s = NPLMarketModel._measure (the "
+        f"of it data collection {med('collection'):.3f}s = economy.measurement.measure (the "
         f"values the DataCollector reports) + DataCollector.collect ({med('collect_only'):.4f}s)"
-        " + _record_agents/_record_plants (bank, AMC and plant rows)",
+        " + AgentRecorder.record/PowerSector.record_plants (bank, AMC and plant rows)",
         f"output tables {med('tables'):.3f}s = write_results minus figures: the 6 DataFrames, "
         f"to_parquet ({med('to_parquet'):.3f}s), summary.json, manifest.json; figures (PNG) "
         f"{med('figures'):.3f}s; whole call {med('total'):.3f}s",

@@ -99,9 +99,8 @@ def warm_up(seed: int) -> None:
     """An untimed tiny run: loads the scenario and regime files and lazy caches, and (with the
     compile threshold lowered for it) numba's compiled loan-book loops, whose first call in a
     process costs about 0.2-0.3 s (``market/kernels.py``)."""
-    from nplsim.market import kernels
-
     from nplsim import NPLMarketModel
+    from nplsim.market import kernels
 
     threshold, kernels.COMPILE_FROM_LOANS = kernels.COMPILE_FROM_LOANS, 0
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
+
 from nplsim.experiments.compare import register_compare_cli
 from nplsim.experiments.sensitivity import register_sensitivity_cli
 from nplsim.experiments.sweep import register_cli as register_sweep_cli

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from nplsim.experiments.run import atomic_directory, check_output_directory
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import list_presets
@@ -255,7 +256,7 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
 
 
 def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
-    from nplsim.market.model import MODEL_COLUMNS
+    from nplsim.economy.measurement import MODEL_COLUMNS
 
     chosen = tuple(metrics) if metrics is not None else DEFAULT_METRICS
     allowed = [c for c in MODEL_COLUMNS if c != "quarter"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
 from nplsim.market.regime import LegalRegime
 
 DISPOSAL_FLOWS = (

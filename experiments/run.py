@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
+
+from nplsim.economy.model import NPLMarketModel
 from nplsim.market.errors import ConfigError, config_error_from_validation
-from nplsim.market.model import NPLMarketModel
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import ScenarioConfig, load_scenario
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from nplsim.experiments.compare import (
     atomic_directory,
     check_output_directory,
@@ -29,7 +31,6 @@ from nplsim.experiments.compare import (
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
-from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -47,6 +45,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
 
 logger = logging.getLogger(__name__)
 

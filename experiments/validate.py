@@ -28,12 +28,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nplsim.economy.measurement import MODEL_COLUMNS
+from nplsim.economy.outputs import DEAL_COLUMNS
 from nplsim.experiments.run import atomic_directory, check_creatable
+from nplsim.market.blotter import COLUMNS as TRADE_COLUMNS
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.loans import recovery_timing_factor
-from nplsim.market.model import DEAL_COLUMNS, MODEL_COLUMNS, TRADE_COLUMNS
 from nplsim.market.scenario import list_scenarios, load_scenario
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 FACTS_FILE = Path(__file__).with_name("facts.toml")
 DEFAULT_OUT = Path("results") / "validation"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from nplsim.market.disclosure import opacity_scaled
+
 
 def valuation_noise(disclosure_level: float, noise_at_zero: float, noise_floor: float) -> float:
     """Log-standard deviation of bidders' value estimates: falls linearly with disclosure."""
-    return noise_floor + noise_at_zero * (1.0 - disclosure_level)
+    return opacity_scaled(noise_floor, noise_at_zero, disclosure_level)
 
 
 def sealed_bids(

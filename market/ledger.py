@@ -9,6 +9,7 @@ test can check it. Transfers are recorded per quarter, aggregated by (kind, paye
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,11 +32,12 @@ class Ledger:
     for non-negativity by the invariant tests at the end of each quarter.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] = lambda: 0) -> None:
+        """``clock`` tells the quarter in which transfers are recorded (the model's step count)."""
         self.names: list[str] = []
         self.kinds: list[str] = []
         self.balances = np.zeros(0)
-        self.quarter = 0
+        self.clock = clock
         self._flows: dict[tuple[int, str, int, int], float] = defaultdict(float)
         self.outside = {name: self.open_account(name, "outside") for name in OUTSIDE_ACCOUNTS}
 
@@ -63,7 +65,7 @@ class Ledger:
             return
         self.balances[payer] -= amount
         self.balances[payee] += amount
-        self._flows[(self.quarter, kind, payer, payee)] += amount
+        self._flows[(self.clock(), kind, payer, payee)] += amount
 
     def pay_each(self, payer: int, amounts: np.ndarray, kind: str) -> None:
         """One payer pays every account ``i`` the amount ``amounts[i]`` (array over accounts)."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-from nplsim.market import kernels
 from scipy.special import ndtr, ndtri
+
+from nplsim.market import kernels
 
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from nplsim.market.disclosure import opacity_scaled
+
 # FACTS "Prudential rules" [V]: Basel II standardised securitisation risk weights — AAA to AA- 20%,
 # A 50%, BBB 100%, BB 350%, below BB or unrated 1250% (deduction).
 RISK_WEIGHTS: dict[str, float] = {
@@ -71,7 +73,7 @@ def collection_sigma(
         sigma_opacity: extra log-s.d. at zero disclosure.
     """
     _check_unit("disclosure", disclosure)
-    return sigma_floor + sigma_opacity * (1.0 - disclosure)
+    return opacity_scaled(sigma_floor, sigma_opacity, disclosure)
 
 
 def lognormal_quantile(mean: float, sigma: float, p: float) -> float:
@@ -300,7 +302,7 @@ def required_yield(
         expected_loss=expected_loss,
         unexpected_loss=risk_aversion * ul_scale * loss_sd,
         legal=legal,
-        information=information_scale * (1.0 - disclosure),
+        information=opacity_scaled(0.0, information_scale, disclosure),
         liquidity=liquidity_premium,
     )
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal, Self, cast, get_args, get_origin
 
 import pandas as pd
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +19,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 
 PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
 
@@ -260,6 +261,15 @@ class LegalRegime(BaseModel):
                 " foreign_investors_allowed = true"
             )
         return self
+
+    def securitisation_barrier(self, originator: Originator) -> str:
+        """Why the law closes securitisation to an originator of this kind ('' if it is open):
+        it needs an SPV law (a vehicle form) and the kind among the permitted originators."""
+        if not self.securitisation_allowed or self.spv_form == "none":
+            return "no SPV law"
+        if originator not in self.originators_allowed:
+            return f"{originator}s may not originate"
+        return ""
 
     def with_overrides(self, **changes: Any) -> LegalRegime:
         """Return a new regime with some fields changed, validated like a preset.

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.power import PowerSpec
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"

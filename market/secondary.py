@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nplsim.market.disclosure import opacity_scaled
+
 
 @dataclass(frozen=True)
 class AuctionResult:
@@ -98,7 +100,7 @@ def dealer_quotes(
     The half-spread is a base (order-processing cost) plus an adverse-selection part that falls
     with disclosure, plus an inventory part: a dealer long the security shades both quotes down.
     """
-    half = base_half_spread + information_half_spread * (1.0 - disclosure)
+    half = opacity_scaled(base_half_spread, information_half_spread, disclosure)
     skew = inventory_half_spread * inventory_share
     return fundamental * (1.0 - half - skew), fundamental * (1.0 + half - skew)
 

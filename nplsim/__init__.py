@@ -23,8 +23,8 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 # Public name -> module that defines it.
 _API = {
-    "NPLMarketModel": "nplsim.market.model",
-    "MODEL_COLUMNS": "nplsim.market.model",
+    "NPLMarketModel": "nplsim.economy.model",
+    "MODEL_COLUMNS": "nplsim.economy.measurement",
     "LegalRegime": "nplsim.market.regime",
     "load_regime": "nplsim.market.regime",
     "list_presets": "nplsim.market.regime",

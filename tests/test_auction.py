@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from nplsim.market.auction import (
     bid_dispersion,
     bulk_rule_eligibility,

@@ -6,8 +6,9 @@ import json
 
 import pandas as pd
 import pytest
+
+from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.experiments.cli import main
-from nplsim.market.model import MODEL_COLUMNS
 
 
 def test_run_writes_the_results_directory(tmp_path, capsys):

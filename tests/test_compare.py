@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from nplsim.experiments import compare as compare_module
 from nplsim.experiments.cli import main
 from nplsim.experiments.compare import (
@@ -16,7 +18,6 @@ from nplsim.experiments.compare import (
     reform_overrides,
 )
 from nplsim.market.errors import ConfigError
-from scipy import stats
 
 SMALL = {"n_loans": 3000}
 MEDIUM = {"n_loans": 10_000}  # with 16 seeds, enough to resolve a ~2 pp recovery-rate effect

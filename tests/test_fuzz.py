@@ -42,15 +42,17 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Literal, get_args, get_origin
 from unittest import mock
 
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
 import nplsim.experiments.compare
 import nplsim.experiments.figures
 import nplsim.experiments.sensitivity
 import nplsim.experiments.sweep
 import nplsim.experiments.validate
-import pandas as pd
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 from nplsim.experiments.cli import main
 from nplsim.market.errors import ConfigError
 from nplsim.market.loans import SEGMENTS
@@ -63,7 +65,6 @@ from nplsim.market.scenario import (
     ScenarioConfig,
     list_scenarios,
 )
-from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(

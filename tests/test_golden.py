@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from nplsim.experiments.cli import main
 from nplsim.experiments.compare import versions
 from nplsim.experiments.run import read_manifest, rerun_from_manifest
-
 from tests.golden.cases import (
     BYTE_PACKAGES,
     CASES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import run_model
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import list_presets
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nplsim.market import kernels
-from nplsim.market.loans import SEGMENTS, LoanBook, Status
 
 from nplsim import NPLMarketModel
+from nplsim.market import kernels
+from nplsim.market.loans import SEGMENTS, LoanBook, Status
 
 pytestmark = pytest.mark.skipif(kernels.load() is None, reason="numba not installed")
 

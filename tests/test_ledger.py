@@ -7,11 +7,22 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nplsim.market.ledger import OUTSIDE_ACCOUNTS, Ledger
 
 
+class Clock:
+    """A settable quarter for the ledger to read, as the model's step count is."""
+
+    def __init__(self) -> None:
+        self.quarter = 0
+
+    def __call__(self) -> int:
+        return self.quarter
+
+
 def _ledger(n_agents: int = 3) -> tuple[Ledger, list[int]]:
-    ledger = Ledger()
+    ledger = Ledger(Clock())
     return ledger, [ledger.open_account(f"bank_{i}", "bank") for i in range(n_agents)]
 
 
@@ -43,7 +54,7 @@ def test_random_transfers_conserve_money_and_match_net_flows(moves):
     ledger, _ = _ledger(4)
     expected = np.zeros(ledger.n_accounts)
     for payer, payee, amount, quarter in moves:
-        ledger.quarter = quarter
+        ledger.clock.quarter = quarter
         ledger.transfer(payer, payee, amount, "kind")
         expected[payer] -= amount
         expected[payee] += amount
@@ -104,7 +115,7 @@ def test_flows_tidy_frame_aggregates_by_quarter_kind_payer_payee():
     ledger.transfer(a, b, 2.0, "fee")  # same key: one row
     ledger.transfer(b, a, 0.5, "fee")  # other direction: another row
     ledger.transfer(a, b, 4.0, "coupon")
-    ledger.quarter = 1
+    ledger.clock.quarter = 1
     ledger.transfer(a, b, 8.0, "fee")
     flows = ledger.flows()
     assert list(flows.columns) == ["quarter", "kind", "payer", "payee", "amount_cny_bn"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
+
 from nplsim.market.loans import (
     SEGMENT_CODE,
     SEGMENTS,
@@ -15,7 +17,6 @@ from nplsim.market.loans import (
     recovery_timing_factor,
     workout_value_table,
 )
-from scipy.stats import norm
 
 N = 20_000
 RATE = 0.0435

@@ -9,13 +9,17 @@ import pytest
 from conftest import run_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from nplsim.economy.measurement import MODEL_COLUMNS
+from nplsim.economy.model import NPLMarketModel
 from nplsim.experiments.cli import main
 from nplsim.experiments.run import run_to_directory
 from nplsim.market import power
 from nplsim.market.errors import ConfigError
 from nplsim.market.loans import LoanBook, SegmentTable, Status
-from nplsim.market.model import MODEL_COLUMNS, STREAMS, NPLMarketModel, split_streams
+from nplsim.market.plant_loans import PlantLoans
 from nplsim.market.scenario import load_scenario
+from nplsim.market.streams import STREAMS, split_streams
 
 SMALL = {"n_loans": 3000}
 SEEDS = (1, 2, 3)
@@ -106,7 +110,7 @@ def test_plant_loans_settle_instalments_maturities_and_closed_npls():
     loans = LoanBook(3, table)
     loans.originate(np.arange(3), np.zeros(3, dtype=int), np.zeros(3, dtype=int), np.ones(3),
                     np.ones(3), 0.04, np.ones(3), np.array([1.0, 0.25, 1.0]))  # fmt: skip
-    plant_loans = power.PlantLoans(3)
+    plant_loans = PlantLoans(3)
     plant_loans.assign(np.arange(3), np.array([0, 0, 1]), loans)
     plant_loans.default_plant(loans, 1, quarter=0, quality=1.0)
     plant_loans.snapshot(loans)
@@ -224,7 +228,7 @@ def test_pooled_quotes_beat_standalone_on_non_interest_costs_in_the_model():
 def test_invariants_hold_every_quarter_with_plants_vehicles_and_the_centre(scenario):
     model = shanxi(4, scenario=scenario, check=True, quarters=40,
                    power__coal__shocks=coal_shock(1.0))  # fmt: skip
-    assert model.power_vehicles and any(p.in_default or p.npl_created for p in model.plants)
+    assert model.power.vehicles and any(p.in_default or p.npl_created for p in model.plants)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -270,7 +274,7 @@ def test_a_world_without_plants_has_empty_power_columns():
     frame = model.model_frame()
     assert list(frame.columns) == list(MODEL_COLUMNS)
     assert frame["coal_price"].isna().all() and (frame["power_bank_debt"] == 0).all()
-    assert model.power_frame().empty and not model.plants and model.power_violations() == []
+    assert model.power_frame().empty and not model.plants and model.power.violations() == []
 
 
 def test_cli_run_writes_power_outputs(tmp_path, capsys):
@@ -294,7 +298,7 @@ def test_python_api_runs_the_power_scenario():
     frame = model.power_frame()
     assert len(frame) == 30 * 3 and frame["total_assets"].gt(0).all()
     assert model.model_frame()["power_capex_funded"].sum() > 0
-    assert model.centre is not None and model.centre.fees_earned >= 0
+    assert model.power.centre is not None and model.power.centre.fees_earned >= 0
 
 
 @pytest.mark.parametrize(

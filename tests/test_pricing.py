@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nplsim.market.pricing import (
     NPL_SENIOR_RISK_WEIGHT,
     RISK_WEIGHTS,

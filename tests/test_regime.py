@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import (
     PRESETS_DIR,
@@ -21,7 +23,6 @@ from nplsim.market.regime import (
     load_regime,
     regime_environment,
 )
-from pydantic import ValidationError
 
 PRESETS = [
     "amc_only_1999", "mature_market", "pilot_2005", "restart_2016", "shanxi_centre_reformed",

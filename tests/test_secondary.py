@@ -7,10 +7,10 @@ import pytest
 from conftest import run_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nplsim.market import metrics, secondary
-from nplsim.market.errors import ConfigError
 
 from nplsim import NPLMarketModel
+from nplsim.market import metrics, secondary
+from nplsim.market.errors import ConfigError
 
 SEEDS = (1, 2, 3)
 
@@ -129,7 +129,7 @@ def test_trades_positions_and_the_ledger_reconcile():
     )
     for investor in model.investors:
         for (deal, tranche), notional in investor.holdings.items():
-            spv = model.spv_by_deal[deal]
+            spv = model.spvs[deal]
             assert spv.holders[tranche].get(investor.account, 0.0) == pytest.approx(
                 notional, abs=1e-9
             )

@@ -7,9 +7,9 @@ import numpy_financial as npf
 import pandas as pd
 import pytest
 from conftest import run_model
-from nplsim.market import waterfall
 
 from nplsim import NPLMarketModel
+from nplsim.market import waterfall
 
 SEEDS = (1, 2, 3)
 
@@ -102,11 +102,11 @@ def test_without_derecognition_the_pool_stays_on_the_books():
         model.step()
     bank = max(model.banks, key=lambda b: b.own_npls().size)
     before = bank.npl_on_books
-    spv = model.open_spv(bank, bank.own_npls()[:200])
+    spv = model.desk.open_vehicle(bank, bank.own_npls()[:200])
     while spv.state != "live":
         model.step()
-    assert not spv.derecognised
-    pool = model.pool_face_not_derecognised(bank)
+    assert not spv.terms.derecognised
+    pool = bank.pool_face_on_books
     assert pool > 0
     assert bank.npl_on_books == pytest.approx(bank.gross_npl + pool)
     assert bank.provision_target() >= model.regime.provision_coverage_min * bank.npl_on_books
@@ -123,9 +123,9 @@ def test_restart_2016_issues_about_a_third_of_pool_face():
 
 def test_senior_realised_yield_equals_an_independent_irr():
     model = run_model("mature_market", 2)
-    spv = next(s for s in model.spvs if s.state == "closed" and s.record["senior_size"] > 0)
+    spv = next(s for s in model.spvs if s.state == "closed" and s.terms.record["senior_size"] > 0)
     flows = np.array(spv.tranche_cashflows["senior"])
-    price = spv.record["senior_size"]
+    price = spv.terms.record["senior_size"]
     ours = waterfall.realised_yield(np.concatenate([[0.0], flows]), price)
     theirs = (1 + npf.irr(np.concatenate([[-price], flows]))) ** 4 - 1
     assert ours == pytest.approx(theirs, abs=1e-8)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from nplsim.experiments.cli import main
 from nplsim.experiments.sensitivity import (
     INDEX_COLUMNS,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from nplsim.market.slotdraws import new_key, slot_uniforms
 from scipy import stats
+
+from nplsim.market.slotdraws import new_key, slot_uniforms
 
 
 def test_the_generator_is_splitmix64():

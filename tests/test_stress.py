@@ -15,10 +15,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from nplsim.market.errors import ConfigError
-from nplsim.market.scenario import load_scenario
 
 from nplsim import NPLMarketModel
+from nplsim.market.errors import ConfigError
+from nplsim.market.scenario import load_scenario
 
 N_LOANS = 10_000
 QUARTERS = 40

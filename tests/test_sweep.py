@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nplsim.experiments.cli import main
 from nplsim.experiments.sweep import (
     OUTPUTS,

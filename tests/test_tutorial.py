@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from nplsim.experiments.cli import build_parser, main
 from nplsim.market.regime import list_presets
 from nplsim.market.scenario import list_scenarios

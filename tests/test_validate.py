@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from nplsim.experiments.cli import main
 from nplsim.experiments.validate import (
     FACTS_FILE,

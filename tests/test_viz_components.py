@@ -10,12 +10,13 @@ import pytest
 import solara
 from matplotlib.colors import to_hex
 from mesa.visualization.solara_viz import _build_model_init_kwargs
-from nplsim.market.regime import list_presets
-from nplsim.market.scenario import list_scenarios
-from nplsim.viz import app, components
 from solara.components.datatable import DataTableWidget
 
 from nplsim import NPLMarketModel
+from nplsim.market.loans import collateral_realisation
+from nplsim.market.regime import list_presets
+from nplsim.market.scenario import list_scenarios
+from nplsim.viz import app, components
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TIME_SERIES = (
@@ -113,10 +114,10 @@ def test_abs_market_adds_bid_ask_and_turnover_once_tranches_trade(market):
 
 def test_deals_table_lists_every_deal_newest_first(market):
     table = components.deals_table(market)
-    assert len(table) == len(market.deal_rows)
+    assert len(table) == len(market.desk.deal_rows)
     assert list(table["deal"]) == sorted(table["deal"], reverse=True)
     assert table["ABS CNY bn"].sum() == pytest.approx(
-        sum(d["issued_total"] for d in market.deal_rows), abs=0.01 * len(table)
+        sum(d["issued_total"] for d in market.desk.deal_rows), abs=0.01 * len(table)
     )
     rc = render(components.DealsView(market))
     assert texts(rc, "nplsim-deal-count")[0].startswith(f"{len(table)} deal")
@@ -132,7 +133,7 @@ def test_network_links_originators_spvs_and_holders(market):
         assert graph.has_edge(spv.originator.name, spv.name)
         held = sum(w for _, _, w in graph.out_edges(spv.name, data="weight"))
         assert held == pytest.approx(sum(sum(h.values()) for h in spv.holders.values()))
-    sold = sum(t["face"] for t in market.trades if t["market"] == "amc_auction")
+    sold = sum(t["face"] for t in market.blotter.rows if t["market"] == "amc_auction")
     to_amcs = sum(
         w for u, x, w in graph.edges(data="weight") if graph.nodes[x]["kind"] == "amc"
         and graph.nodes[u]["kind"] == "bank"
@@ -170,10 +171,8 @@ def test_reform_now_changes_the_law_from_the_next_quarter_and_marks_every_chart(
 
     assert model.regime_name == "strengthened"
     assert model.regime.bankruptcy_remoteness == 0.97
-    assert model.loans.collateral_realisation == pytest.approx(
-        components.collateral_realisation(1.2)
-    )
-    assert [e["quarter"] for e in model.events if e["kind"] == "reform"] == [3]
+    assert model.loans.collateral_realisation == pytest.approx(collateral_realisation(1.2))
+    assert [e["quarter"] for e in model.world.events.rows if e["kind"] == "reform"] == [3]
     for draw in TIME_SERIES:
         assert 3 in reform_lines(draw(model)), draw.__name__
     model.step()  # the new law governs the next quarter
@@ -298,7 +297,8 @@ def test_the_macro_shock_control_adds_a_shock_to_the_scenario():
     assert calm.market.config.macro.shocks == []
     for _ in range(2):
         lab.step()
-    assert [e["kind"] for e in lab.market.events if e["quarter"] == 2].count("macro_shock") == 1
+    kinds = [e["kind"] for e in lab.market.world.events.rows if e["quarter"] == 2]
+    assert kinds.count("macro_shock") == 1
 
 
 def test_the_levers_apply_only_when_overriding_the_preset():

@@ -10,6 +10,7 @@ import numpy_financial as npf
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nplsim.market.waterfall import (
     ACCELERATED,
     SEQUENTIAL,

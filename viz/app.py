@@ -18,8 +18,9 @@ from typing import Any, Literal, get_args
 import mesa
 import solara
 from mesa.visualization import SolaraViz
+
+from nplsim.economy.model import NPLMarketModel
 from nplsim.market.errors import ConfigError
-from nplsim.market.model import NPLMarketModel
 from nplsim.market.regime import InvestorClass, LegalRegime
 from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
 from nplsim.viz import components

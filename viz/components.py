@@ -30,9 +30,10 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import force_update, update_counter
+
 from nplsim.agents.spv import LIVE
-from nplsim.market.loans import collateral_realisation
-from nplsim.market.model import NPLMarketModel
+from nplsim.economy.model import NPLMarketModel
+from nplsim.economy.reforms import apply_regime
 from nplsim.market.regime import list_presets, load_regime
 
 FIGURE_DPI = 80
@@ -87,7 +88,7 @@ REGIME_LEVERS = (
 # ====================================================================== model read-outs
 def reforms(model: NPLMarketModel) -> list[tuple[int, str]]:
     """(quarter, detail) of every regime reform logged so far, scheduled or made in the lab."""
-    return [(e["quarter"], e["detail"]) for e in model.events if e["kind"] == "reform"]
+    return [(e["quarter"], e["detail"]) for e in model.world.events.rows if e["kind"] == "reform"]
 
 
 def refresh_key(model: NPLMarketModel, every_q: int = 1) -> tuple[NPLMarketModel, int, int]:
@@ -96,18 +97,13 @@ def refresh_key(model: NPLMarketModel, every_q: int = 1) -> tuple[NPLMarketModel
 
 
 def apply_reform(model: NPLMarketModel, preset: str) -> None:
-    """Put ``preset`` in force from the next quarter on, as a scheduled reform would.
-
-    Mirrors ``NPLMarketModel.apply_scheduled_events``: the regime, its name, and the collateral
-    realisation that enforcement efficiency sets; the reform is logged at the current quarter.
+    """Put ``preset`` in force from the next quarter on, as a scheduled reform would (the same
+    ``apply_regime``); the reform is logged at the current quarter.
 
     Raises:
         ConfigError: ``preset`` is not a known regime preset.
     """
-    model.regime = load_regime(preset)
-    model.regime_name = preset
-    model.loans.collateral_realisation = collateral_realisation(model.regime.enforcement_efficiency)
-    model.log_event("reform", "regime", f"{preset} (reform now)", 0.0)
+    apply_regime(model.world, preset, load_regime(preset), f"{preset} (reform now)")
 
 
 def format_lever(value: object) -> str:
@@ -388,7 +384,7 @@ def holdings_graph(model: NPLMarketModel) -> nx.DiGraph:
     for bank in model.banks:
         graph.add_node(bank.name, layer=0, kind="bank")
     sold: dict[tuple[str, str], float] = defaultdict(float)
-    for trade in model.trades:
+    for trade in model.blotter.rows:
         if trade["market"] == "amc_auction":
             sold[trade["seller"], trade["buyer"]] += trade["face"]
     for (seller, buyer), face in sold.items():
@@ -400,7 +396,7 @@ def holdings_graph(model: NPLMarketModel) -> nx.DiGraph:
         origin = spv.originator.name
         if origin not in graph:
             graph.add_node(origin, layer=1, kind="amc")
-        graph.add_edge(origin, spv.name, weight=spv.pool["face"])
+        graph.add_edge(origin, spv.name, weight=spv.pool.face)
         for tranche, owners in spv.holders.items():
             for account, notional in owners.items():
                 if notional <= 1e-9:
@@ -414,10 +410,10 @@ def holdings_graph(model: NPLMarketModel) -> nx.DiGraph:
 
 
 def _holder_group(model: NPLMarketModel, account: int) -> str:
-    investor = model.investor_by_account.get(account)
+    investor = next((i for i in model.investors if i.account == account), None)
     if investor is not None:
         return investor.spec.investor_class.replace("_", " ")
-    if account in model.bank_by_account or account in model.amc_by_account:
+    if any(o.account == account for o in (*model.banks, *model.amcs)):
         return "originator (retained)"
     if account == model.underwriter.account:
         return "underwriter"
@@ -610,7 +606,7 @@ def DealsView(model: NPLMarketModel) -> None:
     update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
     table = solara.use_memo(lambda: deals_table(model), [refresh_key(model)])
     solara.Text(
-        f"{len(model.deal_rows)} deal{'' if len(model.deal_rows) == 1 else 's'} issued",
+        f"{len(model.desk.deal_rows)} deal{'' if len(model.desk.deal_rows) == 1 else 's'} issued",
         style={"font-weight": "600"},
         classes=["nplsim-deal-count"],
     )

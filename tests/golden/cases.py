@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from nplsim.experiments.run import run_to_directory
 
 GOLDEN_DIR = Path(__file__).parent

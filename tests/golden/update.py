@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from nplsim.experiments.compare import versions
-
 from tests.golden.cases import (
     CASES,
     GOLDEN_DIR,

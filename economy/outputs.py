@@ -1,0 +1,49 @@
+"""The run's output tables other than ``model.parquet`` (which the DataCollector keeps): banks and
+AMCs quarter by quarter, and the deals the desk issued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from nplsim.agents.amc import AssetManagementCompany
+from nplsim.agents.bank import StateBank
+
+DEAL_COLUMNS = [
+    "deal_id", "originator", "quarter_cutoff", "quarter_issued", "closing_lag_q", "pool_loans",
+    "pool_principal", "pool_face", "pool_expected_recovery", "collection_sigma", "issued_total",
+    "senior_size", "mezz_size", "sub_size", "senior_rating", "mezz_rating", "senior_coupon",
+    "mezz_coupon", "senior_spread_bp", "senior_legal_premium_bp", "senior_information_premium_bp",
+    "senior_bid_to_cover", "sub_price", "fees_total", "transfer_costs", "retained",
+    "retention_required", "reserve", "proceeds_to_originator", "net_proceeds_per_face",
+    "guarantor", "servicer",
+]  # fmt: skip
+
+
+class AgentRecorder:
+    """Each quarter's row of every bank (``banks.parquet``) and AMC (``amcs.parquet``)."""
+
+    def __init__(self, banks: list[StateBank], amcs: list[AssetManagementCompany]):
+        self.banks = banks
+        self.amcs = amcs
+        self.bank_rows: list[dict[str, Any]] = []
+        self.amc_rows: list[dict[str, Any]] = []
+
+    def record(self) -> None:
+        """Append this quarter's rows."""
+        self.bank_rows.extend(bank.record() for bank in self.banks)
+        self.amc_rows.extend(amc.record() for amc in self.amcs)
+
+    def bank_frame(self) -> pd.DataFrame:
+        """``banks.parquet``: one row per bank and quarter."""
+        return pd.DataFrame(self.bank_rows)
+
+    def amc_frame(self) -> pd.DataFrame:
+        """``amcs.parquet``: one row per AMC and quarter."""
+        return pd.DataFrame(self.amc_rows)
+
+
+def deal_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``deals.parquet``: one row per issued deal."""
+    return pd.DataFrame(rows, columns=DEAL_COLUMNS)

@@ -1,0 +1,186 @@
+"""The deal desk's second product line: ABS backed by power plants' tariff receivables.
+
+A plant (stand-alone) or a pool the Securitization Center puts together sells the receivables of
+the capacity a project builds to a vehicle; the desk prices the deal (coverage of the scheduled
+service, the chance the receivables fall short, a rating where the law requires or it pays, the
+investors' book) and issues it. The law that gates NPL deals gates these too
+(``LegalRegime.securitisation_barrier``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mesa
+import numpy as np
+
+from nplsim.agents.investor import Investor
+from nplsim.agents.power_plant import PowerPlant
+from nplsim.agents.securitization_center import (
+    AbsQuote,
+    ReceivablesVehicle,
+    SecuritizationCenter,
+)
+from nplsim.agents.underwriter import Underwriter
+from nplsim.economy.world import EconomyWorld
+from nplsim.market import power, pricing
+
+# Coupon investors are expected to ask over the risk-free rate when the underwriter sizes the
+# receivables a deal needs, before the book is run (assumption).
+COUPON_GUESS_SPREAD = 0.015
+CASH_DUST = 1e-9  # investors with less cash than this do not bid
+FULLY_PLACED = 1 - 1e-9  # a book that sells this share of the issue placed all of it
+
+
+class ReceivablesDesk:
+    """Quotes and issues receivables ABS; keeps the register of their vehicles."""
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        world: EconomyWorld,
+        investors: list[Investor],
+        underwriter: Underwriter,
+        centre: SecuritizationCenter | None,
+        liquidity_share: Callable[[], float],
+    ):
+        self.model = model  # where new vehicles register as agents
+        self.world = world
+        self.investors = investors
+        self.underwriter = underwriter
+        self.centre = centre
+        self.liquidity_share = liquidity_share
+        self.vehicles: list[ReceivablesVehicle] = []
+
+    def route_closed(self, pooled: bool) -> str:
+        """Why the law or the institutions close a receivables ABS route ('' if open): it needs
+        an SPV law, enterprises allowed as originators, and, for a pool, a centre."""
+        world = self.world
+        route = "pooled" if pooled else "standalone"
+        if route not in world.scenario.power.routes:
+            return "route not considered"
+        barrier = world.regime.securitisation_barrier("enterprise")
+        if barrier:
+            return barrier
+        if pooled and self.centre is None:
+            return "no centre"
+        return ""
+
+    def investor_book(
+        self, size: float, default_prob: float, expected_loss: float, rating: str
+    ) -> tuple[list[Investor], pricing.Clearing]:
+        """Bookbuild a receivables ABS with the investors the regime and their mandates admit:
+        each asks risk-free + expected loss + unexpected-loss, legal and liquidity premia (the
+        information premium is the same for all and added on top); the book clears at one
+        coupon."""
+        world = self.world
+        regime, sec = world.regime, world.scenario.securitisation
+        rf = world.scenario.macro.gov_bond_yield
+        investors = [
+            i for i in self.investors if i.eligible("senior", rating) and i.cash > CASH_DUST
+        ]
+        yields = np.array([
+            pricing.required_yield(
+                risk_free=rf, expected_loss=expected_loss, default_prob=default_prob,
+                bankruptcy_remoteness=regime.bankruptcy_remoteness,
+                investor_protection=regime.investor_protection, disclosure=1.0,
+                liquidity_premium=investor.liquidity_premium(self.liquidity_share()),
+                risk_aversion=investor.risk_aversion, legal_scale=sec.legal_premium_scale,
+                information_scale=0.0,
+            ).total
+            for investor in investors
+        ])  # fmt: skip
+        quantity = np.array([investor.bid_quantity(size) for investor in investors])
+        return investors, pricing.clear_uniform(
+            size, quantity, yields, rf + sec.max_coupon_spread, firm_commitment=False
+        )
+
+    def quote(
+        self, plants: list[PowerPlant], amounts: np.ndarray, pooled: bool, dispatch: float
+    ) -> AbsQuote:
+        """Price a deal on the receivables of the plants' projects at this quarter's
+        ``dispatch``: the underwriter checks that the receivables cover the scheduled service,
+        investors judge the chance they fall short (lower in a diversified pool), a rating where
+        the law requires one (or where it pays), and the book."""
+        world = self.world
+        spec, sec, regime = world.scenario.power, world.scenario.securitisation, world.regime
+        pledged = np.array([plant.project_mw for plant in plants])
+        quote = AbsQuote(pooled, list(plants), np.asarray(amounts, dtype=float), pledged)
+        quote.reason = self.route_closed(pooled)
+        if not quote.reason and pooled and len(plants) < spec.centre_min_plants:
+            quote.reason = "too few plants for a pool"
+        if quote.reason:
+            return quote
+        tenor, size = spec.abs_tenor_q, float(quote.amounts.sum())
+        hours = np.array([p.hours_per_year / 4 * dispatch for p in plants])
+        tariff = np.array([p.tariff for p in plants])
+        receivable = power.receivables(pledged, hours, tariff).sum()
+        coupon_guess = world.scenario.macro.gov_bond_yield + COUPON_GUESS_SPREAD
+        coverage = receivable / (size * (1 / tenor + coupon_guess / 4))
+        if coverage < spec.min_coverage:
+            quote.reason = "receivables do not cover the service"
+            return quote
+        concentration = power.herfindahl(quote.amounts)
+        sigma = power.pool_sigma(spec.revenue_sigma_q, spec.revenue_correlation, concentration)
+        quote.default_prob = power.abs_default_prob(coverage, sigma, tenor)
+        expected_loss = quote.default_prob * spec.abs_loss_severity / (tenor / 4)
+        best = None
+        for rated in (True,) if regime.rating_required else (True, False):
+            rating = pricing.rating_from_default_prob(quote.default_prob) if rated else "unrated"
+            _, book = self.investor_book(size, quote.default_prob, expected_loss, rating)
+            if book.sold < size * FULLY_PLACED:
+                quote.rating = quote.rating if best else rating
+                continue
+            information = power.information_premium(
+                regime.disclosure_level, rated, concentration, spec
+            )
+            fees = power.deal_fees(
+                size, len(plants), pooled, rated, spec, sec.underwriting_bp,
+                sec.fixed_cost_cny_bn, sec.trustee_bp_per_year, regime.stamp_duty_bp,
+                regime.vat_rate + regime.spv_entity_tax,
+            )  # fmt: skip
+            cost = power.abs_cost(size, book.coupon, information, fees, tenor)
+            if best is None or cost.total[0] < best[0].total[0]:
+                best = (cost, rated, rating, book.coupon, information, fees)
+        if best is None:
+            quote.reason = f"investors the law admits cannot absorb a {quote.rating} issue"
+            return quote
+        (quote.cost, quote.rated, quote.rating, quote.coupon_ex_information, quote.information,
+         quote.fees) = best  # fmt: skip
+        return quote
+
+    def issue(self, quote: AbsQuote) -> ReceivablesVehicle | None:
+        """Sell the deal to the investors the book finds now (None if it cannot be fully placed,
+        or if its upfront costs would eat the whole issue): they pay the vehicle, the vehicle
+        pays the upfront costs and passes the rest to the plants."""
+        world = self.world
+        spec = world.scenario.power
+        size = float(quote.amounts.sum())
+        if quote.fees.upfront >= size:  # an issue that cannot pay its own costs is not made
+            return None
+        expected_loss = quote.default_prob * spec.abs_loss_severity / (spec.abs_tenor_q / 4)
+        investors, book = self.investor_book(size, quote.default_prob, expected_loss, quote.rating)
+        if book.sold < size * FULLY_PLACED:
+            return None
+        ledger, outside, fees = world.ledger, world.ledger.outside, quote.fees
+        vehicle_id = len(self.vehicles)
+        account = ledger.open_account(f"Power ABS {vehicle_id}", "power_abs")
+        holders = {}
+        for investor, amount in zip(investors, book.filled, strict=True):
+            if amount > 0:
+                ledger.transfer(investor.account, account, float(amount), "power_abs_purchase")
+                holders[investor.account] = float(amount)
+        vehicle = ReceivablesVehicle(
+            self.model, world, vehicle_id, account, quote, holders, self.centre
+        )
+        ledger.transfer(account, self.underwriter.account, fees.underwriting, "underwriting_fee")
+        ledger.transfer(account, outside["service_providers"], fees.fixed + fees.appraisal,
+                        "power_abs_deal_costs")  # fmt: skip
+        ledger.transfer(account, outside["government"], fees.stamp_duty, "stamp_duty")
+        route = "pooled" if quote.pooled else "standalone"
+        for plant, amount in zip(quote.plants, quote.amounts, strict=True):
+            plant.receive_financing(account, float(amount), route, fees.upfront * amount / size)
+        self.vehicles.append(vehicle)
+        world.log_event("power_abs_issued", route, f"{vehicle.name}: {len(quote.plants)} plants, "
+                        f"{quote.rating}, coupon {quote.coupon:.2%}", size)  # fmt: skip
+        return vehicle

@@ -1,0 +1,256 @@
+"""Servicing and payments (phase 7): legal risk, each live deal's waterfall, and the payments to
+everyone the waterfall names.
+
+First the courts: a distressed originator's pool may be pulled back into its estate when
+bankruptcy remoteness fails (recharacterisation), which freezes its collections. Then the trustee
+runs the priority of payments of every deal that is not frozen, all deals at once
+(``nplsim.market.waterfall``), and pays each step's amount to its recipient: taxes to the state,
+fees to the trustee, servicer and guarantor, coupons, principal and the residual to the tranches'
+holders, who book them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+
+from nplsim.agents.amc import AssetManagementCompany
+from nplsim.agents.bank import StateBank
+from nplsim.agents.investor import Investor
+from nplsim.agents.spv import SpecialPurposeVehicle
+from nplsim.agents.underwriter import Underwriter
+from nplsim.economy.deal_desk import COLLECTION_HORIZON, DealDesk
+from nplsim.economy.world import EconomyWorld
+from nplsim.market import waterfall
+
+
+class Trustee:
+    """Services every live deal of the deal desk's register and routes its payments."""
+
+    def __init__(
+        self,
+        world: EconomyWorld,
+        rng: np.random.Generator,
+        desk: DealDesk,
+        banks: list[StateBank],
+        amcs: list[AssetManagementCompany],
+        investors: list[Investor],
+        underwriter: Underwriter,
+    ):
+        self.world = world
+        self.rng = rng  # the courts' draws
+        self.desk = desk
+        self.originators = {a.account: a for a in (*banks, *amcs)}
+        self.holders = {i.account: i for i in investors}
+        self.underwriter = underwriter
+        self.flows = dict.fromkeys(
+            ("investor_losses", "enhancer_payouts", "recharacterisations"), 0.0
+        )
+
+    def reset(self) -> None:
+        """Zero the quarter's flows."""
+        self.flows = dict.fromkeys(self.flows, 0.0)
+
+    def service(self) -> None:
+        """Legal risk, then the waterfall of every live deal that is not frozen."""
+        live = self.desk.live()
+        self.apply_legal_risk(live)
+        active = [spv for spv in live if not spv.frozen]
+        if not active:
+            return
+        world = self.world
+        regime, spec, quarter = world.regime, world.scenario.securitisation, world.quarter
+        rows = np.array([spv.terms.book_index for spv in active])
+        book = _take(self.desk.book, rows)
+        collections = np.array(
+            [max(spv.cash - book.reserve[k], 0.0) for k, spv in enumerate(active)]
+        )
+        balance_total = sum(book.balance[t] for t in waterfall.TRANCHES)
+        scheduled = np.array([spv.terms.expected_mean / spec.tenor_q for spv in active])
+        guarantee_fee = (
+            np.array([spv.terms.guarantee_fee_rate if spv.guarantor else 0.0 for spv in active])
+            * book.balance["senior"]
+            / 4
+        )
+        final = np.array(
+            [quarter >= spv.final_quarter or spv.live_slots.size == 0 for spv in active]
+        )
+        since = np.array([quarter - spv.closing_quarter + 1 for spv in active])
+        book.expected_cumulative = np.array(
+            [spv.terms.expected_mean for spv in active]
+        ) * np.minimum(since / (COLLECTION_HORIZON * spec.tenor_q), 1.0)
+        inputs = waterfall.PeriodInputs(
+            collections=collections,
+            taxes_due=(regime.vat_rate + regime.spv_entity_tax)
+            * spec.taxable_income_share
+            * collections,
+            fees_due={
+                "trustee": spec.trustee_bp_per_year / 1e4 / 4 * balance_total,
+                "servicer_base": spec.servicer_base_fee * collections,
+                "servicer_incentive": spec.servicer_incentive_share
+                * np.maximum(collections - scheduled, 0.0),
+                "guarantee_fee": guarantee_fee,
+            },
+            disposal_costs=world.scenario.bank_workout_cost * collections,
+            cost_cap=spec.disposal_cost_cap * collections,
+            guarantee_available=np.array(
+                [
+                    spv.guarantor.available_for(spv.deal_id, regime.guarantee_enforceability)
+                    if spv.guarantor
+                    else 0.0
+                    for spv in active
+                ]
+            ),  # fmt: skip
+            final=final,
+            trigger_ratio=spec.trigger_ratio,
+        )
+        before = {t: book.balance[t].copy() for t in waterfall.TRANCHES}
+        payments = waterfall.run_waterfall(book, inputs)
+        _put(self.desk.book, rows, book)
+        for k, spv in enumerate(active):
+            self.distribute(spv, k, payments, before, final[k])
+
+    def distribute(
+        self,
+        spv: SpecialPurposeVehicle,
+        k: int,
+        payments: waterfall.PeriodPayments,
+        before: dict[str, np.ndarray],
+        final: bool,
+    ) -> None:
+        """Move one deal's waterfall payments through the ledger to whoever is owed them."""
+        ledger, outside = self.world.ledger, self.world.ledger.outside
+        paid = payments.paid
+        guarantor = spv.guarantor
+        claim = float(payments.guarantee_drawn[k])
+        if claim > 0:
+            guarantor.pay_claim(spv.deal_id, spv.account, claim)
+            self.flows["enhancer_payouts"] += claim
+        servicer = spv.servicer
+        recipients = {
+            ("tax", ""): outside["government"],
+            ("fee", "trustee"): outside["service_providers"],
+            ("fee", "servicer_base"): servicer.account,
+            ("fee", "servicer_incentive"): servicer.account,
+            ("capped_cost", ""): outside["service_providers"],
+        }
+        for key, account in recipients.items():
+            amount = float(paid.get(key, np.zeros(k + 1))[k])
+            ledger.transfer(spv.account, account, amount, f"spv_{key[0]}_{key[1]}".rstrip("_"))
+            if account == servicer.account:
+                servicer.earn_servicing_fee(amount)
+        fee = float(paid.get(("fee", "guarantee_fee"), np.zeros(k + 1))[k])
+        if fee > 0:
+            payee = outside["government"] if guarantor.state_backed else guarantor.account
+            ledger.transfer(spv.account, payee, fee, "guarantee_fee")
+            guarantor.fees_earned += fee
+        book, row = self.desk.book, spv.terms.book_index
+        for tranche in waterfall.TRANCHES:
+            spv.record_tranche_cash(tranche, float(payments.tranche_cash(tranche)[k]))
+            interest = float(paid.get(("interest", tranche), np.zeros(k + 1))[k])
+            self._pay(spv, tranche, interest, principal=False)
+            principal = float(paid.get(("principal", tranche), np.zeros(k + 1))[k])
+            residual = float(paid.get(("residual", tranche), np.zeros(k + 1))[k])
+            self._pay(spv, tranche, principal + residual, principal=True)
+            written_off = float(payments.principal_written_off[tranche][k])
+            repaid = before[tranche][k] - book.balance[tranche][row] - written_off
+            self._reduce(spv, tranche, repaid, loss=False)
+            self._reduce(spv, tranche, written_off, loss=True)
+            self.flows["investor_losses"] += written_off
+        if guarantor is not None:
+            guarantor.update_exposure(spv.deal_id, book.balance["senior"][row])
+        if final:
+            self._mature(spv)
+
+    def _pay(
+        self, spv: SpecialPurposeVehicle, tranche: str, amount: float, principal: bool
+    ) -> None:
+        """Pay a tranche's holders; originators book what their retained slices receive."""
+        for account, share in spv.pay_holders(tranche, amount, principal):
+            originator = self.originators.get(account)
+            if originator is not None:
+                originator.receive_tranche_payment(spv.deal_id, tranche, share, principal)
+
+    def _reduce(self, spv: SpecialPurposeVehicle, tranche: str, amount: float, loss: bool) -> None:
+        """Cut holders' notional (repaid, or written off when ``loss``) and tell each holder."""
+        for account, cut in spv.reduce_holdings(tranche, amount):
+            originator = self.originators.get(account)
+            if originator is not None:
+                originator.reduce_retained(spv.deal_id, tranche, cut, loss)
+            else:
+                self.holders.get(account, self.underwriter).reduce(spv.deal_id, tranche, cut, loss)
+
+    def _mature(self, spv: SpecialPurposeVehicle) -> None:
+        """Legal final maturity: loans still in the pool are written off and the deal ends."""
+        world = self.world
+        loans, totals = world.loans, world.holdings
+        left = spv.live_slots
+        face = float(loans.principal[left].sum())
+        carrying = float(loans.carrying[left].sum())
+        loans.write_off(left)
+        totals.npl[spv.account] -= face
+        totals.npl_carrying[spv.account] -= carrying
+        spv.close()
+        if spv.guarantor is not None:
+            spv.guarantor.update_exposure(spv.deal_id, 0.0)
+        world.log_event("deal_matured", spv.originator.name, spv.name, spv.cash)
+
+    # ------------------------------------------------------------------ the courts
+    def apply_legal_risk(self, live: list[SpecialPurposeVehicle]) -> None:
+        """Recharacterisation: a distressed originator's pool is pulled back into its estate with
+        probability 1 − bankruptcy remoteness; collections freeze, and when the freeze ends the
+        originator's creditors take a share of them that investor protection softens."""
+        world = self.world
+        regime, spec = world.regime, world.scenario.securitisation
+        draws = self.rng.random(len(live))
+        for spv, draw in zip(live, draws, strict=True):
+            if spv.frozen_until == world.quarter:
+                self.release_freeze(spv)
+            if not spv.test_distress(spv.originator.distressed):
+                continue
+            if draw >= regime.bankruptcy_remoteness:
+                spv.freeze(world.quarter + spec.freeze_q)
+                self.flows["recharacterisations"] += 1
+                world.log_event(
+                    "recharacterisation", spv.originator.name, f"{spv.name} frozen", spv.cash
+                )
+
+    def release_freeze(self, spv: SpecialPurposeVehicle) -> None:
+        """End of a freeze: the originator's estate keeps a share of the frozen collections."""
+        world = self.world
+        frozen = max(spv.cash - self.desk.book.reserve[spv.terms.book_index], 0.0)
+        haircut = (
+            frozen
+            * world.scenario.securitisation.recharacterisation_haircut
+            * (1.0 - world.regime.investor_protection)
+        )
+        world.ledger.transfer(spv.account, spv.originator.account, haircut, "recharacterisation")
+        spv.originator.recover_from_recharacterisation(haircut)
+        self.flows["investor_losses"] += haircut
+        world.log_event("freeze_released", spv.originator.name, spv.name, haircut)
+
+
+def _take(book: waterfall.DealBook, rows: np.ndarray) -> waterfall.DealBook:
+    """The deals at ``rows`` as a book of their own (copies)."""
+    return waterfall.DealBook(
+        **{
+            f.name: (
+                {k: v[rows].copy() for k, v in getattr(book, f.name).items()}
+                if isinstance(getattr(book, f.name), dict)
+                else getattr(book, f.name)[rows].copy()
+            )
+            for f in fields(book)
+        }
+    )
+
+
+def _put(book: waterfall.DealBook, rows: np.ndarray, part: waterfall.DealBook) -> None:
+    """Write a sub-book taken with ``_take`` back into ``book``."""
+    for f in fields(book):
+        target, source = getattr(book, f.name), getattr(part, f.name)
+        if isinstance(target, dict):
+            for key in target:
+                target[key][rows] = source[key]
+        else:
+            target[rows] = source

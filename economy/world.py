@@ -1,0 +1,57 @@
+"""The economy's shared infrastructure, as the agents see it (``nplsim.agents.world.World``).
+
+One object holds the public facts every agent and institution may use: the scenario, the law in
+force (changed only by :func:`nplsim.economy.reforms.apply_regime`), the clock, the ledger, the
+loan registry with its per-account aggregates, and the event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nplsim.market.eventlog import EventLog
+from nplsim.market.holdings import HolderTotals
+from nplsim.market.ledger import Ledger
+from nplsim.market.loans import LoanBook
+from nplsim.market.regime import LegalRegime
+from nplsim.market.scenario import ScenarioConfig
+
+
+@dataclass
+class EconomyWorld:
+    """Implements ``nplsim.agents.world.World`` for one model.
+
+    Attributes:
+        scenario: the validated scenario.
+        regime: the law in force; ``regime_name`` the preset it came from.
+        initial_regime: the law at quarter 0 (recorded in the manifest).
+        ledger, loans, holdings, events: the payment system, the loan registry, its per-account
+            aggregates and the event log.
+    """
+
+    scenario: ScenarioConfig
+    regime: LegalRegime
+    regime_name: str
+    ledger: Ledger
+    loans: LoanBook
+    holdings: HolderTotals
+    events: EventLog
+    clock: Callable[[], int]
+
+    def __post_init__(self) -> None:
+        self.initial_regime = self.regime
+
+    @property
+    def quarter(self) -> int:
+        """The current quarter: the model's step count (one clock)."""
+        return self.clock()
+
+    def workout_hazard(self, skill: float) -> float:
+        """Quarterly NPL resolution intensity of a holder with workout ``skill`` (banks, AMCs and
+        servicers face the same courts; they differ in their teams)."""
+        return self.scenario.bank_base_hazard * skill * self.regime.enforcement_efficiency
+
+    def log_event(self, kind: str, agent: str, detail: str, amount: float) -> None:
+        """Record an event of this quarter."""
+        self.events(kind, agent, detail, amount)

@@ -1,0 +1,172 @@
+"""Power plants' bank loans in the common loan book: which slots they are, and their settlement.
+
+Plant loans are ordinary loans of the banks (segment ``power_plant``), served, worked out and sold
+like any other; ``PlantLoans`` remembers which slots belong to which plant and turns the loan book's
+quarter into each plant's debt service, defaults and recoveries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nplsim.market.loans import LoanBook, Status, recovery_timing_factor
+
+# A Vasicek threshold no draw can fall below: plant loans default when their plant cannot pay,
+# not by the loan book's one-factor draw.
+NO_DEFAULT_THRESHOLD = -40.0
+# Largest opening loan a plant takes over, as a share of the median plant's target debt: a plant's
+# debt is many loans, so no single one carries it past its debt ratio (assumption).
+LARGEST_OPENING_LOAN = 0.25
+
+
+@dataclass
+class Settlement:
+    """A quarter's changes to plant loans, per plant (CNY bn)."""
+
+    interest: np.ndarray
+    principal: np.ndarray
+    closed_principal: np.ndarray  # defaulted loans resolved, written off or charged off
+    recovery: np.ndarray  # what creditors recovered on them from the plant's assets
+
+
+class PlantLoans:
+    """Which loan-book slots are power plants' loans, and their state at the last settlement.
+
+    The loan book serves every performing loan in phase 3 and works out NPLs whoever holds them;
+    at the plant's turn (phase 9) the plant pays what its performing loans were charged, and
+    defaulted loans that have been closed leave its balance sheet against the collateral the
+    creditors realised. A freed slot is re-lent by the bank, so closures are recognised from the
+    state snapshot taken at the end of the previous settlement.
+    """
+
+    def __init__(self, n_slots: int):
+        self.plant = np.full(n_slots, -1, dtype=np.int32)
+        self.principal = np.zeros(n_slots)
+        self.rate = np.zeros(n_slots)
+        self.remaining_q = np.zeros(n_slots, dtype=np.int16)
+        self.status = np.full(n_slots, Status.RESOLVED, dtype=np.int8)
+        self.default_q = np.full(n_slots, -1, dtype=np.int16)
+        self.base_recovery = np.zeros(n_slots)
+
+    @property
+    def mapped(self) -> np.ndarray:
+        """Slots that hold a plant's loan."""
+        return np.flatnonzero(self.plant >= 0)
+
+    def assign(self, slots: np.ndarray, plants: np.ndarray, loans: LoanBook) -> None:
+        """Make ``slots`` the loans of ``plants`` (they default only when the plant does)."""
+        self.plant[slots] = plants
+        loans.threshold[slots] = NO_DEFAULT_THRESHOLD
+
+    def snapshot(self, loans: LoanBook) -> None:
+        """Remember the plant slots' state for the next settlement."""
+        idx = self.mapped
+        for name in ("principal", "rate", "remaining_q", "status", "default_q"):
+            getattr(self, name)[idx] = getattr(loans, name)[idx]
+        npl = idx[loans.status[idx] == Status.NPL]
+        self.base_recovery[idx] = 0.0
+        self.base_recovery[npl] = loans.base_recovery(npl)
+
+    def settle(self, loans: LoanBook, quarter: int, write_off_age_q: int,
+               n_plants: int) -> Settlement:  # fmt: skip
+        """What each plant owes for the loan book's quarter, and which of its loans are gone.
+
+        Performing loans paid interest and an instalment in phase 3; a loan that matured is
+        repaid. A defaulted loan is closed once the loan book resolved it (recovering a share of
+        its base recovery that falls with its age, FACTS "Recovery timing"), charged it off at
+        the maximum age, or a vehicle wrote it off at its legal final maturity.
+        """
+        idx = self.mapped
+        owner = self.plant[idx]
+        was_performing = self.status[idx] == Status.PERFORMING
+        interest = np.where(was_performing, self.principal[idx] * self.rate[idx] / 4, 0.0)
+        instalment = np.where(
+            was_performing, self.principal[idx] / np.maximum(self.remaining_q[idx], 1), 0.0
+        )
+        matured = was_performing & (self.remaining_q[idx] <= 1)
+        was_npl = self.status[idx] == Status.NPL
+        still_npl = (loans.status[idx] == Status.NPL) & (
+            loans.default_q[idx] == self.default_q[idx]
+        )
+        closed = was_npl & ~still_npl
+        age = quarter - self.default_q[idx].astype(int)
+        charged_off = (loans.status[idx] == Status.WRITTEN_OFF) | (age >= write_off_age_q)
+        recovered = closed & ~charged_off
+        recovery = np.where(
+            recovered, self.base_recovery[idx] * recovery_timing_factor(np.maximum(age, 0)), 0.0
+        )
+        closed_principal = np.where(closed, self.principal[idx], 0.0)
+        self.plant[idx[matured | closed]] = -1
+
+        def by_plant(values: np.ndarray) -> np.ndarray:
+            return np.bincount(owner, weights=values, minlength=n_plants)
+
+        return Settlement(
+            interest=by_plant(interest),
+            principal=by_plant(instalment),
+            closed_principal=by_plant(closed_principal),
+            recovery=by_plant(np.minimum(recovery, closed_principal)),
+        )
+
+    def debt_by_plant(self, loans: LoanBook, n_plants: int) -> np.ndarray:
+        """Outstanding principal of each plant's performing and defaulted loans."""
+        idx = self.mapped
+        return np.bincount(self.plant[idx], weights=loans.principal[idx], minlength=n_plants)
+
+    def npl_by_plant(self, loans: LoanBook, n_plants: int) -> np.ndarray:
+        """Principal of each plant's defaulted loans still open."""
+        idx = self.mapped
+        npl = np.where(loans.status[idx] == Status.NPL, loans.principal[idx], 0.0)
+        return np.bincount(self.plant[idx], weights=npl, minlength=n_plants)
+
+    def scheduled_service(self, loans: LoanBook, n_plants: int) -> np.ndarray:
+        """Interest and instalment each plant's performing loans will be charged next quarter."""
+        idx = self.mapped
+        performing = loans.status[idx] == Status.PERFORMING
+        principal = loans.principal[idx]
+        due = principal * loans.rate[idx] / 4 + principal / np.maximum(loans.remaining_q[idx], 1)
+        return np.bincount(
+            self.plant[idx], weights=np.where(performing, due, 0.0), minlength=n_plants
+        )
+
+    def default_plant(self, loans: LoanBook, plant: int, quarter: int,
+                      quality: float) -> np.ndarray:  # fmt: skip
+        """Cross-default: every performing loan of ``plant`` becomes non-performing now; returns
+        the slots that did."""
+        idx = self.mapped
+        slots = idx[(self.plant[idx] == plant) & (loans.status[idx] == Status.PERFORMING)]
+        loans.mark_npl(slots, quarter)
+        loans.quality[slots] = quality
+        return slots
+
+    def fresh_slot(self, loans: LoanBook, bank_account: int) -> int:
+        """A slot the bank lent to an ordinary borrower this quarter (−1 if none): the plant's
+        loan takes its place in the bank's new lending."""
+        maturity = loans.segments.maturity_q[loans.segment].astype(int)
+        fresh = (
+            (loans.status == Status.PERFORMING)
+            & (loans.holder == bank_account)
+            & (loans.originator == bank_account)
+            & (loans.remaining_q == maturity)
+            & (self.plant < 0)
+        )
+        hits = np.flatnonzero(fresh)
+        return int(hits[0]) if hits.size else -1
+
+
+def assign_by_target(principal: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Hand consecutive loans to plants until each reaches its target debt; −1 for loans left.
+
+    Args:
+        principal: principal of the candidate loans, in the order they are handed out.
+        targets: each plant's target debt (CNY bn).
+
+    Returns:
+        The plant index of each candidate loan, or −1.
+    """
+    edges = np.cumsum(targets)
+    middle = np.cumsum(principal) - np.asarray(principal) / 2
+    owner = np.searchsorted(edges, middle, side="right")
+    return np.where(owner < len(targets), owner, -1)
