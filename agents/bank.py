@@ -171,7 +171,7 @@ class StateBank(Originator, mesa.Agent):
 
     @property
     def liquidity_ratio(self) -> float:
-        """Liquid assets / short-term liabilities (regulatory floor 25%, FACTS)."""
+        """Liquid assets / short-term liabilities (regulatory floor 25%, facts: liquidity-rules)."""
         return _ratio(self.liquid_assets, self.short_term_liabilities)
 
     @property

@@ -2,9 +2,9 @@
 
 A guarantor writes guarantees for a fee priced off the expected loss it covers, up to a multiple of
 its capital; it pays claims out of its capital and, if a claim exceeds what it has, defaults —
-voiding every guarantee it wrote (counterparty risk). A state-backed scheme (GACS-style, FACTS
-"Italy GACS") is a guarantor that cannot default, offered only where the regime has one. What a
-guarantee is worth to investors scales with the regime's ``guarantee_enforceability``.
+voiding every guarantee it wrote (counterparty risk). A state-backed scheme (GACS-style, facts:
+gacs) is a guarantor that cannot default, offered only where the regime has one. What a guarantee is
+worth to investors scales with the regime's ``guarantee_enforceability``.
 """
 
 from __future__ import annotations

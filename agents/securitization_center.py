@@ -3,13 +3,13 @@
 A receivables vehicle is the trust that buys the tariff receivables of the capacity a project
 builds, from one plant (a stand-alone deal) or from many (a pool the provincial Securitization
 Center puts together), and pays its investors from what the grid pays for that power. The sale is
-true: investors have no claim on the plant beyond the receivables, and bear the loss when they
-fall short. In a pool, each plant's receivables may also cover the others' shortfalls up to an
+true: investors have no claim on the plant beyond the receivables, and bear the loss when they fall
+short. In a pool, each plant's receivables may also cover the others' shortfalls up to an
 overcollateralisation limit, and the pool shares one set of fixed costs and one trustee report.
 
-The centre is the study's proposal, not a documented institution (FACTS "No public source
-documents a Shanxi Securitization Center"): it is modelled as a design to test. It forms a pool from
-the plants for which pooling is the cheapest route, and charges the pool its running costs.
+The centre is the study's proposal, not a documented institution (facts: no-shanxi-centre): it is
+modelled as a design to test. It forms a pool from the plants for which pooling is the cheapest
+route, and charges the pool its running costs.
 """
 
 from __future__ import annotations

@@ -132,7 +132,8 @@ class PowerSector:
         """Power plants pay what their bank loans were charged, generate at the dispatch the coal
         price allows, sell power (receivables they sold go to their ABS vehicles), finance new
         capacity once a year by the cheapest route open to them, and default on their bank loans
-        when cash cannot meet the next quarter's debt service (DESIGN §6). No-op without plants."""
+        when cash cannot meet the next quarter's debt service (docs/ODD.md, power sector). No-op
+        without plants."""
         if not self.plants:
             return
         plants, loans = self.plants, self.world.loans

@@ -67,7 +67,7 @@ COMPONENT_COLOURS = {
 
 def power_figures(model_frame: pd.DataFrame, power_frame: pd.DataFrame | None,
                   directory: Path) -> list[Path]:  # fmt: skip
-    """The power-plant study's three pictures (DESIGN §6), written beside the data.
+    """The power-plant study's three pictures (docs/ODD.md, power sector), written beside the data.
 
     ``power_costs.png``: all-in financing cost by route split into interest, information,
     supervision and issuance (median over the plant-years quoted, 5–95% range of the total);

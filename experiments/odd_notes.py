@@ -216,9 +216,12 @@ PARAMETER_NOTES: dict[str, str] = {
     "securitisation.senior_default_prob": "Rating stress: chance collections miss the senior.",
     "securitisation.mezz_default_prob": "Rating stress: chance collections miss senior + mezz.",
     "securitisation.servicer": "Who services pools: the originator or its paired AMC.",
-    "securitisation.trustee_bp_per_year": "Trustee and custody fee, bp a year (FACTS 1-5 bp [U]).",
-    "securitisation.underwriting_bp": "Underwriting fee, bp of issuance (FACTS 10-50 bp [U]).",
-    "securitisation.fixed_cost_cny_bn": "Rating, legal, audit per deal (FACTS CNY 0.5-1.5 m [U]).",
+    "securitisation.trustee_bp_per_year": "Trustee and custody fee, bp a year "
+    "(facts: issuance-costs, 1-5 bp, unverified).",
+    "securitisation.underwriting_bp": "Underwriting fee, bp of issuance "
+    "(facts: issuance-costs, 10-50 bp, unverified).",
+    "securitisation.fixed_cost_cny_bn": "Rating, legal, audit per deal "
+    "(facts: issuance-costs, CNY 0.5-1.5 m, unverified).",
     "securitisation.firm_commitment": "Underwriter buys what investors do not (else best efforts).",
     "securitisation.trigger_ratio": "Accelerate below this share of expected collections.",
     "securitisation.sigma_floor": "Log-s.d. of pool collections at full disclosure.",

@@ -131,7 +131,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
         "deals": model.deal_frame(),
         "trades": model.trade_frame(),
         "events": model.event_frame(),
-        **({"power": model.power_frame()} if model.plants else {}),  # plant × year, DESIGN §6
+        **({"power": model.power_frame()} if model.plants else {}),  # plant × year
     }
     for name, frame in frames.items():
         frame.to_parquet(directory / f"{name}.parquet", index=False)

@@ -349,7 +349,7 @@ def amc_quarterly(amcs: pd.DataFrame, agent: str | None = None) -> pd.DataFrame:
 
     ``recovery_per_face_disposed`` is cumulative cash recovered over cumulative face disposed
     (face taken in by purchase or carve-out and since resolved or written off): the ratio the
-    AMCs reported (FACTS "Four AMCs, end-2006").
+    AMCs reported (facts: amc-recovery-2006).
     """
     if agent is not None:
         amcs = amcs[amcs["amc"] == agent]
@@ -555,7 +555,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
                 "id": row["id"],
                 "kind": row["kind"],
                 "description": row["description"],
-                "source (FACTS.md)": row["source"],
+                "source (docs/facts.md)": row["source"],
                 "scenario": row["scenario"] or "—",
                 "model statistic (per seed)": row["statistic"]
                 + (
@@ -634,7 +634,7 @@ def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) 
         f"Scenarios {', '.join(meta['scenarios']) or '—'}, each run with seeds "
         f"{meta['seeds'][0]}–{meta['seeds'][-1]} ({len(meta['seeds'])} seeds) and "
         f"{meta['n_loans']:,} loans; facts from `{meta['facts_file']}` (sha256 "
-        f"{meta['facts_sha256'][:12]}), values from the project's reference facts (FACTS.md).",
+        f"{meta['facts_sha256'][:12]}), values from the project's reference facts (docs/facts.md).",
         "",
         "Each statistic is computed once per seed; *model median* and *95% range* are the median "
         "and the 2.5–97.5 percentiles over seeds. A fact **holds** when the model median lies in "

@@ -3,8 +3,8 @@
 Bidders value each package from a noisy estimate of its workout value; the noise falls with the
 regime's disclosure level, so worse disclosure spreads the bids. Each bidder shades its bid for the
 winner's curse in proportion to that noise. The highest eligible bid at or above the seller's
-reserve wins and pays its bid (first price), as in the 2004–05 tenders to the four AMCs (FACTS
-"Commercial sales 2004–05"). Plain numpy; nothing here knows about Mesa.
+reserve wins and pays its bid (first price), as in the 2004–05 tenders to the four AMCs (facts:
+commercial-sales-2004). Plain numpy; nothing here knows about Mesa.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def clear_first_price(
 def bulk_rule_eligibility(
     package_loans: np.ndarray, bidder_is_amc: np.ndarray, amc_only: bool, threshold: int
 ) -> np.ndarray:
-    """Who may buy each package under the bulk-transfer rule (FACTS "Bulk transfers of NPLs").
+    """Who may buy each package under the bulk-transfer rule (facts: bulk-transfer).
 
     Where the regime reserves bulk transfers to AMCs, a package of ``threshold`` loans or more may
     go only to an AMC; smaller packages, or any package without the rule, are open to every bidder.

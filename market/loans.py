@@ -3,7 +3,7 @@
 Performing loans pay interest and amortise; defaults follow a one-factor Vasicek model driven by the
 systematic factor ``Z_t``; non-performing loans are worked out with a recovery hazard set by the
 holder's workout skill and the regime's enforcement efficiency, recover less the longer they take
-(FACTS "Recovery timing"), and are written off at a maximum age. Freed slots are re-lent by the
+(facts: recovery-timing), and are written off at a maximum age. Freed slots are re-lent by the
 originating bank. Everything is whole-array numpy; aggregates per holder use ``np.bincount``.
 Money is in CNY bn.
 """
@@ -29,7 +29,7 @@ SEGMENTS: tuple[str, ...] = (
 )
 SEGMENT_CODE = {name: code for code, name in enumerate(SEGMENTS)}
 
-# FACTS "Recovery timing" [V]: undiscounted recovery by years to resolution, relative to <= 1 year
+# facts: recovery-timing: undiscounted recovery by years to resolution, relative to <= 1 year
 # (84.2%, 72.7%, 62.8%, 59.8%, 59.1%, 43.7% for <=1, 1-2, 2-3, 3-4, 4-5, >5 years).
 _RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
 MAX_AGE_Q = 400
@@ -70,7 +70,8 @@ class SegmentTable:
         collateral_cover: collateral value / principal at origination for secured loans.
         haircut: share of collateral value lost in enforcement.
         unsecured_recovery: share of the uncollateralised claim recovered in a workout.
-        correlation: Vasicek asset correlation (NaN = IRB corporate formula, FACTS "IRB/Vasicek").
+        correlation: Vasicek asset correlation (NaN = IRB corporate formula; facts:
+            irb-correlation).
     """
 
     pd_annual: np.ndarray
@@ -86,7 +87,7 @@ class SegmentTable:
 def asset_correlation(pd_annual: np.ndarray, segment_correlation: np.ndarray) -> np.ndarray:
     """Basel IRB asset correlation: the corporate formula where the segment gives none.
 
-    FACTS "IRB/Vasicek" [V]: R = 0.12 w + 0.24 (1 - w), w = (1 - e^(-50 PD)) / (1 - e^(-50)).
+    facts: irb-correlation: R = 0.12 w + 0.24 (1 - w), w = (1 - e^(-50 PD)) / (1 - e^(-50)).
     """
     w = (1.0 - np.exp(-50.0 * pd_annual)) / (1.0 - np.exp(-50.0))
     corporate = 0.12 * w + 0.24 * (1.0 - w)

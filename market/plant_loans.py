@@ -75,7 +75,7 @@ class PlantLoans:
 
         Performing loans paid interest and an instalment in phase 3; a loan that matured is
         repaid. A defaulted loan is closed once the loan book resolved it (recovering a share of
-        its base recovery that falls with its age, FACTS "Recovery timing"), charged it off at
+        its base recovery that falls with its age, facts: recovery-timing), charged it off at
         the maximum age, or a vehicle wrote it off at its legal final maturity.
         """
         idx = self.mapped

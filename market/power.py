@@ -1,15 +1,15 @@
 """Power-plant securitisation mechanisms: coal price, plant cash flows and financing cost by route.
 
 A coal-heavy provincial fleet sells power at a regulated on-grid tariff and buys coal whose price
-mean-reverts with shocks. Each year the plants finance new capacity by (a) a bank loan, (b) a
-stand-alone ABS on the project's tariff receivables, or (c) a pooled issue through a provincial
-Securitization Center (DESIGN §6); the cost of each route is split into interest, information,
-supervision and issuance, in bp a year of the amount raised. Plant loans live in the common loan
-book (``nplsim.market.plant_loans``).
+mean-reverts with shocks. Each year the plants finance new capacity by (a) a bank loan, (b) a stand-
+alone ABS on the project's tariff receivables, or (c) a pooled issue through a provincial
+Securitization Center (docs/ODD.md, power sector); the cost of each route is split into interest,
+information, supervision and issuance, in bp a year of the amount raised. Plant loans live in the
+common loan book (``nplsim.market.plant_loans``).
 
 Plain numpy plus the pydantic calibration of the scenario's ``[power]`` block; nothing here knows
-about Mesa. Money is in CNY bn unless a name says otherwise. FACTS = shared/reference/FACTS.md;
-every number not from FACTS is an assumption and says so.
+about Mesa. Money is in CNY bn unless a name says otherwise. Facts are cited from docs/facts.md as
+``facts: <key>``; every other number is an assumption and says so.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class CoalShockSpec(_Strict):
 
 
 def _default_coal_shocks() -> list[CoalShockSpec]:
-    # Assumption (not in FACTS): a 2021-style coal squeeze in the sixth year, thermal coal up by
+    # Assumption (not in docs/facts.md): a 2021-style coal squeeze in the sixth year, thermal coal
+    # up by
     # about 80% before it mean-reverts.
     return [CoalShockSpec(quarter=21, log_jump=0.6, label="2021-style coal squeeze")]
 
@@ -96,10 +97,10 @@ class CoalSpec(_Strict):
 class PowerSpec(_Strict):
     """The ``[power]`` block: a coal-fired fleet, its financing routes and their costs.
 
-    Defaults are the Shanxi calibration of ``shanxi_power``. FACTS anchors: benchmark loan rate
-    4.90% above five years; underwriting 10-50 bp, rating + legal + audit CNY 0.5-1.5 m a deal,
+    Defaults are the Shanxi calibration of ``shanxi_power``. Facts (docs/facts.md): benchmark loan
+    rate 4.90% above five years; underwriting 10-50 bp, rating + legal + audit CNY 0.5-1.5 m a deal,
     trustee 1-5 bp a year (taken from the scenario's ``[securitisation]`` block); tariff-ABS
-    tenors of 3-5 years (all [U] or [V] as marked in FACTS "Power-plant and future-flow ABS").
+    tenors of 3-5 years (all (unverified) or as marked in facts: issuance-costs).
     Everything else is an assumption.
     """
 
@@ -156,7 +157,10 @@ class PowerSpec(_Strict):
     )
     # --- (a) bank loan ---
     loan_benchmark_rate: float = Field(
-        default=0.049, ge=0, le=0.3, description="FACTS: benchmark > 5 yr 4.90% [U]."
+        default=0.049,
+        ge=0,
+        le=0.3,
+        description="facts: benchmark-rates, > 5 yr 4.90% (unverified).",
     )
     loan_leverage_spread: float = Field(
         default=0.02, ge=0, le=1, description="Spread per unit of debt ratio above the threshold."
@@ -176,7 +180,10 @@ class PowerSpec(_Strict):
     bank_monitoring_cny_m_per_year: float = Field(default=0.3, ge=0, le=1000, description="Loan.")
     # --- (b) and (c) ABS on tariff receivables ---
     abs_tenor_q: int = Field(
-        default=20, ge=2, le=80, description="FACTS: tariff ABS of 3-5 years [V]."
+        default=20,
+        ge=2,
+        le=80,
+        description="facts: huaneng-abn-2017, power-abs-2016: tariff ABS of 3-5 years.",
     )
     information_premium_bp: float = Field(
         default=120.0, ge=0, le=2000, description="Investors' premium at zero disclosure, unrated."

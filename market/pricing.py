@@ -19,7 +19,7 @@ from scipy.special import ndtr, ndtri
 
 from nplsim.market.disclosure import opacity_scaled
 
-# FACTS "Prudential rules" [V]: Basel II standardised securitisation risk weights — AAA to AA- 20%,
+# facts: capital-minima: Basel II standardised securitisation risk weights — AAA to AA- 20%,
 # A 50%, BBB 100%, BB 350%, below BB or unrated 1250% (deduction).
 RISK_WEIGHTS: dict[str, float] = {
     "AAA": 0.2,
@@ -29,13 +29,14 @@ RISK_WEIGHTS: dict[str, float] = {
     "BB": 3.5,
     "unrated": 12.5,
 }
-# FACTS "Prudential rules" [V]: BCBS d511 (2020) — the senior tranche of an NPL securitisation
+# facts: capital-minima: BCBS d511 (2020) — the senior tranche of an NPL securitisation
 # weighs 100% if the non-refundable purchase discount is at least 50%.
 NPL_SENIOR_RISK_WEIGHT = 1.0
 # Amounts below a thousandth of a yuan (CNY bn) are rounding residue, not allotments.
 DUST_CNY_BN = 1e-12
 
-# Assumption (not in FACTS): a stylised rating scale on the probability that a tranche is not
+# Assumption (not in docs/facts.md): a stylised rating scale on the probability that a tranche is
+# not
 # repaid in full over the deal's life, read top to bottom; looser than corporate default tables
 # because the stress is applied once to the whole pool.
 RATING_SCALE: tuple[tuple[float, str], ...] = (
@@ -46,7 +47,8 @@ RATING_SCALE: tuple[tuple[float, str], ...] = (
     (0.25, "BB"),
 )
 
-# Assumption (not in FACTS): how the legal-risk premium splits. Most of it is the risk that the
+# Assumption (not in docs/facts.md): how the legal-risk premium splits. Most of it is the risk that
+# the
 # true sale is recharacterised (1 - remoteness); strong investor protection (trustee duties,
 # enforceable disclosure, creditor voting) mitigates that loss by up to 60% and removes a residual
 # 20% share of the premium that applies even to a perfectly remote SPV.
@@ -64,8 +66,8 @@ def collection_sigma(
 ) -> float:
     """Log-s.d. of a pool's total collections: falls linearly as disclosure rises.
 
-    Assumption (not in FACTS): with full loan-level disclosure the residual uncertainty of a pool's
-    collections is ``sigma_floor``; every step of opacity adds ``sigma_opacity`` per unit.
+    Assumption (not in docs/facts.md): with full loan-level disclosure the residual uncertainty of a
+    pool's collections is ``sigma_floor``; every step of opacity adds ``sigma_opacity`` per unit.
 
     Args:
         disclosure: the regime's disclosure level in [0, 1].
@@ -131,8 +133,8 @@ def size_tranches(
     mezzanine adds what they cover with probability ``1 - mezz_default_prob``, and the
     subordinated tranche is the rest of expected collections, at least ``min_sub_share`` of them.
     Issuance therefore about equals expected collections, which matches issued/pool ≈ 34% of
-    principal + interest when a pool is expected to recover about a third of face (FACTS "2016
-    restart" [V]).
+    principal + interest when a pool is expected to recover about a third of face
+    (facts: restart-2016).
 
     Args:
         mean: expected discounted collections of the pool (CNY bn).
@@ -264,8 +266,8 @@ def required_yield(
     - information: ``information_scale · (1 - disclosure)``;
     - liquidity: ``liquidity_premium`` as given (it falls as the secondary market deepens).
 
-    Assumption (not in FACTS): the default scales put at most 200 bp on legal risk and 150 bp on
-    opacity.
+    Assumption (not in docs/facts.md): the default scales put at most 200 bp on legal risk and
+    150 bp on opacity.
 
     Args:
         risk_free: risk-free rate for the tranche's tenor (annual).
@@ -375,8 +377,9 @@ def clear_uniform(
 def sub_price(expected_residual: float, required_return: float, tenor_q: int) -> float:
     """Price of the whole subordinated tranche: the PV of its expected residual cash flow.
 
-    Assumption (not in FACTS): under the sequential waterfall the residual comes after every other
-    tranche, so it is discounted as one payment at the legal final maturity (a conservative PV).
+    Assumption (not in docs/facts.md): under the sequential waterfall the residual comes after every
+    other tranche, so it is discounted as one payment at the legal final maturity (a conservative
+    PV).
 
     Args:
         expected_residual: expected total payment to the subordinated tranche (CNY bn).
@@ -397,11 +400,11 @@ def issuance_costs(
     trustee_bp_per_year: float = 3.0,
     tenor_q: int = 12,
 ) -> dict[str, float]:
-    """Costs of issuing a deal (CNY bn), FACTS "Power-plant and future-flow ABS" [U].
+    """Costs of issuing a deal (CNY bn), facts: issuance-costs (unverified).
 
-    Defaults: underwriting 30 bp of issuance (FACTS range 10–50 bp); rating, legal and audit
-    CNY 1 m per deal (FACTS 0.5–1.5 m); trustee and custody 3 bp a year (FACTS 1–5 bp), charged on
-    the initial issuance over the whole tenor — an upper bound, since tranches amortise.
+    Defaults (facts: issuance-costs): underwriting 30 bp of issuance (range 10–50 bp); rating,
+    legal and audit CNY 1 m per deal (0.5–1.5 m); trustee and custody 3 bp a year (1–5 bp), charged
+    on the initial issuance over the whole tenor — an upper bound, since tranches amortise.
 
     Returns:
         ``underwriting``, ``fixed``, ``trustee`` (life total), ``upfront`` (underwriting + fixed)

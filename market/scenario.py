@@ -2,9 +2,9 @@
 
 A scenario names one legal-regime preset plus overrides, the size of the economy, the banks and
 AMCs, the borrower segments' calibration, the macro path and scheduled events (reforms, shocks).
-Every default lives here, typed and documented; the built-in scenario files in
-``market/scenarios/`` only set what differs. Sources are cited next to the numbers (FACTS = the
-project's reference facts); anything else is marked as an assumption.
+Every default lives here, typed and documented; the built-in scenario files in ``market/scenarios/``
+only set what differs. Sources are cited next to the numbers (docs/facts.md, the project's reference
+facts); anything else is marked as an assumption.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class SegmentSpec(_Strict):
 def _default_segments() -> dict[str, SegmentSpec]:
     # Assumptions calibrated so that (a) the 1999 big-four book carries a ~29% NPL ratio with weak
     # internal control and (b) AMC recoveries on carved-out SOE loans land in the high teens of face
-    # (FACTS "Four AMCs, end-2006": 17.43%). Correlations: FACTS "IRB/Vasicek" (0.15 mortgages,
+    # (facts: amc-recovery-2006: 17.43%). Correlations: facts: irb-correlation (0.15 mortgages,
     # 0.04 revolving retail, corporate formula otherwise).
     spec = SegmentSpec
     return {
@@ -68,7 +68,7 @@ def _default_segments() -> dict[str, SegmentSpec]:
             pd_annual=0.02, spread=0.02, maturity_q=8, secured_share=0.7,
             collateral_cover=1.2, haircut=0.4, unsecured_recovery=0.1,
         ),
-        # Credit-card NPL pools recover 23-38% within 12 months (FACTS "Credit-card NPL pools").
+        # Credit-card NPL pools recover 23-38% within 12 months (facts: credit-card-recovery).
         "retail_card": spec(
             pd_annual=0.03, spread=0.12, maturity_q=8, secured_share=0.0,
             collateral_cover=0.0, haircut=0.0, unsecured_recovery=0.33, correlation=0.04,
@@ -145,7 +145,7 @@ def _default_banks() -> list[BankSpec]:
 
 def _default_amcs() -> list[AMCSpec]:
     # Huarong recovered 17.97% of face at a cost of CNY 5.57 per 100 recovered, Great Wall 10.36%
-    # (FACTS "Four AMCs, end-2006" [V]); skills are set in that order. Capital CNY 10 bn each and
+    # (facts: amc-recovery-2006); skills are set in that order. Capital CNY 10 bn each and
     # funding capacity are assumptions.
     return [
         AMCSpec(name=n, equity_cny_bn=10.0, funding_capacity_cny_bn=300.0,
@@ -250,9 +250,11 @@ class SecuritisationSpec(_Strict):
     disposal_cost_cap: float = Field(
         default=0.08, ge=0, le=1, description="Cap on senior disposal costs, share of collections."
     )
-    trustee_bp_per_year: float = Field(default=3.0, ge=0, le=100)  # FACTS [U]: 1–5 bp a year
-    underwriting_bp: float = Field(default=30.0, ge=0, le=500)  # FACTS [U]: 10–50 bp
-    fixed_cost_cny_bn: float = Field(default=0.001, ge=0, le=1)  # FACTS [U]: CNY 0.5–1.5 m
+    # facts: issuance-costs (unverified): trustee 1–5 bp a year, underwriting 10–50 bp, rating,
+    # legal and audit CNY 0.5–1.5 m a deal
+    trustee_bp_per_year: float = Field(default=3.0, ge=0, le=100)
+    underwriting_bp: float = Field(default=30.0, ge=0, le=500)
+    fixed_cost_cny_bn: float = Field(default=0.001, ge=0, le=1)
     firm_commitment: bool = True
     sub_required_return: float = Field(default=0.15, ge=0, le=1, description="Annual.")
     trigger_ratio: float = Field(default=0.5, ge=0, le=1)
@@ -435,7 +437,7 @@ class ScenarioConfig(_Strict):
     macro: MacroSpec = Field(default_factory=MacroSpec)
     events: list[EventSpec] = Field(default_factory=list)
     power: PowerSpec | None = Field(
-        default=None, description="Power plants and the Securitization Center (DESIGN §6)."
+        default=None, description="Power plants and the Securitization Center."
     )
 
     @model_validator(mode="after")

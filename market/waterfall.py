@@ -84,7 +84,7 @@ class Step:
         return (self.kind, self.target)
 
 
-# The normal priority of payments (DESIGN §3): taxes, senior fees and capped workout costs, then
+# The normal priority of payments (docs/ODD.md): taxes, senior fees and capped workout costs, then
 # the tranches by seniority, the reserve, the subordinated servicer incentive fee, the residual.
 SEQUENTIAL: tuple[Step, ...] = (
     Step("tax"),

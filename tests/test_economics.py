@@ -81,7 +81,8 @@ def test_banks_under_capital_pressure_sell_more():
 
 
 def test_amc_only_1999_reproduces_the_big_four_record():
-    """FACTS: big-four NPL ratio 29.18% (2000) -> 9.22% (2006); AMC cash recovery 17.43% of face
+    """facts: bigfour-npl — big-four NPL ratio 29.18% (2000) -> 9.22% (2006); AMC cash recovery
+    17.43% of face
     disposed by end-2006, about seven years after the carve-out."""
     start, after, recovery = [], [], []
     for seed in (1, 2, 3, 4, 5):

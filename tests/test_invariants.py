@@ -1,4 +1,4 @@
-"""Stock-flow consistency every quarter (DESIGN §7), over seeds and random regimes."""
+"""Stock-flow consistency every quarter (docs/ARCHITECTURE.md), over seeds and random regimes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Power-plant securitisation (DESIGN §6): the route costs, the plants' balance sheets and the
+"""Power-plant securitisation (docs/ODD.md, power sector): the route costs, the plants' balance
+sheets and the
 bank bad assets a coal shock creates, against the law and the Securitization Center."""
 
 from __future__ import annotations

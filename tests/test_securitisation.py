@@ -115,7 +115,7 @@ def test_without_derecognition_the_pool_stays_on_the_books():
 
 
 def test_restart_2016_issues_about_a_third_of_pool_face():
-    """FACTS "2016 restart": CNY 15.6 bn issued against CNY 46.1 bn principal + interest (34%)."""
+    """facts: restart-2016: CNY 15.6 bn issued against CNY 46.1 bn principal + interest (34%)."""
     frame = deals()
     ratio = frame["issued_total"].sum() / frame["pool_face"].sum()
     assert 0.15 < ratio < 0.45, ratio
