@@ -13,12 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.power import PowerSpec
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
+from nplsim.market.waterfall import PRIORITIES, parse_priority
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
@@ -230,6 +238,25 @@ def _default_enhancers() -> list[EnhancerSpec]:
     ]
 
 
+class WaterfallSpec(_Strict):
+    """A priority of payments written out step by step, as ``"kind target"`` strings
+    (``"tax"``, ``"fee trustee"``, ``"interest senior"``, ``"pro_rata_principal senior+mezz"``,
+    ``"reserve_topup"``, ``"residual sub"``): before and after the performance trigger."""
+
+    normal: list[str] = Field(min_length=1, max_length=50)
+    after_trigger: list[str] = Field(min_length=1, max_length=50)
+
+    @field_validator("normal", "after_trigger")
+    @classmethod
+    def _steps(cls, steps: list[str], info: Any) -> list[str]:
+        parse_priority(steps, info.field_name)
+        return steps
+
+    def lists(self) -> tuple[list[str], list[str]]:
+        """The two lists, for ``nplsim.market.waterfall.priority``."""
+        return self.normal, self.after_trigger
+
+
 class SecuritisationSpec(_Strict):
     """How deals are put together, serviced and priced (the regime decides what is legal)."""
 
@@ -258,6 +285,34 @@ class SecuritisationSpec(_Strict):
     firm_commitment: bool = True
     sub_required_return: float = Field(default=0.15, ge=0, le=1, description="Annual.")
     trigger_ratio: float = Field(default=0.5, ge=0, le=1)
+    waterfall: str | WaterfallSpec = Field(
+        default="sequential",
+        description="Priority of payments: a name (sequential, interest_first, pro_rata) or a "
+        "table with the step lists `normal` and `after_trigger`.",
+    )
+
+    @field_validator("waterfall", mode="before")
+    @classmethod
+    def _waterfall(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in PRIORITIES:
+            raise ValueError(
+                f"unknown priority of payments {value!r}; allowed: {', '.join(PRIORITIES)}, or a "
+                "table with the step lists normal and after_trigger"
+            )
+        if isinstance(value, dict):
+            try:
+                return WaterfallSpec.model_validate(value)
+            except ValidationError as exc:
+                problems = []
+                for error in exc.errors():
+                    where = ".".join(map(str, error["loc"]))
+                    message = error["msg"].removeprefix("Value error, ")
+                    problems.append(message if message.startswith(where) else f"{where}: {message}")
+                raise ValueError("; ".join(problems)) from None
+        if not isinstance(value, str | WaterfallSpec):
+            raise ValueError("a name or a table with the step lists normal and after_trigger")
+        return value
+
     sigma_floor: float = Field(default=0.15, ge=0, le=2)
     sigma_opacity: float = Field(default=0.45, ge=0, le=3)
     legal_premium_scale: float = Field(default=0.03, ge=0, le=0.5)
