@@ -232,7 +232,7 @@ class NPLMarketModel(mesa.Model):
         for event in self.config.events:
             if event.quarter != self.quarter:
                 continue
-            name, self.regime = event_regime(event, self.regime_name)
+            name, self.regime = event_regime(event, self.regime_name, self.regime)
             self.regime_name = name
             self.loans.collateral_realisation = collateral_realisation(
                 self.regime.enforcement_efficiency

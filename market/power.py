@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from nplsim.market.errors import StrictModel
 from nplsim.market.loans import LoanBook, Status, recovery_timing_factor
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from scipy.special import ndtr
 
 Route = Literal["loan", "standalone", "pooled"]
@@ -61,7 +62,7 @@ def empty_metrics() -> dict[str, float]:
     return {c: float("nan") if c in _NAN_WITHOUT_PLANTS else 0.0 for c in MODEL_COLUMNS}
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 

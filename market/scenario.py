@@ -9,15 +9,22 @@ project's reference facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    read_toml,
+)
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.power import PowerSpec
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
@@ -29,7 +36,7 @@ MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 MAX_BORROWERS_PER_LOAN = 1e6  # the smallest book (100 slots) then stands for 100 m borrowers
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -453,9 +460,9 @@ class ScenarioConfig(_Strict):
             + [e.name for e in self.enhancers]
         )
         if len(set(names)) != len(names):
-            raise ValueError("banks, amcs and enhancers must have distinct names")
+            raise ValueError("banks: banks, amcs and enhancers must have distinct names")
         if self.n_loans < 20 * len(self.banks):
-            raise ValueError("n_loans must be at least 20 per bank")
+            raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
         return self
 
 
@@ -467,7 +474,7 @@ def list_scenarios() -> list[str]:
 def scenario_source(name_or_path: str | Path) -> Path:
     """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in str(name_or_path):
+    if path.suffix == ".toml" or os.path.lexists(path) or "/" in str(name_or_path):
         return path
     if str(name_or_path) not in list_scenarios():
         raise ConfigError(
@@ -502,14 +509,133 @@ def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
         raise config_error_from_validation(exc, source, list(ScenarioConfig.model_fields)) from None
 
 
+REGIME_TABLE = "regime_overrides"
+
+
+def _is_path(preset: object) -> bool:
+    """Whether a preset name is a file path (``my_law.toml``, ``laws/x``) rather than a name."""
+    return isinstance(preset, str) and (preset.endswith(".toml") or "/" in preset)
+
+
+def _known_preset(name: str) -> bool:
+    """Whether a regime names a shipped preset or a file path (a missing file is said later)."""
+    return name in list_presets() or _is_path(name)
+
+
+def path_beside(preset: object, base_dir: Path | None) -> object:
+    """A relative preset path read from ``base_dir`` (the folder of the file that names it)."""
+    if base_dir is None or not _is_path(preset) or Path(str(preset)).is_absolute():
+        return preset
+    return str(base_dir / str(preset))
+
+
+def _paths_beside(data: dict[str, Any], base_dir: Path) -> None:
+    """Make the preset paths a scenario file names (its regime, its events' regimes) relative to
+    the file's folder, not to the working directory."""
+    data["regime"] = path_beside(data.get("regime", DEFAULT_SCENARIO), base_dir)
+    events = data.get("events")
+    if isinstance(events, list):
+        for event in events:
+            if isinstance(event, dict) and "regime" in event:
+                event["regime"] = path_beside(event["regime"], base_dir)
+
+
+@dataclass
+class _Applied:
+    """Overrides applied to a scenario's data, and the keys the user wrote for them."""
+
+    data: dict[str, Any]
+    regime_keys: dict[str, str] = field(default_factory=dict)  # regime field -> key as given
+    scenario_keys: set[str] = field(default_factory=set)  # top-level scenario fields set
+
+
+def apply_overrides(
+    data: dict[str, Any],
+    overrides: Mapping[str, Any],
+    origin: str,
+    base_dir: Path | None = None,
+) -> _Applied:
+    """Apply override keys to a scenario's data: the one path every override takes (``--set``,
+    a spec's ``overrides`` and ``parameters``, ``NPLMarketModel(**overrides)``).
+
+    A key is a scenario field, dotted (or with ``__``) into nested tables; a legal-regime field,
+    which goes to ``regime_overrides``; ``regime_overrides.FIELD``, the same; or
+    ``regime_overrides`` with a table, which replaces the scenario's regime overrides. A key under
+    ``regime_overrides`` that is not a regime field is refused. A preset path is read from
+    ``base_dir`` when relative (the working directory if None). Values are validated afterwards,
+    by the scenario's and the regime's schemas.
+
+    Raises:
+        ConfigError: an unknown key, or a key into a value that is not a table, named as given.
+    """
+    applied = _Applied(data)
+    regime_changes = dict(data.get(REGIME_TABLE) or {})
+    for raw_key, value in overrides.items():
+        key = str(raw_key).replace("__", ".")
+        head, _, rest = key.partition(".")
+        if key in LegalRegime.model_fields:
+            regime_changes[key] = value
+            applied.regime_keys[key] = str(raw_key)
+        elif head == REGIME_TABLE and rest:
+            _check_regime_field(rest, origin, str(raw_key))
+            regime_changes[rest] = value
+            applied.regime_keys[rest] = str(raw_key)
+        elif key == REGIME_TABLE:
+            if not isinstance(value, Mapping):
+                raise ConfigError(origin, str(raw_key), "expected a table of regime fields",
+                                  "{FIELD = VALUE, ...} with legal-regime fields")  # fmt: skip
+            regime_changes = {}
+            for name, inner in value.items():
+                _check_regime_field(str(name), origin, f"{raw_key}.{name}")
+                regime_changes[str(name)] = inner
+                applied.regime_keys[str(name)] = f"{raw_key}.{name}"
+        else:
+            if key == "regime" or key == "events":
+                value = _with_paths_beside(key, value, base_dir)
+            _set_dotted(data, key, value, origin)
+            applied.scenario_keys.add(head)
+    data[REGIME_TABLE] = regime_changes
+    return applied
+
+
+def _with_paths_beside(key: str, value: Any, base_dir: Path | None) -> Any:
+    if key == "regime":
+        return path_beside(value, base_dir)
+    if not isinstance(value, list):
+        return value
+    return [
+        {**event, "regime": path_beside(event["regime"], base_dir)}
+        if isinstance(event, Mapping) and "regime" in event
+        else event
+        for event in value
+    ]
+
+
+def _check_regime_field(name: str, origin: str, key: str) -> None:
+    if name not in LegalRegime.model_fields:
+        raise ConfigError(
+            origin, key, "not a legal-regime field", ", ".join(LegalRegime.model_fields)
+        )
+
+
 def load_scenario(
     scenario: str | Path | ScenarioConfig = DEFAULT_SCENARIO,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    origin: str = "overrides",
+    base_dir: Path | None = None,
 ) -> tuple[ScenarioConfig, LegalRegime]:
     """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
 
-    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot) or
-    legal-regime fields, which go to ``regime_overrides``.
+    Override keys are those of :func:`apply_overrides`. Preset paths in a scenario file are read
+    beside the file. The starting regime and every scheduled reform are resolved, so that a value
+    out of a field's range or a contradiction fails here, before any run.
+
+    Args:
+        scenario: a built-in name, a TOML path or a config.
+        overrides: scenario and regime fields to change.
+        origin: what a message calls the source of the overrides (``--set``, a spec file).
+        base_dir: the folder relative preset paths in the overrides are read from.
 
     Returns:
         The validated scenario and its resolved starting legal regime.
@@ -523,33 +649,91 @@ def load_scenario(
         path = scenario_source(scenario)
         data, source = read_toml(path), str(path)
         data.setdefault("name", path.stem)
+        _paths_beside(data, path.parent)
     config = _validated(data, source)
+    applied = _Applied(data)
     if overrides:
-        data = config.model_dump()
-        regime_changes = dict(data.get("regime_overrides", {}))
-        for raw_key, value in overrides.items():
-            key = raw_key.replace("__", ".")
-            if key in LegalRegime.model_fields:
-                regime_changes[key] = value
-            else:
-                _set_dotted(data, key, value, "overrides")
-        data["regime_overrides"] = regime_changes
-        config = _validated(data, "overrides")
-    regime = _resolve_regime(config.regime, config.regime_overrides, source)
-    for event in config.events:
-        if event.regime is not None or event.overrides:
-            _resolve_regime(event.regime or config.regime, event.overrides, source)
+        applied = apply_overrides(config.model_dump(), overrides, origin, base_dir)
+        config = _validated(applied.data, origin)
+    regime = _starting_regime(config, source, origin, applied)
+    regime_schedule(config, regime, source if "events" not in applied.scenario_keys else origin)
     return config, regime
 
 
-def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> LegalRegime:
-    if name not in list_presets() and not name.endswith(".toml"):
-        raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
-    return load_regime(name, overrides or None)
+def _starting_regime(
+    config: ScenarioConfig, source: str, origin: str, applied: _Applied
+) -> LegalRegime:
+    """The preset with the regime overrides; an error names where the offending key was set."""
+    where = origin if "regime" in applied.scenario_keys else source
+    name = config.regime
+    if not _known_preset(name):
+        raise ConfigError(where, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
+    base = _preset(name, where, "regime")
+    try:
+        return base.with_overrides(**config.regime_overrides)
+    except ConfigError as exc:
+        name = exc.key.split(".")[0]
+        if name in applied.regime_keys:
+            raise ConfigError(origin, applied.regime_keys[name], exc.problem, exc.allowed) from None
+        key = f"{REGIME_TABLE}.{exc.key}" if exc.key != "<root>" else REGIME_TABLE
+        where = origin if applied.regime_keys else source
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
 
 
-def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegime]:
-    """The preset name and legal regime in force after a scheduled reform ``event``, when
-    ``current_preset`` is in force before it (the one place that says how events change the law)."""
-    name = event.regime or current_preset
-    return name, load_regime(name, event.overrides or None)
+def _preset(name: str, where: str, key: str) -> LegalRegime:
+    """A preset, or a preset file that cannot be read named as the key that names it."""
+    try:
+        return load_regime(name)
+    except ConfigError as exc:
+        if exc.key != "<file>":
+            raise
+        raise ConfigError(where, key, f"{exc.source}: {exc.problem}") from None
+
+
+def regime_schedule(
+    config: ScenarioConfig, start: LegalRegime, source: str = "scenario"
+) -> list[tuple[int, str, LegalRegime]]:
+    """The law after each scheduled reform, in the order the model applies them (by quarter, then
+    as listed): ``(quarter, preset, regime)`` for every event that changes the law.
+
+    Raises:
+        ConfigError: an event's preset is unknown or its overrides are invalid where it applies.
+    """
+    order = sorted(range(len(config.events)), key=lambda i: config.events[i].quarter)
+    preset, regime, schedule = config.regime, start, []
+    for index in order:
+        event = config.events[index]
+        if event.regime is None and not event.overrides:
+            continue
+        if event.regime is not None and not (
+            event.regime in list_presets() or _is_path(event.regime)
+        ):
+            raise ConfigError(source, f"events.{index}.regime", f"unknown preset {event.regime!r}",
+                              ", ".join(list_presets()))  # fmt: skip
+        if event.regime is not None:
+            _preset(event.regime, source, f"events.{index}.regime")  # a missing file, said here
+        try:
+            preset, regime = event_regime(event, preset, regime)
+        except ConfigError as exc:
+            if exc.source in ("overrides", "<event>"):
+                key = f"events.{index}.overrides" + (f".{exc.key}" if exc.key != "<root>" else "")
+                raise ConfigError(source, key, exc.problem, exc.allowed) from None
+            raise
+        schedule.append((event.quarter, preset, regime))
+    return schedule
+
+
+def event_regime(
+    event: EventSpec, current_preset: str, current_regime: LegalRegime
+) -> tuple[str, LegalRegime]:
+    """The preset name and legal regime in force after a scheduled reform ``event`` (the one place
+    that says how events change the law).
+
+    An event naming a preset replaces the law by that preset, amended by the event's own
+    overrides. An event with only overrides amends the law in force, ``current_regime``: the
+    scenario's and the command line's regime overrides and every earlier event's stay, and two
+    events in one quarter both apply, in the order they are listed.
+    """
+    if event.regime is not None:
+        return event.regime, load_regime(event.regime, event.overrides or None)
+    return current_preset, current_regime.with_overrides(**event.overrides)

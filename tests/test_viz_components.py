@@ -10,7 +10,7 @@ import pytest
 import solara
 from matplotlib.colors import to_hex
 from mesa.visualization.solara_viz import _build_model_init_kwargs
-from nplsim.market.regime import list_presets
+from nplsim.market.regime import field_bounds, list_presets
 from nplsim.market.scenario import list_scenarios
 from nplsim.viz import app, components
 from solara.components.datatable import DataTableWidget
@@ -199,7 +199,7 @@ def test_controls_stay_inside_each_regime_field_s_range():
     for name in (*app.LEVER_FIELDS,):
         spec = app.MODEL_PARAMS[name]
         if spec["type"] == "SliderFloat":
-            low, high = app.field_bounds(name)
+            low, high, _, _ = field_bounds(name)
             assert (spec["min"], spec["max"]) == (low, high)
             assert low <= spec["value"] <= high
     assert app.MODEL_PARAMS["scenario_name"]["values"] == list_scenarios()

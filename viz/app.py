@@ -20,7 +20,7 @@ import solara
 from mesa.visualization import SolaraViz
 from nplsim.market.errors import ConfigError
 from nplsim.market.model import NPLMarketModel
-from nplsim.market.regime import InvestorClass, LegalRegime
+from nplsim.market.regime import InvestorClass, LegalRegime, field_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
 from nplsim.viz import components
 
@@ -52,14 +52,6 @@ LEVER_FIELDS = (
 )
 
 
-def field_bounds(field: str) -> tuple[float, float]:
-    """The valid range of a numeric regime field, from its schema."""
-    metadata = LegalRegime.model_fields[field].metadata
-    low = next(m.ge for m in metadata if hasattr(m, "ge"))
-    high = next(m.le for m in metadata if hasattr(m, "le"))
-    return float(low), float(high)
-
-
 def _investor_base_of(classes: tuple[str, ...]) -> str:
     return next(
         (name for name, base in INVESTOR_BASES.items() if set(base) == set(classes)),
@@ -76,7 +68,7 @@ def _lever_param(field: str, default: Any) -> dict[str, Any]:
     if getattr(annotation, "__origin__", None) is Literal:
         return {"type": "Select", "value": default, "values": list(get_args(annotation)),
                 "label": label}  # fmt: skip
-    low, high = field_bounds(field)
+    low, high, _, _ = field_bounds(field)
     step = 0.1 if high > 1 else (0.01 if high <= 0.5 else 0.05)
     return {"type": "SliderFloat", "value": float(default), "min": low, "max": high,
             "step": step, "label": label}  # fmt: skip
