@@ -98,8 +98,9 @@ def test_json_input_is_strict_and_an_object(tmp_path, text, expected):
         ["sweep", "{path}", "--out", "{out}"],
         ["sensitivity", "{path}"],
         ["validate", "--facts", "{path}"],
+        ["run", "--from-manifest", "{path}"],
     ],
-    ids=["scenario", "sweep spec", "sensitivity spec", "facts"],
+    ids=["scenario", "sweep spec", "sensitivity spec", "facts", "manifest"],
 )
 @pytest.mark.parametrize("target", ["fifo", "deep", "/dev/zero", "folder"])
 def test_every_file_input_is_bounded_from_the_command_line(tmp_path, capsys, argv, target):

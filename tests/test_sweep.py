@@ -251,7 +251,7 @@ def test_existing_sweep_needs_resume_and_resume_skips_everything(small_sweeps, c
     spec, out = str(small_sweeps["spec"]), str(small_sweeps["w1"])
     assert main(["sweep", spec, "--out", out, "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "already holds a sweep" in err and "--resume" in err
+    assert err.count("\n") == 1 and "holds earlier sweep results" in err and "--resume" in err
     report = run_sweep(spec, out, workers=1, resume=True, progress=False)
     assert (report.done, report.skipped, report.failed) == (0, 8, 0)
     changed = _spec_file(small_sweeps["spec"].parent, SMALL_SWEEP.replace("0.9]", "0.8]"), "c")
@@ -353,9 +353,13 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
         "[parameters.initial_npl_ratio]\nvalues = [0.05, 0.95]\n",
     )
     out = tmp_path / "out"
-    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 0
-    printed = capsys.readouterr().out
-    assert "failed       1" in printed and "done         1" in printed
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 1
+    printed = capsys.readouterr()
+    assert "failed       1" in printed.out and "done         1" in printed.out
+    assert (
+        printed.err == f"nplsim: 1 of 2 runs failed; each is described in {out / 'failures'}"
+        "; retry them with --resume\n"
+    )
     (failure,) = (out / "failures").glob("*.json")
     record = json.loads(failure.read_text())
     assert record["params"] == {"initial_npl_ratio": 0.95} and record["seed"] == 0

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 import mesa
 import solara
 from mesa.visualization import SolaraViz
+from nplsim.experiments import seeds
 from nplsim.market.errors import ConfigError
 from nplsim.market.model import NPLMarketModel
 from nplsim.market.regime import InvestorClass, LegalRegime, field_bounds
@@ -109,22 +110,12 @@ DEFAULTS = {name: spec["value"] for name, spec in MODEL_PARAMS.items()}
 
 
 def parse_seed(value: object) -> int:
-    """The seed control's value as a non-negative integer (the control sends text).
+    """The seed control's value as a seed (the control sends text), checked like every seed.
 
     Raises:
         ConfigError: not a whole number in ``[0, 2**63)``.
     """
-    if isinstance(value, bool):
-        raise ConfigError("controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1")
-    try:
-        seed = int(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            "controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1"
-        ) from None
-    if not 0 <= seed < 2**63:
-        raise ConfigError("controls", "seed", f"{seed} is out of range", "0 to 2**63-1")
-    return seed
+    return seeds.parse_seed(value, "controls", "seed")
 
 
 def lab_overrides(
