@@ -178,20 +178,26 @@ def _two(names: list[str]) -> tuple[str, str]:
 
 
 VIZ_PORT = 8765
+PORTS = (1, 65535)  # TCP ports a server can listen on
+
+
+def _port(text: str) -> int:
+    """A TCP port number from the command line (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not PORTS[0] <= port <= PORTS[1]:
+        raise argparse.ArgumentTypeError(f"port {port} out of range {PORTS[0]}-{PORTS[1]}")
+    return port
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
-    """Replace this process by a Solara server of ``nplsim.viz.app:page`` on 127.0.0.1.
+    """Replace this process by the policy lab's server (:mod:`nplsim.viz.server`) on 127.0.0.1.
 
-    The app is named, not imported (the viz layer sits above experiments). Nothing leaves the
-    machine: the front end comes from the solara-assets package, and Solara's version check and
-    usage telemetry are switched off.
+    The server is started by name, not imported here (the viz layer sits above experiments).
     """
-    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
-    argv = [
-        sys.executable, "-m", "solara", "run", "nplsim.viz.app:page", "--host", "127.0.0.1",
-        "--port", str(args.port), "--production", "--no-open", "--no-check-version",
-    ]  # fmt: skip
+    argv = [sys.executable, "-m", "nplsim.viz.server", "--port", str(args.port)]
     os.execv(sys.executable, argv)
     return 0
 
@@ -239,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     regimes.add_argument("names", nargs="*", help="preset name(s)")
     regimes.set_defaults(handler=_cmd_regimes)
     viz = sub.add_parser("viz", help="serve the interactive policy lab on 127.0.0.1")
-    viz.add_argument("--port", type=int, default=VIZ_PORT, help=f"port (default {VIZ_PORT})")
+    viz.add_argument("--port", type=_port, default=VIZ_PORT, help=f"port (default {VIZ_PORT})")
     viz.set_defaults(handler=_cmd_viz)
     # subcommands registered by experiment modules (one register_cli(sub) call each, below)
     register_sweep_cli(sub)

@@ -154,3 +154,13 @@ def test_set_is_strict_and_blames_itself(tmp_path, capsys, item, expected):
 def test_quarters_out_of_range_blames_the_quarters_flag(tmp_path, capsys):
     assert main(["run", "--quarters", "0", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("nplsim: error: --quarters: quarters: ")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_viz_refuses_a_port_that_is_not_one(capsys, port):
+    # was: a traceback from the server for --port 99999
+    with pytest.raises(SystemExit) as exc:
+        main(["viz", "--port", port])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "port" in err
