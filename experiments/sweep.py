@@ -90,6 +90,7 @@ RUNS_DIR = "runs"
 FAILURES_DIR = "failures"
 RUN_ID_LENGTH = 12  # hex digits of SHA-256: 48 bits, collision-free for any practical sweep
 EXIT_FAILED_RUNS = 1  # exit status of a sweep in which some runs failed
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # scheduler hosts that are this machine
 # Integer parameter values are stored in 64-bit integer Parquet columns (seeds too).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT64_RANGE = f"integers from -2**63 to 2**63 - 1 ({INT64_MIN} to {INT64_MAX})"
@@ -725,11 +726,18 @@ def _executor(stack: ExitStack, scheduler: str | None, workers: int | None) -> E
 
 
 def _connect(address: str) -> Any:
+    """A Dask client of ``address``, secured as Dask's configuration says (``Security``: TLS
+    certificates, ``require-encryption``); an unencrypted scheduler off this machine is warned
+    about, since whoever reaches it can run code on the workers (see docs/sweeps.md)."""
     from distributed import Client
 
+    host = address.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")
+    if address.startswith("tcp://") and host not in LOOPBACK:
+        logger.warning("%s is not encrypted: use tls:// (docs/sweeps.md)", address)
     try:
         return Client(address, timeout="5s")
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+    except (OSError, TimeoutError, ValueError, TypeError, RuntimeError) as exc:
+        # RuntimeError: encryption required by the configuration, refused by a plain address
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(
             "--scheduler", address, f"cannot connect to Dask scheduler: {message}"

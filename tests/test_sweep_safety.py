@@ -178,3 +178,21 @@ def test_load_sweep_reads_a_written_sweep(tmp_path):
     assert _sweep(tmp_path, _spec(tmp_path, "replications = 2\n")) == 0
     frame = load_sweep(tmp_path / "out")
     assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+
+
+def test_an_unencrypted_scheduler_of_another_machine_is_warned_about(tmp_path, monkeypatch, caplog):
+    import distributed
+
+    def unreachable(address, timeout):
+        raise OSError("no route")
+
+    monkeypatch.setattr(distributed, "Client", unreachable)
+    spec = _spec(tmp_path, "")
+    for address, warned in (("tcp://192.0.2.1:8786", True), ("tcp://127.0.0.1:8786", False),
+                            ("tls://192.0.2.1:8786", False)):  # fmt: skip
+        caplog.clear()
+        with pytest.raises(ConfigError, match="cannot connect"):
+            from nplsim.experiments.sweep import run_sweep
+
+            run_sweep(spec, tmp_path / "o", scheduler=address, progress=False)
+        assert ("is not encrypted" in caplog.text) is warned
