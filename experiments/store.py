@@ -10,7 +10,7 @@ A claim holds one lock per output directory (``.NAME.lock`` beside it, ``flock``
 writers exactly one wins, the others fail at once with one line. Results are written into a
 staging directory beside the output (``.NAME.stage-XXXXXXXX``), fsynced and renamed into place;
 replaced results go to ``.NAME.old-XXXXXXXX`` first and are removed after the rename. Staging and
-old directories a killed process left are cleaned when the next claim of that name starts (an
+old directories a killed process left are cleaned when the next claim in that folder starts (an
 interrupted replacement is rolled back to the old results). Every ``OSError`` met while writing
 is a :class:`ConfigError` naming the path and the cause; what was written is kept in a visible
 ``NAME.partial-XXXXXXXX`` directory, named in the message.
@@ -285,6 +285,7 @@ def claim(
     result = Claim(path, shown, kind, None, overwrite, lock, made)
     try:
         _clean_stale(path)
+        clean_parent(path.parent, skip=path.name)
         result.existing = _existing(path, shown, kind, overwrite, resume)
     except BaseException:
         result.release(failed=True)
@@ -523,13 +524,14 @@ def _clean_stale(path: Path) -> None:
             shutil.rmtree(target, ignore_errors=True)
 
 
-def clean_parent(parent: Path) -> None:
-    """Clean what killed writers left in ``parent`` for every output name whose lock is free."""
+def clean_parent(parent: Path, skip: str) -> None:
+    """Clean what killed writers left in ``parent`` for every other output name (not ``skip``,
+    the caller's own) whose lock is free."""
     pattern = re.compile(rf"\.(.+)\.(?:{_STAGE}|{_OLD})-[0-9a-f]{{{2 * TOKEN_BYTES}}}")
     with suppress(OSError):
         for entry in sorted(os.listdir(parent)):
             match = pattern.fullmatch(entry)
-            if match is None:
+            if match is None or match.group(1) == skip:
                 continue
             lock = _try_lock(parent / match.group(1))
             if lock is not None:

@@ -171,14 +171,18 @@ def test_staging_a_killed_writer_left_is_cleaned_when_the_name_is_claimed_again(
         (folder / "model.parquet").write_bytes(b"half")
     marker = {"tool": "nplsim", "kind": "run", "files": ["model.parquet"]}
     (stale[2] / MARKER).write_text(json.dumps(marker))  # earlier results, moved aside
-    (tmp_path / ".other.stage-0123abcd").mkdir()  # another name's: not this claim's business
+    (tmp_path / ".dead.stage-0123abcd").mkdir()  # another name's, its writer gone
+    busy = claim(tmp_path / "busy", "run")
+    (tmp_path / ".busy.stage-0123abcd").mkdir()  # another name's, its writer still at work
     held = claim(out, "run", overwrite=True)
     try:
         assert not any(folder.exists() for folder in stale[:2])
         assert out.is_dir()  # the old results of an interrupted replacement are restored
+        assert not (tmp_path / ".dead.stage-0123abcd").exists()
+        assert (tmp_path / ".busy.stage-0123abcd").exists()
     finally:
         held.release(failed=True)
-    assert (tmp_path / ".other.stage-0123abcd").exists()
+        busy.release(failed=True)
 
 
 def test_a_run_killed_while_writing_leaves_nothing_the_next_run_keeps(tmp_path):
