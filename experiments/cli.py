@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pandas as pd
 
+from nplsim.experiments.calibrate import register_cli as register_calibrate_cli
 from nplsim.experiments.compare import register_compare_cli
 from nplsim.experiments.interrupt import (
     EXIT_INTERRUPTED,
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_routes_cli(sub)
     register_sensitivity_cli(sub)
     register_validate_cli(sub)
+    register_calibrate_cli(sub)
     return parser
 
 

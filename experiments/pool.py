@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from typing import Any
@@ -152,6 +152,18 @@ def _in_pool(fn: Callable, tasks: Sequence[Any], workers: int) -> Iterator[Outco
     finally:
         for future in in_flight:
             future.cancel()
+        _kill(pool)
+
+
+@contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """The local pool as an executor, for a library that submits its own work (pyabc's
+    sampler): the same clean workers as :func:`run_tasks`, killed on any way out."""
+    with deferred():
+        pool = _new_pool(workers)
+    try:
+        yield pool
+    finally:
         _kill(pool)
 
 

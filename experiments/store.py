@@ -40,7 +40,7 @@ from nplsim.market.errors import ConfigError, os_reason, read_json
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["run", "sweep", "compare", "sensitivity", "validate", "routes"]
+Kind = Literal["run", "sweep", "compare", "sensitivity", "validate", "routes", "calibrate"]
 MARKER = ".nplsim-results.json"
 RESULTS_ROOT = Path("results")  # where commands put results unless told otherwise (--out)
 WRITABLE = "a path in a directory where you can create files"
@@ -70,6 +70,10 @@ TMP_PREFIX = ".tmp-"  # temporary files and folders written inside a results dir
 LAYOUTS: dict[str, Layout] = {
     "sweep": Layout(
         {"runs": r"run_id=[0-9a-f]+|\.tmp-.*", "failures": r"[0-9a-f]+\.json|\.tmp-.*"},
+        scratch=r"\.tmp-.*",
+    ),
+    "calibrate": Layout(
+        {"history": r"abc\.db(-journal|-wal|-shm)?", "results": r".*"},
         scratch=r"\.tmp-.*",
     ),
 }
@@ -372,7 +376,7 @@ def _existing(
                           "a new or empty directory")  # fmt: skip
     flags = (
         "--resume to continue them or --overwrite to replace them"
-        if kind == "sweep"
+        if kind in ("sweep", "calibrate")
         else ("--overwrite to replace them")
     )
     if not (overwrite or resume):

@@ -17,7 +17,7 @@ import argparse
 import hashlib
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -421,16 +421,24 @@ N_DEALS = "#deals"  # run_statistics' entry for the deal count (no fact id has a
 
 
 def run_statistics(
-    scenario: str, seed: int, n_loans: int, specs: tuple[tuple[str, StatisticSpec], ...]
+    scenario: str,
+    seed: int,
+    n_loans: int | None,
+    specs: tuple[tuple[str, StatisticSpec], ...],
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Run one scenario with one seed and compute the statistics of its facts (raw units).
 
     A top-level function, so that a process pool can pickle it. The entry ``N_DEALS`` is the
-    number of deals the run issued.
+    number of deals the run issued. ``overrides`` change the scenario (a calibration's
+    parameters); ``n_loans`` (if not None) sets the loan slots.
     """
     from nplsim.experiments.run import simulate
 
-    model = simulate(scenario, seed, {"n_loans": n_loans})
+    changes = dict(overrides or {})
+    if n_loans is not None:
+        changes["n_loans"] = n_loans
+    model = simulate(scenario, seed, changes)
     frame = model.model_frame().set_index("quarter")
     amcs = model.amc_frame()
     trades = model.trade_frame()

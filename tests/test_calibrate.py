@@ -1,0 +1,291 @@
+"""nplsim calibrate: spec checking, parameter recovery, determinism, resume after a kill, Dask,
+and parameter uncertainty carried into a comparison."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nplsim.experiments.calibrate import _complete_generations, calibrate
+from nplsim.experiments.calibration_spec import load_calibration
+from nplsim.experiments.cli import main
+from nplsim.experiments.posterior import combine
+from nplsim.experiments.run import simulate
+from nplsim.market.errors import ConfigError
+
+TRUTH = {"loan_growth_annual": 0.10, "deposit_growth_annual": 0.06, "reserve_ratio": 0.15}
+N_LOANS, QUARTERS = 10_000, 6
+
+MOMENT = """
+[[moments]]
+id = "{id}"
+description = "{id}"
+source = "synthetic: the model at known parameter values"
+unit = "{unit}"
+target = {target:.8g}
+tolerance = {tolerance:.8g}
+[moments.statistic]
+table = "model"
+column = "{column}"
+quarter = {quarter}
+{extra}
+"""
+
+
+def _targets(seeds: int = 5) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation over seeds of three moments at the true parameters."""
+    values = []
+    for seed in range(1000, 1000 + seeds):
+        overrides = {"n_loans": N_LOANS, "quarters": QUARTERS, **TRUTH}
+        frame = simulate("restart_2016", seed, overrides).model_frame()
+        values.append((frame.gross_loans.iloc[-1] - frame.gross_loans.iloc[0],
+                       frame.loan_to_deposit.iloc[-1] * 100,
+                       frame.liquidity_ratio.iloc[-1] * 100))  # fmt: skip
+    mean, sd = np.mean(values, axis=0), np.std(values, axis=0, ddof=1)
+    return {name: (mean[i], sd[i]) for i, name in enumerate(("loan_growth", "ldr", "liquidity"))}
+
+
+def recovery_spec(path: Path, *, population: int, generations: int, min_epsilon: float,
+                  n_loans: int = N_LOANS, seed: int = 5) -> Path:  # fmt: skip
+    """A spec whose targets are the model's own moments at :data:`TRUTH`."""
+    found = _targets()
+    text = f"""scenario = "restart_2016"
+n_loans = {n_loans}
+quarters = {QUARTERS}
+seeds_per_particle = 1
+population = {population}
+generations = {generations}
+min_epsilon = {min_epsilon}
+seed = {seed}
+predictive_draws = 6
+
+[parameters.loan_growth_annual]
+low = 0.0
+high = 0.25
+
+[parameters.deposit_growth_annual]
+low = 0.0
+high = 0.25
+
+[parameters.reserve_ratio]
+low = 0.05
+high = 0.25
+"""
+    rows = (("loan_growth", "cny_bn", "gross_loans", "minus_quarter = 0"),
+            ("ldr", "percent", "loan_to_deposit", ""),
+            ("liquidity", "percent", "liquidity_ratio", ""))  # fmt: skip
+    for name, unit, column, extra in rows:
+        target, sd = found[name]
+        text += MOMENT.format(id=name, unit=unit, target=target, tolerance=sd, column=column,
+                              quarter=QUARTERS, extra=extra)  # fmt: skip
+    path.write_text(text)
+    return path
+
+
+TINY = """scenario = "restart_2016"
+n_loans = 1000
+quarters = 4
+seeds_per_particle = 1
+population = 12
+generations = {generations}
+min_epsilon = 0
+seed = 2
+predictive_draws = 3
+
+[parameters.loan_growth_annual]
+low = 0.0
+high = 0.25
+
+[[moments]]
+id = "ldr"
+description = "loan-to-deposit ratio"
+source = "synthetic"
+unit = "percent"
+target = 72.0
+tolerance = 3.0
+[moments.statistic]
+table = "model"
+column = "loan_to_deposit"
+quarter = 4
+
+[[moments]]
+id = "car_end"
+description = "final CAR"
+source = "synthetic"
+unit = "percent"
+target = 12.0
+tolerance = 2.0
+held_out = true
+[moments.statistic]
+table = "model"
+column = "car"
+quarter = 4
+"""
+
+
+def tiny_spec(path: Path, generations: int = 2) -> Path:
+    path.write_text(TINY.format(generations=generations))
+    return path
+
+
+# ====================================================================== the spec
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (("[parameters.loan_growth_annual]", "[parameters.no_such_field]"),
+         "parameters.no_such_field", "unknown key"),
+        (("high = 0.25", "high = 7.0"), "parameters.loan_growth_annual.high", "7.0"),
+        (("[parameters.loan_growth_annual]", "[parameters.disclosure_level]"),
+         "parameters.disclosure_level", "legal-regime field"),
+        (('id = "ldr"', 'fact = "abs_retail_pools"\n#'), "moments.0", "no statistic"),
+        (('id = "ldr"', 'fact = "bigfour_npl_2006"\n#'), "moments.0", "amc_only_1999"),
+        (('id = "ldr"', 'fact = "no_such_fact"\n#'), "moments.0.fact", "unknown fact"),
+    ],
+)  # fmt: skip
+def test_a_bad_spec_is_one_line_naming_file_and_key(tmp_path, change, key, words):
+    text = TINY.format(generations=1)
+    old, new = change
+    if new.endswith("\n#"):  # a fact by id: drop the written-out fact's fields
+        head, _, _ = text.partition("[[moments]]\n" + old)
+        text = head + "[[moments]]\n" + new.removesuffix("\n#") + "\n"
+    else:
+        text = text.replace(old, new, 1)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_calibration(spec)
+    assert caught.value.key == key and str(spec) == caught.value.source
+    assert words in str(caught.value)
+    out = tmp_path / "out"
+    assert main(["calibrate", str(spec), "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()
+
+
+# ====================================================================== the search
+@pytest.mark.slow
+def test_calibration_recovers_known_parameters(tmp_path):
+    """Targets are the model's own moments at known parameters; every parameter's 95% posterior
+    interval contains its true value, and the moments pin each down (posterior sd at most 60%
+    of the prior's)."""
+    spec = recovery_spec(tmp_path / "spec.toml", population=30, generations=8, min_epsilon=0.7)
+    calibrate(spec, tmp_path / "out", workers=1, progress=False)
+    ident = pd.read_csv(tmp_path / "out" / "results" / "identification.csv")
+    for row in ident.itertuples():
+        assert row.p2_5 <= TRUTH[row.parameter] <= row.p97_5, row
+    assert (ident["sd_ratio"] < 0.6).sum() >= 2, ident
+    fit = pd.read_csv(tmp_path / "out" / "results" / "fit.csv")
+    assert fit["hit"].all(), fit
+
+
+def test_a_calibration_in_one_process_repeats_exactly(tmp_path):
+    spec = tiny_spec(tmp_path / "spec.toml")
+    first = calibrate(spec, tmp_path / "a", workers=1, progress=False)
+    calibrate(spec, tmp_path / "b", workers=1, progress=False)
+    for name in ("posterior.parquet", "fit.csv", "identification.csv"):
+        a = (tmp_path / "a" / "results" / name).read_bytes()
+        assert a == (tmp_path / "b" / "results" / name).read_bytes(), name
+    assert first.generations == 2
+    calibrated = (tmp_path / "a" / "results" / "calibrated.toml").read_text()
+    assert calibrated.startswith("# restart_2016, calibrated")
+    calibrated_file = str(tmp_path / "a" / "results" / "calibrated.toml")
+    argv = ["run", calibrated_file, "--quarters", "1", "--set", "n_loans=1000"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    fit = pd.read_csv(tmp_path / "a" / "results" / "fit.csv")
+    assert list(fit["held_out"]) == [False, True]
+
+
+def test_a_calibration_refuses_to_overwrite_and_resumes_only_its_own_spec(tmp_path):
+    spec = tiny_spec(tmp_path / "spec.toml", generations=1)
+    calibrate(spec, tmp_path / "out", workers=1, progress=False)
+    with pytest.raises(ConfigError, match="--resume to continue them or --overwrite"):
+        calibrate(spec, tmp_path / "out", workers=1, progress=False)
+    other = tiny_spec(tmp_path / "other.toml", generations=2)
+    with pytest.raises(ConfigError, match="differs from the spec"):
+        calibrate(other, tmp_path / "out", workers=1, progress=False, resume=True)
+
+
+@pytest.mark.slow
+def test_a_killed_calibration_resumes_from_its_last_complete_generation(tmp_path):
+    """SIGTERM mid-calibration, then --resume: the history keeps every complete generation once,
+    and the calibration ends with as many generations as the spec asks."""
+    spec = tiny_spec(tmp_path / "spec.toml", generations=6)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nplsim", "calibrate", str(spec), "--out",
+                             str(out), "--workers", "1", "--quiet"], env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _complete_generations(out) >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    done_before = _complete_generations(out)
+    assert 1 <= done_before < 6
+    report = calibrate(spec, out, workers=1, progress=False, resume=True)
+    assert report.generations == 6 and report.new_generations == 6 - done_before
+    import pyabc
+
+    history = pyabc.History(f"sqlite:///{out / 'history' / 'abc.db'}", _id=1)
+    populations = history.get_all_populations()
+    assert sorted(populations[populations.t >= 0].t) == [0, 1, 2, 3, 4, 5]
+    assert (out / "results" / "posterior.parquet").is_file()
+
+
+@pytest.mark.slow
+def test_a_calibration_on_a_local_dask_cluster_agrees_with_the_local_pool(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = tiny_spec(tmp_path / "spec.toml", generations=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+        on_dask = calibrate(spec, tmp_path / "dask", scheduler=cluster.scheduler_address,
+                            progress=False)  # fmt: skip
+    local = calibrate(spec, tmp_path / "pool", workers=2, progress=False)
+    assert on_dask.generations == local.generations == 2
+    a = pd.read_csv(tmp_path / "dask" / "results" / "identification.csv").iloc[0]
+    b = pd.read_csv(tmp_path / "pool" / "results" / "identification.csv").iloc[0]
+    # Monte Carlo agreement: each posterior median lies inside the other's 95% interval
+    assert a.p2_5 <= b["median"] <= a.p97_5 and b.p2_5 <= a["median"] <= b.p97_5
+
+
+# ====================================================================== uncertainty into policy
+def _table(diffs, halves, n=10):
+    rows = [{"metric": "car", "statistic": "mean", "diff": d, "ci_low": d - h, "ci_high": d + h,
+             "n_seeds": n} for d, h in zip(diffs, halves, strict=True)]  # fmt: skip
+    return [pd.DataFrame([r]) for r in rows]
+
+
+def test_parameter_uncertainty_widens_the_interval_and_one_draw_does_not():
+    central = _table([1.0], [0.5])[0]
+    same = combine(central, _table([1.0] * 20, [0.5] * 20))
+    assert same.param_ci_low[0] == pytest.approx(0.5, abs=0.03)
+    assert same.param_ci_high[0] == pytest.approx(1.5, abs=0.03)
+    spread = combine(central, _table(list(np.linspace(0.0, 2.0, 20)), [0.5] * 20))
+    assert spread.param_ci_low[0] < 0.5 - 0.3 and spread.param_ci_high[0] > 1.5 + 0.3
+    assert spread.seed_ci_low[0] == 0.5 and spread.seed_ci_high[0] == 1.5
+
+
+def test_compare_over_a_posterior_reports_both_intervals(tmp_path):
+    spec = tiny_spec(tmp_path / "spec.toml", generations=1)
+    calibrate(spec, tmp_path / "cal", workers=1, progress=False)
+    out = tmp_path / "cmp"
+    code = main(["compare", "restart_2016", "strengthened", "--seeds", "2", "--quarters", "2",
+                 "--set-a", "n_loans=1000", "--set-b", "n_loans=1000", "--posterior",
+                 str(tmp_path / "cal"), "--draws", "2", "--workers", "1", "--quiet",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(out / "comparison_posterior.csv")
+    assert {"seed_ci_low", "param_ci_low", "draws"} <= set(table.columns)
+    assert (table["draws"] == 2).all()
+    ok = table.dropna(subset=["param_ci_low"])
+    assert len(ok) > 0 and (ok.param_ci_low <= ok.param_ci_high).all()
