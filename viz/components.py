@@ -136,6 +136,17 @@ def law_rows(lab: PolicyLab) -> list[tuple[str, str, str]]:
     return rows
 
 
+def law_key(lab: PolicyLab) -> tuple:
+    """What the law panel shows, in short: the law in force, the reforms and which of them have
+    happened, whether the run is over."""
+    model = lab.market
+    assert model is not None
+    reforms = tuple(scheduled_reforms(model))
+    return (id(model), model.regime_name, reforms,
+            tuple(q <= model.quarter for q, _ in reforms),
+            model.quarter >= model.config.quarters)  # fmt: skip
+
+
 def deals_table(lab: PolicyLab, limit: int = 200) -> pd.DataFrame:
     """The most recent deals, newest first, rounded for reading."""
     model = lab.market
@@ -185,9 +196,12 @@ def KpiCards(lab: PolicyLab, tick: int = 0) -> None:
 
 
 @solara.component
-def LawPanel(lab: PolicyLab, on_reform: Callable[[], None] = force_update, tick: int = 0) -> None:
+def LawPanel(
+    lab: PolicyLab, on_reform: Callable[[], None] = force_update, state: object = None
+) -> None:
     """The law in force: its key levers and every field that differs from its preset, with the
-    preset's value; the "Reform now" control and the run's reforms."""
+    preset's value; the "Reform now" control and the run's reforms. ``state`` (see
+    :func:`law_key`) changes when any of that does: the panel is drawn again only then."""
     model = lab.market
     assert model is not None
     presets = list_presets()
@@ -257,7 +271,7 @@ def OverviewTab(lab: PolicyLab, tick: int = 0) -> None:
     """Headline numbers, the main charts and the law."""
     KpiCards(lab, tick=tick)
     ChartGrid(lab, ["npl-ratio", "car", "disposal", "abs-market"], tick=tick)
-    LawPanel(lab, tick=tick)
+    LawPanel(lab, state=law_key(lab))
 
 
 @solara.component

@@ -72,6 +72,18 @@ def empty() -> pd.DataFrame:
     )
 
 
+def tidy(quarters: np.ndarray, names: list[str], values: list[np.ndarray]) -> pd.DataFrame:
+    """A tidy frame of series that share their quarters, built in one go."""
+    n = len(quarters)
+    return pd.DataFrame(
+        {
+            "quarter": np.tile(np.asarray(quarters, dtype=np.int64), len(names)),
+            "series": np.repeat(np.array(names, dtype=object), n),
+            "value": np.concatenate(values) if values else np.empty(0),
+        }
+    )
+
+
 def model_series(
     model: NPLMarketModel, columns: dict[str, str], scale: float = 1.0
 ) -> pd.DataFrame:
@@ -80,21 +92,25 @@ def model_series(
     present = [c for c in columns if c in frame]
     if not present:
         return empty()
-    tidy = frame.melt(id_vars="quarter", value_vars=present, var_name="series")
-    tidy["series"] = tidy["series"].map(columns)
-    tidy["value"] = tidy["value"].astype(float) * scale
-    return tidy[TIDY]
+    values = [scale * frame[c].to_numpy(dtype=float) for c in present]
+    return tidy(frame["quarter"].to_numpy(), [columns[c] for c in present], values)
 
 
 def per_bank(model: NPLMarketModel, column: str, scale: float = 100.0) -> pd.DataFrame:
     """A ``banks.parquet`` column for each bank, and the system's from ``model.parquet``."""
-    banks = frames(model)[1]
+    banks, system = frames(model)[1], frames(model)[0]
     if column not in banks:
         return empty()
-    tidy = banks[["quarter", "bank", column]].rename(columns={"bank": "series", column: "value"})
-    tidy["value"] = tidy["value"].astype(float) * scale
-    system = model_series(model, {column: ALL_BANKS}, scale)
-    return pd.concat([tidy, system], ignore_index=True)[TIDY]
+    parts = [
+        (banks["quarter"].to_numpy(dtype=np.int64), banks["bank"].to_numpy(dtype=object),
+         scale * banks[column].to_numpy(dtype=float)),
+    ]  # fmt: skip
+    if column in system:
+        quarters = system["quarter"].to_numpy(dtype=np.int64)
+        parts.append((quarters, np.full(len(quarters), ALL_BANKS, dtype=object),
+                      scale * system[column].to_numpy(dtype=float)))  # fmt: skip
+    return pd.DataFrame({name: np.concatenate([p[k] for p in parts])
+                         for k, name in enumerate(TIDY)})  # fmt: skip
 
 
 def bank_sums(
@@ -102,20 +118,24 @@ def bank_sums(
 ) -> pd.DataFrame:
     """Columns of ``banks.parquet`` summed over banks (or of one bank), as tidy series."""
     frame = frames(model)[1]
-    if "retained_abs" in frame and "pending_securitisation" in frame:
-        frame = frame.assign(
-            abs_and_pipeline=frame["retained_abs"] + frame["pending_securitisation"]
-        )
     if bank is not None:
         frame = frame[frame["bank"] == bank]
-    present = [c for c in parts if c in frame]
-    if not present:
-        return empty()
-    by_q = frame.groupby("quarter")[present].sum().reset_index()
-    tidy = by_q.melt(id_vars="quarter", value_vars=present, var_name="series")
-    tidy["series"] = tidy["series"].map(parts)
-    tidy["value"] = tidy["value"].astype(float) * scale
-    return tidy[TIDY]
+    quarters, index = np.unique(frame["quarter"].to_numpy(dtype=np.int64), return_inverse=True)
+    names, values = [], []
+    for column, label in parts.items():
+        if column == "abs_and_pipeline":
+            if "retained_abs" not in frame or "pending_securitisation" not in frame:
+                continue
+            raw = frame["retained_abs"].to_numpy(float) + frame["pending_securitisation"].to_numpy(
+                float
+            )
+        elif column in frame:
+            raw = frame[column].to_numpy(dtype=float)
+        else:
+            continue
+        names.append(label)
+        values.append(scale * np.bincount(index, weights=raw, minlength=len(quarters)))
+    return tidy(quarters, names, values) if names else empty()
 
 
 def disposal(model: NPLMarketModel) -> pd.DataFrame:

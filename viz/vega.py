@@ -184,8 +184,20 @@ def vega_libraries() -> dict[str, str]:
 
 def records_json(frame: pd.DataFrame) -> str:
     """Rows of a frame as a JSON array of objects; NaN and infinities become null (a gap)."""
-    clean = frame.replace([np.inf, -np.inf], np.nan)
-    return clean.to_json(orient="records", double_precision=10)
+    columns = []
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if values.dtype.kind == "f":
+            finite = np.isfinite(values)
+            column = values.tolist()
+            if not finite.all():
+                column = [x if ok else None for x, ok in zip(column, finite.tolist(), strict=True)]
+        else:
+            column = values.tolist()
+        columns.append(column)
+    names = [str(name) for name in frame.columns]
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
 def spec_json(spec: dict[str, Any]) -> str:
