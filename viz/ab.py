@@ -363,7 +363,8 @@ def ABTab(settings: Settings, render_interval: solara.Reactive[int], tick: int =
                 )
         if p.a is not None and p.b is not None:
             ABCharts(p, metric, task.value if task.finished else None, tick=tick)
-            with solara.Card("More seeds", margin=0, classes=["nplsim-card", "nplsim-ab-seeds"]):
+            card = solara.Card("More seeds", margin=0, classes=["nplsim-card", "nplsim-ab-seeds"])
+            with card, solara.Column(gap="6px"):
                 LabeledSlider(
                     "more_seeds",
                     f"more seeds besides seed {p.seed}",

@@ -105,6 +105,7 @@ def time_spec(
     series: tuple[str, ...],
     horizon: int,
     with_limits: bool,
+    zero: bool = False,
     height: int = CHART_HEIGHT,
 ) -> dict[str, Any]:
     """The Vega-Lite spec of a time-series chart (see the module docstring); its colours are
@@ -145,7 +146,7 @@ def time_spec(
             .mark_line(interpolate="linear", strokeWidth=2, point=alt.OverlayMarkDef(size=12))
             .encode(
                 x=x,
-                y=alt.Y("value:Q", title=unit, scale=alt.Scale(zero=False)),
+                y=alt.Y("value:Q", title=unit, scale=alt.Scale(zero=zero)),
                 color=color,
             )
         )
@@ -257,6 +258,7 @@ def ChartCard(definition: ChartDef, lab: PolicyLab, key_extra: str = "", tick: i
         series_names(data["series"]),
         max(market.config.quarters, 1),
         definition.limit is not None,
+        definition.zero,
     )
     with solara.Card(classes=["nplsim-card", f"nplsim-card-{definition.name}"], margin=0):
         solara.Text(definition.title, classes=["nplsim-chart-title"])

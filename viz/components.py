@@ -208,6 +208,7 @@ def LawPanel(
     others = [p for p in presets if p != model.regime_name] or presets
     default = DEFAULT_REFORM if DEFAULT_REFORM in others else others[0]
     choice, set_choice = solara.use_state(default)
+    choice = choice if choice in others else default  # not the law already in force
     at_horizon = model.quarter >= model.config.quarters
 
     def reform() -> None:

@@ -199,8 +199,8 @@ Draw = Literal["line", "area"]
 @dataclass(frozen=True)
 class ChartDef:
     """One chart: its name (CSS class ``nplsim-<name>``), title, unit and way of drawing, the
-    function that reads its series, the metric whose supervisory limit it draws (if any) and
-    the number format of its hover readout."""
+    function that reads its series, the metric whose supervisory limit it draws (if any), the
+    number format of its hover readout and whether its axis starts at zero."""
 
     name: str
     title: str
@@ -209,6 +209,7 @@ class ChartDef:
     series: Callable[[NPLMarketModel], pd.DataFrame]
     limit: str | None = None
     fmt: str = ",.2f"
+    zero: bool = False
 
     def data(self, lab: PolicyLab) -> dict[str, pd.DataFrame]:
         """The chart's data sets: its series, the limit in force each quarter, the reforms."""
@@ -224,13 +225,32 @@ def _abs_primary(model: NPLMarketModel) -> pd.DataFrame:
     return model_series(model, {"abs_outstanding": "outstanding", "abs_issued": "issued"})
 
 
+def power_yearly(model: NPLMarketModel, columns: dict[str, str], scale: float = 1.0):
+    """Columns that the power plants set once a year, at the quarters they decide (where a
+    route's cost is quoted), so that a line joins one year to the next."""
+    frame = frames(model)[0]
+    costs = [f"power_cost_{r}_bp" for r in POWER_ROUTES if f"power_cost_{r}_bp" in frame]
+    tidy_frame = model_series(model, columns, scale)
+    if not costs:
+        return tidy_frame
+    decided = frame["quarter"][np.isfinite(frame[costs].to_numpy(dtype=float)).any(axis=1)]
+    return tidy_frame[tidy_frame["quarter"].isin(decided)].reset_index(drop=True)
+
+
 def _power_costs(model: NPLMarketModel) -> pd.DataFrame:
-    return model_series(model, {f"power_cost_{r}_bp": label for r, label in POWER_ROUTES.items()})
+    columns = {f"power_cost_{r}_bp": label for r, label in POWER_ROUTES.items()}
+    return power_yearly(model, columns)
 
 
 def _power_shares(model: NPLMarketModel) -> pd.DataFrame:
     columns = {f"power_share_{r}": label for r, label in POWER_ROUTES.items()}
-    return model_series(model, columns, 100.0)
+    return power_yearly(model, columns, 100.0)
+
+
+def _power_capex(model: NPLMarketModel) -> pd.DataFrame:
+    columns = {"power_capex_funded": "funded", "power_capex_unfunded": "unfunded",
+               "power_rolled_over": "rolled over"}  # fmt: skip
+    return power_yearly(model, columns)
 
 
 CHARTS: dict[str, ChartDef] = {
@@ -328,20 +348,15 @@ CHARTS: dict[str, ChartDef] = {
             "line",
             _power_shares,
             fmt=",.0f",
+            zero=True,
         ),
         ChartDef(
             "power-capex",
             "Plants' capex finance",
             "CNY bn a year",
             "line",
-            lambda m: model_series(
-                m,
-                {
-                    "power_capex_funded": "funded",
-                    "power_capex_unfunded": "unfunded",
-                    "power_rolled_over": "rolled over",
-                },
-            ),
+            _power_capex,
+            zero=True,
         ),
         ChartDef(
             "power-defaults",
