@@ -465,6 +465,22 @@ def test_nothing_overlaps_at_1280x800(browser_context):
     assert page.problems == []
 
 
+def test_the_deals_table_fits_its_card(browser_context):
+    page = browser_context(f"scenario=pilot_2005&{SMALL}")
+    _set_slider(page, "render-interval", 19)
+    _step(page)
+    _tab(page, "ABS market & deals")
+    expect(page.locator(".nplsim-deal-count")).not_to_have_text("0 deals issued")
+    widths = page.evaluate(
+        "() => { const w = document.querySelector('.nplsim-deals-table .v-data-table__wrapper');"
+        " const c = document.querySelector('.nplsim-deals');"
+        " return [w.scrollWidth, w.clientWidth, c.getBoundingClientRect().right]; }"
+    )
+    assert widths[0] <= widths[1] + 1, "the deals table is cut off on the right"
+    assert widths[2] <= VIEWPORT["width"] + 1
+    assert page.problems == []
+
+
 def test_the_dark_theme_is_readable(browser_context):
     page = browser_context(SMALL, dark=True)
     page.wait_for_selector(".v-application.theme--dark")

@@ -37,7 +37,9 @@ CSS = """
   gap: 2px 16px; margin: 6px 0; }
 .nplsim-deals .v-data-table { width: 100%; }
 .nplsim-deals .v-data-table__wrapper { overflow-x: auto; }
-.nplsim-deals td, .nplsim-deals th { white-space: nowrap; padding: 0 8px !important; }
+.nplsim-deals td, .nplsim-deals th { white-space: nowrap; padding: 0 6px !important; }
+.nplsim-deals th { white-space: normal; line-height: 1.2; vertical-align: bottom;
+  padding-bottom: 4px !important; }
 .nplsim-control { margin-top: 10px; }
 .nplsim-settings .v-input { margin-top: 10px; }
 .nplsim-help { display: block; margin-bottom: 2px; }
