@@ -41,6 +41,10 @@ OutcomeName = Literal[
     "amc_price_to_face_mean",
     "liquidity_ratio_final",
     "turnover_final",
+    "power_cost_mean",
+    "power_adjusted_leverage_final",
+    "power_npl_created_final",
+    "power_funded_share_final",
 ]
 # outcome -> (model.parquet column, statistic over quarters, description with unit)
 OUTCOMES: dict[str, tuple[str, str, str]] = {
@@ -54,6 +58,19 @@ OUTCOMES: dict[str, tuple[str, str, str]] = {
     ),
     "liquidity_ratio_final": ("liquidity_ratio", "final", "liquidity ratio at the horizon (ratio)"),
     "turnover_final": ("turnover", "final", "ABS secondary-market turnover at the horizon"),
+    "power_cost_mean": (
+        "power_cost_bp", "mean", "plants' all-in financing cost, mean (bp a year; power scenarios)",
+    ),
+    "power_adjusted_leverage_final": (
+        "power_adjusted_leverage", "final",
+        "plants' debt-like liabilities / assets at the horizon (power scenarios)",
+    ),
+    "power_npl_created_final": (
+        "power_npl_created", "final", "plant loans turned bad by the horizon, CNY bn (power)",
+    ),
+    "power_funded_share_final": (
+        "power_funded_share", "final", "share of plants' project cost financed (power scenarios)",
+    ),
 }  # fmt: skip
 INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "note"]
 CONFIDENCE = 0.95

@@ -58,8 +58,8 @@ DEAL_NUMERIC = tuple(
     if c not in ("deal_id", "originator", "senior_rating", "mezz_rating", "guarantor", "servicer")
 )
 DEAL_OVER = ("ratio_of_sums", "mean", "median", "min", "max", "sum", "share")
-UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0}
-UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn"}
+UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0, "cny_per_t": 1.0}
+UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn", "cny_per_t": " CNY/t"}
 KIND_LABEL = {
     "output": "model output",
     "initial_condition": "initial condition",
@@ -206,7 +206,7 @@ class FactSpec(_Strict):
     source: str = Field(min_length=1)
     scenario: str = ""
     when: str = ""
-    unit: Literal["percent", "pp", "cny_bn"]
+    unit: Literal["percent", "pp", "cny_bn", "cny_per_t"]
     target: float | None = None
     target_range: tuple[float, float] | None = None
     target_text: str = ""
@@ -448,7 +448,7 @@ def _num(value: float, unit: str) -> str:
         return "nan"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    if unit == "cny_bn":
+    if unit in ("cny_bn", "cny_per_t"):
         return f"{value:,.0f}"
     return f"{value:.2f}"
 
