@@ -44,6 +44,7 @@ DISPOSAL_CHANNELS = {
     "written_off": "written off",
 }
 POWER_ROUTES = {"loan": "bank loan", "standalone": "stand-alone ABS", "pooled": "centre's pool"}
+CAPEX_COLUMNS = ("power_capex_funded", "power_capex_unfunded")
 
 
 _FRAMES: WeakKeyDictionary[NPLMarketModel, tuple[int, pd.DataFrame, pd.DataFrame]] = (
@@ -226,20 +227,19 @@ def _abs_primary(model: NPLMarketModel) -> pd.DataFrame:
 
 
 def power_yearly(model: NPLMarketModel, columns: dict[str, str], scale: float = 1.0):
-    """Columns that the power plants set once a year, at the quarters they decide (where a
-    route's cost is quoted), so that a line joins one year to the next."""
+    """Columns that the power plants set once a year, at the quarters they finance new capacity
+    (where some capex was funded or found no route), so that a line joins one year to the next."""
     frame = frames(model)[0]
-    costs = [f"power_cost_{r}_bp" for r in POWER_ROUTES if f"power_cost_{r}_bp" in frame]
     tidy_frame = model_series(model, columns, scale)
-    if not costs:
+    if not set(CAPEX_COLUMNS) <= set(frame.columns):
         return tidy_frame
-    decided = frame["quarter"][np.isfinite(frame[costs].to_numpy(dtype=float)).any(axis=1)]
+    decided = frame["quarter"][frame[list(CAPEX_COLUMNS)].to_numpy(dtype=float).sum(axis=1) > 0]
     return tidy_frame[tidy_frame["quarter"].isin(decided)].reset_index(drop=True)
 
 
 def _power_costs(model: NPLMarketModel) -> pd.DataFrame:
-    columns = {f"power_cost_{r}_bp": label for r, label in POWER_ROUTES.items()}
-    return power_yearly(model, columns)
+    columns = {f"power_quote_{r}_bp": f"{label} (quoted)" for r, label in POWER_ROUTES.items()}
+    return power_yearly(model, {**columns, "power_cost_bp": "paid on funded capex"})
 
 
 def _power_shares(model: NPLMarketModel) -> pd.DataFrame:
@@ -248,9 +248,8 @@ def _power_shares(model: NPLMarketModel) -> pd.DataFrame:
 
 
 def _power_capex(model: NPLMarketModel) -> pd.DataFrame:
-    columns = {"power_capex_funded": "funded", "power_capex_unfunded": "unfunded",
-               "power_rolled_over": "rolled over"}  # fmt: skip
-    return power_yearly(model, columns)
+    """The year's new capacity, funded or not (roll-overs, a quarterly flow, are in Indicators)."""
+    return power_yearly(model, {"power_capex_funded": "funded", "power_capex_unfunded": "unfunded"})
 
 
 CHARTS: dict[str, ChartDef] = {
@@ -335,7 +334,7 @@ CHARTS: dict[str, ChartDef] = {
         ),
         ChartDef(
             "power-costs",
-            "All-in cost of new capacity finance, by route",
+            "All-in cost of new capacity finance: quoted by route, and paid",
             "bp a year",
             "line",
             _power_costs,
