@@ -334,7 +334,7 @@ CHARTS: dict[str, ChartDef] = {
         ),
         ChartDef(
             "power-costs",
-            "All-in cost of new capacity finance: quoted by route, and paid",
+            "All-in cost of capex finance, quoted and paid",
             "bp a year",
             "line",
             _power_costs,
