@@ -13,7 +13,6 @@ count the seeds in which it was open. Results go to ``routes.csv`` and ``manifes
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,17 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nplsim.experiments.compare import (
-    CONFIDENCE,
-    atomic_directory,
-    check_output_directory,
-    mean_band,
-    paired_difference,
-    resolve_workers,
-    run_many,
-    versions,
-)
-from nplsim.market.errors import ConfigError
+from nplsim.experiments.compare import CONFIDENCE, mean_band, paired_difference, run_many
+from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
+from nplsim.experiments.pool import resolve_workers
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.market.errors import ConfigError, printable
 from nplsim.market.route_costs import COMPONENTS, ROUTES
 from nplsim.market.scenario import load_scenario
 
@@ -90,17 +85,24 @@ def compare_routes(
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def write_routes(table: pd.DataFrame, out_dir: Path, settings: dict[str, Any]) -> Path:
-    """Write ``routes.csv`` and ``manifest.json``; the directory appears complete or not at all."""
-    out_dir = Path(out_dir)
-    check_output_directory(out_dir)
-    manifest = {"kind": "routes", **settings, "versions": versions()}
-    with atomic_directory(out_dir) as staging:
+def write_routes(
+    table: pd.DataFrame,
+    out_dir: str | Path | Claim,
+    settings: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``routes.csv`` and ``manifest.json`` through :mod:`nplsim.experiments.store`: the
+    directory appears complete or not at all, and earlier results are replaced only with
+    ``overwrite``."""
+    config, _ = load_scenario(settings["scenario"], settings["overrides"])
+    manifest = {"kind": "routes", **settings, **pins(config)}
+
+    def write(staging: Path) -> None:
         table.to_csv(staging / "routes.csv", index=False)
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
-        )
-    return out_dir
+        (staging / "manifest.json").write_text(json_text(manifest))
+
+    return write_directory(out_dir, "routes", write, overwrite=overwrite)
 
 
 def format_routes(table: pd.DataFrame) -> str:
@@ -112,33 +114,28 @@ def format_routes(table: pd.DataFrame) -> str:
 
 
 def _cmd_routes(args: argparse.Namespace) -> int:
-    from nplsim.experiments.cli import parse_set
-
-    if args.seeds < 1:
-        raise ConfigError("routes", "--seeds", f"must be at least 1, got {args.seeds}", ">= 1")
-    if args.seed_start < 0:
-        raise ConfigError("routes", "--seed-start", f"{args.seed_start}", ">= 0")
+    seeds = seed_range(args.seed_start, args.seeds, "routes", "--seed-start", "--seeds")
     workers = resolve_workers(args.workers)
     overrides = parse_set(args.set)
     if args.quarters is not None:
         overrides["quarters"] = args.quarters
     name = Path(args.scenario).stem
-    out = Path(args.out) if args.out else Path("results") / f"routes-{name}"
-    check_output_directory(out)
-    seeds = range(args.seed_start, args.seed_start + args.seeds)
+    out = args.out if args.out else default_out(f"routes-{name}")
+    confirm_runs(len(seeds), args.yes, "routes")
     started = time.perf_counter()
-    table = compare_routes(args.scenario, seeds, overrides=overrides, base=args.base,
-                           workers=workers, progress=not args.quiet)  # fmt: skip
-    settings = {
-        "scenario": args.scenario, "overrides": overrides, "seeds": list(seeds),
-        "base": args.base, "confidence": CONFIDENCE,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-    }  # fmt: skip
-    write_routes(table, out, settings)
+    with holding(out, "routes", overwrite=args.overwrite) as claimed:
+        table = compare_routes(args.scenario, seeds, overrides=overrides, base=args.base,
+                               workers=workers, progress=not args.quiet)  # fmt: skip
+        settings = {
+            "scenario": args.scenario, "overrides": overrides, "seeds": list(seeds),
+            "base": args.base, "confidence": CONFIDENCE,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+        }  # fmt: skip
+        write_routes(table, claimed, settings)
     print(f"{name}: financing routes over {len(seeds)} seeds; mean quote per project, bp a year; "
           f"diff = route − {args.base} (paired by seed), {CONFIDENCE:.0%} CIs")  # fmt: skip
     print(format_routes(table))
-    print(f"results: {out}")
+    print(f"results: {printable(out)}")
     return 0
 
 
@@ -152,7 +149,8 @@ def register_routes_cli(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario or regime field")  # fmt: skip
     p.add_argument("--base", default="loan", help=f"route to compare with ({', '.join(ROUTES)})")
-    p.add_argument("--out", help="results directory (default results/routes-SCENARIO)")
+    add_output_flags(p, "route comparison", "results/routes-SCENARIO")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    add_yes_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_routes)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from nplsim.market.errors import StrictModel
 from nplsim.market.information_costs import InformationSpec
 from nplsim.market.route_costs import COMPONENTS, ROUTES
 
@@ -68,7 +69,7 @@ def empty_metrics() -> dict[str, float]:
     return {c: 0.0 if c in _ZERO_WITHOUT_PLANTS else float("nan") for c in MODEL_COLUMNS}
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 

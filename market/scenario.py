@@ -9,12 +9,12 @@ facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,8 +22,21 @@ from pydantic import (
     model_validator,
 )
 
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    read_toml,
+)
 from nplsim.market.loans import SEGMENTS
+from nplsim.market.overrides import (
+    REGIME_TABLE,
+    Applied,
+    apply_overrides,
+    is_path,
+    known_preset,
+    paths_beside,
+)
 from nplsim.market.power import PowerSpec
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
 from nplsim.market.waterfall import PRIORITIES, parse_priority
@@ -38,7 +51,7 @@ MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 MAX_BORROWERS_PER_LOAN = 1e6  # the smallest book (100 slots) then stands for 100 m borrowers
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -511,9 +524,9 @@ class ScenarioConfig(_Strict):
             + [e.name for e in self.enhancers]
         )
         if len(set(names)) != len(names):
-            raise ValueError("banks, amcs and enhancers must have distinct names")
+            raise ValueError("banks: banks, amcs and enhancers must have distinct names")
         if self.n_loans < 20 * len(self.banks):
-            raise ValueError("n_loans must be at least 20 per bank")
+            raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
         return self
 
 
@@ -525,32 +538,13 @@ def list_scenarios() -> list[str]:
 def scenario_source(name_or_path: str | Path) -> Path:
     """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in str(name_or_path):
+    if path.suffix == ".toml" or os.path.lexists(path) or "/" in str(name_or_path):
         return path
     if str(name_or_path) not in list_scenarios():
         raise ConfigError(
             str(name_or_path), "scenario", "unknown scenario", ", ".join(list_scenarios())
         )
     return SCENARIOS_DIR / f"{name_or_path}.toml"
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    parts = dotted.split(".")
-    node: Any = data
-    fields = ScenarioConfig.model_fields
-    for part in parts[:-1]:
-        if isinstance(node, dict):
-            if node.get(part) is None:  # an absent optional block, e.g. power
-                node[part] = {}
-            node = node[part]
-        else:
-            raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if not isinstance(node, dict):
-        raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if len(parts) == 1 and parts[0] not in fields:
-        allowed = sorted(list(fields) + list(LegalRegime.model_fields))
-        raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
-    node[parts[-1]] = value
 
 
 def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
@@ -563,11 +557,21 @@ def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
 def load_scenario(
     scenario: str | Path | ScenarioConfig = DEFAULT_SCENARIO,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    origin: str = "overrides",
+    base_dir: Path | None = None,
 ) -> tuple[ScenarioConfig, LegalRegime]:
     """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
 
-    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot) or
-    legal-regime fields, which go to ``regime_overrides``.
+    Override keys are those of :func:`apply_overrides`. Preset paths in a scenario file are read
+    beside the file. The starting regime and every scheduled reform are resolved, so that a value
+    out of a field's range or a contradiction fails here, before any run.
+
+    Args:
+        scenario: a built-in name, a TOML path or a config.
+        overrides: scenario and regime fields to change.
+        origin: what a message calls the source of the overrides (``--set``, a spec file).
+        base_dir: the folder relative preset paths in the overrides are read from.
 
     Returns:
         The validated scenario and its resolved starting legal regime.
@@ -581,33 +585,93 @@ def load_scenario(
         path = scenario_source(scenario)
         data, source = read_toml(path), str(path)
         data.setdefault("name", path.stem)
+        paths_beside(data, path.parent)
     config = _validated(data, source)
+    applied = Applied(data)
     if overrides:
-        data = config.model_dump()
-        regime_changes = dict(data.get("regime_overrides", {}))
-        for raw_key, value in overrides.items():
-            key = raw_key.replace("__", ".")
-            if key in LegalRegime.model_fields:
-                regime_changes[key] = value
-            else:
-                _set_dotted(data, key, value, "overrides")
-        data["regime_overrides"] = regime_changes
-        config = _validated(data, "overrides")
-    regime = _resolve_regime(config.regime, config.regime_overrides, source)
-    for event in config.events:
-        if event.regime is not None or event.overrides:
-            _resolve_regime(event.regime or config.regime, event.overrides, source)
+        applied = apply_overrides(
+            config.model_dump(), overrides, origin, base_dir, fields=ScenarioConfig.model_fields
+        )
+        config = _validated(applied.data, origin)
+    regime = _starting_regime(config, source, origin, applied)
+    regime_schedule(config, regime, source if "events" not in applied.scenario_keys else origin)
     return config, regime
 
 
-def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> LegalRegime:
-    if name not in list_presets() and not name.endswith(".toml"):
-        raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
-    return load_regime(name, overrides or None)
+def _starting_regime(
+    config: ScenarioConfig, source: str, origin: str, applied: Applied
+) -> LegalRegime:
+    """The preset with the regime overrides; an error names where the offending key was set."""
+    where = origin if "regime" in applied.scenario_keys else source
+    name = config.regime
+    if not known_preset(name):
+        raise ConfigError(where, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
+    base = _preset(name, where, "regime")
+    try:
+        return base.with_overrides(**config.regime_overrides)
+    except ConfigError as exc:
+        name = exc.key.split(".")[0]
+        if name in applied.regime_keys:
+            raise ConfigError(origin, applied.regime_keys[name], exc.problem, exc.allowed) from None
+        key = f"{REGIME_TABLE}.{exc.key}" if exc.key != "<root>" else REGIME_TABLE
+        where = origin if applied.regime_keys else source
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
 
 
-def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegime]:
-    """The preset name and legal regime in force after a scheduled reform ``event``, when
-    ``current_preset`` is in force before it (the one place that says how events change the law)."""
-    name = event.regime or current_preset
-    return name, load_regime(name, event.overrides or None)
+def _preset(name: str, where: str, key: str) -> LegalRegime:
+    """A preset, or a preset file that cannot be read named as the key that names it."""
+    try:
+        return load_regime(name)
+    except ConfigError as exc:
+        if exc.key != "<file>":
+            raise
+        raise ConfigError(where, key, f"{exc.source}: {exc.problem}") from None
+
+
+def regime_schedule(
+    config: ScenarioConfig, start: LegalRegime, source: str = "scenario"
+) -> list[tuple[int, str, LegalRegime]]:
+    """The law after each scheduled reform, in the order the model applies them (by quarter, then
+    as listed): ``(quarter, preset, regime)`` for every event that changes the law.
+
+    Raises:
+        ConfigError: an event's preset is unknown or its overrides are invalid where it applies.
+    """
+    order = sorted(range(len(config.events)), key=lambda i: config.events[i].quarter)
+    preset, regime, schedule = config.regime, start, []
+    for index in order:
+        event = config.events[index]
+        if event.regime is None and not event.overrides:
+            continue
+        if event.regime is not None and not (
+            event.regime in list_presets() or is_path(event.regime)
+        ):
+            raise ConfigError(source, f"events.{index}.regime", f"unknown preset {event.regime!r}",
+                              ", ".join(list_presets()))  # fmt: skip
+        if event.regime is not None:
+            _preset(event.regime, source, f"events.{index}.regime")  # a missing file, said here
+        try:
+            preset, regime = event_regime(event, preset, regime)
+        except ConfigError as exc:
+            if exc.source in ("overrides", "<event>"):
+                key = f"events.{index}.overrides" + (f".{exc.key}" if exc.key != "<root>" else "")
+                raise ConfigError(source, key, exc.problem, exc.allowed) from None
+            raise
+        schedule.append((event.quarter, preset, regime))
+    return schedule
+
+
+def event_regime(
+    event: EventSpec, current_preset: str, current_regime: LegalRegime
+) -> tuple[str, LegalRegime]:
+    """The preset name and legal regime in force after a scheduled reform ``event`` (the one place
+    that says how events change the law).
+
+    An event naming a preset replaces the law by that preset, amended by the event's own
+    overrides. An event with only overrides amends the law in force, ``current_regime``: the
+    scenario's and the command line's regime overrides and every earlier event's stay, and two
+    events in one quarter both apply, in the order they are listed.
+    """
+    if event.regime is not None:
+        return event.regime, load_regime(event.regime, event.overrides or None)
+    return current_preset, current_regime.with_overrides(**event.overrides)

@@ -19,6 +19,7 @@ import solara
 
 from nplsim import NPLMarketModel
 from nplsim.experiments.run import read_manifest, rerun_from_manifest, run_to_directory, simulate
+from nplsim.market.errors import ConfigError
 from nplsim.market.regime import LegalRegime, diff_regimes, list_presets, load_regime
 from nplsim.market.scenario import list_scenarios, load_scenario
 from nplsim.viz import ab, app, charts, components, controls, export, figures, lab, series, vega
@@ -507,6 +508,23 @@ def test_nothing_to_export_is_one_message(tmp_path):
     with pytest.raises(Exception, match="has not started"):
         export.export_run(small_lab("pilot_2005"), tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_an_export_never_writes_over_the_user_s_files_or_an_earlier_export(tmp_path):
+    the_lab = stepped(small_lab("pilot_2005"), 2)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="--out"):
+        export.export_run(the_lab, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep"
+    out = export.export_run(the_lab, tmp_path / "export")
+    before = (out / "model.parquet").read_bytes()
+    stepped(the_lab, 1)
+    with pytest.raises(ConfigError, match="earlier run results"):
+        export.export_run(the_lab, out)
+    assert (out / "model.parquet").read_bytes() == before
 
 
 def test_the_link_carries_the_settings_and_reforms():

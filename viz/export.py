@@ -23,13 +23,9 @@ from typing import Any
 import pandas as pd
 import solara
 
-from nplsim.experiments.compare import versions
-from nplsim.experiments.run import (
-    atomic_directory,
-    check_output_directory,
-    config_hash,
-    write_results,
-)
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.run import applied_law, config_hash, write_results
+from nplsim.experiments.store import default_out, json_text, write_directory
 from nplsim.market.errors import ConfigError
 from nplsim.market.scenario import ScenarioConfig
 from nplsim.viz.figures import chart_figure, figure_bytes, network_figure
@@ -111,7 +107,7 @@ def default_directory(lab: PolicyLab) -> Path:
     """``results/lab-SCENARIO-seedN-qQ``: where an export goes unless told otherwise."""
     model = lab.market
     assert model is not None
-    return Path("results") / f"lab-{model.config.name}-seed{model.seed}-q{model.quarter}"
+    return default_out(f"lab-{model.config.name}-seed{model.seed}-q{model.quarter}")
 
 
 def manifest(lab: PolicyLab, query: str) -> dict[str, Any]:
@@ -122,14 +118,15 @@ def manifest(lab: PolicyLab, query: str) -> dict[str, Any]:
     so_far = model.config.model_copy(update={"quarters": max(model.quarter, 1)})
     regime = model.initial_regime.as_dict()
     return {
-        "scenario": model.config.model_dump(mode="json"),
+        "kind": "run",
+        "scenario": so_far.model_dump(mode="json"),
         "scenario_source": "scenario.toml",
         "overrides": {},
-        "regime": regime,
+        **applied_law(model),
         "seed": model.seed,
         "quarters": so_far.quarters,
         "config_hash": config_hash(so_far, regime, model.seed),
-        "versions": versions(),
+        **pins(model.config),
         "platform": platform.platform(),
         "command": ["nplsim", "run", "scenario.toml", "--seed", str(model.seed)],
         "exported_from": "nplsim viz",
@@ -149,19 +146,19 @@ def export_run(lab: PolicyLab, out_dir: Path, query: str = "", dark: bool = Fals
     """Write the run's results directory (see the module docstring); nothing half-written.
 
     Raises:
-        ConfigError: no run to export, or ``out_dir`` is not a new or empty directory or an
-            earlier results directory.
+        ConfigError: no run to export, or ``out_dir`` may not be written: nplsim writes only
+            a new or empty directory and never replaces earlier results from the lab
+            (:mod:`nplsim.experiments.store`).
     """
     model = lab.market
     if model is None:
         raise ConfigError("export", "run", "no run to export", "valid settings, then Reset")
     if model.quarter == 0:
         raise ConfigError("export", "run", "the run has not started", "Step first")
-    out_dir = Path(out_dir)
-    check_output_directory(out_dir)
     started = time.perf_counter()
-    with atomic_directory(out_dir) as staging:
-        record = manifest(lab, query)
+    record = manifest(lab, query)
+
+    def write(staging: Path) -> None:
         write_results(model, staging, record)
         (staging / "scenario.toml").write_text(
             scenario_toml(model.config, model.seed, model.quarter), encoding="utf-8"
@@ -182,8 +179,9 @@ def export_run(lab: PolicyLab, out_dir: Path, query: str = "", dark: bool = Fals
         for fmt in ("png", "svg"):
             (charts / f"network.{fmt}").write_bytes(figure_bytes(network, fmt, dpi=200))
         record["export_wall_time_s"] = round(time.perf_counter() - started, 3)
-        (staging / "manifest.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return out_dir
+        (staging / "manifest.json").write_text(json_text(record))
+
+    return write_directory(Path(out_dir), "run", write)
 
 
 # ====================================================================== the tab

@@ -21,9 +21,11 @@ from urllib.parse import parse_qsl, urlencode
 import mesa
 
 from nplsim.economy.model import NPLMarketModel
+from nplsim.experiments import seeds
 from nplsim.experiments.compare import reform_overrides
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import LegalRegime, list_presets
+from nplsim.market.regime import field_bounds as regime_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
 
 DEFAULT_SEED = 42
@@ -120,11 +122,9 @@ def lever_value(settings: Settings, name: str) -> Any:
 
 
 def field_bounds(name: str) -> tuple[float, float]:
-    """The valid range of a numeric regime field, from its schema."""
-    metadata = LegalRegime.model_fields[name].metadata
-    low = next(m.ge for m in metadata if hasattr(m, "ge"))
-    high = next(m.le for m in metadata if hasattr(m, "le"))
-    return float(low), float(high)
+    """The valid range of a numeric regime field, from its schema (a slider's two ends)."""
+    low, high, _, _ = regime_bounds(name)
+    return low, high
 
 
 def field_choices(name: str) -> list[str]:
@@ -162,22 +162,12 @@ def law_overrides(law: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_seed(value: object) -> int:
-    """The seed control's value as a non-negative integer (the control sends text).
+    """The seed control's value as a seed (the control sends text), checked like every seed.
 
     Raises:
         ConfigError: not a whole number in ``[0, 2**63)``.
     """
-    if isinstance(value, bool):
-        raise ConfigError("controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1")
-    try:
-        seed = int(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            "controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1"
-        ) from None
-    if not 0 <= seed < 2**63:
-        raise ConfigError("controls", "seed", f"{seed} is out of range", "0 to 2**63-1")
-    return seed
+    return seeds.parse_seed(value, "controls", "seed")
 
 
 def lab_overrides(
