@@ -439,8 +439,9 @@ def test_the_power_view_of_shanxi_power(browser_context):
     assert page.problems == []
 
 
-def test_nothing_overlaps_at_1280x800(browser_context):
-    page = browser_context(f"scenario=mature_market&{SMALL}")
+@pytest.mark.parametrize("scenario", ["mature_market", "shanxi_power"])
+def test_nothing_overlaps_at_1280x800(browser_context, scenario):
+    page = browser_context(f"scenario={scenario}&{SMALL}")
     _step(page, 4)
     sidebar = _boxes(page, ".nplsim-run")[0]
     texts = _boxes(
@@ -451,8 +452,14 @@ def test_nothing_overlaps_at_1280x800(browser_context):
     assert _overlapping(texts) == []
     tracks = _boxes(page, ".nplsim-control .v-slider__track-container")
     assert len(tracks) >= 10 and min(t["w"] for t in tracks) > 150  # no squeezed slider
-    for name in TABS:
+    names = page.locator(".nplsim-tabs [role=tab]").all_inner_texts()
+    assert ("Power" in names) == (scenario == "shanxi_power")
+    for name in names:
         _tab(page, name)
+        if name == "A/B compare":  # with both runs and their charts on screen
+            _run_button(page, "Reset", ".nplsim-ab").click()
+            _run_button(page, "Step", ".nplsim-ab").click()
+            _chart(page, "ab-difference", 1)
         page.wait_for_timeout(1500)
         cards = _boxes(page, ".nplsim-tab-content .nplsim-card, .nplsim-kpi")
         assert cards, name
