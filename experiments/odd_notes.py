@@ -46,6 +46,12 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
         "legal draws.",
         "1 + 6 × plants a quarter (full length)",
     ),
+    "signals": (
+        "Disclosure noise ζ of each NPL: what the disclosed data say about the borrower's workout "
+        "quality beyond the quality itself (LoanBook.public_quality).",
+        "one key at set-up; each NPL's normal is a function of the key, its slot and its default "
+        "quarter (nplsim.market.slotdraws)",
+    ),
 }
 
 # Meaning and unit of every column of ``model.parquet``
@@ -74,6 +80,15 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     ),
     "npl_carved_out": ("CNY bn", "Face moved to AMCs at book value by a policy carve-out."),
     "npl_securitised": ("CNY bn", "Face banks transferred to new SPVs (true sale at the cut-off)."),
+    "npl_age_q": (
+        "quarters",
+        "Face-weighted mean time since default of the NPLs banks hold at the end of the quarter.",
+    ),
+    "npl_exit_age_q": (
+        "quarters",
+        "Face-weighted mean time since default at which NPLs left the banks this quarter "
+        "(resolved, written off, sold, securitised or carved out): the time to disposal.",
+    ),
     "abs_issued": ("CNY bn", "Notional of the tranches issued at this quarter's deal closings."),
     "abs_outstanding": (
         "CNY bn",
