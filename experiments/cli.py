@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pandas as pd
 
 from nplsim.experiments.compare import register_compare_cli
+from nplsim.experiments.levers import register_cli as register_levers_cli
 from nplsim.experiments.sensitivity import register_sensitivity_cli
 from nplsim.experiments.sweep import register_cli as register_sweep_cli
 from nplsim.experiments.validate import register_cli as register_validate_cli
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands registered by experiment modules (one register_cli(sub) call each, below)
     register_sweep_cli(sub)
     register_compare_cli(sub)
+    register_levers_cli(sub)
     register_sensitivity_cli(sub)
     register_validate_cli(sub)
     return parser
