@@ -46,7 +46,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "car": ("mean", "Bank capital adequacy ratio", "ratio"),
     "liquidity_ratio": ("mean", "Bank liquidity ratio", "ratio"),
     "abs_issued": ("sum", "ABS issued over the run", "CNY bn"),
-    "senior_spread_bp": ("mean", "Senior spread (quarters with deals)", "bp"),
+    "senior_spread_bp": ("mean", "Senior spread, deal quarters", "bp"),
 }
 TABLE_COLUMNS = ["arm", "metric", "mean_base", "mean_arm", "diff", "ci_low", "ci_high", "n_seeds"]
 
