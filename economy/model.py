@@ -27,6 +27,7 @@ from nplsim.economy import invariants
 from nplsim.economy.abs_market import AbsExchange
 from nplsim.economy.auction_house import AuctionHouse
 from nplsim.economy.carveout import CarveOut
+from nplsim.economy.coal_market import CoalMarket
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.loan_cycle import LoanCycle
 from nplsim.economy.macro import Macro
@@ -125,6 +126,7 @@ class NPLMarketModel(mesa.Model):
             world, banks, [*amcs, *self.npl_buyers], investors, enhancers, self.underwriter
         )
         self.macro = Macro(world, streams["macro"])
+        self.coal = CoalMarket(world, streams["power"])  # power scenarios' coal price
         self.carveout = CarveOut(world, streams["behaviour"], banks, amcs)
         self.desk = DealDesk(
             self, world, banks, amcs, investors, enhancers, self.state_guarantor,
@@ -134,7 +136,7 @@ class NPLMarketModel(mesa.Model):
             world, streams["behaviour"], self.desk, investors, self.underwriter, self.blotter
         )
         self.power = PowerSector(
-            self, world, streams["power"], opening, banks, investors, self.underwriter,
+            self, world, streams["power"], self.coal, opening, banks, investors, self.underwriter,
             self.exchange.liquidity_premium_share,
         )  # fmt: skip
         self.loan_cycle = LoanCycle(
@@ -160,7 +162,8 @@ class NPLMarketModel(mesa.Model):
         banks = self.agents_by_type[StateBank]
         self.begin_quarter()  # flow accounts start at zero
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
-        self.macro.draw()  # 2. the systematic credit shock
+        self.macro.draw()  # 2. the systematic credit shock,
+        self.coal.draw()  #   and the coal price where there are power plants
         loan_flows = self.loan_cycle.settle(self.macro.z)  # 3. interest, defaults, workouts
         self.loan_cycle.relend()  # 4. banks re-lend freed slots,
         self.carveout.pay_bond_coupons()  #   receive AMC bond coupons,

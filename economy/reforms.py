@@ -28,5 +28,5 @@ def apply_scheduled_reforms(world: EconomyWorld, config: ScenarioConfig) -> None
     for event in config.events:
         if event.quarter != world.quarter:
             continue
-        name, regime = event_regime(event, world.regime_name)
+        name, regime = event_regime(event, world.regime_name, world.regime)
         apply_regime(world, name, regime, f"{name} {event.overrides or ''}".strip())

@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nplsim.experiments.compare import paired_difference, resolve_workers, run_many
-from nplsim.experiments.run import atomic_directory, check_output_directory
+from nplsim.experiments.compare import paired_difference, run_many
+from nplsim.experiments.options import add_output_flags
+from nplsim.experiments.pool import resolve_workers
+from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.store import default_out, write_directory
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import load_regime
 
@@ -119,21 +122,20 @@ def lever_figure(table: pd.DataFrame, path: Path) -> None:
 
 
 def _cmd_levers(args: argparse.Namespace) -> int:
-    if not 2 <= args.seeds <= 10_000:
-        raise ConfigError("levers", "--seeds", str(args.seeds), "2 to 10000")
-    out = Path(args.out)
-    check_output_directory(out)
-    table = decompose(
-        range(args.seed_start, args.seed_start + args.seeds),
-        n_loans=args.n_loans,
-        quarters=args.quarters,
-        workers=resolve_workers(args.workers),
-    )
-    with atomic_directory(out) as staging:
+    seeds = seed_range(args.seed_start, args.seeds, "levers", "--seed-start", "--seeds")
+    if len(seeds) < 2:
+        raise ConfigError("levers", "--seeds", str(args.seeds), "2 or more (a CI needs two pairs)")
+    out = args.out if args.out else default_out("levers")
+    workers = resolve_workers(args.workers)
+    table = decompose(seeds, n_loans=args.n_loans, quarters=args.quarters, workers=workers)
+
+    def write(staging: Path) -> None:
         table.to_csv(staging / "levers.csv", index=False)
         lever_figure(table, staging / "levers.png")
+
+    path = write_directory(out, "levers", write, overwrite=args.overwrite)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"results: {out}")
+    print(f"results: {path}")
     return 0
 
 
@@ -146,6 +148,6 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--n-loans", type=int, default=20_000, help="loan slots (default 20000)")
     p.add_argument("--quarters", type=int, default=40, help="horizon (default 40)")
-    p.add_argument("--out", default="results/levers", help="results directory")
+    add_output_flags(p, "levers", "results/levers")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
     p.set_defaults(handler=_cmd_levers)

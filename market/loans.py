@@ -34,7 +34,6 @@ SEGMENT_CODE = {name: code for code, name in enumerate(SEGMENTS)}
 # facts: recovery-timing: undiscounted recovery by years to resolution, relative to <= 1 year
 # (84.2%, 72.7%, 62.8%, 59.8%, 59.1%, 43.7% for <=1, 1-2, 2-3, 3-4, 4-5, >5 years).
 _RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
-MAX_AGE_Q = 400
 DEFAULT_BORROWER_BALANCE_CNY = 1e6  # a segment table without borrower balances (tests)
 # Disclosure noise is addressed by slot and default quarter: quarters from -SIGNAL_LANE_OFFSET (the
 # oldest opening NPL) to SIGNAL_LANES - SIGNAL_LANE_OFFSET - 1 (beyond the longest horizon).

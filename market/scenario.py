@@ -9,27 +9,86 @@ facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    read_toml,
+)
+from nplsim.market.institutions import (  # the scenario's institutions, re-exported
+    MAX_CNY_BN as MAX_CNY_BN,
+)
+from nplsim.market.institutions import (
+    AMCSpec as AMCSpec,
+)
+from nplsim.market.institutions import (
+    BankSpec as BankSpec,
+)
+from nplsim.market.institutions import (
+    BuyerKind as BuyerKind,
+)
+from nplsim.market.institutions import (
+    BuyerSpec as BuyerSpec,
+)
+from nplsim.market.institutions import (
+    EnhancerSpec as EnhancerSpec,
+)
+from nplsim.market.institutions import (
+    InvestorClassName as InvestorClassName,
+)
+from nplsim.market.institutions import (
+    InvestorSpec as InvestorSpec,
+)
+from nplsim.market.institutions import (
+    _default_amcs as _default_amcs,
+)
+from nplsim.market.institutions import (
+    _default_banks as _default_banks,
+)
+from nplsim.market.institutions import (
+    _default_buyers as _default_buyers,
+)
+from nplsim.market.institutions import (
+    _default_enhancers as _default_enhancers,
+)
+from nplsim.market.institutions import (
+    _default_investors as _default_investors,
+)
 from nplsim.market.loans import SEGMENTS
+from nplsim.market.overrides import (
+    REGIME_TABLE,
+    Applied,
+    apply_overrides,
+    is_path,
+    known_preset,
+    paths_beside,
+)
 from nplsim.market.power import PowerSpec
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
+from nplsim.market.waterfall import PRIORITIES, parse_priority
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
 
 # Upper bounds of fields that have no natural one: generous, but finite, so that no value a file
 # can hold overflows to inf or nan during a run.
-MAX_CNY_BN = 1e6  # CNY 1,000 trn: above the loans of the whole Chinese banking system
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -109,187 +168,23 @@ def _default_commercial_mix() -> dict[str, float]:
     }
 
 
-class BankSpec(_Strict):
-    """One state-owned commercial bank at the start of the run."""
+class WaterfallSpec(_Strict):
+    """A priority of payments written out step by step, as ``"kind target"`` strings
+    (``"tax"``, ``"fee trustee"``, ``"interest senior"``, ``"pro_rata_principal senior+mezz"``,
+    ``"reserve_topup"``, ``"residual sub"``): before and after the performance trigger."""
 
-    name: str = Field(min_length=1)
-    loans_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Gross loan book, CNY bn (at most 1e6 = CNY 1,000 trn, more than the loans"
-        " of the whole Chinese banking system).",
-    )
-    internal_control: float = Field(
-        ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
-    )
-    workout_skill: float = Field(
-        gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
-    )
-    equity_ratio: float = Field(ge=0.005, le=0.3, description="Book equity / gross loans.")
-    bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
+    normal: list[str] = Field(min_length=1, max_length=50)
+    after_trigger: list[str] = Field(min_length=1, max_length=50)
 
+    @field_validator("normal", "after_trigger")
+    @classmethod
+    def _steps(cls, steps: list[str], info: Any) -> list[str]:
+        parse_priority(steps, info.field_name)
+        return steps
 
-class AMCSpec(_Strict):
-    """One asset management company."""
-
-    name: str = Field(min_length=1)
-    equity_cny_bn: float = Field(
-        gt=0, le=MAX_CNY_BN, description="Paid-in capital, CNY bn (at most 1e6 = CNY 1,000 trn)."
-    )
-    funding_capacity_cny_bn: float = Field(
-        ge=0,
-        le=MAX_CNY_BN,
-        description="Bonds / central-bank lending it can raise for purchases, CNY bn (at most"
-        " 1e6 = CNY 1,000 trn).",
-    )
-    workout_skill: float = Field(gt=0, le=5, description="Multiplier on the recovery hazard.")
-    cost_per_recovered: float = Field(
-        ge=0, le=1, description="Workout cost per unit of cash recovered."
-    )
-
-
-def _default_banks() -> list[BankSpec]:
-    # Assumption: big-four loan books of the late 1990s (total ~CNY 7.3 trn), internal control weak.
-    return [
-        BankSpec(name=n, loans_cny_bn=v, internal_control=0.4, workout_skill=1.0,
-                 equity_ratio=0.06, bond_share=0.15)
-        for n, v in (("ICBC", 2500.0), ("ABC", 1700.0), ("BOC", 1500.0), ("CCB", 1600.0))
-    ]  # fmt: skip
-
-
-def _default_amcs() -> list[AMCSpec]:
-    # Huarong recovered 17.97% of face at a cost of CNY 5.57 per 100 recovered, Great Wall 10.36%
-    # (facts: amc-recovery-2006); skills are set in that order. Capital CNY 10 bn each and
-    # funding capacity are assumptions.
-    return [
-        AMCSpec(name=n, equity_cny_bn=10.0, funding_capacity_cny_bn=300.0,
-                workout_skill=s, cost_per_recovered=0.0557)
-        for n, s in (("Huarong", 1.9), ("Great Wall", 1.2), ("Orient", 1.5), ("Cinda", 1.7))
-    ]  # fmt: skip
-
-
-BuyerKind = Literal["local_amc", "distressed_fund"]
-
-
-class BuyerSpec(_Strict):
-    """A buyer of NPL packages other than the four national AMCs (local AMCs licensed since
-    2012, private and foreign distressed-debt funds); who may buy is the law's
-    (``npl_buyers_allowed``, the bulk-transfer rule)."""
-
-    name: str = Field(min_length=1)
-    kind: BuyerKind = Field(description="Local AMC (an AMC in law) or distressed-debt fund.")
-    equity_cny_bn: float = Field(
-        gt=0, le=MAX_CNY_BN, description="Paid-in capital, CNY bn (at most 1e6 = CNY 1,000 trn)."
-    )
-    funding_capacity_cny_bn: float = Field(
-        ge=0, le=MAX_CNY_BN, description="Debt it can raise for purchases, CNY bn (at most 1e6)."
-    )
-    workout_skill: float = Field(gt=0, le=5, description="Multiplier on the recovery hazard.")
-    cost_per_recovered: float = Field(
-        ge=0, le=1, description="Workout cost per unit of cash recovered."
-    )
-    discount_rate: float = Field(ge=0, le=1, description="Required return on NPLs, annual.")
-    foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
-
-
-def _default_buyers() -> list[BuyerSpec]:
-    # facts: npl-buyers: provincial AMCs licensed from 2012 (two per province from 2016), private
-    # and foreign distressed-debt funds since about 2017. Their number, size, skill, cost and
-    # required return are assumptions: local AMCs smaller and less skilled than the national four,
-    # funds specialised but with private-equity hurdle rates.
-    local = [
-        BuyerSpec(name=f"Local AMC {k}", kind="local_amc", equity_cny_bn=5.0,
-                  funding_capacity_cny_bn=60.0, workout_skill=1.3, cost_per_recovered=0.06,
-                  discount_rate=0.10)
-        for k in range(1, 5)
-    ]  # fmt: skip
-    funds = [
-        BuyerSpec(name=f"Distressed fund {k}", kind="distressed_fund", equity_cny_bn=3.0,
-                  funding_capacity_cny_bn=20.0, workout_skill=1.7, cost_per_recovered=0.08,
-                  discount_rate=0.13, foreign=k == 3)
-        for k in range(1, 4)
-    ]  # fmt: skip
-    return local + funds
-
-
-InvestorClassName = Literal[
-    "bank_treasury", "insurer", "mutual_fund", "qfii", "distressed_fund", "retail"
-]
-
-
-class InvestorSpec(_Strict):
-    """A group of primary-market investors of one class (each member bids separately)."""
-
-    investor_class: InvestorClassName
-    count: int = Field(ge=1, le=200, description="Number of investors of this class.")
-    capacity_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Cash each can invest, CNY bn (at most 1e6 = CNY 1,000 trn).",
-    )
-    risk_aversion: float = Field(
-        default=1.0, gt=0, le=10, description="Scales the unexpected-loss premium."
-    )
-    liquidity_premium_bp: float = Field(
-        default=50.0, ge=0, le=1000, description="Premium for holding an illiquid security, bp."
-    )
-    liquidity_shock_prob: float = Field(
-        default=0.05, ge=0, le=1, description="Chance a quarter's redemptions force it to sell."
-    )
-    appetite: float = Field(
-        default=0.02,
-        gt=0,
-        le=1,
-        description="Share of its cash it bids into one new issue, within its concentration limit"
-        " (calibrated to the 2.3-3.1 times cover of facts: npl-abs-2016-deals).",
-    )
-    foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
-
-
-def _default_investors() -> list[InvestorSpec]:
-    # Assumption: the interbank market's main buyers of senior ABS are bank treasuries and
-    # insurers; mutual funds and foreign institutions take senior and mezzanine; distressed-debt
-    # funds (including AMC subsidiaries) buy subordinated tranches; retail only where allowed.
-    # Liquidity-shock chances (assumption): open-ended funds and retail face redemptions most,
-    # insurers least.
-    spec = InvestorSpec
-    return [
-        spec(investor_class="bank_treasury", count=6, capacity_cny_bn=8.0, risk_aversion=1.0,
-             liquidity_shock_prob=0.05),
-        spec(investor_class="insurer", count=4, capacity_cny_bn=6.0, risk_aversion=1.5,
-             liquidity_shock_prob=0.02),
-        spec(investor_class="mutual_fund", count=6, capacity_cny_bn=3.0, risk_aversion=0.8,
-             liquidity_premium_bp=80.0, liquidity_shock_prob=0.15),
-        spec(investor_class="qfii", count=4, capacity_cny_bn=4.0, risk_aversion=0.7, foreign=True,
-             liquidity_shock_prob=0.08),
-        spec(investor_class="distressed_fund", count=4, capacity_cny_bn=2.0, risk_aversion=0.5,
-             liquidity_premium_bp=150.0, liquidity_shock_prob=0.05),
-        spec(investor_class="retail", count=10, capacity_cny_bn=0.5, risk_aversion=2.0,
-             liquidity_premium_bp=100.0, liquidity_shock_prob=0.1),
-    ]  # fmt: skip
-
-
-class EnhancerSpec(_Strict):
-    """A private credit enhancer (guarantor of senior tranches)."""
-
-    name: str = Field(min_length=1)
-    capital_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Capital backing its guarantees, CNY bn (at most 1e6 = CNY 1,000 trn).",
-    )
-    max_leverage: float = Field(default=10.0, gt=0, le=100, description="Guarantees / capital.")
-    fee_markup: float = Field(
-        default=1.5, ge=1, le=10, description="Guarantee fee / expected loss covered."
-    )
-
-
-def _default_enhancers() -> list[EnhancerSpec]:
-    # Assumption: two guarantee companies of moderate size.
-    return [
-        EnhancerSpec(name="Guarantor A", capital_cny_bn=5.0),
-        EnhancerSpec(name="Guarantor B", capital_cny_bn=3.0),
-    ]
+    def lists(self) -> tuple[list[str], list[str]]:
+        """The two lists, for ``nplsim.market.waterfall.priority``."""
+        return self.normal, self.after_trigger
 
 
 class SecuritisationSpec(_Strict):
@@ -329,6 +224,34 @@ class SecuritisationSpec(_Strict):
     firm_commitment: bool = True
     sub_required_return: float = Field(default=0.15, ge=0, le=1, description="Annual.")
     trigger_ratio: float = Field(default=0.5, ge=0, le=1)
+    waterfall: str | WaterfallSpec = Field(
+        default="sequential",
+        description="Priority of payments: a name (sequential, interest_first, pro_rata) or a "
+        "table with the step lists `normal` and `after_trigger`.",
+    )
+
+    @field_validator("waterfall", mode="before")
+    @classmethod
+    def _waterfall(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in PRIORITIES:
+            raise ValueError(
+                f"unknown priority of payments {value!r}; allowed: {', '.join(PRIORITIES)}, or a "
+                "table with the step lists normal and after_trigger"
+            )
+        if isinstance(value, dict):
+            try:
+                return WaterfallSpec.model_validate(value)
+            except ValidationError as exc:
+                problems = []
+                for error in exc.errors():
+                    where = ".".join(map(str, error["loc"]))
+                    message = error["msg"].removeprefix("Value error, ")
+                    problems.append(message if message.startswith(where) else f"{where}: {message}")
+                raise ValueError("; ".join(problems)) from None
+        if not isinstance(value, str | WaterfallSpec):
+            raise ValueError("a name or a table with the step lists normal and after_trigger")
+        return value
+
     sigma_floor: float = Field(default=0.15, ge=0, le=2)
     sigma_opacity: float = Field(default=0.45, ge=0, le=3)
     collateral_loss_without_transfer: float = Field(
@@ -539,9 +462,11 @@ class ScenarioConfig(_Strict):
             + [e.name for e in self.enhancers]
         )
         if len(set(names)) != len(names):
-            raise ValueError("banks, amcs, npl_buyers and enhancers must have distinct names")
+            raise ValueError(
+                "banks: banks, amcs, npl_buyers and enhancers must have distinct names"
+            )
         if self.n_loans < 20 * len(self.banks):
-            raise ValueError("n_loans must be at least 20 per bank")
+            raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
         return self
 
 
@@ -553,32 +478,13 @@ def list_scenarios() -> list[str]:
 def scenario_source(name_or_path: str | Path) -> Path:
     """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in str(name_or_path):
+    if path.suffix == ".toml" or os.path.lexists(path) or "/" in str(name_or_path):
         return path
     if str(name_or_path) not in list_scenarios():
         raise ConfigError(
             str(name_or_path), "scenario", "unknown scenario", ", ".join(list_scenarios())
         )
     return SCENARIOS_DIR / f"{name_or_path}.toml"
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    parts = dotted.split(".")
-    node: Any = data
-    fields = ScenarioConfig.model_fields
-    for part in parts[:-1]:
-        if isinstance(node, dict):
-            if node.get(part) is None:  # an absent optional block, e.g. power
-                node[part] = {}
-            node = node[part]
-        else:
-            raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if not isinstance(node, dict):
-        raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if len(parts) == 1 and parts[0] not in fields:
-        allowed = sorted(list(fields) + list(LegalRegime.model_fields))
-        raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
-    node[parts[-1]] = value
 
 
 def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
@@ -591,11 +497,21 @@ def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
 def load_scenario(
     scenario: str | Path | ScenarioConfig = DEFAULT_SCENARIO,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    origin: str = "overrides",
+    base_dir: Path | None = None,
 ) -> tuple[ScenarioConfig, LegalRegime]:
     """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
 
-    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot) or
-    legal-regime fields, which go to ``regime_overrides``.
+    Override keys are those of :func:`apply_overrides`. Preset paths in a scenario file are read
+    beside the file. The starting regime and every scheduled reform are resolved, so that a value
+    out of a field's range or a contradiction fails here, before any run.
+
+    Args:
+        scenario: a built-in name, a TOML path or a config.
+        overrides: scenario and regime fields to change.
+        origin: what a message calls the source of the overrides (``--set``, a spec file).
+        base_dir: the folder relative preset paths in the overrides are read from.
 
     Returns:
         The validated scenario and its resolved starting legal regime.
@@ -609,33 +525,93 @@ def load_scenario(
         path = scenario_source(scenario)
         data, source = read_toml(path), str(path)
         data.setdefault("name", path.stem)
+        paths_beside(data, path.parent)
     config = _validated(data, source)
+    applied = Applied(data)
     if overrides:
-        data = config.model_dump()
-        regime_changes = dict(data.get("regime_overrides", {}))
-        for raw_key, value in overrides.items():
-            key = raw_key.replace("__", ".")
-            if key in LegalRegime.model_fields:
-                regime_changes[key] = value
-            else:
-                _set_dotted(data, key, value, "overrides")
-        data["regime_overrides"] = regime_changes
-        config = _validated(data, "overrides")
-    regime = _resolve_regime(config.regime, config.regime_overrides, source)
-    for event in config.events:
-        if event.regime is not None or event.overrides:
-            _resolve_regime(event.regime or config.regime, event.overrides, source)
+        applied = apply_overrides(
+            config.model_dump(), overrides, origin, base_dir, fields=ScenarioConfig.model_fields
+        )
+        config = _validated(applied.data, origin)
+    regime = _starting_regime(config, source, origin, applied)
+    regime_schedule(config, regime, source if "events" not in applied.scenario_keys else origin)
     return config, regime
 
 
-def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> LegalRegime:
-    if name not in list_presets() and not name.endswith(".toml"):
-        raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
-    return load_regime(name, overrides or None)
+def _starting_regime(
+    config: ScenarioConfig, source: str, origin: str, applied: Applied
+) -> LegalRegime:
+    """The preset with the regime overrides; an error names where the offending key was set."""
+    where = origin if "regime" in applied.scenario_keys else source
+    name = config.regime
+    if not known_preset(name):
+        raise ConfigError(where, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
+    base = _preset(name, where, "regime")
+    try:
+        return base.with_overrides(**config.regime_overrides)
+    except ConfigError as exc:
+        name = exc.key.split(".")[0]
+        if name in applied.regime_keys:
+            raise ConfigError(origin, applied.regime_keys[name], exc.problem, exc.allowed) from None
+        key = f"{REGIME_TABLE}.{exc.key}" if exc.key != "<root>" else REGIME_TABLE
+        where = origin if applied.regime_keys else source
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
 
 
-def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegime]:
-    """The preset name and legal regime in force after a scheduled reform ``event``, when
-    ``current_preset`` is in force before it (the one place that says how events change the law)."""
-    name = event.regime or current_preset
-    return name, load_regime(name, event.overrides or None)
+def _preset(name: str, where: str, key: str) -> LegalRegime:
+    """A preset, or a preset file that cannot be read named as the key that names it."""
+    try:
+        return load_regime(name)
+    except ConfigError as exc:
+        if exc.key != "<file>":
+            raise
+        raise ConfigError(where, key, f"{exc.source}: {exc.problem}") from None
+
+
+def regime_schedule(
+    config: ScenarioConfig, start: LegalRegime, source: str = "scenario"
+) -> list[tuple[int, str, LegalRegime]]:
+    """The law after each scheduled reform, in the order the model applies them (by quarter, then
+    as listed): ``(quarter, preset, regime)`` for every event that changes the law.
+
+    Raises:
+        ConfigError: an event's preset is unknown or its overrides are invalid where it applies.
+    """
+    order = sorted(range(len(config.events)), key=lambda i: config.events[i].quarter)
+    preset, regime, schedule = config.regime, start, []
+    for index in order:
+        event = config.events[index]
+        if event.regime is None and not event.overrides:
+            continue
+        if event.regime is not None and not (
+            event.regime in list_presets() or is_path(event.regime)
+        ):
+            raise ConfigError(source, f"events.{index}.regime", f"unknown preset {event.regime!r}",
+                              ", ".join(list_presets()))  # fmt: skip
+        if event.regime is not None:
+            _preset(event.regime, source, f"events.{index}.regime")  # a missing file, said here
+        try:
+            preset, regime = event_regime(event, preset, regime)
+        except ConfigError as exc:
+            if exc.source in ("overrides", "<event>"):
+                key = f"events.{index}.overrides" + (f".{exc.key}" if exc.key != "<root>" else "")
+                raise ConfigError(source, key, exc.problem, exc.allowed) from None
+            raise
+        schedule.append((event.quarter, preset, regime))
+    return schedule
+
+
+def event_regime(
+    event: EventSpec, current_preset: str, current_regime: LegalRegime
+) -> tuple[str, LegalRegime]:
+    """The preset name and legal regime in force after a scheduled reform ``event`` (the one place
+    that says how events change the law).
+
+    An event naming a preset replaces the law by that preset, amended by the event's own
+    overrides. An event with only overrides amends the law in force, ``current_regime``: the
+    scenario's and the command line's regime overrides and every earlier event's stay, and two
+    events in one quarter both apply, in the order they are listed.
+    """
+    if event.regime is not None:
+        return event.regime, load_regime(event.regime, event.overrides or None)
+    return current_preset, current_regime.with_overrides(**event.overrides)
