@@ -14,6 +14,7 @@ from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.loans import LoanBook
+from nplsim.market.npl_age import NplExits
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import ScenarioConfig
 
@@ -41,6 +42,7 @@ class EconomyWorld:
 
     def __post_init__(self) -> None:
         self.initial_regime = self.regime
+        self.npl_exits: NplExits | None = None  # NPLs leaving the banks (set once banks exist)
 
     @property
     def quarter(self) -> int:

@@ -46,6 +46,12 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
         "arrival and size, collateral, default quality and legal draws.",
         "1 + 6 × plants a quarter (full length)",
     ),
+    "signals": (
+        "Disclosure noise ζ of each NPL: what the disclosed data say about the borrower's workout "
+        "quality beyond the quality itself (LoanBook.public_quality).",
+        "one key at set-up; each NPL's normal is a function of the key, its slot and its default "
+        "quarter (nplsim.market.slotdraws)",
+    ),
 }
 
 # Meaning and unit of every column of ``model.parquet``
@@ -74,6 +80,15 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     ),
     "npl_carved_out": ("CNY bn", "Face moved to AMCs at book value by a policy carve-out."),
     "npl_securitised": ("CNY bn", "Face banks transferred to new SPVs (true sale at the cut-off)."),
+    "npl_age_q": (
+        "quarters",
+        "Face-weighted mean time since default of the NPLs banks hold at the end of the quarter.",
+    ),
+    "npl_exit_age_q": (
+        "quarters",
+        "Face-weighted mean time since default at which NPLs left the banks this quarter "
+        "(resolved, written off, sold, securitised or carved out): the time to disposal.",
+    ),
     "abs_issued": ("CNY bn", "Notional of the tranches issued at this quarter's deal closings."),
     "abs_outstanding": (
         "CNY bn",
@@ -237,8 +252,6 @@ PARAMETER_NOTES: dict[str, str] = {
     "bid_noise_at_zero_disclosure": "AMC valuation log-s.d. added at zero disclosure.",
     "bid_noise_floor": "AMC valuation log-s.d. at full disclosure.",
     "price_learning_rate": "Learning rate of originators' price beliefs.",
-    "securitisation.min_pool_loans": "Fewest loans an offer needs to start a deal.",
-    "securitisation.max_pool_loans": "Most loans in one pool (oldest NPLs first).",
     "securitisation.with_mezz": "Whether deals have a mezzanine tranche.",
     "securitisation.senior_default_prob": "Rating stress: chance collections miss the senior.",
     "securitisation.mezz_default_prob": "Rating stress: chance collections miss senior + mezz.",
@@ -253,8 +266,6 @@ PARAMETER_NOTES: dict[str, str] = {
     "securitisation.trigger_ratio": "Accelerate below this share of expected collections.",
     "securitisation.sigma_floor": "Log-s.d. of pool collections at full disclosure.",
     "securitisation.sigma_opacity": "Extra log-s.d. of pool collections at zero disclosure.",
-    "securitisation.legal_premium_scale": "Legal premium at zero remoteness and protection.",
-    "securitisation.information_premium_scale": "Information premium at zero disclosure.",
     "securitisation.individual_notice_min_delay_q": "Least closing lag with individual notice.",
     "securitisation.bulk_approval_delay_q": "Extra closing lag to approve a bulk transfer.",
     "securitisation.recharacterisation_haircut": "Share of frozen collections lost at release.",
