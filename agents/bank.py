@@ -136,17 +136,79 @@ class StateBank(DisposalPolicy, Originator, mesa.Agent):
     def distressed(self) -> bool:
         """In distress: capital below the regime's minimum by the scenario's distress gap."""
         gap = self.world.scenario.securitisation.distress_car_gap
-        return self.car < self.world.regime.car_min - gap
+        return self.car < self.car_requirement - gap
+
+    # ------------------------------------------------------------------ capital tiers
+    # What other institutions (the deal desk, the supervisor) may read of the bank's capital.
+    @property
+    def cet1(self) -> float:
+        """Common equity tier 1: book equity (CNY bn)."""
+        return self.equity
+
+    @property
+    def additional_tier1(self) -> float:
+        """Additional tier 1 instruments, e.g. preference shares (CNY bn; none yet)."""
+        return 0.0
+
+    @property
+    def tier2(self) -> float:
+        """Tier 2 capital: subordinated debt and eligible provisions (CNY bn; none yet)."""
+        return 0.0
+
+    @property
+    def total_capital(self) -> float:
+        """CET1 + additional tier 1 + tier 2 (CNY bn)."""
+        return self.cet1 + self.additional_tier1 + self.tier2
+
+    @property
+    def cet1_ratio(self) -> float:
+        """CET1 / risk-weighted assets."""
+        return _ratio(self.cet1, self.risk_weighted_assets)
+
+    @property
+    def tier1_ratio(self) -> float:
+        """(CET1 + additional tier 1) / risk-weighted assets."""
+        return _ratio(self.cet1 + self.additional_tier1, self.risk_weighted_assets)
 
     @property
     def car(self) -> float:
-        """Capital adequacy ratio: equity / risk-weighted assets."""
-        return _ratio(self.equity, self.risk_weighted_assets)
+        """Capital adequacy ratio: total capital / risk-weighted assets."""
+        return _ratio(self.total_capital, self.risk_weighted_assets)
+
+    @property
+    def car_requirement(self) -> float:
+        """The total-capital ratio this bank must hold, buffers included (decimal)."""
+        return self.world.regime.car_min
+
+    @property
+    def capital_headroom(self) -> float:
+        """Total capital above what the requirement asks on today's risk-weighted assets
+        (CNY bn; negative when short)."""
+        return self.total_capital - self.car_requirement * self.risk_weighted_assets
+
+    # ------------------------------------------------------------------ funding
+    @property
+    def marginal_funding_cost(self) -> float:
+        """Annual rate the bank pays on the next yuan it must raise (decimal): today the
+        interbank rate, at which it borrows any shortfall."""
+        return self.world.scenario.macro.interbank_rate
 
     @property
     def liquid_assets(self) -> float:
         """Cash plus government bonds."""
         return self.cash + self.gov_bonds
+
+    @property
+    def hqla(self) -> float:
+        """High-quality liquid assets after haircuts, the LCR's numerator (CNY bn)."""
+        return self.liquid_assets
+
+    @property
+    def lcr_headroom(self) -> float:
+        """High-quality liquid assets above what the LCR minimum asks (CNY bn; negative when
+        short)."""
+        outflows = self.world.scenario.lcr_runoff * self.deposits + self.interbank
+        return self.hqla - self.world.regime.lcr_min * outflows
 
     @property
     def short_term_liabilities(self) -> float:
