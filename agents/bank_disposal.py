@@ -32,19 +32,20 @@ class DisposalPolicy:
     """Mixin of ``StateBank``: the disposal decision and the price beliefs behind it.
 
     Expects the bank's ``world``, balance sheet and ratios (``car``, ``npl_ratio``, ``provisions``,
-    ``npl_on_books``, ``npl_risk_weight``), its ``flows`` and ``provide()``.
+    ``npl_on_books``, ``npl_risk_weight``), what it is held to (``car_requirement``,
+    ``npl_ratio_target``, ``npl_pressure_weight``), its ``flows`` and ``provide()``.
     """
 
     def update_shadow_prices(self) -> ShadowPrices:
         """Regulatory pressure from the bank's capital and NPL ratios under the current regime."""
-        config, regime = self.world.scenario, self.world.regime
+        config = self.world.scenario
         self.shadow = shadow_prices(
             car=self.car,
-            car_min=regime.car_min,
+            car_min=self.car_requirement,
             npl_ratio=self.npl_ratio,
-            npl_target=regime.npl_ratio_target,
+            npl_target=self.npl_ratio_target,
             car_weight=config.capital_pressure_weight,
-            npl_weight=config.npl_pressure_weight,
+            npl_weight=self.npl_pressure_weight,
             car_buffer=config.car_buffer,
         )
         return self.shadow
@@ -84,7 +85,7 @@ class DisposalPolicy:
         return face * (1.0 - share)
 
     def disposal_quotes(
-        self, idx: np.ndarray, hold: np.ndarray, securitisation_open: bool
+        self, idx: np.ndarray, hold: np.ndarray, securitisation_open: bool, amc_open: bool = True
     ) -> list[ChannelQuote]:
         """What each disposal channel open to the bank is expected to pay for the loans."""
         face = self.world.loans.principal[idx]
@@ -94,11 +95,11 @@ class DisposalPolicy:
             value=expected_price,
             face_removed=face,
             capital_gain=sale_capital_gain(
-                expected_price, self.net_book(idx), self.npl_risk_weight, self.world.regime.car_min
+                expected_price, self.net_book(idx), self.npl_risk_weight, self.car_requirement
             ),
             feasible=np.ones(idx.shape, dtype=bool),
         )
-        quotes = [amc]
+        quotes = [amc] if amc_open else []
         if securitisation_open:
             quotes.append(self.securitisation_quote(idx, face))
         return quotes
@@ -111,9 +112,10 @@ class DisposalPolicy:
         value = self.sec_price_belief * self.market_view(idx)
         if regime.derecognition_allowed:
             retained_weight = RETAINED_WEIGHT[regime.retention_form]
-            retained_charge = regime.car_min * retained_weight * regime.risk_retention * value
+            car_min = self.car_requirement
+            retained_charge = car_min * retained_weight * regime.risk_retention * value
             capital_gain = (
-                sale_capital_gain(value, self.net_book(idx), self.npl_risk_weight, regime.car_min)
+                sale_capital_gain(value, self.net_book(idx), self.npl_risk_weight, car_min)
                 - retained_charge
             )
             face_removed = face
@@ -131,10 +133,10 @@ class DisposalPolicy:
         )
 
     def decide_disposals(
-        self, securitisation_open: bool
+        self, securitisation_open: bool, amc_open: bool = True
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Choose, loan by loan, between holding and each channel open to the bank (AMC sale, and
-        securitisation where ``securitisation_open``).
+        """Choose, loan by loan, between holding and each channel open to the bank (AMC sale
+        where ``amc_open``, and securitisation where ``securitisation_open``).
 
         Returns:
             per channel name, the slots offered and the bank's reserve price for each (CNY bn):
@@ -147,14 +149,14 @@ class DisposalPolicy:
         if idx.size == 0:
             return {}
         hold = self.hold_value(idx)
-        quotes = self.disposal_quotes(idx, hold, securitisation_open)
+        quotes = self.disposal_quotes(idx, hold, securitisation_open, amc_open)
         choice = choose_channels(hold, quotes, prices)
         reserve = reserve_price(
             hold,
             self.net_book(idx),
             world.loans.principal[idx],
             self.npl_risk_weight,
-            world.regime.car_min,
+            self.car_requirement,
             prices,
         )
         return {

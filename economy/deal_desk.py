@@ -288,10 +288,11 @@ class DealDesk:
         retained = {
             (spv.deal_id, t): [kept[t], kept[t] * price[t]] for t in notional if kept[t] > 1e-12
         }
+        rules = world.prudential  # capital weights of retained tranches, by rating
         risk_weight = {
-            "senior": pricing.NPL_SENIOR_RISK_WEIGHT,
-            "mezz": pricing.RISK_WEIGHTS[sizes.mezz_rating],
-            "sub": pricing.RISK_WEIGHTS["unrated"],
+            "senior": rules.npl_senior_risk_weight,
+            "mezz": rules.securitisation_weight(sizes.mezz_rating),
+            "sub": rules.securitisation_weight("unrated"),
         }
         derecognised = regime.derecognition_allowed
         originator.settle_securitisation(

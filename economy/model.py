@@ -21,15 +21,19 @@ from nplsim.agents.bank import StateBank
 from nplsim.agents.enhancer import CreditEnhancer
 from nplsim.agents.investor import Investor
 from nplsim.agents.spv import SpecialPurposeVehicle
+from nplsim.agents.state import State
+from nplsim.agents.supervisor import Supervisor
 from nplsim.agents.underwriter import Underwriter
 from nplsim.economy import invariants
 from nplsim.economy.abs_market import AbsExchange
 from nplsim.economy.auction_house import AuctionHouse
+from nplsim.economy.authorities import Authorities
 from nplsim.economy.carveout import CarveOut
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.loan_cycle import LoanCycle
 from nplsim.economy.macro import Macro
 from nplsim.economy.measurement import MODEL_COLUMNS, measure
+from nplsim.economy.money_market import MoneyMarket, base_conditions
 from nplsim.economy.opening import open_balance_sheets, seed_loan_book
 from nplsim.economy.outputs import AgentRecorder, deal_frame
 from nplsim.economy.power_sector import PowerSector
@@ -42,8 +46,14 @@ from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.loans import LoanBook, collateral_realisation
+from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
-from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
+from nplsim.market.scenario import (
+    DEFAULT_SCENARIO,
+    ScenarioConfig,
+    load_scenario,
+    scenario_prudential,
+)
 from nplsim.market.seeds import checked_seed
 from nplsim.market.streams import split_streams
 
@@ -78,8 +88,10 @@ class NPLMarketModel(mesa.Model):
         loans = LoanBook(config.n_loans, segment_table(config))
         loans.collateral_realisation = collateral_realisation(regime.enforcement_efficiency)
         self.world = world = EconomyWorld(
-            config, regime, config.regime, ledger, loans, HolderTotals(), EventLog(clock), clock
-        )
+            config, regime, config.regime, ledger, loans, HolderTotals(), EventLog(clock), clock,
+            scenario_prudential(config), config.prudential, None,  # funding: set just below
+        )  # fmt: skip
+        world.funding = base_conditions(world)
         self.blotter = Blotter(clock)
 
         def account(name: str, kind: str) -> int:
@@ -114,7 +126,10 @@ class NPLMarketModel(mesa.Model):
         opening = seed_loan_book(world, streams["init"], banks)
         open_balance_sheets(world, banks, amcs, investors, enhancers, self.underwriter)
         self.macro = Macro(world, streams["macro"])
+        self.money_market = MoneyMarket(world, banks)
         self.carveout = CarveOut(world, streams["behaviour"], banks, amcs)
+        self.supervisor, self.state = Supervisor(self, world), State(self, world)
+        self.authorities = Authorities(self.supervisor, self.state, banks, self.carveout)
         self.desk = DealDesk(
             self, world, banks, amcs, investors, enhancers, self.state_guarantor,
             self.underwriter, self.blotter, lambda: self.exchange.liquidity_premium_share(),
@@ -126,9 +141,7 @@ class NPLMarketModel(mesa.Model):
             self, world, streams["power"], opening, banks, investors, self.underwriter,
             self.exchange.liquidity_premium_share,
         )  # fmt: skip
-        self.loan_cycle = LoanCycle(
-            world, streams, opening, banks, amcs, self.desk.vehicles, self.carveout
-        )
+        self.loan_cycle = LoanCycle(world, streams, opening, banks, amcs, self.desk.vehicles)
         self.auction_house = AuctionHouse(world, streams["behaviour"], amcs, self.blotter)
         self.trustee = Trustee(
             world, streams["behaviour"], self.desk, banks, amcs, investors, self.underwriter
@@ -146,13 +159,13 @@ class NPLMarketModel(mesa.Model):
         banks, amcs = self.agents_by_type[StateBank], self.agents_by_type[AssetManagementCompany]
         self.begin_quarter()  # flow accounts start at zero
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
-        self.macro.draw()  # 2. the systematic credit shock
+        self.macro.draw()  # 2. the systematic credit shock,
+        self.money_market.open()  #   the money market's conditions and liquidity shocks
         loan_flows = self.loan_cycle.settle(self.macro.z)  # 3. interest, defaults, workouts
         self.loan_cycle.relend()  # 4. banks re-lend freed slots,
         self.carveout.pay_bond_coupons()  #   receive AMC bond coupons,
-        banks.do(StateBank.close_books)  #   and close their books: provisions, tax, liquidity
-        self.carveout.execute()  # 5. a carve-out where the law orders one;
-        offers = self.disposal_offers()  #   each bank: hold, sell to AMCs or securitise
+        banks.do(StateBank.close_books)  #   and close their books: provisions, capital, liquidity
+        offers = self.disposal_offers()  # 5. each bank: hold, sell to AMCs or securitise
         auction_stats = self.auction_house.clear(offers.get("amc", []))  # 6. AMC auctions,
         self.desk.start(offers.get("securitisation", []) + self.desk.amc_pools())  # true sales,
         self.desk.close_due()  #   deals past their closing lag are structured and sold
@@ -160,8 +173,9 @@ class NPLMarketModel(mesa.Model):
         market_stats = self.exchange.trade()  # 8. the ABS secondary market
         amcs.do(AssetManagementCompany.repay_funding)  # 9. AMCs repay funding from recoveries;
         self.power.run()  #   power plants generate, pay their debt and finance capacity;
-        banks.do(StateBank.cover_overdraft)  #   a bank short of reserves borrows from the PBOC
-        self.collect({**loan_flows, **auction_stats, **market_stats})  # 10. measurement
+        self.authorities.review()  # 10. carve-out orders, corrective action, recapitalisations;
+        banks.do(StateBank.settle_reserves)  #   reserves short of the requirement: the PBOC lends
+        self.collect({**loan_flows, **auction_stats, **market_stats})  # 11. measurement
         self.running = self.quarter < self.config.quarters
 
     def begin_quarter(self) -> None:
@@ -174,8 +188,12 @@ class NPLMarketModel(mesa.Model):
     def disposal_offers(self) -> dict[str, list[tuple[StateBank, np.ndarray, np.ndarray]]]:
         """Each bank's choice of loans to offer, by channel, with reserve values."""
         offers: dict[str, list[tuple[StateBank, np.ndarray, np.ndarray]]] = {}
+        channels = self.config.disposal_channels
         for bank in self.banks:
-            choice = bank.decide_disposals(securitisation_open=self.desk.open_to(bank))
+            choice = bank.decide_disposals(
+                securitisation_open="securitisation" in channels and self.desk.open_to(bank),
+                amc_open="amc" in channels,
+            )
             for channel, (idx, reserve) in choice.items():
                 offers.setdefault(channel, []).append((bank, idx, reserve))
         return offers
@@ -213,6 +231,11 @@ class NPLMarketModel(mesa.Model):
     def initial_regime(self) -> LegalRegime:
         """The law at quarter 0."""
         return self.world.initial_regime
+
+    @property
+    def prudential(self) -> PrudentialRules:
+        """The prudential rules in force."""
+        return self.world.prudential
 
     @property
     def ledger(self) -> Ledger:

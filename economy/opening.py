@@ -99,7 +99,7 @@ def open_balance_sheets(
     """Every agent's opening balance sheet, its capital and funding paid in through the ledger."""
     config = world.scenario
     for bank in banks:
-        bank.open_books(config.reserve_ratio)
+        bank.open_books()
     for amc in amcs:
         amc.open_books()
     ledger, outside = world.ledger, world.ledger.outside

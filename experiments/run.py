@@ -140,7 +140,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     )
     figures = directory / "figures"
     figures.mkdir(exist_ok=True)
-    dashboard(frames["model"], frames["banks"], model.regime, figures / "dashboard.png")
+    dashboard(frames["model"], frames["banks"], model.prudential, figures / "dashboard.png")
     power_figures(frames["model"], frames.get("power"), figures)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
@@ -294,6 +294,7 @@ def run_to_directory(
         "scenario_source": str(scenario) if not isinstance(scenario, ScenarioConfig) else None,
         "overrides": dict(overrides or {}),
         "regime": model.initial_regime.as_dict(),
+        "prudential": model.world.initial_prudential.as_dict(),
         "seed": model.seed,
         "quarters": model.config.quarters,
         "config_hash": config_hash(model.config, model.initial_regime.as_dict(), model.seed),

@@ -29,6 +29,7 @@ from nplsim.experiments.compare import (
     versions,
 )
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
@@ -92,15 +93,20 @@ class SensitivitySpec(BaseModel):
     parameters: dict[str, ParameterRange] = Field(min_length=1)
 
 
+def _rule_fields() -> dict:
+    """Every field of the law and of the prudential rules, by name."""
+    return {**LegalRegime.model_fields, **PrudentialRules.model_fields}
+
+
 def float_fields() -> list[str]:
-    """Legal-regime fields that can be varied continuously."""
-    return [name for name, info in LegalRegime.model_fields.items() if info.annotation is float]
+    """Legal-regime and prudential fields that can be varied continuously."""
+    return [name for name, info in _rule_fields().items() if info.annotation is float]
 
 
 def field_bounds(name: str) -> tuple[float, float, bool, bool]:
-    """``(lower, upper, lower_strict, upper_strict)`` of a float regime field (±inf if open)."""
+    """``(lower, upper, lower_strict, upper_strict)`` of a float rule field (±inf if open)."""
     lower, upper, lower_strict, upper_strict = -np.inf, np.inf, False, False
-    for item in LegalRegime.model_fields[name].metadata:
+    for item in _rule_fields()[name].metadata:
         if getattr(item, "ge", None) is not None:
             lower = float(item.ge)
         if getattr(item, "gt", None) is not None:
@@ -121,10 +127,12 @@ def _check(spec: SensitivitySpec, source: str) -> None:
     allowed = float_fields()
     for name, bounds in spec.parameters.items():
         key = f"parameters.{name}"
-        if name not in LegalRegime.model_fields:
-            raise ConfigError(source, key, "not a legal-regime field", ", ".join(allowed))
+        if name not in _rule_fields():
+            raise ConfigError(
+                source, key, "not a legal-regime or prudential field", ", ".join(allowed)
+            )
         if name not in allowed:
-            raise ConfigError(source, key, "not a float regime field", ", ".join(allowed))
+            raise ConfigError(source, key, "not a float rule field", ", ".join(allowed))
         if name in spec.overrides:
             raise ConfigError(source, f"overrides.{name}", "is also a sampled parameter")
         lower, upper, lower_strict, upper_strict = field_bounds(name)

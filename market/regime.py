@@ -148,30 +148,7 @@ class LegalRegime(BaseModel):
     rating_required: bool = _field(
         "process", "Whether securities need an external credit rating to be sold (true/false)."
     )
-    policy_carveout: bool = _field(
-        "process",
-        "Whether banks' NPLs are moved once to AMCs at book value against AMC bonds (true/false).",
-    )
-    carveout_quarter: int = _field(
-        "process",
-        "Quarter of the run in which the policy carve-out happens (quarter index).",
-        ge=0,
-        le=200,
-    )
-    carveout_share: float = _field(
-        "process",
-        "Share of the banks' gross NPL stock moved in the carve-out (share of gross NPLs, 0-1).",
-        ge=0,
-        le=1,
-    )
-    amc_bond_rate: float = _field(
-        "process",
-        "Coupon the AMC bonds given to banks in the carve-out pay (annual rate, decimal).",
-        ge=0,
-        le=0.2,
-    )
-
-    # --- accounting and tax: derecognition, transaction taxes, prudential ratios ---
+    # --- accounting and tax: derecognition and transaction taxes ---
     derecognition_allowed: bool = _field(
         "accounting_tax",
         "Whether a securitised pool leaves the originator's balance sheet, giving capital relief"
@@ -194,42 +171,6 @@ class LegalRegime(BaseModel):
         "Income tax on the SPV itself before distributions, 0 if tax-transparent (rate, decimal).",
         ge=0,
         le=0.5,
-    )
-    car_min: float = _field(
-        "accounting_tax",
-        "Minimum capital adequacy ratio, capital over risk-weighted assets (ratio, decimal).",
-        ge=0.04,
-        le=0.25,
-    )
-    provision_coverage_min: float = _field(
-        "accounting_tax",
-        "Minimum loan-loss provisions over gross NPLs (ratio, 1.5 = 150%).",
-        ge=0,
-        le=3,
-    )
-    loan_provision_ratio_min: float = _field(
-        "accounting_tax",
-        "Minimum loan-loss provisions over gross loans (ratio, decimal).",
-        ge=0,
-        le=0.1,
-    )
-    liquidity_ratio_min: float = _field(
-        "accounting_tax",
-        "Minimum liquid assets over short-term liabilities (ratio, decimal).",
-        ge=0,
-        le=1,
-    )
-    lcr_min: float = _field(
-        "accounting_tax",
-        "Minimum liquidity coverage ratio, 0 where not in force (ratio, 1 = 100%).",
-        ge=0,
-        le=3,
-    )
-    npl_ratio_target: float = _field(
-        "accounting_tax",
-        "Supervisory NPL ratio above which regulatory pressure to dispose rises (ratio, decimal).",
-        ge=0,
-        le=1,
     )
 
     @field_validator("originators_allowed", "investor_classes_allowed")
@@ -360,7 +301,7 @@ def load_regime(
     return regime.with_overrides(**overrides) if overrides else regime
 
 
-def _format_value(value: Any) -> str:
+def format_value(value: Any) -> str:
     """Show a field value the way it is written in a TOML preset."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -381,14 +322,14 @@ def diff_regimes(a: LegalRegime, b: LegalRegime) -> pd.DataFrame:
         one row per differing field; empty if the regimes are equal.
     """
     rows = [
-        (name, regime_environment(name), _format_value(getattr(a, name)), _format_value(value_b))
+        (name, regime_environment(name), format_value(getattr(a, name)), format_value(value_b))
         for name in LegalRegime.model_fields
         if getattr(a, name) != (value_b := getattr(b, name))
     ]
     return pd.DataFrame(rows, columns=["field", "environment", "a", "b"])
 
 
-def _type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
+def type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
     """Human-readable type and allowed values of a field, from its annotation and bounds."""
     if get_origin(annotation) is tuple:
         return "list", "any of: " + ", ".join(get_args(get_args(annotation)[0]))
@@ -417,6 +358,6 @@ def field_table() -> pd.DataFrame:
     """
     rows = []
     for name, info in LegalRegime.model_fields.items():
-        kind, allowed = _type_and_range(info.annotation, info.metadata)
+        kind, allowed = type_and_range(info.annotation, info.metadata)
         rows.append((name, regime_environment(name), kind, allowed, info.description))
     return pd.DataFrame(rows, columns=["field", "environment", "type", "range", "description"])

@@ -15,9 +15,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from nplsim.market.banking_spec import LiquiditySpec, StateSpec
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.power import PowerSpec
+from nplsim.market.prudential_rules import (
+    DEFAULT_PRUDENTIAL,
+    PrudentialRules,
+    load_prudential,
+    resolve_prudential,
+    split_overrides,
+)
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
 
 SCENARIOS_DIR = Path(__file__).with_name("scenarios")
@@ -111,8 +119,22 @@ class BankSpec(_Strict):
     workout_skill: float = Field(
         gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
     )
-    equity_ratio: float = Field(ge=0.005, le=0.3, description="Book equity / gross loans.")
+    equity_ratio: float = Field(
+        ge=0.005, le=0.3, description="Book equity (common equity tier 1) / gross loans."
+    )
     bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
+    policy_bond_share: float = Field(
+        default=0.0, ge=0, le=2, description="Policy-bank bonds / gross loans."
+    )
+    at1_ratio: float = Field(
+        default=0.0, ge=0, le=0.1, description="Additional tier 1 instruments / gross loans."
+    )
+    sub_debt_ratio: float = Field(
+        default=0.0, ge=0, le=0.2, description="Tier 2 subordinated debt / gross loans."
+    )
+    systemic: bool = Field(
+        default=True, description="Systemically important: holds the systemic capital surcharge."
+    )
 
 
 class AMCSpec(_Strict):
@@ -358,6 +380,13 @@ class MacroSpec(_Strict):
     gov_bond_yield: float = Field(default=0.03, ge=0, le=0.3)
     interbank_rate: float = Field(default=0.03, ge=0, le=0.3)
     shocks: list[ShockSpec] = Field(default_factory=list)
+    credit_factor_sd: float = Field(
+        default=1.0,
+        gt=0,
+        le=3,
+        description="S.d. of the one-year systematic credit factor relative to the"
+        " through-the-cycle factor of the IRB correlations (1 = Basel's).",
+    )
 
 
 class EventSpec(_Strict):
@@ -367,7 +396,10 @@ class EventSpec(_Strict):
         ge=0, le=MAX_QUARTER, description="Quarter it happens (at most 400, the longest horizon)."
     )
     regime: str | None = Field(default=None, description="Preset to switch to.")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="Regime field changes.")
+    prudential: str | None = Field(default=None, description="Prudential preset to switch to.")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Legal-regime or prudential field changes."
+    )
     label: str = ""
 
 
@@ -378,6 +410,8 @@ class ScenarioConfig(_Strict):
     description: str = ""
     regime: str = Field(default=DEFAULT_SCENARIO, description="Legal-regime preset name.")
     regime_overrides: dict[str, Any] = Field(default_factory=dict)
+    prudential: str = Field(default=DEFAULT_PRUDENTIAL, description="Prudential preset name.")
+    prudential_overrides: dict[str, Any] = Field(default_factory=dict)
     quarters: int = Field(default=40, ge=1, le=400, description="Horizon, quarters.")
     n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
     banks: list[BankSpec] = Field(default_factory=_default_banks, min_length=1)
@@ -395,14 +429,23 @@ class ScenarioConfig(_Strict):
     deposit_growth_annual: float = Field(default=0.1, ge=-0.5, le=1.0)
     reserve_ratio: float = Field(default=0.12, ge=0, le=0.5, description="Required reserves.")
     demand_deposit_share: float = Field(
-        default=0.45, ge=0, le=1, description="Deposits counted as short-term liabilities."
-    )
-    lcr_runoff: float = Field(
-        default=0.1, ge=0, le=1, description="30-day deposit run-off rate in the LCR."
+        default=0.45, ge=0, le=1, description="Demand deposits / deposits (due within a month)."
     )
     opex_rate: float = Field(default=0.008, ge=0, le=0.1, description="Opex / assets, annual.")
     tax_rate: float = Field(default=0.25, ge=0, le=0.6)
     payout_ratio: float = Field(default=0.3, ge=0, le=1, description="Dividends / profit.")
+    provision_coverage_target: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description="Provisions / NPLs the banks aim at above the rules' floors (0: the floors).",
+    )
+    provision_adjustment: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of the gap to their provision target banks close in a quarter.",
+    )  # assumption: banks smooth provisioning charges over about two quarters
     bank_base_hazard: float = Field(
         default=0.075, gt=0, le=2, description="Quarterly NPL resolution hazard at skill 1."
     )
@@ -417,6 +460,11 @@ class ScenarioConfig(_Strict):
     capital_pressure_weight: float = Field(default=0.3, ge=0, le=5)
     npl_pressure_weight: float = Field(default=0.05, ge=0, le=5)
     car_buffer: float = Field(default=0.02, gt=0, le=0.2)
+    disposal_channels: list[Literal["amc", "securitisation"]] = Field(
+        default_factory=lambda: ["amc", "securitisation"],
+        description="Disposal channels banks may use beside their own workout (an experiment"
+        " closes one by leaving it out).",
+    )
     disposal_lag_q: int = Field(
         default=4,
         ge=0,
@@ -435,6 +483,8 @@ class ScenarioConfig(_Strict):
     securitisation: SecuritisationSpec = Field(default_factory=SecuritisationSpec)
     secondary: SecondaryMarketSpec = Field(default_factory=SecondaryMarketSpec)
     macro: MacroSpec = Field(default_factory=MacroSpec)
+    liquidity: LiquiditySpec = Field(default_factory=LiquiditySpec)
+    state: StateSpec = Field(default_factory=StateSpec)
     events: list[EventSpec] = Field(default_factory=list)
     power: PowerSpec | None = Field(
         default=None, description="Power plants and the Securitization Center."
@@ -459,6 +509,13 @@ class ScenarioConfig(_Strict):
             raise ValueError("banks, amcs and enhancers must have distinct names")
         if self.n_loans < 20 * len(self.banks):
             raise ValueError("n_loans must be at least 20 per bank")
+        banks = {b.name for b in self.banks}
+        for k, shock in enumerate(self.liquidity.shocks):
+            unknown_banks = sorted(set(shock.banks) - banks)
+            if unknown_banks:
+                raise ValueError(
+                    f"liquidity.shocks.{k}.banks: unknown banks {unknown_banks}; of {sorted(banks)}"
+                )
         return self
 
 
@@ -493,7 +550,9 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
     if not isinstance(node, dict):
         raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
     if len(parts) == 1 and parts[0] not in fields:
-        allowed = sorted(list(fields) + list(LegalRegime.model_fields))
+        allowed = sorted(
+            list(fields) + list(LegalRegime.model_fields) + list(PrudentialRules.model_fields)
+        )
         raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
     node[parts[-1]] = value
 
@@ -511,8 +570,10 @@ def load_scenario(
 ) -> tuple[ScenarioConfig, LegalRegime]:
     """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
 
-    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot) or
-    legal-regime fields, which go to ``regime_overrides``.
+    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot),
+    legal-regime fields, which go to ``regime_overrides``, or prudential fields, which go to
+    ``prudential_overrides``. A scenario file may name a ``base`` scenario it changes
+    (:func:`scenario_data`).
 
     Returns:
         The validated scenario and its resolved starting legal regime.
@@ -524,24 +585,32 @@ def load_scenario(
         data, source = scenario.model_dump(), "scenario"
     else:
         path = scenario_source(scenario)
-        data, source = read_toml(path), str(path)
+        data, source = scenario_data(path), str(path)
         data.setdefault("name", path.stem)
     config = _validated(data, source)
     if overrides:
         data = config.model_dump()
         regime_changes = dict(data.get("regime_overrides", {}))
+        prudential_changes = dict(data.get("prudential_overrides", {}))
         for raw_key, value in overrides.items():
             key = raw_key.replace("__", ".")
             if key in LegalRegime.model_fields:
                 regime_changes[key] = value
+            elif key in PrudentialRules.model_fields:
+                prudential_changes[key] = value
             else:
                 _set_dotted(data, key, value, "overrides")
         data["regime_overrides"] = regime_changes
+        data["prudential_overrides"] = prudential_changes
         config = _validated(data, "overrides")
     regime = _resolve_regime(config.regime, config.regime_overrides, source)
+    resolve_prudential(config.prudential, config.prudential_overrides, source)
     for event in config.events:
-        if event.regime is not None or event.overrides:
-            _resolve_regime(event.regime or config.regime, event.overrides, source)
+        legal, prudential = split_overrides(event.overrides, source)
+        if event.regime is not None or legal:
+            _resolve_regime(event.regime or config.regime, legal, source)
+        if event.prudential is not None or prudential:
+            resolve_prudential(event.prudential or config.prudential, prudential, source)
     return config, regime
 
 
@@ -555,4 +624,64 @@ def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegim
     """The preset name and legal regime in force after a scheduled reform ``event``, when
     ``current_preset`` is in force before it (the one place that says how events change the law)."""
     name = event.regime or current_preset
-    return name, load_regime(name, event.overrides or None)
+    return name, load_regime(name, split_overrides(event.overrides, "events")[0] or None)
+
+
+# ----------------------------------------------------------------------- prudential rules
+def scenario_prudential(config: ScenarioConfig) -> PrudentialRules:
+    """The prudential rules in force at quarter 0: the scenario's preset with its overrides."""
+    return resolve_prudential(config.prudential, config.prudential_overrides, "scenario")
+
+
+def event_prudential(
+    event: EventSpec, current_preset: str, kept: Mapping[str, Any] | None = None
+) -> tuple[str, PrudentialRules]:
+    """The prudential preset name and rules in force after a scheduled ``event``, when
+    ``current_preset`` is in force before it. The scenario's own prudential overrides (``kept``)
+    hold through the change unless the event sets the same fields."""
+    name = event.prudential or current_preset
+    changes = {**(kept or {}), **split_overrides(event.overrides, "events")[1]}
+    return name, load_prudential(name, changes or None)
+
+
+# ----------------------------------------------------------------------- inheritance
+def scenario_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A scenario file's table with its ``base`` resolved: the base scenario (a built-in name,
+    or a path relative to the file) with this file's keys laid over it. Tables merge key by key;
+    any other value (a number, a list such as ``banks`` or ``events``) replaces the base's.
+
+    Raises:
+        ConfigError: an unknown base, a base that is not a string, or a cycle of bases.
+    """
+    data = read_toml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(str(path), "base", "must be a scenario name or a path",
+                          ", ".join(list_scenarios()) + " or a TOML file")  # fmt: skip
+    base_path = Path(base)
+    if base in list_scenarios():
+        base_path = SCENARIOS_DIR / f"{base}.toml"
+    elif not base_path.is_absolute():
+        base_path = path.parent / base_path
+    if not base_path.is_file():
+        raise ConfigError(str(path), "base", f"unknown scenario {base!r}",
+                          ", ".join(list_scenarios()) + " or a TOML file")  # fmt: skip
+    chain = (*seen, path.resolve())
+    if base_path.resolve() in chain:
+        raise ConfigError(str(path), "base", f"{base!r} leads back to this file (a cycle)")
+    inherited = scenario_data(base_path, chain)
+    inherited.pop("name", None)  # a scenario is named after its own file, and says what it is
+    inherited.pop("description", None)
+    return _merged(inherited, data)
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out

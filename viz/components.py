@@ -45,13 +45,18 @@ NETWORK_MAX_SPVS = 24  # most recent live deals drawn; older ones are counted in
 
 ASSET_PARTS = (
     ("cash", "cash & reserves"),
-    ("gov_bonds", "government bonds"),
+    ("liquid_bonds", "government & policy bonds"),
+    ("other_securities", "placements & securities"),
     ("amc_bonds", "AMC bonds"),
     ("abs_and_pipeline", "retained ABS & pipeline"),
     ("performing_loans", "performing loans"),
     ("gross_npl", "gross NPLs"),
 )
-FUNDING_PARTS = (("deposits", "deposits"), ("interbank", "interbank"), ("equity", "equity"))
+FUNDING_PARTS = (
+    ("deposits", "deposits"),
+    ("wholesale", "interbank & central bank"),
+    ("equity", "equity & capital instruments"),
+)
 DISPOSAL_CHANNELS = (
     ("npl_resolved", "worked out"),
     ("npl_sold_amc", "sold to AMCs"),
@@ -129,7 +134,8 @@ class Kpi:
 
 def kpis(model: NPLMarketModel) -> list[Kpi]:
     """NPL ratio, CAR, liquidity ratio, ABS outstanding and senior spread, with their limits."""
-    m, regime = model.metrics, model.regime
+    m, rules = model.metrics, model.prudential
+    car_required = rules.requirements(systemic=True)["total"]
     frame = model.model_frame()
     before = frame.iloc[-2] if len(frame) > 1 else frame.iloc[-1]
 
@@ -145,20 +151,20 @@ def kpis(model: NPLMarketModel) -> list[Kpi]:
         Kpi(
             "NPL ratio",
             pct(m["npl_ratio"]),
-            f"target ≤ {regime.npl_ratio_target:.0%}; {change('npl_ratio', 100, 'pp')}",
-            not m["npl_ratio"] > regime.npl_ratio_target,
+            f"target ≤ {rules.npl_ratio_target:.0%}; {change('npl_ratio', 100, 'pp')}",
+            not m["npl_ratio"] > rules.npl_ratio_target,
         ),
         Kpi(
             "CAR",
             pct(m["car"]),
-            f"minimum {regime.car_min:.1%}; {change('car', 100, 'pp')}",
-            not m["car"] < regime.car_min,
+            f"requirement {car_required:.1%}; {change('car', 100, 'pp')}",
+            not m["car"] < car_required,
         ),
         Kpi(
             "Liquidity ratio",
             pct(m["liquidity_ratio"]),
-            f"minimum {regime.liquidity_ratio_min:.0%}; {change('liquidity_ratio', 100, 'pp')}",
-            not m["liquidity_ratio"] < regime.liquidity_ratio_min,
+            f"minimum {rules.liquidity_ratio_min:.0%}; {change('liquidity_ratio', 100, 'pp')}",
+            not m["liquidity_ratio"] < rules.liquidity_ratio_min,
         ),
         Kpi(
             "ABS outstanding",
@@ -253,6 +259,11 @@ def balance_sheet_figure(
     """Stacked assets (provisions below zero) and funding over time, of one bank or all."""
     frame = model.bank_frame()
     frame["abs_and_pipeline"] = frame["retained_abs"] + frame["pending_securitisation"]
+    frame["liquid_bonds"] = frame["gov_bonds"] + frame["policy_bonds"]
+    frame["other_securities"] = frame["placements"] + frame["investments"]
+    frame["deposits"] = frame["deposits_stable"] + frame["deposits_other"]
+    frame["wholesale"] = frame["interbank_borrowing"] + frame["slf"] + frame["mlf"]
+    frame["equity"] = frame["equity"] + frame["at1"] + frame["sub_debt"]
     if bank is not None:
         frame = frame[frame["bank"] == bank]
     columns = [c for c, _ in ASSET_PARTS] + [c for c, _ in FUNDING_PARTS] + ["provisions"]
@@ -296,9 +307,12 @@ def bank_ratios_figure(model: NPLMarketModel, fig: Figure | None = None) -> Figu
     for name, rows in frame.groupby("bank", sort=False):
         npl.plot(rows["quarter"], 100 * rows["npl_ratio"], label=name, linewidth=1.4)
         car.plot(rows["quarter"], 100 * rows["car"], label=name, linewidth=1.4)
-    regime = model.regime
-    npl.axhline(100 * regime.npl_ratio_target, color="0.3", linestyle=":", label="target")
-    car.axhline(100 * regime.car_min, color="0.3", linestyle=":", label="minimum")
+    rules = model.prudential
+    npl.axhline(100 * rules.npl_ratio_target, color="0.3", linestyle=":", label="target")
+    car.axhline(
+        100 * rules.requirements(systemic=True)["total"], color="0.3", linestyle=":",
+        label="requirement",
+    )  # fmt: skip
     marks = reforms(model)
     for ax, title in ((npl, "NPL ratio, % of loans"), (car, "capital adequacy ratio, % of RWA")):
         _time_axis(ax, model, marks)
