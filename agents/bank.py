@@ -243,14 +243,19 @@ class StateBank(Treasury, CapitalAdequacy, DisposalPolicy, Originator, mesa.Agen
         """Loans it made this quarter (cash already moved through the ledger)."""
         self.flows["new_lending"] += amount
 
-    def lending_budget(self) -> float | None:
-        """What the bank may lend this quarter: unlimited (None), or, while the supervisor
-        restrains the growth of its risk-weighted assets, the principal that came back plus the
-        growth the rules still allow."""
-        if not self.lending_restrained:
-            return None
-        allowed = self.world.prudential.pca_rwa_growth_cap * self.gross_loans / 4
-        return self.flows["principal_repaid"] + self.flows["recoveries"] + allowed
+    def lending_budget(self) -> float:
+        """What the bank may lend this quarter (CNY bn): the principal its performing borrowers
+        repaid plus the scenario's loan growth; only the repaid principal while its liquidity is
+        short of its targets (it does not grow its book on borrowed reserves, and cash from its
+        NPLs rebuilds its liquidity; assumption); and, while the supervisor restrains the growth
+        of its risk-weighted assets, the growth the rules still allow."""
+        back = self.flows["principal_repaid"]
+        if self.liquidity_short:
+            return back
+        growth = (1.0 + self.world.scenario.loan_growth_annual) ** 0.25 - 1.0
+        if self.lending_restrained:
+            growth = min(growth, self.world.prudential.pca_rwa_growth_cap / 4)
+        return back + growth * self.gross_loans
 
     def book_loan_flows(
         self,

@@ -5,8 +5,9 @@ liquid assets, the latter with a haircut), interbank placements, and other secur
 liquid; deposits in two classes with their LCR run-off rates, interbank funding rolled over at
 the market rate, and the central bank's standing lending facility (SLF, overnight, at a penalty)
 and medium-term lending facility (MLF, one year). Each quarter the treasury keeps the required and
-excess reserves, its placements and the HQLA that its LCR and liquidity-ratio targets ask for, and
-invests what is left in other securities; a shortfall is met from placements, by selling other
+excess reserves, the HQLA that its LCR and liquidity-ratio targets ask for (having repaid the
+central bank once the minima are met) and its placements, and invests what is left in other
+securities; a shortfall is met from placements, by selling other
 securities (only in calm markets), by selling bonds down to the regulatory minima (unless they
 only sell at a fire-sale discount), then from the central bank. (facts: liquidity-rules,
 bank-liquidity-2023; the management rule is an assumption.)
@@ -22,7 +23,11 @@ if TYPE_CHECKING:
     from nplsim.market.banking_spec import LiquiditySpec
 
 DAYS_30_PER_QUARTER = 1 / 3  # a 30-day window is a third of a quarter
-MLF_COLLATERAL_HAIRCUT = 0.2  # assumption: the central bank lends 80% of other securities pledged
+TARGET_TOLERANCE = 0.05  # assumption: HQLA within 5% of the treasury's target count as on target
+MLF_COLLATERAL_HAIRCUT = 0.2  # assumption: the central bank lends 80% of collateral pledged
+# assumption: a fifth of performing loans qualify as MLF collateral (the PBOC has taken credit
+# assets as collateral since 2014; not in docs/facts.md)
+LOAN_COLLATERAL_SHARE = 0.2
 
 
 class Treasury:
@@ -144,6 +149,14 @@ class Treasury:
         """Gross loans / deposits."""
         return coverage(self.gross_loans, self.deposits)
 
+    @property
+    def liquidity_short(self) -> bool:
+        """Whether the bank relies on the central bank or holds less HQLA than its own targets
+        ask (within ``TARGET_TOLERANCE``)."""
+        if self.central_bank_borrowing > 0:
+            return True
+        return self.bonds < (1.0 - TARGET_TOLERANCE) * self.bonds_needed()
+
     # ------------------------------------------------------------------ funding cost
     @property
     def marginal_funding_cost(self) -> float:
@@ -194,16 +207,20 @@ class Treasury:
         ratio = rules.liquidity_ratio_min + (0.0 if minima else spec.liquidity_ratio_buffer)
         return lcr, ratio
 
-    def bonds_needed(self, minima: bool = False) -> float:
+    def bonds_needed(self, minima: bool = False, placements: float | None = None) -> float:
         """Bonds (at book, in the bank's mix) that meet the LCR and liquidity-ratio targets (or
-        minima) with reserves at their target and the rest of the balance sheet as it is, plus
-        the bonds pledged to the standing facility (CNY bn)."""
+        minima) with reserves at their target, ``placements`` (default: as they are) and the
+        rest of the balance sheet as it is, plus the bonds pledged to the standing facility
+        (CNY bn)."""
         lcr_target, ratio_target = self.liquidity_targets(minima)
+        placed = self.placements if placements is None else placements
         excess = self.liquidity_spec.excess_reserve_share * self.deposits
-        other_current = excess + self.placements + self.loans_due_30d
-        need = ratio_target * self.current_liabilities - other_current
+        need = ratio_target * self.current_liabilities - (excess + placed + self.loans_due_30d)
         if lcr_target is not None:
-            need = max(need, (lcr_target * self.net_outflows - excess) / self._hqla_per_bond())
+            rules = self.world.prudential
+            inflows = placed + rules.loan_inflow_rate * self.loans_due_30d
+            outflows = net_cash_outflows(self.lcr_outflows, inflows, rules.inflow_cap)
+            need = max(need, (lcr_target * outflows - excess) / self._hqla_per_bond())
         return max(need, 0.0) + min(self.slf, self.gov_bonds)
 
     def _bond_mix(self) -> float:
@@ -217,12 +234,14 @@ class Treasury:
 
     # ------------------------------------------------------------------ the quarter
     def manage_liquidity(self) -> None:
-        """Roll funding and placements, then bring reserves, placements and HQLA bonds to their
-        targets; a surplus repays the medium-term facility and buys other securities, a
-        shortfall is met from placements, bonds (down to the regulatory minima), the
-        medium-term facility against other securities, the rest of the bonds and finally the
-        standing facility. Last, if the LCR or the liquidity ratio is below its minimum, the
-        bank borrows from the medium-term facility and holds the cash in bonds."""
+        """Roll funding and placements, then use the cash above the reserve target: first for
+        the HQLA bonds the regulatory minima ask, then to repay the medium-term facility, then
+        for the HQLA its own targets ask, then for placements, the rest for other securities
+        (in calm markets other securities are sold to buy HQLA). A shortfall is met from
+        other securities (calm markets only), bonds (down to the regulatory minima, unless they
+        sell only at a fire-sale discount), the medium-term facility, the rest of the bonds and
+        finally the standing facility. Last, if the LCR or the liquidity ratio is below its
+        minimum, the bank borrows from the medium-term facility and holds the cash in bonds."""
         spec, ledger = self.liquidity_spec, self.world.ledger
         outside, funding = ledger.outside, self.world.funding
         deposits = self.deposits
@@ -240,20 +259,23 @@ class Treasury:
 
         reserves = (self.world.scenario.reserve_ratio + spec.excess_reserve_share) * deposits
         surplus = self.cash - reserves
-        placements = min(spec.placement_share * deposits, max(surplus, 0.0))
+        planned = spec.placement_share * deposits  # placements the bank means to make
+        short_min = max(self.bonds_needed(True, planned) - self.bonds, 0.0)
+        short = max(self.bonds_needed(False, planned) - self.bonds, short_min)
+        if surplus < short:  # in calm markets, other securities are switched into HQLA
+            surplus += self._sell_investments(short - surplus)
+        surplus -= self._buy_bonds(min(short_min, max(surplus, 0.0)))
+        repay = min(max(surplus, 0.0), self.mlf)
+        self._move(self.account, outside["central_bank"], repay, "mlf_repay")
+        self.mlf -= repay
+        surplus -= repay + self._buy_bonds(min(short - short_min, max(surplus - repay, 0.0)))
+        placements = min(planned, max(surplus, 0.0))
         self._move(self.account, outside["money_market"], placements, "placement")
         self.placements = placements
         surplus -= placements
-        bonds_short = max(self.bonds_needed() - self.bonds, 0.0)
-        if surplus < bonds_short:  # in calm markets, other securities are switched into HQLA
-            surplus += self._sell_investments(bonds_short - surplus)
-        surplus -= self._buy_bonds(min(bonds_short, max(surplus, 0.0)))
         if surplus >= 0:
-            repay = min(surplus, self.mlf)
-            self._move(self.account, outside["central_bank"], repay, "mlf_repay")
-            self.mlf -= repay
-            self._move(self.account, outside["capital_market"], surplus - repay, "investment")
-            self.investments += surplus - repay
+            self._move(self.account, outside["capital_market"], surplus, "investment")
+            self.investments += surplus
         else:
             self._raise_cash(-surplus)
         self._meet_minima()
@@ -263,8 +285,9 @@ class Treasury:
         they find buyers only in calm markets (CNY bn raised)."""
         if self.world.funding.stressed:
             return 0.0
-        free = self.investments - self.mlf / (1.0 - MLF_COLLATERAL_HAIRCUT)
-        sold = min(max(amount, 0.0), max(free, 0.0))
+        pledged = max(self.mlf / (1.0 - MLF_COLLATERAL_HAIRCUT) - LOAN_COLLATERAL_SHARE
+                      * self.performing_loans, 0.0)  # fmt: skip
+        sold = min(max(amount, 0.0), max(self.investments - pledged, 0.0))
         outside = self.world.ledger.outside
         self._move(outside["capital_market"], self.account, sold, "investment_sale")
         self.investments -= sold
@@ -328,8 +351,10 @@ class Treasury:
             self.slf += amount
 
     def _borrow_mlf(self, amount: float) -> float:
-        """Borrow up to ``amount`` from the medium-term facility against other securities."""
-        room = (1.0 - MLF_COLLATERAL_HAIRCUT) * self.investments - self.mlf
+        """Borrow up to ``amount`` from the medium-term facility against other securities and
+        performing loans (credit assets the central bank accepts as collateral)."""
+        collateral = self.investments + LOAN_COLLATERAL_SHARE * self.performing_loans
+        room = (1.0 - MLF_COLLATERAL_HAIRCUT) * collateral - self.mlf
         amount = min(max(amount, 0.0), max(room, 0.0))
         self._move(self.world.ledger.outside["central_bank"], self.account, amount, "mlf")
         self.mlf += amount

@@ -109,8 +109,8 @@ class LoanCycle:
         }
 
     def relend(self) -> None:
-        """Banks re-lend their freed slots, a government-directed share to directed SOEs; a bank
-        the supervisor restrains lends only up to its budget, the rest of its slots stay free."""
+        """Banks re-lend their freed slots up to their lending budgets, a government-directed share
+        to directed SOEs."""
         world = self.world
         loans, config = world.loans, world.scenario
         key = new_key(self.streams["lending"])  # every quarter: common random numbers by slot
@@ -139,16 +139,13 @@ class LoanCycle:
             bank.book_new_lending(float(lent[bank.account]))
 
     def _within_budgets(self, free: np.ndarray, principal: np.ndarray) -> np.ndarray:
-        """The free slots the banks may fill: all of an unrestrained bank's, and of a restrained
-        bank's those (in slot order) whose principal fits in its lending budget."""
+        """The free slots the banks fill: each bank's, in slot order, while their principal fits
+        in its lending budget (the rest stay free for later quarters)."""
         keep = np.ones(free.size, dtype=bool)
         originator = self.world.loans.originator[free]
         for bank in self.banks:
-            budget = bank.lending_budget()
-            if budget is None:
-                continue
             mine = originator == bank.account
-            keep[mine] = np.cumsum(principal[mine]) <= budget
+            keep[mine] = np.cumsum(principal[mine]) <= bank.lending_budget()
         return free[keep]
 
     def hazard_by_account(self) -> np.ndarray:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from nplsim.experiments.compare import register_compare_cli
 from nplsim.experiments.sensitivity import register_sensitivity_cli
+from nplsim.experiments.stress import register_stress_cli
 from nplsim.experiments.sweep import register_cli as register_sweep_cli
 from nplsim.experiments.validate import register_cli as register_validate_cli
 from nplsim.market.errors import ConfigError
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_compare_cli(sub)
     register_sensitivity_cli(sub)
     register_validate_cli(sub)
+    register_stress_cli(sub)
     return parser
 
 

@@ -88,12 +88,13 @@ def test_retention_is_always_met(form):
 
 
 def test_derecognition_gives_capital_relief_and_so_more_securitisation():
-    """Under capital pressure, a deal that removes the pool from the books (releasing its
-    provisions and NPL stock) beats one that leaves it there as funding."""
+    """Under capital pressure (the credit cycle of ``VOLATILE`` pushes the banks into their
+    buffers, where the supervisor stops payouts), a deal that removes the pool from the books
+    (releasing its provisions and NPL stock) beats one that leaves it there as funding."""
 
     def securitised(derecognition: bool) -> float:
         return sum(
-            run_model("strengthened", seed, derecognition_allowed=derecognition, car_min=0.13)
+            run_model("strengthened", seed, derecognition_allowed=derecognition)
             .model_frame()["npl_securitised"].sum()
             for seed in SEEDS
         )  # fmt: skip
@@ -156,7 +157,12 @@ def test_recharacterisation_hits_investors_only_when_remoteness_fails():
     safe, fragile = run(1.0), run(0.0)
     assert safe["recharacterisations"].sum() == 0
     assert fragile["recharacterisations"].sum() > 0
-    assert fragile["investor_losses"].sum() > safe["investor_losses"].sum()
+
+    # investors price weak remoteness and buy less, so compare losses per CNY of ABS issued
+    def loss_rate(frame: pd.DataFrame) -> float:
+        return frame["investor_losses"].sum() / frame["abs_issued"].sum()
+
+    assert loss_rate(fragile) > 1.1 * loss_rate(safe)
 
 
 def test_amcs_originate_deals_only_where_the_regime_lets_them():
