@@ -58,7 +58,7 @@ CHANNEL_VARIANTS = {
     "workout only": [],
 }
 WINDOW_Q = 8  # quarters after the shock over which funding cost is averaged
-RECOVERY_TOLERANCE = 0.01  # LCR counts as recovered within a point of its pre-shock level
+RECOVERY_TOLERANCE = 0.01  # LCR counts as recovered within a point of its level (assumption)
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,13 @@ def run_one(task: tuple[str, int, dict[str, Any], str]) -> dict[str, np.ndarray]
     from nplsim.experiments.run import simulate
 
     scenario, seed, overrides, bank = task
-    frame = simulate(scenario, seed, overrides).bank_frame()
+    targets: list[float] = []  # the bank's own LCR target each quarter (NaN: no LCR in force)
+
+    def note_target(model: Any) -> None:
+        lcr_target, _ = next(b for b in model.banks if b.name == bank).liquidity_targets()
+        targets.append(np.nan if lcr_target is None else lcr_target)
+
+    frame = simulate(scenario, seed, overrides, on_quarter=note_target).bank_frame()
     rows = frame[frame["bank"] == bank].set_index("quarter").sort_index()
     cash = sum(rows[c] for c in ("amc_sale_proceeds", "securitisation_proceeds", "abs_income")) + (
         rows["recoveries"] - rows["workout_costs"]
@@ -143,6 +149,7 @@ def run_one(task: tuple[str, int, dict[str, Any], str]) -> dict[str, np.ndarray]
         "central_bank_borrowing": (rows["slf"] + rows["mlf"]).to_numpy(float),
         "funding_cost": rows["funding_cost"].to_numpy(float),
         "disposal_cash": cash.to_numpy(float),
+        "lcr_target": np.array(targets[:1] + targets, dtype=float),
     }
 
 
@@ -150,11 +157,12 @@ def run_metrics(paths: dict[str, np.ndarray], at: int) -> dict[str, float]:
     """The per-run statistics of ``METRICS`` from the stressed bank's paths (shock at ``at``)."""
     lcr, borrowing = paths["lcr"], paths["central_bank_borrowing"]
     after = slice(at, None)
-    before = lcr[at - 1]
+    # recovered: the central bank repaid and the LCR back at its pre-shock level, or at the
+    # bank's own target where that is lower (a treasury drifting down to its target)
+    back_to = np.fmin(lcr[at - 1], paths["lcr_target"]) - RECOVERY_TOLERANCE
     horizon = lcr.size - 1
     recovered = [
-        q for q in range(at, horizon + 1)
-        if lcr[q] >= before - RECOVERY_TOLERANCE and borrowing[q] <= 1e-9
+        q for q in range(at, horizon + 1) if lcr[q] >= back_to[q] and borrowing[q] <= 1e-9
     ]  # fmt: skip
     return {
         "lcr_trough": 100 * float(np.nanmin(lcr[after])),
