@@ -5,17 +5,22 @@ in the common loan book) and the tariff receivables it has sold forward to ABS v
 Each quarter it pays what its loans were charged, generates at the dispatch the coal price allows,
 receives what the grid pays beyond the receivables it sold, buys coal, pays its costs and its
 owners, and defaults on its bank loans when its cash cannot meet the next quarter's debt service.
-Once a year it may have a project, funded by its owners' project capital and the cheapest route.
+Once a year the tariff follows last year's coal price (the linkage rule) and the plant may have a
+project, funded by its owners' project capital and the cheapest route.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
 
-from nplsim.market import power
+from nplsim.market import power, route_costs
+from nplsim.market.information_costs import information_cost
+from nplsim.market.scenario import InvestorSpec
 
 if TYPE_CHECKING:
     from nplsim.agents.bank import StateBank
@@ -35,6 +40,7 @@ class PowerPlant(mesa.Agent):
         self.account = account
         self.capacity_mw = float(capacity_mw)
         self.hours_per_year = float(hours_per_year)
+        self.base_tariff = float(tariff)  # at the reference coal price
         self.tariff = float(tariff)
         self.coal_kg_per_kwh = float(coal_kg_per_kwh)
         self.house_bank: StateBank | None = None
@@ -46,6 +52,7 @@ class PowerPlant(mesa.Agent):
         self.in_default = False
         self.npl_created = 0.0
         self.owner_support = 0.0
+        self.profit_q = 0.0  # net profit of the quarter so far
         self.hours_q = 0.0
         self.quarter_ops = power.Generation(*(np.zeros(1) for _ in range(4)))
         self.delivered = 0.0
@@ -83,18 +90,27 @@ class PowerPlant(mesa.Agent):
 
     @property
     def debt_ratio(self) -> float:
-        """Bank debt / total assets. A true sale of receivables is not borrowing: the plant owes
-        the investors nothing if the receivables fall short, so ABS funding is not debt."""
+        """Bank debt / total assets, as its accounts show it: a true sale of receivables is not
+        borrowing, so ABS funding stays off this ratio."""
         return float(power.debt_ratio(self.bank_debt, self.total_assets))
 
     @property
-    def liability_ratio(self) -> float:
-        """All liabilities, the receivables sold forward included, / total assets."""
+    def adjusted_leverage(self) -> float:
+        """Debt-like liabilities / total assets: bank debt plus the receivables sold forward,
+        which take the first cut of its revenue as debt service would."""
         return float(power.debt_ratio(self.liabilities, self.total_assets))
 
+    @property
+    def characteristics(self) -> np.ndarray:
+        """What sets a plant apart for an appraiser: heat rate, hours and tariff."""
+        return np.array([self.coal_kg_per_kwh, self.hours_per_year, self.base_tariff])
+
     def _book_pnl(self, amount: float, item: str = "", sign: float = 1.0) -> None:
-        """A gain (or loss) to equity, also added to the year's ``item`` times ``sign``."""
+        """A gain (or loss) to equity, also added to the year's ``item`` times ``sign``; all but
+        dividends are the quarter's profit."""
         self.equity += amount
+        if item != "dividends":
+            self.profit_q += amount
         if item:
             self.year[item] += sign * amount
 
@@ -131,6 +147,7 @@ class PowerPlant(mesa.Agent):
                      recovery: float) -> None:  # fmt: skip
         """Pay what the loan book charged its performing loans; a defaulted loan that creditors
         closed leaves the books against the collateral they realised (a gain on the rest)."""
+        self.profit_q = 0.0  # a new quarter's accounts
         borrowers = self.world.ledger.outside["borrowers"]
         self.pay(borrowers, interest + instalment, "plant_debt_service")
         self._book_pnl(-interest, "interest", -1.0)
@@ -152,6 +169,10 @@ class PowerPlant(mesa.Agent):
         non-performing."""
         self.statement_debt = debt
         self.statement_npl = npl
+
+    def set_tariff(self, shift: float) -> None:
+        """The provincial tariff rule moved the benchmark by ``shift`` CNY/kWh."""
+        self.tariff = self.base_tariff + shift
 
     def generate(self, dispatch: float, noise: float, coal_price: float) -> power.Generation:
         """Run at the dispatch coal allows (less when in default: no coal on credit), buying coal
@@ -206,12 +227,19 @@ class PowerPlant(mesa.Agent):
         """Whether cash falls short of the next quarter's debt service."""
         return debt_service_next > 0 and self.cash < debt_service_next * (1 - 1e-12)
 
-    def rollover_need(self, debt_service_next: float, interest_paid: float) -> float:
+    def refinancing_wanted(self, principal_paid: float, loan: route_costs.RouteCost) -> bool:
+        """Borrowing new to repay old: whether the owners have the plant refinance the principal
+        it repaid on its bank loans with ``loan`` — while it costs them less than their required
+        return (``refinance_hurdle``) they take the cash instead of paying the debt down."""
+        if self.in_default or principal_paid <= 0 or not loan.available:
+            return False
+        return loan.total / 1e4 <= self.world.scenario.power.refinance_hurdle
+
+    def rescue_need(self, debt_service_next: float) -> float:
         """What the plant asks its house bank to lend when its cash falls short of the next debt
-        service: enough to pay it and keep its running-cost buffer. Banks roll over a plant only
-        while its operations still earn the interest it pays (0 when refused)."""
-        ebitda = float(self.quarter_ops.ebitda[0])
-        if self.in_default or ebitda < interest_paid or not self.cash_short(debt_service_next):
+        service, at whatever price: enough to pay it and keep its running-cost buffer (0 when its
+        cash suffices, or in default)."""
+        if self.in_default or not self.cash_short(debt_service_next):
             return 0.0
         return debt_service_next + self.buffer(0.0) - self.cash
 
@@ -252,29 +280,42 @@ class PowerPlant(mesa.Agent):
             self.capex_need, self.world.scenario.power.build_cost_cny_per_kw
         )
 
-    def quote_loan(self, amount: float, new_assets: float, repaid: float = 0.0) -> power.RouteCost:
-        """(a) What its house bank would charge for ``amount`` funding ``new_assets``, or rolling
-        over debt when ``repaid`` of it falls due: leverage after the loan sets the credit spread.
-        A rollover is open even where projects are not financed by loans."""
+    def quote_loan(
+        self, amount: float, new_assets: float, rollover: bool = False
+    ) -> route_costs.RouteCost:
+        """(a) What its house bank would charge for ``amount`` funding ``new_assets`` (a project),
+        or for a ``rollover`` (the cash stays with the plant). The bank prices the loan on the
+        common funding base (``route_costs.loan_yield``): its default risk at the plant's adjusted
+        leverage after the loan (receivables sold forward count as debt), its loss given default
+        from the power-plant segment's collateral, the cost of appraising and monitoring the
+        plant. It lends no further above ``max_loan_debt_ratio`` and only what it has. A rollover
+        is open even where projects are not financed by loans."""
         config = self.world.scenario
         spec = config.power
-        if (repaid == 0 and "loan" not in spec.routes) or self.house_bank is None:
-            return power.RouteCost.unavailable()
-        after = (
-            power.debt_ratio(
-                self.bank_debt + amount - repaid, self.total_assets + new_assets + amount - repaid
-            )
-            if repaid
-            else power.debt_ratio(self.bank_debt + amount, self.total_assets + new_assets)
-        )
+        if (not rollover and "loan" not in spec.routes) or self.house_bank is None:
+            return route_costs.RouteCost()
+        assets_after = self.total_assets + (amount if rollover else new_assets)
+        leverage = (self.liabilities + amount) / assets_after if assets_after > 0 else math.inf
         segment = config.segments["power_plant"]
-        cost = power.loan_cost(
-            np.array([amount]), np.atleast_1d(after), spec, segment.spread, spec.loan_maturity_q
+        lgd = route_costs.loss_given_default(
+            segment.secured_share, segment.collateral_cover, segment.haircut,
+            segment.unsecured_recovery, self.world.loans.collateral_realisation,
+        )  # fmt: skip
+        risk_aversion, liquidity_premium = lender_terms(config.investors)
+        rate = route_costs.loan_yield(
+            config.macro.gov_bond_yield, route_costs.merton_default_prob(leverage,
+                                                                         spec.asset_volatility),
+            lgd, risk_aversion, liquidity_premium, config.securitisation.legal_premium_scale,
+        ).total  # fmt: skip
+        knowing = information_cost(
+            np.array([amount]), 1.0, self.world.regime.disclosure_level, False, spec.information
         )
-        if self.house_bank.cash < amount:  # a bank lends what it has
-            return power.RouteCost(cost.interest, cost.information, cost.supervision,
-                                   cost.issuance, np.zeros(1, dtype=bool))  # fmt: skip
-        return cost
+        if rollover:  # the bank knows its borrower: nothing to appraise
+            knowing = dataclasses.replace(knowing, appraisal=0.0)
+        open_ = leverage <= spec.max_loan_debt_ratio and self.house_bank.cash >= amount
+        return route_costs.loan_cost(
+            amount, rate, knowing, self.bank_debt + amount, spec.loan_maturity_q, open_
+        )
 
     def receive_financing(self, payer: int, amount: float, route: str, upfront_cost: float) -> None:
         """Cash from a bank loan or an ABS issue; an ABS issue is a forward sale of receivables
@@ -308,7 +349,7 @@ class PowerPlant(mesa.Agent):
     def record(self, year: int) -> dict[str, Any]:
         """One row of ``power.parquet``: the plant at the end of a year, its year's flows, and the
         costs it was quoted by each route in that year's financing round."""
-        quotes = self.quotes or power.no_quote_columns()  # no project this year: no quotes
+        quotes = self.quotes or NO_QUOTES  # no project this year: no quotes
         return {
             "year": year,
             "quarter": self.world.quarter,
@@ -321,8 +362,9 @@ class PowerPlant(mesa.Agent):
             "bank_debt": self.bank_debt,
             "abs_obligation": self.abs_obligation,
             "equity": self.equity,
+            "tariff": self.tariff,
             "debt_ratio": self.debt_ratio,
-            "liability_ratio": self.liability_ratio,
+            "adjusted_leverage": self.adjusted_leverage,
             "in_default": self.in_default,
             "npl_created": self.npl_created,
             "owner_support": self.owner_support,
@@ -332,3 +374,21 @@ class PowerPlant(mesa.Agent):
             "raised": self.raised,
             **quotes,
         }
+
+
+# The route-cost columns of ``power.parquet`` for a plant that was quoted nothing.
+NO_QUOTES: dict[str, float | bool | str] = {
+    key: value
+    for route in route_costs.ROUTES
+    for key, value in route_costs.RouteCost().columns(route, "no project").items()
+}
+
+
+def lender_terms(investors: list[InvestorSpec]) -> tuple[float, float]:
+    """How a bank prices a plant loan: as its treasury would price a bond of the same risk that it
+    cannot sell (the scenario's first bank-treasury investors: their risk aversion and their full
+    liquidity premium, annual); ``InvestorSpec``'s defaults where the scenario has none."""
+    treasury = next((i for i in investors if i.investor_class == "bank_treasury"), None)
+    if treasury is None:
+        treasury = InvestorSpec(investor_class="bank_treasury", count=1, capacity_cny_bn=1.0)
+    return treasury.risk_aversion, treasury.liquidity_premium_bp / 1e4

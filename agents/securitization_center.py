@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from nplsim.market import power
+from nplsim.market import power, route_costs
 
 if TYPE_CHECKING:
     from nplsim.agents.power_plant import PowerPlant
@@ -36,24 +36,18 @@ class AbsQuote:
     plants: list[PowerPlant]
     amounts: np.ndarray
     pledged_mw: np.ndarray
-    cost: power.RouteCost = field(default_factory=power.RouteCost.unavailable)
+    cost: route_costs.RouteCost = field(default_factory=route_costs.RouteCost)
     rated: bool = True
     rating: str = "unrated"
     default_prob: float = float("nan")
-    coupon_ex_information: float = float("nan")
-    information: float = 0.0
-    fees: power.DealFees | None = None
+    coupon: float = float("nan")  # what the investors' book clears at
+    fees: route_costs.DealFees | None = None
     reason: str = ""
 
     @property
     def available(self) -> bool:
         """Whether the deal can be done at the quoted cost."""
-        return bool(self.cost.available[0])
-
-    @property
-    def coupon(self) -> float:
-        """What investors are paid: their coupon plus the information premium."""
-        return self.coupon_ex_information + self.information
+        return self.cost.available
 
 
 class ReceivablesVehicle(mesa.Agent):
@@ -219,7 +213,7 @@ class SecuritizationCenter(mesa.Agent):
         for k in range(len(order), self.world.scenario.power.centre_min_plants - 1, -1):
             members = order[:k]
             quote = offered if k == len(order) else price_pool(members, self._amounts(members))
-            if quote.available and quote.cost.total[0] <= alternative[members[-1]]:
+            if quote.available and quote.cost.total <= alternative[members[-1]]:
                 seen.update({plant: (quote.cost, "") for plant in members})
                 return quote, seen
         return None, seen

@@ -271,8 +271,8 @@ def export(source: Source, parent: Path) -> None:
         archive.stdout.close()
         if archive.wait() != 0 or untar.returncode != 0:
             raise SystemExit(f"could not export {source.requested} with git archive | tar")
-    if not (target / "market" / "model.py").is_file():
-        raise SystemExit(f"{source.requested}: no market/model.py in the exported source")
+    if not any((target / where / "model.py").is_file() for where in ("economy", "market")):
+        raise SystemExit(f"{source.requested}: no economy/model.py in the exported source")
     source.directory = target
 
 

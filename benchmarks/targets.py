@@ -229,12 +229,12 @@ def worker_banks(p: dict[str, Any]) -> dict[str, Any]:
             row = rows[count]
             row["run_s"].append(t2 - t0)
             row["build_s"].append(t1 - t0)
-            row["deals"].append(len(model.deal_rows))
-            row["trades"].append(len(model.trades))
+            row["deals"].append(len(model.desk.deal_rows))
+            row["trades"].append(len(model.blotter.rows))
             row["quarters"].append(model.config.quarters)
             tp.log(
                 f"  {count} banks x {per_bank:,} loans rep {rep + 1}/{repeats}: "
-                f"{t2 - t0:.3f}s, {len(model.deal_rows)} deals"
+                f"{t2 - t0:.3f}s, {len(model.desk.deal_rows)} deals"
             )
             del model
     return {

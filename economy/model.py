@@ -29,6 +29,7 @@ from nplsim.economy.abs_market import AbsExchange
 from nplsim.economy.auction_house import AuctionHouse
 from nplsim.economy.authorities import Authorities
 from nplsim.economy.carveout import CarveOut
+from nplsim.economy.coal_market import CoalMarket
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.loan_cycle import LoanCycle
 from nplsim.economy.macro import Macro
@@ -46,14 +47,9 @@ from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.loans import LoanBook, collateral_realisation
-from nplsim.market.prudential_rules import PrudentialRules
+from nplsim.market.prudential_rules import PrudentialRules, scenario_prudential
 from nplsim.market.regime import LegalRegime
-from nplsim.market.scenario import (
-    DEFAULT_SCENARIO,
-    ScenarioConfig,
-    load_scenario,
-    scenario_prudential,
-)
+from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
 from nplsim.market.seeds import checked_seed
 from nplsim.market.streams import split_streams
 
@@ -127,6 +123,7 @@ class NPLMarketModel(mesa.Model):
         open_balance_sheets(world, banks, amcs, investors, enhancers, self.underwriter)
         self.macro = Macro(world, streams["macro"])
         self.money_market = MoneyMarket(world, banks)
+        self.coal = CoalMarket(world, streams["power"])  # power scenarios' coal price
         self.carveout = CarveOut(world, streams["behaviour"], banks, amcs)
         self.supervisor, self.state = Supervisor(self, world), State(self, world)
         self.authorities = Authorities(self.supervisor, self.state, banks, self.carveout)
@@ -138,7 +135,7 @@ class NPLMarketModel(mesa.Model):
             world, streams["behaviour"], self.desk, investors, self.underwriter, self.blotter
         )
         self.power = PowerSector(
-            self, world, streams["power"], opening, banks, investors, self.underwriter,
+            self, world, streams["power"], self.coal, opening, banks, investors, self.underwriter,
             self.exchange.liquidity_premium_share,
         )  # fmt: skip
         self.loan_cycle = LoanCycle(world, streams, opening, banks, amcs, self.desk.vehicles)
@@ -161,6 +158,7 @@ class NPLMarketModel(mesa.Model):
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
         self.macro.draw()  # 2. the systematic credit shock,
         self.money_market.open()  #   the money market's conditions and liquidity shocks
+        self.coal.draw()  #   and the coal price where there are power plants
         loan_flows = self.loan_cycle.settle(self.macro.z)  # 3. interest, defaults, workouts
         self.loan_cycle.relend()  # 4. banks re-lend freed slots,
         self.carveout.pay_bond_coupons()  #   receive AMC bond coupons,

@@ -1,16 +1,15 @@
 """The power sector (phase 9b): coal plants, their bank debt, and the Securitization Center.
 
-Plants pay what their bank loans were charged, generate at the dispatch the coal price allows, sell
-power (receivables they sold go to their ABS vehicles), finance new capacity once a year by the
-cheapest route open to them — a loan from their house bank, a stand-alone receivables ABS, or a
-place in the centre's pool — and default on their bank loans when cash cannot meet the next
-quarter's debt service. Their loans live in the common loan book; a default turns them into the
-banks' NPLs.
+Plants pay what their bank loans were charged, generate at the dispatch the coal price allows (the
+price is drawn in phase 2, ``economy.coal_market``), sell power at the regulated tariff
+(receivables they sold go to their ABS vehicles), finance new capacity once a year by the cheapest
+route open to them — a loan from their house bank, a stand-alone receivables ABS, or a place in the
+centre's pool — and default on their bank loans when cash cannot meet the next quarter's debt
+service. Their loans live in the common loan book; a default turns them into the banks' NPLs.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,10 +26,11 @@ from nplsim.agents.securitization_center import (
     SecuritizationCenter,
 )
 from nplsim.agents.underwriter import Underwriter
+from nplsim.economy.coal_market import CoalMarket
 from nplsim.economy.opening import OpeningBook
 from nplsim.economy.receivables_desk import ReceivablesDesk
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import plant_loans, power
+from nplsim.market import plant_loans, power, route_costs
 from nplsim.market.credit import workout_quality
 from nplsim.market.loans import SEGMENTS, Status
 
@@ -43,6 +43,7 @@ class PowerSector:
         model: mesa.Model,
         world: EconomyWorld,
         rng: np.random.Generator,
+        coal: CoalMarket,
         opening: OpeningBook,
         banks: list[StateBank],
         investors: list[Investor],
@@ -54,6 +55,7 @@ class PowerSector:
         ratio; its book value follows from its capacity. No plants without a power block."""
         self.world = world
         self.rng = rng
+        self.coal = coal
         self.opening = opening
         self.banks = banks
         self.bank_accounts = np.array([bank.account for bank in banks])
@@ -74,22 +76,22 @@ class PowerSector:
                 model, world, k, account, fleet.capacity_mw[k], fleet.hours_per_year[k],
                 fleet.tariff[k], fleet.coal_kg_per_kwh[k],
             ))  # fmt: skip
-        self.coal_gap = spec.coal.initial_log_gap
-        self.coal_price = spec.coal.reference_cny_per_t * math.exp(self.coal_gap)
-        self.dispatch = power.dispatch_factor(
-            self.coal_price, spec.coal.reference_cny_per_t, spec.dispatch_coal_elasticity,
-            spec.min_dispatch,
-        )  # fmt: skip
         for plant in self.plants:
-            plant.generate(self.dispatch, 0.0, self.coal_price)  # a normal quarter: working cash
+            plant.generate(coal.dispatch, 0.0, coal.price)  # a normal quarter: working cash
         book = np.array([p.capacity_mw * spec.build_cost_cny_per_kw / 1e6 for p in self.plants])
         book *= spec.book_value_share
         working = np.array([plant.buffer(0.0) for plant in self.plants])
-        target = spec.initial_debt_ratio * (book + working)
-        candidates = rng.permutation(np.flatnonzero(  # loans small enough to build a plant's debt
+        power_loans = (  # the banks' opening power-plant loans
             (loans.segment == SEGMENTS.index("power_plant")) & (loans.status == Status.PERFORMING)
             & np.isin(loans.holder, self.bank_accounts)
-            & (loans.principal <= plant_loans.LARGEST_OPENING_LOAN * np.median(target))
+        )  # fmt: skip
+        # A plant keeps cash_buffer_q quarters of its debt service too, so its debt is the opening
+        # debt ratio of book value, working cash and that buffer: D = DR (B + W + b s D).
+        service = _service_per_unit(loans, power_loans)
+        target = spec.initial_debt_ratio * (book + working)
+        target /= 1.0 - spec.initial_debt_ratio * spec.cash_buffer_q * service
+        candidates = rng.permutation(np.flatnonzero(  # loans small enough to build a plant's debt
+            power_loans & (loans.principal <= plant_loans.LARGEST_OPENING_LOAN * np.median(target))
         ))  # fmt: skip
         owner = plant_loans.assign_by_target(loans.principal[candidates], target)
         self.plant_loans = plant_loans.PlantLoans(loans.n)
@@ -115,8 +117,7 @@ class PowerSector:
             ("npl_new", "abs_investor_losses", "capex_funded", "capex_unfunded", "rolled_over"),
             0.0,
         )
-        self.round_cost = dict.fromkeys(power.ROUTES, float("nan"))
-        self.funded = dict.fromkeys(power.ROUTES, 0.0)
+        self.books = FinancingBooks()
         world.holdings.recount(loans, ledger.n_accounts)
         self.record_plants()
 
@@ -126,7 +127,7 @@ class PowerSector:
         return self.desk.vehicles if self.desk is not None else []
 
     def _quote_pool(self, plants: list[PowerPlant], amounts: np.ndarray) -> AbsQuote:
-        return self.desk.quote(plants, amounts, True, self.dispatch)
+        return self.desk.quote(plants, amounts, True, self.coal.dispatch)
 
     def run(self) -> None:
         """Power plants pay what their bank loans were charged, generate at the dispatch the coal
@@ -136,11 +137,12 @@ class PowerSector:
         without plants."""
         if not self.plants:
             return
-        plants, loans = self.plants, self.world.loans
+        plants, loans, coal = self.plants, self.world.loans, self.coal
         self.flows = dict.fromkeys(self.flows, 0.0)
-        self.round_cost = dict.fromkeys(power.ROUTES, float("nan"))
         draws = power.QuarterDraws.draw(self.rng, len(plants))
-        self.draw_coal_price(draws.coal)
+        new_year = self.world.quarter % 4 == 1  # the first quarter of each year
+        if new_year:
+            self.set_tariffs()
         due = self.plant_loans.settle(
             loans, self.world.quarter, self.world.scenario.write_off_age_q, len(plants)
         )
@@ -148,26 +150,17 @@ class PowerSector:
         for k, plant in enumerate(plants):
             plant.settle_loans(due.interest[k], due.principal[k], due.closed_principal[k],
                                due.recovery[k])  # fmt: skip
-            plant.generate(self.dispatch, draws.hours[k], self.coal_price)
+            plant.generate(coal.dispatch, draws.hours[k], coal.fuel_price)
         for vehicle in self.vehicles:
             self.flows["abs_investor_losses"] += vehicle.service()
         for plant in plants:
             plant.sell_power()
-        if self.world.quarter % 4 == 1:  # the first quarter of each year
+        if new_year:
             self.finance_capex(draws)
             self.refresh_loans()
-        service = self.plant_loans.scheduled_service(loans, len(plants))
         for k, plant in enumerate(plants):
-            need = plant.rollover_need(service[k], due.interest[k])
-            if need > 0 and self.lend_to_plant(
-                plant,
-                need,
-                plant.quote_loan(need, 0.0, repaid=service[k]),
-                draws.secured[k],
-                "rollover",
-            ):
-                service = self.plant_loans.scheduled_service(loans, len(plants))
-            if plant.close_quarter(service[k]):
+            service = self.roll_over(plant, due.principal[k], draws.secured[k])
+            if plant.close_quarter(service):
                 self.default_plant(plant, draws.quality[k], draws.legal[k])
         self.plant_loans.snapshot(loans)
         self.refresh_loans()
@@ -175,23 +168,33 @@ class PowerSector:
         if self.world.quarter % 4 == 0 or self.world.quarter == self.world.scenario.quarters:
             self.record_plants()
 
-    def draw_coal_price(self, epsilon: float) -> None:
-        """The coal price's log gap to its reference mean-reverts, takes an innovation and any
-        scheduled jump; dear coal cuts dispatch. This is the power scenario's macro draw, made at
-        the start of the plants' phase from the power stream so no other phase's draws change."""
+    def roll_over(self, plant: PowerPlant, principal_paid: float, secured_draw: float) -> float:
+        """The house bank rolls the plant over: it refinances the principal just repaid where the
+        owners want that, and lends what the plant lacks for the next debt service, as long as
+        the plant's adjusted leverage stays within the bank's limit. Returns the plant's debt
+        service due next quarter."""
+        loans = self.world.loans
+        if principal_paid > 0:
+            quote = plant.quote_loan(principal_paid, 0.0, rollover=True)
+            if plant.refinancing_wanted(principal_paid, quote):
+                self.lend_to_plant(plant, principal_paid, quote, secured_draw, "rollover")
+        service = self.plant_loans.scheduled_service_of(loans, plant.index)
+        need = plant.rescue_need(service)
+        if need > 0:
+            quote = plant.quote_loan(need, 0.0, rollover=True)
+            if self.lend_to_plant(plant, need, quote, secured_draw, "rollover"):
+                service = self.plant_loans.scheduled_service_of(loans, plant.index)
+        return service
+
+    def set_tariffs(self) -> None:
+        """The tariff rule: the benchmark follows last year's average coal price (the linkage)."""
         spec = self.world.scenario.power
-        coal = spec.coal
-        jump = sum(s.log_jump for s in coal.shocks if s.quarter == self.world.quarter)
-        self.coal_gap = power.coal_log_gap_step(
-            self.coal_gap, coal.persistence_q, coal.volatility_q, epsilon, jump
-        )
-        self.coal_price = coal.reference_cny_per_t * math.exp(self.coal_gap)
-        self.dispatch = power.dispatch_factor(
-            self.coal_price, coal.reference_cny_per_t, spec.dispatch_coal_elasticity,
-            spec.min_dispatch,
+        shift = power.linked_tariff_shift(
+            self.coal.past_year_average(), spec.coal.reference_cny_per_t, spec.coal_kg_per_kwh,
+            spec.tariff_pass_through, spec.tariff_cap, spec.tariff_cny_per_kwh,
         )  # fmt: skip
-        if jump:
-            self.world.log_event("coal_shock", "coal market", f"log price jump {jump:+.2f}", jump)
+        for plant in self.plants:
+            plant.set_tariff(shift)
 
     def refresh_loans(self) -> None:
         """Each plant's bank debt and defaulted debt, from its loans in the loan book."""
@@ -210,40 +213,41 @@ class PowerSector:
             plant for k, plant in enumerate(plants)
             if plant.draw_project(draws.project[k], draws.size[k]) > 0
         ]  # fmt: skip
-        costs: dict[PowerPlant, dict[str, power.RouteCost]] = {}
+        costs: dict[PowerPlant, dict[str, route_costs.RouteCost]] = {}
         closed_by: dict[PowerPlant, dict[str, str]] = {}
         standalone = {}
         for plant in projects:
             need = plant.financing_need
-            standalone[plant] = self.desk.quote([plant], np.array([need]), False, self.dispatch)
+            standalone[plant] = self.desk.quote(
+                [plant], np.array([need]), False, self.coal.dispatch
+            )
             costs[plant] = {
                 "loan": plant.quote_loan(need, plant.capex_need),
                 "standalone": standalone[plant].cost,
-                "pooled": power.RouteCost.unavailable(),
+                "pooled": route_costs.RouteCost(),
             }
             closed_by[plant] = {"loan": "", "standalone": standalone[plant].reason,
                                 "pooled": "no centre" if self.centre is None else ""}  # fmt: skip
+            self.books.quote_coupon(standalone[plant])
         pool = None
         if self.centre is not None and projects:
             cheapest = {
-                p: min((c.total[0] for c in costs[p].values() if c.available[0]), default=np.inf)
+                p: min((c.total for c in costs[p].values() if c.available), default=np.inf)
                 for p in projects
             }
             pool, seen = self.centre.form_pool(projects, cheapest, self._quote_pool)
             for plant, (cost, reason) in seen.items():
                 costs[plant]["pooled"], closed_by[plant]["pooled"] = cost, reason
-        for route in power.ROUTES:
-            quoted = [c[route].total[0] for c in costs.values() if c[route].available[0]]
-            self.round_cost[route] = float(np.mean(quoted)) if quoted else float("nan")
         members = pool.plants if pool is not None and self.desk.issue(pool) is not None else []
         for k, plant in enumerate(plants):
             if plant not in costs:
                 continue
-            for route in power.ROUTES:
+            for route in route_costs.ROUTES:
                 plant.record_quotes(costs[plant][route].columns(route, closed_by[plant][route]))
+                self.books.quote(route, costs[plant][route])
             ranked = sorted(
-                (r for r in ("loan", "standalone") if costs[plant][r].available[0]),
-                key=lambda r, c=costs[plant]: c[r].total[0],
+                (r for r in ("loan", "standalone") if costs[plant][r].available),
+                key=lambda r, c=costs[plant]: c[r].total,
             )
             for route in [] if plant in members else ranked:
                 if route == "standalone" and self.desk.issue(standalone[plant]) is not None:
@@ -254,33 +258,45 @@ class PowerSector:
                     break
             if plant.route:
                 plant.invest()
-                self.funded[plant.route] += plant.capex_need
+                self.books.fund(plant.route, plant.capex_need, plant.raised,
+                                costs[plant][plant.route])  # fmt: skip
                 self.flows["capex_funded"] += plant.capex_need
             else:
+                self.books.unfunded(plant.capex_need)
                 self.flows["capex_unfunded"] += plant.capex_need
 
-    def lend_to_plant(self, plant: PowerPlant, amount: float, cost: power.RouteCost,
+    def lend_to_plant(self, plant: PowerPlant, amount: float, cost: route_costs.RouteCost,
                       secured_draw: float, purpose: str) -> bool:  # fmt: skip
         """The house bank lends at the quoted all-in rate, for a project (``purpose`` "loan") or to
-        roll over debt the plant cannot repay from cash ("rollover"): one of the ordinary loans
-        it made this quarter is prepaid, and its slot in the loan book becomes the plant's loan."""
+        roll the plant over ("rollover"). A project loan takes the slot of one of the ordinary
+        loans the bank made this quarter, which is prepaid; a rollover adds the new money to the
+        plant's largest loan from the bank (``PlantLoans.top_up``), so a plant's loans do not
+        multiply with its rollovers."""
         bank, loans = plant.house_bank, self.world.loans
-        if not cost.available[0] or bank is None:
+        spec = self.world.scenario.power
+        if not cost.available or bank is None or bank.cash < amount:
             return False
-        slot = self.plant_loans.fresh_slot(loans, bank.account)
-        if slot < 0 or bank.cash < amount:
-            return False
-        replaced = float(loans.principal[slot])
-        self.world.ledger.transfer(self.world.ledger.outside["borrowers"], bank.account, replaced,
-                             "loan_prepaid")  # fmt: skip
-        loans.originate(
-            np.array([slot]), np.array([bank.account]), np.array([SEGMENTS.index("power_plant")]),
-            np.array([amount]), self.opening.pd_multiplier_by_account,
-            self.world.scenario.macro.benchmark_rate, np.array([secured_draw]), np.ones(1),
-        )  # fmt: skip
-        loans.rate[slot] = cost.total[0] / 1e4
-        loans.remaining_q[slot] = self.world.scenario.power.loan_maturity_q
-        self.plant_loans.assign(np.array([slot]), np.array([plant.index]), loans)
+        slot = self.plant_loans.largest_loan(loans, plant.index, bank.account)
+        replaced = 0.0
+        if purpose == "rollover" and slot >= 0:
+            self.plant_loans.top_up(loans, slot, amount, cost.total / 1e4, spec.loan_maturity_q)
+        else:
+            slot = self.plant_loans.fresh_slot(loans, bank.account)
+            if slot < 0:
+                return False
+            replaced = float(loans.principal[slot])
+            self.world.ledger.transfer(self.world.ledger.outside["borrowers"], bank.account,
+                                       replaced, "loan_prepaid")  # fmt: skip
+            loans.originate(
+                np.array([slot]), np.array([bank.account]),
+                np.array([SEGMENTS.index("power_plant")]), np.array([amount]),
+                self.opening.pd_multiplier_by_account, self.world.scenario.macro.benchmark_rate,
+                np.array([secured_draw]), np.ones(1),
+            )  # fmt: skip
+            loans.rate[slot] = cost.total / 1e4
+            loans.remaining_q[slot] = spec.loan_maturity_q
+            self.plant_loans.assign(np.array([slot]), np.array([plant.index]), loans)
+        plant.loan_statement(plant.statement_debt + amount, plant.statement_npl)
         bank.book_new_lending(amount - replaced)
         plant.receive_financing(bank.account, amount, purpose, 0.0)
         if purpose == "rollover":
@@ -321,11 +337,18 @@ class PowerSector:
         bad = idx[
             (loans.status[idx] == Status.NPL) & np.isin(loans.holder[idx], self.bank_accounts)
         ]
-        funded = sum(self.funded.values())
         debt = float(self.debt.sum())
+        assets = sum(p.total_assets for p in plants)
+        abs_owed = sum(p.abs_obligation for p in plants)
         return {
-            "coal_price": self.coal_price,
-            "power_debt_ratio": _div(debt, sum(p.total_assets for p in plants)),
+            "coal_price": self.coal.price,
+            "power_tariff": float(np.mean([p.tariff for p in plants])),
+            "power_debt_ratio": _div(debt, assets),
+            "power_debt_ratio_median": float(np.nanmedian([p.debt_ratio for p in plants])),
+            "power_adjusted_leverage": _div(debt + abs_owed, assets),
+            "power_adjusted_leverage_median": float(
+                np.nanmedian([p.adjusted_leverage for p in plants])
+            ),
             "power_bank_debt": debt,
             "power_abs_outstanding": sum(v.balance for v in self.vehicles if v.live),
             "power_npl_new": flows["npl_new"],
@@ -335,9 +358,9 @@ class PowerSector:
             "power_capex_funded": flows["capex_funded"],
             "power_capex_unfunded": flows["capex_unfunded"],
             "power_rolled_over": flows["rolled_over"],
-            **{f"power_share_{r}": _div(self.funded[r], funded) for r in power.ROUTES},
-            **{f"power_cost_{r}_bp": self.round_cost[r] for r in power.ROUTES},
+            **self.books.metrics(),
             "power_plants_in_default": float(sum(p.in_default for p in plants)),
+            "power_loss_making_share": float(np.mean([p.profit_q < 0 for p in plants])),
         }
 
     def violations(self) -> list[str]:
@@ -386,3 +409,71 @@ class PowerSector:
 
 def _div(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
+
+
+def _service_per_unit(loans, idx: np.ndarray) -> float:
+    """Next quarter's interest and instalment per unit of principal of the loans ``idx``."""
+    principal = loans.principal[idx]
+    due = principal * (loans.rate[idx] / 4 + 1 / np.maximum(loans.remaining_q[idx], 1))
+    return float(due.sum() / principal.sum()) if principal.sum() > 0 else 0.0
+
+
+class FinancingBooks:
+    """What the financing rounds raised, by route, and what it cost (bp a year, weighted by the
+    amount raised), cumulative from the start: the realised all-in cost and its components, the
+    mean quote of every route and component where the route was open, and the coupon of
+    stand-alone ABS quotes."""
+
+    PARTS = (*route_costs.COMPONENTS, "total")
+
+    def __init__(self):
+        self.capex = dict.fromkeys(route_costs.ROUTES, 0.0)  # project cost funded, by route
+        self.capex_unfunded = 0.0
+        self.raised = 0.0
+        self.cost = dict.fromkeys(route_costs.COMPONENTS, 0.0)  # Σ amount × bp
+        self.quoted = {route: dict.fromkeys(self.PARTS, 0.0) for route in route_costs.ROUTES}
+        self.quotes = dict.fromkeys(route_costs.ROUTES, 0)
+        self.coupons = [0.0, 0]
+
+    def fund(self, route: str, capex: float, raised: float, cost: route_costs.RouteCost) -> None:
+        """A project of ``capex`` was financed by ``raised`` through ``route`` at ``cost``."""
+        self.capex[route] += capex
+        self.raised += raised
+        for component in route_costs.COMPONENTS:
+            self.cost[component] += raised * cost.component(component)
+
+    def unfunded(self, capex: float) -> None:
+        """A project no route would finance."""
+        self.capex_unfunded += capex
+
+    def quote(self, route: str, cost: route_costs.RouteCost) -> None:
+        """A plant was quoted ``cost`` for ``route`` (counted only where the route was open)."""
+        if cost.available:
+            self.quotes[route] += 1
+            for part in self.PARTS:
+                self.quoted[route][part] += cost.component(part)
+
+    def quote_coupon(self, quote: AbsQuote) -> None:
+        """The coupon a stand-alone deal's book cleared at, where it could be placed."""
+        if quote.available:
+            self.coupons[0] += quote.coupon
+            self.coupons[1] += 1
+
+    def metrics(self) -> dict[str, float]:
+        """The financing columns of ``model.parquet``; NaN before anything was funded or quoted,
+        and for a route never open (its quote is undefined, not zero)."""
+        funded = sum(self.capex.values())
+        components = {c: _div(self.cost[c], self.raised) for c in route_costs.COMPONENTS}
+        quotes = {
+            f"power_quote_{route}_bp" if part == "total" else f"power_quote_{route}_{part}_bp":
+            _div(self.quoted[route][part], self.quotes[route])
+            for route in route_costs.ROUTES for part in self.PARTS
+        }  # fmt: skip
+        return {
+            "power_funded_share": _div(funded, funded + self.capex_unfunded),
+            **{f"power_share_{r}": _div(self.capex[r], funded) for r in route_costs.ROUTES},
+            "power_cost_bp": sum(components.values()),
+            **{f"power_cost_{c}_bp": value for c, value in components.items()},
+            **quotes,
+            "power_standalone_coupon": _div(*self.coupons),
+        }

@@ -23,7 +23,8 @@ from nplsim.agents.securitization_center import (
 )
 from nplsim.agents.underwriter import Underwriter
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import power, pricing
+from nplsim.market import power, pricing, route_costs
+from nplsim.market.information_costs import information_cost, similarity
 
 # Coupon investors are expected to ask over the risk-free rate when the underwriter sizes the
 # receivables a deal needs, before the book is run (assumption).
@@ -70,9 +71,9 @@ class ReceivablesDesk:
         self, size: float, default_prob: float, expected_loss: float, rating: str
     ) -> tuple[list[Investor], pricing.Clearing]:
         """Bookbuild a receivables ABS with the investors the regime and their mandates admit:
-        each asks risk-free + expected loss + unexpected-loss, legal and liquidity premia (the
-        information premium is the same for all and added on top); the book clears at one
-        coupon."""
+        each asks risk-free + expected loss + unexpected-loss, legal and liquidity premia, as for
+        an NPL tranche (what it costs to know the plants is the cost technology's, paid by the
+        deal, so the book charges no opacity premium on top); the book clears at one coupon."""
         world = self.world
         regime, sec = world.regime, world.scenario.securitisation
         rf = world.scenario.macro.gov_bond_yield
@@ -101,7 +102,8 @@ class ReceivablesDesk:
         """Price a deal on the receivables of the plants' projects at this quarter's
         ``dispatch``: the underwriter checks that the receivables cover the scheduled service,
         investors judge the chance they fall short (lower in a diversified pool), a rating where
-        the law requires one (or where it pays), and the book."""
+        the law requires one (or where it pays), the book, and what appraising and monitoring the
+        plants costs (the centre's trustee reports on a pool's members in a standard form)."""
         world = self.world
         spec, sec, regime = world.scenario.power, world.scenario.securitisation, world.regime
         pledged = np.array([plant.project_mw for plant in plants])
@@ -120,10 +122,19 @@ class ReceivablesDesk:
         if coverage < spec.min_coverage:
             quote.reason = "receivables do not cover the service"
             return quote
-        concentration = power.herfindahl(quote.amounts)
-        sigma = power.pool_sigma(spec.revenue_sigma_q, spec.revenue_correlation, concentration)
-        quote.default_prob = power.abs_default_prob(coverage, sigma, tenor)
-        expected_loss = quote.default_prob * spec.abs_loss_severity / (tenor / 4)
+        concentration = route_costs.herfindahl(quote.amounts)
+        sigma = route_costs.pool_sigma(
+            spec.revenue_sigma_q, spec.revenue_correlation, concentration
+        )
+        quote.default_prob = route_costs.abs_default_prob(coverage, sigma, tenor)
+        expected_loss = self.expected_loss(quote.default_prob)
+        alike = similarity(
+            np.array([p.characteristics for p in plants]), spec.information.similarity_bandwidth
+        )
+        knowing = information_cost(
+            quote.amounts, alike, regime.disclosure_level, pooled, spec.information
+        )
+        centre_per_year = spec.centre_operating_cny_m_per_year / 1e3 if pooled else 0.0
         best = None
         for rated in (True,) if regime.rating_required else (True, False):
             rating = pricing.rating_from_default_prob(quote.default_prob) if rated else "unrated"
@@ -131,35 +142,39 @@ class ReceivablesDesk:
             if book.sold < size * FULLY_PLACED:
                 quote.rating = quote.rating if best else rating
                 continue
-            information = power.information_premium(
-                regime.disclosure_level, rated, concentration, spec
-            )
-            fees = power.deal_fees(
-                size, len(plants), pooled, rated, spec, sec.underwriting_bp,
+            fees = route_costs.deal_fees(
+                size, knowing, rated, spec.rating_cost_share, centre_per_year, sec.underwriting_bp,
                 sec.fixed_cost_cny_bn, sec.trustee_bp_per_year, regime.stamp_duty_bp,
                 regime.vat_rate + regime.spv_entity_tax,
             )  # fmt: skip
-            cost = power.abs_cost(size, book.coupon, information, fees, tenor)
-            if best is None or cost.total[0] < best[0].total[0]:
-                best = (cost, rated, rating, book.coupon, information, fees)
+            cost = route_costs.abs_cost(size, book.coupon, fees, tenor)
+            if best is None or cost.total < best[0].total:
+                best = (cost, rated, rating, book.coupon, fees)
         if best is None:
             quote.reason = f"investors the law admits cannot absorb a {quote.rating} issue"
             return quote
-        (quote.cost, quote.rated, quote.rating, quote.coupon_ex_information, quote.information,
-         quote.fees) = best  # fmt: skip
+        quote.cost, quote.rated, quote.rating, quote.coupon, quote.fees = best
         return quote
+
+    def expected_loss(self, default_prob: float) -> float:
+        """Investors' annual expected loss on a power ABS that defaults with ``default_prob`` over
+        its life and then loses ``abs_loss_severity``."""
+        spec = self.world.scenario.power
+        return pricing.expected_loss_rate(
+            default_prob, spec.abs_loss_severity, spec.abs_tenor_q / 4
+        )
 
     def issue(self, quote: AbsQuote) -> ReceivablesVehicle | None:
         """Sell the deal to the investors the book finds now (None if it cannot be fully placed,
         or if its upfront costs would eat the whole issue): they pay the vehicle, the vehicle
         pays the upfront costs and passes the rest to the plants."""
         world = self.world
-        spec = world.scenario.power
         size = float(quote.amounts.sum())
         if quote.fees.upfront >= size:  # an issue that cannot pay its own costs is not made
             return None
-        expected_loss = quote.default_prob * spec.abs_loss_severity / (spec.abs_tenor_q / 4)
-        investors, book = self.investor_book(size, quote.default_prob, expected_loss, quote.rating)
+        investors, book = self.investor_book(
+            size, quote.default_prob, self.expected_loss(quote.default_prob), quote.rating
+        )
         if book.sold < size * FULLY_PLACED:
             return None
         ledger, outside, fees = world.ledger, world.ledger.outside, quote.fees

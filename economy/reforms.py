@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from nplsim.economy.world import EconomyWorld
 from nplsim.market.loans import collateral_realisation
-from nplsim.market.prudential_rules import PrudentialRules, split_overrides
+from nplsim.market.prudential_rules import PrudentialRules, event_prudential, split_overrides
 from nplsim.market.regime import LegalRegime
-from nplsim.market.scenario import ScenarioConfig, event_prudential, event_regime
+from nplsim.market.scenario import ScenarioConfig, event_regime
 
 
 def apply_regime(world: EconomyWorld, name: str, regime: LegalRegime, detail: str) -> None:
@@ -41,7 +41,7 @@ def apply_scheduled_reforms(world: EconomyWorld, config: ScenarioConfig) -> None
             continue
         legal, prudential = split_overrides(event.overrides, "events")
         if event.regime is not None or legal or not (event.prudential or prudential):
-            name, regime = event_regime(event, world.regime_name)
+            name, regime = event_regime(event, world.regime_name, world.regime)
             apply_regime(world, name, regime, f"{name} {legal or ''}".strip())
         if event.prudential is not None or prudential:
             name, rules = event_prudential(

@@ -47,6 +47,9 @@ class Trustee:
         self.flows = dict.fromkeys(
             ("investor_losses", "enhancer_payouts", "recharacterisations"), 0.0
         )
+        choice = world.scenario.securitisation.waterfall  # a name, or the steps written out
+        self.priority = waterfall.priority(choice if isinstance(choice, str) else choice.lists())
+        self.payment_keys = waterfall.payment_keys(*self.priority)
 
     def reset(self) -> None:
         """Zero the quarter's flows."""
@@ -106,7 +109,7 @@ class Trustee:
             trigger_ratio=spec.trigger_ratio,
         )
         before = {t: book.balance[t].copy() for t in waterfall.TRANCHES}
-        payments = waterfall.run_waterfall(book, inputs)
+        payments = waterfall.run_waterfall(book, inputs, *self.priority)
         _put(self.desk.book, rows, book)
         for k, spv in enumerate(active):
             self.distribute(spv, k, payments, before, final[k])
@@ -119,40 +122,29 @@ class Trustee:
         before: dict[str, np.ndarray],
         final: bool,
     ) -> None:
-        """Move one deal's waterfall payments through the ledger to whoever is owed them."""
-        ledger, outside = self.world.ledger, self.world.ledger.outside
+        """Move one deal's waterfall payments through the ledger to whoever the priority of
+        payments names, step by step; holders of a tranche receive its interest, and its principal
+        and residual, as one payment each."""
         paid = payments.paid
         guarantor = spv.guarantor
         claim = float(payments.guarantee_drawn[k])
         if claim > 0:
             guarantor.pay_claim(spv.deal_id, spv.account, claim)
             self.flows["enhancer_payouts"] += claim
-        servicer = spv.servicer
-        recipients = {
-            ("tax", ""): outside["government"],
-            ("fee", "trustee"): outside["service_providers"],
-            ("fee", "servicer_base"): servicer.account,
-            ("fee", "servicer_incentive"): servicer.account,
-            ("capped_cost", ""): outside["service_providers"],
-        }
-        for key, account in recipients.items():
-            amount = float(paid.get(key, np.zeros(k + 1))[k])
-            ledger.transfer(spv.account, account, amount, f"spv_{key[0]}_{key[1]}".rstrip("_"))
-            if account == servicer.account:
-                servicer.earn_servicing_fee(amount)
-        fee = float(paid.get(("fee", "guarantee_fee"), np.zeros(k + 1))[k])
-        if fee > 0:
-            payee = outside["government"] if guarantor.state_backed else guarantor.account
-            ledger.transfer(spv.account, payee, fee, "guarantee_fee")
-            guarantor.fees_earned += fee
+        paid_to_holders = {t: {"interest": 0.0, "principal": 0.0} for t in waterfall.TRANCHES}
+        for key in self.payment_keys:  # in the order of the priority of payments
+            amount = float(paid[key][k])
+            role = waterfall.payee(key)
+            if role == "holders":
+                kind = "interest" if key[0] == "interest" else "principal"
+                paid_to_holders[key[1]][kind] += amount
+            elif role:
+                self._pay_fee(spv, key, role, amount)
         book, row = self.desk.book, spv.terms.book_index
         for tranche in waterfall.TRANCHES:
             spv.record_tranche_cash(tranche, float(payments.tranche_cash(tranche)[k]))
-            interest = float(paid.get(("interest", tranche), np.zeros(k + 1))[k])
-            self._pay(spv, tranche, interest, principal=False)
-            principal = float(paid.get(("principal", tranche), np.zeros(k + 1))[k])
-            residual = float(paid.get(("residual", tranche), np.zeros(k + 1))[k])
-            self._pay(spv, tranche, principal + residual, principal=True)
+            self._pay(spv, tranche, paid_to_holders[tranche]["interest"], principal=False)
+            self._pay(spv, tranche, paid_to_holders[tranche]["principal"], principal=True)
             written_off = float(payments.principal_written_off[tranche][k])
             repaid = before[tranche][k] - book.balance[tranche][row] - written_off
             self._reduce(spv, tranche, repaid, loss=False)
@@ -162,6 +154,25 @@ class Trustee:
             guarantor.update_exposure(spv.deal_id, book.balance["senior"][row])
         if final:
             self._mature(spv)
+
+    def _pay_fee(
+        self, spv: SpecialPurposeVehicle, key: tuple[str, str], role: str, amount: float
+    ) -> None:
+        """Pay a tax, fee or capped cost to the ``role`` the priority of payments names."""
+        if amount <= 0:
+            return
+        ledger, outside = self.world.ledger, self.world.ledger.outside
+        if role == "servicer":
+            ledger.transfer(spv.account, spv.servicer.account, amount, f"spv_fee_{key[1]}")
+            spv.servicer.earn_servicing_fee(amount)
+        elif role == "guarantor":
+            guarantor = spv.guarantor
+            payee = outside["government"] if guarantor.state_backed else guarantor.account
+            ledger.transfer(spv.account, payee, amount, "guarantee_fee")
+            guarantor.fees_earned += amount
+        else:
+            kind = f"spv_{key[0]}_{key[1]}".rstrip("_")
+            ledger.transfer(spv.account, outside[role], amount, kind)
 
     def _pay(
         self, spv: SpecialPurposeVehicle, tranche: str, amount: float, principal: bool

@@ -5,30 +5,31 @@ seed, so the two runs of a seed see the same macro shocks and the same borrower 
 random numbers) and the paired difference isolates the effect of what differs between A and B —
 the law, or a reform event at quarter k ("same world until k, then branches").
 
-Also home of the small pieces the other experiment commands share: the process-pool runner and the
-atomic writing of a results directory.
+Also home of :func:`run_many`, which runs many models for their quarterly paths (sensitivity uses
+it too) on the shared process pool of :mod:`nplsim.experiments.pool`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import multiprocessing
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nplsim.experiments.run import atomic_directory, check_output_directory
-from nplsim.market.errors import ConfigError
+from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
+from nplsim.experiments.pool import resolve_workers, run_tasks
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.seeds import MAX_SEEDS, check_seeds, seed_range
+from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.market.errors import ConfigError, printable
 from nplsim.market.regime import list_presets
 from nplsim.market.scenario import ScenarioConfig, load_scenario
 
@@ -95,39 +96,18 @@ def run_many(
     progress: bool = False,
     desc: str = "runs",
 ) -> list[np.ndarray]:
-    """Run many models, in a local process pool unless ``workers == 1``; results in task order."""
+    """Run many models on the shared pool (in this process if ``workers == 1``); results in task
+    order. The first task that raised re-raises here, once the pool is stopped."""
     from tqdm import tqdm
 
-    workers = resolve_workers(workers)
-    bar = tqdm(total=len(tasks), desc=desc, unit="run", disable=not progress)
-    with bar:
-        if workers == 1 or len(tasks) <= 1:
-            results = []
-            for task in tasks:
-                results.append(run_columns(task))
-                bar.update()
-            return results
-        # Small chunks keep the pool busy to the end while amortising the pickling of tiny tasks.
-        chunksize = max(1, len(tasks) // (workers * 8))
-        # Workers fork from a clean server process that has imported the model once: forking
-        # this process could copy a held lock of one of its threads (BLAS, progress bar).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["nplsim.experiments.run"])
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
-            results = []
-            for result in pool.map(run_columns, tasks, chunksize=chunksize):
-                results.append(result)
-                bar.update()
-            return results
-
-
-def resolve_workers(workers: int | None) -> int:
-    """The number of worker processes: ``None`` means one per CPU."""
-    if workers is None:
-        return os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError("--workers", str(workers), "must be a positive integer", "1, 2, ...")
-    return workers
+    results: list[np.ndarray | None] = [None] * len(tasks)
+    with tqdm(total=len(tasks), desc=printable(desc), unit="run", disable=not progress) as bar:
+        for outcome in run_tasks(run_columns, tasks, workers=workers):
+            if outcome.error is not None:
+                raise outcome.error
+            results[outcome.index] = outcome.value
+            bar.update()
+    return results  # type: ignore[return-value]
 
 
 def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
@@ -146,13 +126,6 @@ def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
     count = finite.sum(axis=-1)
     total = np.where(finite, body, 0.0).sum(axis=-1)
     return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that determine the results."""
-    from nplsim.experiments.run import _versions
-
-    return _versions()
 
 
 # ====================================================================== statistics
@@ -229,30 +202,18 @@ class ComparisonResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-MAX_SEEDS = 100_000  # more paired runs than any study needs, and than a machine could run
-
-
 def _seed_list(seeds: int | Iterable[int]) -> list[int]:
+    """A count ``N`` (seeds ``0..N−1``), a range or the seeds themselves, checked."""
     if isinstance(seeds, bool):
         raise ConfigError("compare", "seeds", "must be a count or a list of integers")
-    if isinstance(seeds, int | np.integer):
-        if not 1 <= seeds <= MAX_SEEDS:
-            raise ConfigError("compare", "seeds", f"{seeds} seeds", f"1 to {MAX_SEEDS}")
-        return list(range(int(seeds)))
-    if isinstance(seeds, range):
-        count = max(0, -(-(seeds.stop - seeds.start) // seeds.step))  # len() overflows for huge
-        if not 1 <= count <= MAX_SEEDS:
-            raise ConfigError("compare", "seeds", f"{count} seeds", f"1 to {MAX_SEEDS}")
-    out = list(seeds)
-    if not out:
-        raise ConfigError("compare", "seeds", "need at least 1 seed", ">= 1")
-    if any(isinstance(s, bool) or not isinstance(s, int | np.integer) for s in out):
-        raise ConfigError("compare", "seeds", "seeds must be integers")
-    if len(set(out)) != len(out):
-        raise ConfigError("compare", "seeds", "seeds must be distinct")
-    if any(not 0 <= s < 2**63 for s in out):
-        raise ConfigError("compare", "seeds", "seed out of range", "0 <= seed < 2**63")
-    return [int(s) for s in out]
+    if isinstance(seeds, Integral):
+        return seed_range(0, seeds, "compare", "seeds", "seeds")
+    if isinstance(seeds, range) and seeds.step == 1:
+        count = max(0, seeds.stop - seeds.start)  # len() overflows for a huge range
+        return seed_range(seeds.start, count, "compare", "seeds", "seeds")
+    if isinstance(seeds, range) and len(seeds) > MAX_SEEDS:
+        raise ConfigError("compare", "seeds", f"{len(seeds)} seeds", f"1 to {MAX_SEEDS}")
+    return check_seeds(seeds, "compare", "seeds")
 
 
 def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
@@ -427,6 +388,7 @@ def compare(
         "metrics": list(chosen),
         "confidence": CONFIDENCE,
         "wall_time_s": round(time.perf_counter() - started, 3),
+        **_pins(config_a, config_b),
     }
     return ComparisonResult(
         table=table,
@@ -438,6 +400,13 @@ def compare(
         events=events,
         settings=settings,
     )
+
+
+def _pins(config_a: ScenarioConfig, config_b: ScenarioConfig) -> dict[str, Any]:
+    """The code, package versions and every preset either side uses."""
+    both = pins(config_a)
+    both["presets"] = {**both["presets"], **pins(config_b)["presets"]}
+    return both
 
 
 def _tidy_paths(
@@ -464,16 +433,17 @@ def _tidy_paths(
 
 
 # ====================================================================== output
-def write_comparison(result: ComparisonResult, out_dir: Path) -> Path:
+def write_comparison(
+    result: ComparisonResult, out_dir: str | Path | Claim, *, overwrite: bool = False
+) -> Path:
     """Write ``comparison.csv``/``.parquet``, ``paths.parquet``, ``manifest.json`` and figures.
 
-    The directory appears complete or not at all.
+    The directory is written through :mod:`nplsim.experiments.store`: it appears complete or not
+    at all, and earlier comparison results are replaced only with ``overwrite``.
     """
-    out_dir = Path(out_dir)
-    manifest = {"kind": "compare", **result.settings, "events": result.events,
-                "versions": versions()}  # fmt: skip
-    check_output_directory(out_dir)
-    with atomic_directory(out_dir) as staging:
+    manifest = {"kind": "compare", **result.settings, "events": result.events}
+
+    def write(staging: Path) -> None:
         result.table.to_csv(staging / "comparison.csv", index=False)
         result.table.to_parquet(staging / "comparison.parquet", index=False)
         result.paths.to_parquet(staging / "paths.parquet", index=False)
@@ -481,10 +451,9 @@ def write_comparison(result: ComparisonResult, out_dir: Path) -> Path:
         figures.mkdir()
         for metric in result.table["metric"].unique():
             comparison_figure(result, metric, figures / f"compare_{metric}.png")
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
-        )
-    return out_dir
+        (staging / "manifest.json").write_text(json_text(manifest))
+
+    return write_directory(out_dir, "compare", write, overwrite=overwrite)
 
 
 def comparison_figure(result: ComparisonResult, metric: str, path: Path) -> None:
@@ -540,12 +509,9 @@ def format_table(table: pd.DataFrame) -> str:
 
 # ====================================================================== command line
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from nplsim.experiments.cli import parse_set
-
-    if args.seeds < 1:
-        raise ConfigError("compare", "--seeds", f"must be at least 1, got {args.seeds}", ">= 1")
+    seeds = seed_range(args.seed_start, args.seeds, "compare", "--seed-start", "--seeds")
     workers = resolve_workers(args.workers)
-    set_a, set_b = parse_set(args.set_a), parse_set(args.set_b)
+    set_a, set_b = parse_set(args.set_a, "--set-a"), parse_set(args.set_b, "--set-b")
     b = args.b if args.b is not None else args.a
     if (args.reform_at is None) != (args.reform_to is None):
         raise ConfigError("compare", "--reform-at/--reform-to", "give both or neither")
@@ -560,37 +526,38 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             name = _scenario_name(args.a)
             labels = (name, f"{name} → {args.reform_to} at q{args.reform_at}")
     name_a, name_b = _scenario_name(args.a), _scenario_name(b)
-    out = Path(args.out) if args.out else Path("results") / f"compare-{name_a}-vs-{name_b}"
-    check_output_directory(out)
-    result = compare(
-        args.a,
-        b,
-        range(args.seed_start, args.seed_start + args.seeds),
-        quarters=args.quarters,
-        overrides_a=set_a,
-        overrides_b=set_b,
-        workers=workers,
-        labels=labels,
-        progress=not args.quiet,
-    )
-    write_comparison(result, out)
-    print(f"A: {result.label_a}\nB: {result.label_b}")
+    out = args.out if args.out else default_out(f"compare-{name_a}-vs-{name_b}")
+    confirm_runs(2 * len(seeds), args.yes, "compare")
+    with holding(out, "compare", overwrite=args.overwrite) as claimed:
+        result = compare(
+            args.a,
+            b,
+            seeds,
+            quarters=args.quarters,
+            overrides_a=set_a,
+            overrides_b=set_b,
+            workers=workers,
+            labels=labels,
+            progress=not args.quiet,
+        )
+        write_comparison(result, claimed)
+    print(f"A: {printable(result.label_a)}")
+    print(f"B: {printable(result.label_b)}")
     print(f"{len(result.seeds)} paired seeds, {result.quarters} quarters; diff = B − A, "
           f"{CONFIDENCE:.0%} CI of the paired differences")  # fmt: skip
     print(format_table(result.table))
-    print(f"results: {out}")
+    print(f"results: {printable(out)}")
     return 0
 
 
 def _check_side(flag: str, scenario: str, overrides: dict[str, Any], quarters: int | None) -> None:
     """Validate one side's overrides, naming the command-line flag they came from."""
     try:
-        load_scenario(scenario, _with_horizon(overrides, quarters))
+        load_scenario(scenario, _with_horizon(overrides, quarters), origin=flag)
     except ConfigError as exc:
-        if exc.source != "overrides":
-            raise
-        source = "--quarters" if exc.key == "quarters" else flag
-        raise ConfigError(source, exc.key, exc.problem, exc.allowed) from None
+        if exc.source == flag and exc.key == "quarters" and quarters is not None:
+            raise ConfigError("--quarters", exc.key, exc.problem, exc.allowed) from None
+        raise
 
 
 def register_compare_cli(sub: Any) -> None:
@@ -615,7 +582,8 @@ def register_compare_cli(sub: Any) -> None:
     p.add_argument(
         "--reform-to", metavar="PRESET", help=f"preset B switches to ({', '.join(list_presets())})"
     )
-    p.add_argument("--out", help="results directory (default results/compare-A-vs-B)")
+    add_output_flags(p, "comparison", "results/compare-A-vs-B")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    add_yes_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_compare)

@@ -73,7 +73,8 @@ def power_figures(model_frame: pd.DataFrame, power_frame: pd.DataFrame | None,
 
     ``power_costs.png``: all-in financing cost by route split into interest, information,
     supervision and issuance (median over the plant-years quoted, 5–95% range of the total);
-    ``power_debt_ratios.png``: plants' bank debt / assets by year (median, 5–95% band, fleet);
+    ``power_debt_ratios.png``: plants' bank debt / assets and their adjusted leverage (receivables
+    sold forward counted as debt) by year (median, 5–95% band, fleet);
     ``power_bad_assets.png``: bank bad assets that plant loans create, with the coal price.
 
     Returns the files written (none when the run has no power plants).
@@ -125,7 +126,7 @@ def _power_debt_ratios(model_frame: pd.DataFrame, power_frame: pd.DataFrame, pat
     ax = fig.subplots()
     by_year = power_frame.groupby("year")
     for ratio, style, label in (("debt_ratio", "-", "bank debt / assets"),
-                                ("liability_ratio", "--", "incl. receivables sold")):  # fmt: skip
+                                ("adjusted_leverage", "--", "adjusted leverage")):  # fmt: skip
         median = by_year[ratio].median()
         ax.plot(median.index, 100 * median, style, color="black", lw=2, label=f"median: {label}")
     low, high = by_year["debt_ratio"].quantile(0.05), by_year["debt_ratio"].quantile(0.95)
@@ -134,6 +135,8 @@ def _power_debt_ratios(model_frame: pd.DataFrame, power_frame: pd.DataFrame, pat
     year_end = model_frame[model_frame["quarter"] % 4 == 0]
     ax.plot(year_end["quarter"] // 4, 100 * year_end["power_debt_ratio"], color="tab:blue",
             label="fleet: Σ bank debt / Σ assets")  # fmt: skip
+    ax.plot(year_end["quarter"] // 4, 100 * year_end["power_adjusted_leverage"], "--",
+            color="tab:blue", label="fleet: adjusted leverage")  # fmt: skip
     ax.set_xlabel("year")
     ax.set_ylabel("%")
     ax.set_title("Power plants' debt ratios")

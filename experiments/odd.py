@@ -438,8 +438,8 @@ def _parameter_rows(model: type[BaseModel], instance: BaseModel, prefix: str) ->
     rows, nested = [], []
     for name, info in model.model_fields.items():
         sub = _model_of(info.annotation)
-        if sub is not None:
-            value = getattr(instance, name, None)
+        value = getattr(instance, name, None)
+        if sub is not None and (value is None or isinstance(value, sub)):
             nested.append((sub, value if value is not None else sub(), f"{prefix}{name}."))
             continue
         if not prefix and name in TABLED:

@@ -42,8 +42,8 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
     ),
     "power": (
         "Power sector: the fleet and the opening plant loans at set-up; each quarter the coal "
-        "innovation, plants' hours, project arrival and size, collateral, default quality and "
-        "legal draws.",
+        "innovation (phase 2, with the other systematic shocks), then plants' hours, project "
+        "arrival and size, collateral, default quality and legal draws.",
         "1 + 6 × plants a quarter (full length)",
     ),
 }
@@ -148,8 +148,15 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     "enhancer_payouts": ("CNY bn", "Guarantee claims paid into SPVs this quarter."),
     "recharacterisations": ("count", "Pools frozen by a recharacterisation this quarter."),
     "systematic_factor": ("z-score", "The systematic factor Z_t of the Vasicek model."),
-    "coal_price": ("CNY/t", "Thermal-coal price (NaN without power plants)."),
-    "power_debt_ratio": ("share", "Plants' bank debt / plants' total assets."),
+    "coal_price": ("CNY/t", "Thermal-coal spot price (NaN without power plants)."),
+    "power_tariff": ("CNY/kWh", "Plants' mean on-grid tariff after the coal-linkage rule."),
+    "power_debt_ratio": ("share", "Plants' bank debt / plants' total assets (fleet)."),
+    "power_debt_ratio_median": ("share", "The median plant's bank debt / total assets."),
+    "power_adjusted_leverage": (
+        "share",
+        "Plants' bank debt plus receivables sold forward to ABS / total assets (fleet).",
+    ),
+    "power_adjusted_leverage_median": ("share", "The median plant's adjusted leverage."),
     "power_bank_debt": ("CNY bn", "Principal of plants' performing and defaulted bank loans."),
     "power_abs_outstanding": ("CNY bn", "Principal still owed by live receivables vehicles."),
     "power_npl_new": ("CNY bn", "Plant loans that became NPLs this quarter (plant defaults)."),
@@ -161,23 +168,43 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     ),
     "power_capex_funded": ("CNY bn", "Project cost financed in this quarter's financing round."),
     "power_capex_unfunded": ("CNY bn", "Project cost no route would finance this round."),
-    "power_rolled_over": ("CNY bn", "Bank lending to plants to roll over debt service."),
+    "power_funded_share": ("share", "Cumulative share of project cost that was financed."),
+    "power_rolled_over": ("CNY bn", "Bank lending to plants to roll them over this quarter."),
     "power_share_loan": ("share", "Cumulative share of funded capex financed by bank loans."),
     "power_share_standalone": ("share", "Cumulative share of funded capex by stand-alone ABS."),
     "power_share_pooled": ("share", "Cumulative share of funded capex by the centre's pools."),
-    "power_cost_loan_bp": (
+    "power_cost_bp": (
         "bp a year",
-        "Mean all-in cost quoted for a bank loan in this quarter's financing round.",
+        "All-in cost of the financing plants took, weighted by amount, cumulative (NaN before "
+        "the first project is funded).",
     ),
-    "power_cost_standalone_bp": (
-        "bp a year",
-        "Mean all-in cost quoted for a stand-alone ABS in this quarter's financing round.",
-    ),
-    "power_cost_pooled_bp": (
-        "bp a year",
-        "Mean all-in cost quoted for a pooled ABS in this quarter's financing round.",
+    **{
+        f"power_cost_{c}_bp": ("bp a year", f"The {c} part of `power_cost_bp`.")
+        for c in ("interest", "information", "supervision", "issuance")
+    },
+    **{
+        f"power_quote_{r}_bp": (
+            "bp a year",
+            f"Mean all-in cost quoted for {label} to plants with a project, cumulative (NaN "
+            "while the route was never open).",
+        )
+        for r, label in (
+            ("loan", "a bank loan"),
+            ("standalone", "a stand-alone ABS"),
+            ("pooled", "a place in the centre's pool"),
+        )
+    },  # fmt: skip
+    **{
+        f"power_quote_{r}_{c}_bp": ("bp a year", f"The {c} part of `power_quote_{r}_bp`.")
+        for r in ("loan", "standalone", "pooled")
+        for c in ("interest", "information", "supervision", "issuance")
+    },
+    "power_standalone_coupon": (
+        "annual",
+        "Mean coupon the investors' book cleared at for stand-alone ABS quotes, cumulative.",
     ),
     "power_plants_in_default": ("count", "Plants whose bank loans are in default."),
+    "power_loss_making_share": ("share", "Share of plants with a net loss this quarter."),
 }
 
 # What the statements of ``NPLMarketModel.step`` do where the code has no docstring to say it,
@@ -260,13 +287,9 @@ PARAMETER_NOTES: dict[str, str] = {
     "macro.gov_bond_yield": "Risk-free rate: government bonds and ABS pricing.",
     "macro.interbank_rate": "Annual interbank and central-bank funding rate.",
     "macro.shocks": "Scheduled shocks to the systematic factor.",
-    "power.opex_cny_per_kw_year": "Fixed operating cost, CNY per kW a year.",
     "power.build_cost_cny_per_kw": "Cost of new capacity, CNY per kW.",
     "power.depreciation_years": "Straight-line depreciation life, years.",
     "power.min_dispatch": "Lowest dispatch share however dear coal is.",
-    "power.leverage_threshold": "Debt ratio above which the loan spread rises.",
-    "power.investor_appraisal_cny_m_per_deal": "Investors' due diligence per deal, CNY m.",
-    "power.investor_appraisal_cny_m_per_plant": "Investors' due diligence per plant, CNY m.",
     "power.centre_min_plants": "Fewest plants in a centre pool.",
     "power.abs_loss_severity": "Loss given default of a power ABS.",
     "power.coal.shocks": "Scheduled jumps in the log coal price.",

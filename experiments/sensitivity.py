@@ -8,7 +8,6 @@ numbers) and the outcomes are averaged over seeds before SALib estimates the ind
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -18,19 +17,24 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
-from nplsim.experiments.compare import (
-    atomic_directory,
-    check_output_directory,
-    quarter_statistic,
-    resolve_workers,
-    run_many,
-    versions,
+from nplsim.experiments.compare import quarter_statistic, run_many
+from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs
+from nplsim.experiments.pool import resolve_workers
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.seeds import check_seeds
+from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    printable,
+    read_toml,
 )
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.overrides import path_beside
 from nplsim.market.prudential_rules import PrudentialRules
-from nplsim.market.regime import LegalRegime
+from nplsim.market.regime import Bounds, LegalRegime, metadata_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,10 @@ OutcomeName = Literal[
     "amc_price_to_face_mean",
     "liquidity_ratio_final",
     "turnover_final",
+    "power_cost_mean",
+    "power_adjusted_leverage_final",
+    "power_npl_created_final",
+    "power_funded_share_final",
 ]
 # outcome -> (model.parquet column, statistic over quarters, description with unit)
 OUTCOMES: dict[str, tuple[str, str, str]] = {
@@ -55,12 +63,25 @@ OUTCOMES: dict[str, tuple[str, str, str]] = {
     ),
     "liquidity_ratio_final": ("liquidity_ratio", "final", "liquidity ratio at the horizon (ratio)"),
     "turnover_final": ("turnover", "final", "ABS secondary-market turnover at the horizon"),
+    "power_cost_mean": (
+        "power_cost_bp", "mean", "plants' all-in financing cost, mean (bp a year; power scenarios)",
+    ),
+    "power_adjusted_leverage_final": (
+        "power_adjusted_leverage", "final",
+        "plants' debt-like liabilities / assets at the horizon (power scenarios)",
+    ),
+    "power_npl_created_final": (
+        "power_npl_created", "final", "plant loans turned bad by the horizon, CNY bn (power)",
+    ),
+    "power_funded_share_final": (
+        "power_funded_share", "final", "share of plants' project cost financed (power scenarios)",
+    ),
 }  # fmt: skip
 INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "note"]
 CONFIDENCE = 0.95
 
 
-class ParameterRange(BaseModel):
+class ParameterRange(StrictModel):
     """The interval a regime field is sampled from."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,7 +90,7 @@ class ParameterRange(BaseModel):
     high: float
 
 
-class SensitivitySpec(BaseModel):
+class SensitivitySpec(StrictModel):
     """A sensitivity study, as written in its TOML spec."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -103,19 +124,9 @@ def float_fields() -> list[str]:
     return [name for name, info in _rule_fields().items() if info.annotation is float]
 
 
-def field_bounds(name: str) -> tuple[float, float, bool, bool]:
-    """``(lower, upper, lower_strict, upper_strict)`` of a float rule field (±inf if open)."""
-    lower, upper, lower_strict, upper_strict = -np.inf, np.inf, False, False
-    for item in _rule_fields()[name].metadata:
-        if getattr(item, "ge", None) is not None:
-            lower = float(item.ge)
-        if getattr(item, "gt", None) is not None:
-            lower, lower_strict = float(item.gt), True
-        if getattr(item, "le", None) is not None:
-            upper = float(item.le)
-        if getattr(item, "lt", None) is not None:
-            upper, upper_strict = float(item.lt), True
-    return lower, upper, lower_strict, upper_strict
+def rule_bounds(name: str) -> Bounds:
+    """The range of a float field of the law or of the prudential rules (±inf where open)."""
+    return metadata_bounds(_rule_fields()[name].metadata)
 
 
 def _range_text(lower: float, upper: float) -> str:
@@ -135,7 +146,7 @@ def _check(spec: SensitivitySpec, source: str) -> None:
             raise ConfigError(source, key, "not a float rule field", ", ".join(allowed))
         if name in spec.overrides:
             raise ConfigError(source, f"overrides.{name}", "is also a sampled parameter")
-        lower, upper, lower_strict, upper_strict = field_bounds(name)
+        lower, upper, lower_strict, upper_strict = rule_bounds(name)
         if bounds.low < lower or (lower_strict and bounds.low == lower):
             raise ConfigError(
                 source, f"{key}.low", f"{bounds.low:g} is below the field's range",
@@ -154,8 +165,7 @@ def _check(spec: SensitivitySpec, source: str) -> None:
         raise ConfigError(
             source, "n", f"Sobol sampling needs a power of 2, got {spec.n}", "2, 4, 8, ..., 65536"
         )
-    if len(set(spec.seeds)) != len(spec.seeds):
-        raise ConfigError(source, "seeds", "seeds must be distinct")
+    check_seeds(spec.seeds, source, "seeds")
     try:
         load_scenario(spec.base)
     except ConfigError as exc:
@@ -182,12 +192,22 @@ def load_sensitivity_spec(
     else:
         path, where = Path(source), str(source)
         data = read_toml(path)
+        _paths_beside(data, path.parent)
     try:
         spec = SensitivitySpec.model_validate(data)
     except ValidationError as exc:
         raise config_error_from_validation(exc, where, list(SensitivitySpec.model_fields)) from None
     _check(spec, where)
     return spec
+
+
+def _paths_beside(data: dict[str, Any], folder: Path) -> None:
+    """Read the base scenario and a preset the overrides name beside the spec file."""
+    if "base" in data:
+        data["base"] = path_beside(data["base"], folder)
+    overrides = data.get("overrides")
+    if isinstance(overrides, dict) and "regime" in overrides:
+        overrides["regime"] = path_beside(overrides["regime"], folder)
 
 
 def run_overrides(spec: SensitivitySpec) -> dict[str, Any]:
@@ -346,14 +366,21 @@ def _mean_over_seeds(per_run: np.ndarray) -> np.ndarray:
 
 
 # ====================================================================== output
-def write_sensitivity(result: SensitivityResult, out_dir: Path) -> Path:
+def write_sensitivity(
+    result: SensitivityResult, out_dir: str | Path | Claim, *, overwrite: bool = False
+) -> Path:
     """Write ``indices.csv``/``.parquet``, ``samples.parquet``, ``manifest.json`` and figures.
 
-    The directory appears complete or not at all.
+    The directory is written through :mod:`nplsim.experiments.store`: it appears complete or not
+    at all, and earlier sensitivity results are replaced only with ``overwrite``.
     """
-    manifest = {"kind": "sensitivity", **result.settings, "versions": versions()}
-    check_output_directory(Path(out_dir))
-    with atomic_directory(Path(out_dir)) as staging:
+    manifest = {
+        "kind": "sensitivity",
+        **result.settings,
+        **pins(load_scenario(result.spec.base)[0]),
+    }
+
+    def write(staging: Path) -> None:
         result.indices.to_csv(staging / "indices.csv", index=False)
         result.indices.to_parquet(staging / "indices.parquet", index=False)
         result.samples.to_parquet(staging / "samples.parquet", index=False)
@@ -362,10 +389,9 @@ def write_sensitivity(result: SensitivityResult, out_dir: Path) -> Path:
         for outcome, rows in result.indices.groupby("outcome", sort=False):
             if (rows["index"] != "note").any():
                 index_figure(result, str(outcome), rows, figures / f"sensitivity_{outcome}.png")
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        )
-    return Path(out_dir)
+        (staging / "manifest.json").write_text(json_text(manifest))
+
+    return write_directory(out_dir, "sensitivity", write, overwrite=overwrite)
 
 
 def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, path: Path) -> None:
@@ -441,16 +467,18 @@ def format_indices(indices: pd.DataFrame) -> str:
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     spec = load_sensitivity_spec(args.spec)
     workers = resolve_workers(args.workers)
-    out = Path(args.out) if args.out else Path("results") / f"sensitivity-{Path(args.spec).stem}"
-    check_output_directory(out)
-    result = run_sensitivity(spec, workers=workers, progress=not args.quiet)
-    write_sensitivity(result, out)
+    out = args.out if args.out else default_out(f"sensitivity-{Path(args.spec).stem}")
+    confirm_runs(len(sample(spec)) * len(spec.seeds), args.yes, printable(args.spec))
+    with holding(out, "sensitivity", overwrite=args.overwrite) as claimed:
+        result = run_sensitivity(spec, workers=workers, progress=not args.quiet)
+        write_sensitivity(result, claimed)
     print(
-        f"{spec.method} sensitivity of {Path(spec.base).stem}: {result.settings['n_points']} "
-        f"points x {len(spec.seeds)} seeds = {result.settings['n_runs']} runs"
+        f"{spec.method} sensitivity of {printable(Path(spec.base).stem)}: "
+        f"{result.settings['n_points']} points x {len(spec.seeds)} seeds = "
+        f"{result.settings['n_runs']} runs"
     )
     print(format_indices(result.indices))
-    print(f"results: {out}")
+    print(f"results: {printable(out)}")
     return 0
 
 
@@ -458,7 +486,8 @@ def register_sensitivity_cli(sub: Any) -> None:
     """Add ``nplsim sensitivity`` to the subcommands."""
     p = sub.add_parser("sensitivity", help="Sobol or Morris sensitivity to regime parameters")
     p.add_argument("spec", help="TOML spec (see experiments/specs/sensitivity_example.toml)")
-    p.add_argument("--out", help="results directory (default results/sensitivity-SPEC)")
+    add_output_flags(p, "sensitivity", "results/sensitivity-SPEC")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    add_yes_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_sensitivity)

@@ -17,10 +17,7 @@ bank's quarterly LCR, central-bank borrowing and funding cost), ``stress.md``, `
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +27,13 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nplsim.experiments.compare import mean_band, paired_difference, resolve_workers, versions
-from nplsim.experiments.run import atomic_directory, check_output_directory
-from nplsim.market.errors import ConfigError
+from nplsim.experiments.compare import mean_band, paired_difference
+from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
+from nplsim.experiments.pool import run_tasks
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.market.errors import ConfigError, printable
 from nplsim.market.regime import list_presets
 from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
@@ -201,21 +202,13 @@ def run_stress(
     bank = check_design(design)
     variants = design.variants(bank)
     tasks = [(design.scenario, s, o, bank) for o in variants.values() for s in design.seeds]
-    workers = resolve_workers(workers)
+    results: list[Any] = [None] * len(tasks)
     with tqdm(total=len(tasks), desc="stress", unit="run", disable=not progress) as bar:
-        if workers == 1 or len(tasks) <= 1:
-            results = []
-            for task in tasks:
-                results.append(run_one(task))
-                bar.update()
-        else:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["nplsim.experiments.run"])
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
-                results = []
-                for result in pool.map(run_one, tasks):
-                    results.append(result)
-                    bar.update()
+        for outcome in run_tasks(run_one, tasks, workers=workers):
+            if outcome.error is not None:
+                raise outcome.error
+            results[outcome.index] = outcome.value
+            bar.update()
     n = len(design.seeds)
     by_variant = {name: results[k * n : (k + 1) * n] for k, name in enumerate(variants)}
     runs, paths = [], []
@@ -323,46 +316,57 @@ def markdown(result: StressResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_stress(result: StressResult, out_dir: Path, command: list[str]) -> None:
-    """Write the tables, the report, the figure and the manifest atomically into ``out_dir``."""
+def write_stress(
+    result: StressResult,
+    out_dir: str | Path | Claim,
+    command: list[str],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the tables, the report, the figure and the manifest into ``out_dir``, which appears
+    complete or not at all (:mod:`nplsim.experiments.store`)."""
     design = result.design
+    config, _ = load_scenario(design.scenario, {**design.overrides, "quarters": design.quarters})
     manifest = {
-        "kind": "nplsim stress",
+        "kind": "stress",
         "scenario": design.scenario,
         "bank": result.bank,
         "seeds": list(design.seeds),
-        "design": {k: v for k, v in design.__dict__.items() if k not in ("seeds",)},
+        "design": {k: v for k, v in design.__dict__.items() if k != "seeds"},
         "variants": list(dict.fromkeys(result.runs["variant"])),
-        "versions": versions(),
+        **pins(config),
         "command": command,
     }
-    with atomic_directory(out_dir) as staging:
+
+    def write(staging: Path) -> None:
         result.runs.to_csv(staging / "runs.csv", index=False)
         result.effects.to_csv(staging / "effects.csv", index=False)
         result.paths.to_csv(staging / "paths.csv", index=False)
         (staging / "stress.md").write_text(markdown(result))
         stress_figure(result, staging / "stress.png")
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=list) + "\n")
+        (staging / "manifest.json").write_text(json_text(manifest))
+
+    return write_directory(out_dir, "stress", write, overwrite=overwrite)
 
 
 # ====================================================================== command line
 def _cmd_stress(args: argparse.Namespace) -> int:
-    from nplsim.experiments.cli import parse_set
-
-    seeds = tuple(range(args.seed_start, args.seed_start + args.seeds))
+    seeds = tuple(seed_range(args.seed_start, args.seeds, "stress", "--seed-start", "--seeds"))
     design = StressDesign(
         scenario=args.scenario or DEFAULT_SCENARIO, seeds=seeds, quarters=args.quarters,
         at=args.at, bank=args.bank, outflow=args.outflow, freeze_spike=args.freeze_spike,
         rollover=args.rollover, fire_sale=args.fire_sale, duration_q=args.duration,
         regimes=tuple(r for r in args.regimes.split(",") if r), overrides=parse_set(args.set),
     )  # fmt: skip
-    out = Path(args.out or f"results/stress-{Path(design.scenario).stem}")
-    check_output_directory(out)
-    result = run_stress(design, args.workers, progress=not args.quiet)
-    write_stress(result, out, sys.argv)
+    bank = check_design(design)
+    out = args.out if args.out else default_out(f"stress-{Path(design.scenario).stem}")
+    confirm_runs(len(design.variants(bank)) * len(seeds), args.yes, "stress")
+    with holding(out, "stress", overwrite=args.overwrite) as claimed:
+        result = run_stress(design, args.workers, progress=not args.quiet)
+        write_stress(result, claimed, sys.argv)
     table = result.effects[["variant", "metric", "diff", "ci_low", "ci_high", "ci_excludes_zero"]]
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    print(f"results: {out}")
+    print(f"results: {printable(out)}")
     return 0
 
 
@@ -393,7 +397,8 @@ def register_stress_cli(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated legal presets to compare (strengthened)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario, regime or prudential field in every run")  # fmt: skip
-    p.add_argument("--out", help="results directory (default results/stress-SCENARIO)")
+    add_output_flags(p, "stress", "results/stress-SCENARIO")
+    add_yes_flag(p)
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_stress)

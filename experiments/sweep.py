@@ -6,7 +6,10 @@ is simulated by a worker — a local process pool, or a Dask cluster through
 ``distributed.Client(...).get_executor()`` — which sends its tables back as Parquet bytes. This
 process writes each run into a temporary directory and renames it to ``runs/run_id=RUNID``, so a
 run is finished iff its partition exists and an interrupted sweep resumes without duplicates.
-See ``docs/sweeps.md``.
+The results directory is claimed and created through :mod:`nplsim.experiments.store` (one writer
+at a time, nothing replaced without ``overwrite``); ``resume`` refuses a sweep begun under other
+code or presets unless allowed. Values that are one value (``1`` and ``1.0``, ``0.0`` and
+``-0.0``) are one run. See ``docs/sweeps.md``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ import itertools
 import json
 import logging
 import math
-import multiprocessing
-import os
 import secrets
 import shutil
 import sys
@@ -27,11 +28,10 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,8 +46,40 @@ from pydantic import (
     model_validator,
 )
 
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
-from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, list_scenarios, load_scenario
+from nplsim.experiments.options import add_yes_flag, confirm_runs
+from nplsim.experiments.pool import resolve_workers, run_tasks
+from nplsim.experiments.provenance import (
+    ALLOW_FLAG,
+    CLUSTER_PACKAGES,
+    PACKAGES,
+    RERUN_NOTE,
+    code_differences,
+    pins,
+)
+from nplsim.experiments.seeds import MAX_SEED, SEED_RANGE, check_seeds, seed_range
+from nplsim.experiments.store import (
+    TMP_PREFIX,
+    Claim,
+    check_writable,
+    claim,
+    publish,
+    write_json_atomic,
+)
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    printable,
+    read_json,
+    read_toml,
+)
+from nplsim.market.overrides import REGIME_TABLE, path_beside
+from nplsim.market.scenario import (
+    DEFAULT_SCENARIO,
+    ScenarioConfig,
+    list_scenarios,
+    load_scenario,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +89,15 @@ MANIFEST = "sweep.json"
 RUNS_DIR = "runs"
 FAILURES_DIR = "failures"
 RUN_ID_LENGTH = 12  # hex digits of SHA-256: 48 bits, collision-free for any practical sweep
-TMP_PREFIX = ".tmp-"
-# Seeds and integer parameter values are stored in 64-bit integer Parquet columns.
+EXIT_FAILED_RUNS = 1  # exit status of a sweep in which some runs failed
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # scheduler hosts that are this machine
+# Integer parameter values are stored in 64-bit integer Parquet columns (seeds too).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MAX_SEED = INT64_MAX
-SEED_RANGE = f"integers from 0 to 2**63 - 1 ({MAX_SEED})"
 INT64_RANGE = f"integers from -2**63 to 2**63 - 1 ({INT64_MIN} to {INT64_MAX})"
 
 
 # ====================================================================== the spec
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -81,6 +112,14 @@ class ParameterSpec(_Strict):
     low: StrictInt | StrictFloat | None = None
     high: StrictInt | StrictFloat | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_run_per_value(cls, data: Any) -> Any:
+        """Keep one of values that are one value (``1`` and ``1.0``, ``0.0`` and ``-0.0``)."""
+        if isinstance(data, Mapping) and isinstance(data.get("values"), list):
+            data = {**data, "values": distinct_values(data["values"])}
+        return data
+
     @model_validator(mode="after")
     def _one_kind(self) -> ParameterSpec:
         ranged = self.low is not None or self.high is not None
@@ -94,8 +133,6 @@ class ParameterSpec(_Strict):
             raise ValueError(f"low ({self.low}) and high ({self.high}) must be finite numbers")
         if ranged and not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be less than high ({self.high})")
-        if self.values is not None and len({_canonical(v) for v in self.values}) < len(self.values):
-            raise ValueError("values must be distinct")
         return self
 
     @property
@@ -221,17 +258,15 @@ def _check_consistency(spec: SweepSpec, source: str) -> None:
     if spec.seeds is not None and spec.replications is not None:
         raise ConfigError(source, "replications", "give seeds or replications, not both")
     if spec.seeds is not None:
-        outside = [seed for seed in spec.seeds if not 0 <= seed <= MAX_SEED]
-        if outside:
-            raise ConfigError(source, "seeds", f"seed {outside[0]} out of range", SEED_RANGE)
-        if len(set(spec.seeds)) < len(spec.seeds):
-            raise ConfigError(source, "seeds", "seeds must be distinct")
-    last = spec.seed_start + (spec.replications or 1) - 1
-    if spec.seeds is None and last > MAX_SEED:
-        raise ConfigError(
-            source, "seed_start", f"the last seed, seed_start + replications - 1 = {last}, is out"
-            " of range", SEED_RANGE,
-        )  # fmt: skip
+        check_seeds(spec.seeds, source, "seeds")
+    else:
+        last = spec.seed_start + (spec.replications or 1) - 1
+        if last > MAX_SEED:
+            raise ConfigError(
+                source, "seed_start", f"the last seed, seed_start + replications - 1 = {last}, is"
+                " out of range", SEED_RANGE,
+            )  # fmt: skip
+        seed_range(spec.seed_start, spec.replications or 1, source, "seed_start", "replications")
     _check_int64(spec, source)
     if len(set(spec.outputs)) < len(spec.outputs):
         raise ConfigError(source, "outputs", "outputs must be distinct", ", ".join(OUTPUTS))
@@ -278,8 +313,11 @@ def _check_int64(spec: SweepSpec, source: str) -> None:
 
 
 # ====================================================================== expansion
-def expand(spec: SweepSpec, source: str = "spec") -> list[RunSpec]:
+def expand(spec: SweepSpec, source: str = "spec", base_dir: Path | None = None) -> list[RunSpec]:
     """Every run of a sweep: parameter points (outer) × seeds (inner), in a stable order.
+
+    A preset path among the overrides and parameter values is read from ``base_dir`` (the spec
+    file's folder) when relative; the run id is made from the values as written.
 
     Raises:
         ConfigError: if two runs would be identical (an integer range narrower than ``n``).
@@ -295,8 +333,24 @@ def expand(spec: SweepSpec, source: str = "spec") -> list[RunSpec]:
                     "fewer samples, or wider integer ranges",
                 )  # fmt: skip
             seen.add(rid)
-            runs.append(RunSpec(rid, params, seed, {**fixed, **params}))
+            overrides = _paths_beside({**fixed, **params}, base_dir)
+            runs.append(RunSpec(rid, params, seed, overrides))
     return runs
+
+
+def count_runs(spec: SweepSpec) -> int:
+    """How many runs :func:`expand` gives, counted without listing them."""
+    points = math.prod(len(p.values) for p in spec.parameters.values() if not p.continuous)
+    if any(p.continuous for p in spec.parameters.values()):
+        points *= int(spec.sampling.n or 0)
+    return points * (len(spec.seeds) if spec.seeds is not None else (spec.replications or 1))
+
+
+def _paths_beside(overrides: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """Overrides with a relative preset path (``regime = "law.toml"``) read from ``base_dir``."""
+    if base_dir is None or "regime" not in overrides:
+        return overrides
+    return {**overrides, "regime": path_beside(overrides["regime"], base_dir)}
 
 
 def run_id(base: str, quarters: int | None, overrides: Mapping[str, Any], seed: int) -> str:
@@ -309,8 +363,37 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def canonical_value(value: Any) -> Any:
+    """One form of every value that means the same: ``-0.0`` is ``0.0``, a float that is a whole
+    number is that integer (so ``1.0`` and ``1`` are one value; booleans stay booleans)."""
+    if isinstance(value, float):
+        if value == 0.0:
+            return 0.0
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, list):
+        return [canonical_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): canonical_value(v) for k, v in value.items()}
+    return value
+
+
+def distinct_values(values: list[Any]) -> list[Any]:
+    """``values`` without repeats of one value (see :func:`canonical_value`), first kept, and
+    ``-0.0`` written ``0.0``."""
+    kept, seen = [], set()
+    for value in values:
+        key = _canonical([type(value) is bool, canonical_value(value)])
+        if key not in seen:
+            seen.add(key)
+            kept.append(0.0 if isinstance(value, float) and value == 0.0 else value)
+    return kept
+
+
 def _normal(key: str) -> str:
-    return key.replace("__", ".")
+    """The field a key sets: ``a__b`` is ``a.b``, ``regime_overrides.car_min`` is ``car_min``."""
+    return key.replace("__", ".").removeprefix(f"{REGIME_TABLE}.")
 
 
 def _parameter_points(spec: SweepSpec) -> Iterator[dict[str, Any]]:
@@ -433,14 +516,14 @@ def _partition(out_dir: Path, rid: str) -> Path:
 
 
 def write_partition(out_dir: Path, rid: str, tables: Mapping[str, bytes]) -> Path:
-    """Write one run's tables into a temporary directory, then rename it into place atomically."""
+    """Write one run's tables into a temporary directory, then publish it atomically (fsynced)."""
     final = _partition(out_dir, rid)
     staging = _runs_dir(out_dir) / f"{TMP_PREFIX}{rid}-{secrets.token_hex(4)}"
     staging.mkdir()
     try:
         for name, data in tables.items():
             (staging / f"{name}.parquet").write_bytes(data)
-        os.rename(staging, final)
+        publish(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -452,14 +535,8 @@ def record_failure(out_dir: Path, run: RunSpec, error: Mapping[str, str]) -> Pat
     """Write ``failures/RUNID.json``: the run, its parameters and seed, and what went wrong."""
     record = {"run_id": run.run_id, "params": run.params, "seed": run.seed, **error}
     path = out_dir / FAILURES_DIR / f"{run.run_id}.json"
-    _write_json_atomic(path, record)
+    write_json_atomic(path, record)
     return path
-
-
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    staging = path.with_name(f"{TMP_PREFIX}{path.name}-{secrets.token_hex(4)}")
-    staging.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(staging, path)
 
 
 def finished_run_ids(out_dir: str | Path) -> list[str]:
@@ -482,7 +559,7 @@ def load_sweep(out_dir: str | Path, table: str = "summary") -> pd.DataFrame:
     manifest = out_dir / MANIFEST
     if not manifest.is_file():
         raise ConfigError(str(out_dir), "<dir>", f"not an nplsim sweep directory (no {MANIFEST})")
-    outputs = json.loads(manifest.read_text())["spec_resolved"]["outputs"]
+    outputs = _resolved_spec(read_json(manifest), str(manifest)).get("outputs", [])
     if table not in outputs:
         raise ConfigError(str(manifest), "outputs", f"{table!r} was not kept", ", ".join(outputs))
     frames = [
@@ -504,6 +581,9 @@ def run_sweep(
     scheduler: str | None = None,
     executor: Executor | None = None,
     resume: bool = False,
+    overwrite: bool = False,
+    allow_different_code: bool = False,
+    yes: bool = True,
     progress: bool = True,
 ) -> SweepReport:
     """Run every unfinished run of a sweep and store each as it finishes.
@@ -516,11 +596,16 @@ def run_sweep(
         scheduler: address of a Dask scheduler (``tcp://host:8786``) to run on instead.
         executor: any ``concurrent.futures.Executor`` to run on instead (not shut down here).
         resume: continue a sweep in ``out_dir``: skip finished runs, retry failed ones.
+        overwrite: replace an earlier sweep in ``out_dir``.
+        allow_different_code: resume a sweep begun under other code or presets (``sweep.json``
+            then says so).
+        yes: start more than :data:`~nplsim.experiments.options.LARGE_RUNS` runs without asking.
         progress: show a progress bar on stderr.
 
     Raises:
-        ConfigError: bad spec, bad options, unreachable scheduler, or an ``out_dir`` that already
-            holds a sweep without ``resume`` — always before anything is written.
+        ConfigError: bad spec, bad options, unreachable scheduler, or an ``out_dir`` that may not
+            be written (holding a sweep, without ``resume`` or ``overwrite``) — before anything is
+            written; an ``OSError`` while storing results, naming the path (finished runs kept).
     """
     started = time.perf_counter()
     if isinstance(spec, str | Path):
@@ -528,40 +613,47 @@ def run_sweep(
     else:
         _check_consistency(spec, "spec")
         loaded = _Loaded(spec, "spec", spec.model_dump(mode="json"), Path.cwd())
-    if workers is not None and workers < 1:
-        raise ConfigError("--workers", str(workers), "must be at least 1")
+    if workers is not None:
+        resolve_workers(workers)
     if workers is not None and (scheduler or executor):
         raise ConfigError("--workers", str(workers), "applies only to the local process pool")
+    if resume and overwrite:
+        raise ConfigError("--resume", "--overwrite", "give one of them, not both")
+    confirm_runs(count_runs(loaded.spec), yes, loaded.source)
     base = _base_config(loaded)
-    runs = expand(loaded.spec, loaded.source)
+    runs = expand(loaded.spec, loaded.source, loaded.base_dir)
     _check_runs(loaded, base, runs)
-    out_dir = Path(out_dir)
     manifest = _manifest(loaded, base, len(runs))
-    existing = _existing_manifest(out_dir, resume, manifest)
-
-    with ExitStack() as stack:
-        if executor is None:
-            executor = _executor(stack, scheduler, workers)
-        for warning in _sampling_warnings(loaded.spec):  # only now that everything is accepted
-            logger.warning("%s", warning)
-        if existing is None:
-            _create_store(out_dir, manifest)
-        else:
-            manifest["created"] = existing.get("created", manifest["created"])
-            _clean_stale(out_dir)
-        finished = set(finished_run_ids(out_dir))
-        pending = [run for run in runs if run.run_id not in finished]
-        skipped = len(runs) - len(pending)
-        done, failed = _execute(executor, base, pending, loaded.spec, out_dir, skipped, progress)
-
-    manifest["updated"] = _now()
-    manifest["status"] = {
-        "finished": len(finished_run_ids(out_dir)),
-        "failed": len(list((out_dir / FAILURES_DIR).glob("*.json"))),
-    }
-    _write_json_atomic(out_dir / MANIFEST, manifest)
+    claimed = claim(out_dir, "sweep", overwrite=overwrite, resume=resume)
+    failed_claim = True
+    try:
+        out = claimed.path
+        with ExitStack() as stack:
+            if executor is None:
+                executor = _executor(stack, scheduler, workers)
+            if claimed.existing is not None and resume:
+                _resume(claimed, manifest, allow_different_code)
+            else:
+                _create_store(claimed, manifest)
+            failed_claim = False
+            for warning in _sampling_warnings(loaded.spec):  # only now that all is accepted
+                logger.warning("%s", warning)
+            finished = set(finished_run_ids(out))
+            pending = [run for run in runs if run.run_id not in finished]
+            skipped = len(runs) - len(pending)
+            done, failed = _execute(
+                executor, workers, base, pending, loaded.spec, claimed, skipped, progress
+            )
+        manifest["updated"] = _now()
+        manifest["status"] = {
+            "finished": len(finished_run_ids(out)),
+            "failed": len(list((out / FAILURES_DIR).glob("*.json"))),
+        }
+        _store_manifest(claimed, manifest)
+    finally:
+        claimed.release(failed_claim)
     return SweepReport(
-        out_dir=out_dir,
+        out_dir=Path(out_dir),
         total=len(runs),
         done=done,
         skipped=skipped,
@@ -572,66 +664,80 @@ def run_sweep(
 
 
 def _execute(
-    executor: Executor,
+    executor: Executor | None,
+    workers: int | None,
     base: ScenarioConfig,
     pending: list[RunSpec],
     spec: SweepSpec,
-    out_dir: Path,
+    claimed: Claim,
     skipped: int,
     progress: bool,
 ) -> tuple[int, list[str]]:
+    """Run the pending runs on the executor (or the shared local pool) and store each as it
+    finishes; an ``OSError`` while storing ends the sweep with one line (the pool is stopped,
+    finished runs are kept)."""
     from tqdm import tqdm
 
+    out = claimed.path
     outputs = tuple(spec.outputs)
+    tasks = [(base, run, outputs) for run in pending]
     done, failed = 0, []
-    futures = {executor.submit(simulate_run, base, run, outputs): run for run in pending}
     bar = tqdm(
         total=skipped + len(pending), initial=skipped, desc="sweep", unit="run",
         file=sys.stderr, disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
-    try:
-        with bar:
-            for future in as_completed(futures):
-                run = futures.pop(future)
-                try:
-                    result = future.result()
-                except Exception as exc:  # the worker itself died or could not run the task
-                    result = {"error": _error_record(exc)}
+    with bar:
+        for outcome in run_tasks(_simulate_task, tasks, workers=workers, executor=executor):
+            run = pending[outcome.index]
+            result = outcome.value
+            if outcome.error is not None:  # the worker died, or could not run the task
+                result = {"error": _error_record(outcome.error)}
+            try:
                 if "error" in result:
-                    record_failure(out_dir, run, result["error"])
+                    record_failure(out, run, result["error"])
                     failed.append(run.run_id)
                     logger.info("run %s failed: %s", run.run_id, result["error"]["message"])
                 else:
-                    write_partition(out_dir, run.run_id, result["tables"])
+                    write_partition(out, run.run_id, result["tables"])
                     done += 1
-                bar.set_postfix(failed=len(failed), refresh=False)
-                bar.update()
-    finally:
-        for future in futures:
-            future.cancel()
+            except OSError as exc:
+                kept = len(finished_run_ids(out))
+                error = claimed.write_error(exc, _partition(out, run.run_id))
+                error.problem += f"; {kept} finished runs are kept (continue with --resume)"
+                raise error from None
+            bar.set_postfix(failed=len(failed), refresh=False)
+            bar.update()
     return done, failed
 
 
-def _executor(stack: ExitStack, scheduler: str | None, workers: int | None) -> Executor:
-    if scheduler:
-        client = _connect(scheduler)
-        stack.callback(client.close)
-        return client.get_executor(pure=False)
-    # forkserver: workers never inherit this process's threads (tqdm, Dask, a GUI); the server
-    # imports the model once, so every worker it forks starts without re-importing it
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["nplsim.experiments.run"])
-    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
-    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    return pool
+def _simulate_task(task: tuple[ScenarioConfig, RunSpec, tuple[str, ...]]) -> dict[str, Any]:
+    """:func:`simulate_run` of one ``(base, run, outputs)`` task (for the shared pool)."""
+    return simulate_run(*task)
+
+
+def _executor(stack: ExitStack, scheduler: str | None, workers: int | None) -> Executor | None:
+    """The Dask cluster's executor for ``scheduler`` (closed with ``stack``), or None for the
+    shared local pool of :mod:`nplsim.experiments.pool`."""
+    if not scheduler:
+        return None
+    client = _connect(scheduler)
+    stack.callback(client.close)
+    return client.get_executor(pure=False)
 
 
 def _connect(address: str) -> Any:
+    """A Dask client of ``address``, secured as Dask's configuration says (``Security``: TLS
+    certificates, ``require-encryption``); an unencrypted scheduler off this machine is warned
+    about, since whoever reaches it can run code on the workers (see docs/sweeps.md)."""
     from distributed import Client
 
+    host = address.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")
+    if address.startswith("tcp://") and host not in LOOPBACK:
+        logger.warning("%s is not encrypted: use tls:// (docs/sweeps.md)", address)
     try:
         return Client(address, timeout="5s")
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+    except (OSError, TimeoutError, ValueError, TypeError, RuntimeError) as exc:
+        # RuntimeError: encryption required by the configuration, refused by a plain address
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(
             "--scheduler", address, f"cannot connect to Dask scheduler: {message}"
@@ -655,17 +761,31 @@ def _base_config(loaded: _Loaded) -> ScenarioConfig:
 
 
 def _check_runs(loaded: _Loaded, base: ScenarioConfig, runs: list[RunSpec]) -> None:
-    """Resolve every distinct set of overrides, so a bad name or value fails before any run."""
-    spec, seen = loaded.spec, set()
+    """Resolve every distinct set of overrides, so a bad name or value fails before any run, and
+    refuse two parameter points that are one simulation (``car_min`` and
+    ``regime_overrides.car_min`` both varied)."""
+    from nplsim.experiments.run import config_hash
+
+    spec, seen, simulations = loaded.spec, set(), {}
     for run in runs:
         key = _canonical(run.overrides)
         if key in seen:
             continue
         seen.add(key)
         try:
-            load_scenario(base, run.overrides)
+            config, regime = load_scenario(
+                base, run.overrides, origin=loaded.source, base_dir=loaded.base_dir
+            )
         except ConfigError as exc:
             raise _locate(exc, spec, run, loaded.source) from None
+        same = config_hash(config, regime.as_dict(), run.seed)
+        if same in simulations and simulations[same] != run.params:
+            raise ConfigError(
+                loaded.source, "parameters",
+                f"{simulations[same]} and {run.params} are one simulation",
+                "parameters that each change a different field",
+            )  # fmt: skip
+        simulations[same] = run.params
 
 
 def _locate(exc: ConfigError, spec: SweepSpec, run: RunSpec, source: str) -> ConfigError:
@@ -687,24 +807,22 @@ def _locate(exc: ConfigError, spec: SweepSpec, run: RunSpec, source: str) -> Con
 
 
 def _manifest(loaded: _Loaded, base: ScenarioConfig, n_runs: int) -> dict[str, Any]:
-    from nplsim.experiments.run import _git_commit, _versions
-
-    versions = _versions()
-    for package in ("dask", "distributed"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
+    """``sweep.json``: the spec as given and resolved, the base config's hash, what the code and
+    presets were (``code``, ``presets``, ``versions``) and, in ``sessions``, every call that ran
+    runs into the directory with its own code and versions."""
+    pinned = pins(base, [*PACKAGES, *CLUSTER_PACKAGES])
     base_json = _canonical(base.model_dump(mode="json"))
     now = _now()
     return {
+        "kind": "sweep",
         "spec": loaded.raw,
         "spec_file": loaded.source if loaded.source != "spec" else None,
         "spec_resolved": loaded.spec.model_dump(mode="json"),
         "base_config_hash": hashlib.sha256(base_json.encode()).hexdigest(),
         "runs": n_runs,
-        "versions": versions,
-        "git_commit": _git_commit(),
+        **pinned,
+        "git_commit": pinned["code"]["git_commit"],
+        "sessions": [{"started": now, "code": pinned["code"], "versions": pinned["versions"]}],
         "created": now,
         "updated": now,
     }
@@ -714,66 +832,76 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _existing_manifest(
-    out_dir: Path, resume: bool, manifest: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The manifest of the sweep already in ``out_dir`` (resume), or None for a new sweep."""
-    from nplsim.experiments.run import check_creatable, check_writable, occupied
+def _resolved_spec(existing: Mapping[str, Any], source: str) -> dict[str, Any]:
+    resolved = existing.get("spec_resolved")
+    if not isinstance(resolved, dict):
+        raise ConfigError(source, "spec_resolved", "missing or not an object: not a sweep.json "
+                          "nplsim wrote")  # fmt: skip
+    return resolved
 
-    path = out_dir / MANIFEST
-    try:
-        holds_sweep = path.is_file()
-    except OSError:  # a directory above it that may not be searched: check_creatable says so
-        holds_sweep = False
-    if not holds_sweep:
-        check_creatable(out_dir)
-        if occupied(out_dir):
-            raise ConfigError(
-                str(out_dir), "--out", "exists and is not an nplsim sweep directory",
-                "a new or empty directory",
-            )  # fmt: skip
-        return None
-    if not resume:
+
+def _resume(claimed: Claim, manifest: dict[str, Any], allow_different_code: bool) -> None:
+    """Check that the sweep in the claimed directory may be continued with this spec and this
+    code, clean what an interrupted sweep left half-written, and carry its history over."""
+    out = claimed.path
+    path = out / MANIFEST
+    existing = read_json(path, "--resume")
+    source = str(path)
+    if _resolved_spec(existing, source) != manifest["spec_resolved"]:
         raise ConfigError(
-            str(out_dir), "--out", "already holds a sweep",
-            "pass --resume to continue it, or choose another directory",
-        )  # fmt: skip
-    existing = json.loads(path.read_text())
-    if existing.get("spec_resolved") != manifest["spec_resolved"]:
-        raise ConfigError(
-            str(path), "spec", "differs from the spec this sweep was started with",
+            source, "spec", "differs from the spec this sweep was started with",
             "the same spec with --resume, or another --out directory",
         )  # fmt: skip
     if existing.get("base_config_hash") != manifest["base_config_hash"]:
         raise ConfigError(
-            str(path), "base", "the base scenario changed since this sweep was started",
+            source, "base", "the base scenario changed since this sweep was started",
             "another --out directory",
         )  # fmt: skip
-    check_writable(out_dir, out_dir)  # a resumed sweep writes inside it, not beside it
-    return existing
+    differences = code_differences(existing)
+    if differences and not allow_different_code:
+        raise ConfigError(
+            source, "code", f"this sweep was begun under other code: {'; '.join(differences)}",
+            f"the same code, or pass {ALLOW_FLAG} to mix runs of both in one sweep",
+        )  # fmt: skip
+    for folder in (out, _runs_dir(out), out / FAILURES_DIR):
+        if not folder.is_dir():
+            raise ConfigError(claimed.shown, "--resume", f"{folder} is missing",
+                              "a sweep directory nplsim wrote")  # fmt: skip
+        check_writable(folder, claimed.shown)
+    _clean_stale(out)
+    earlier = existing.get("sessions")
+    sessions = [s for s in earlier if isinstance(s, dict)] if isinstance(earlier, list) else []
+    if differences:
+        manifest["sessions"][-1]["note"] = f"{RERUN_NOTE}: {'; '.join(differences)}"
+    manifest["sessions"] = [*sessions, *manifest["sessions"]]
+    manifest["created"] = existing.get("created", manifest["created"])
+    for key in ("code", "presets", "versions", "git_commit"):  # what the sweep began under
+        manifest[key] = existing.get(key, manifest[key])
+    write_json_atomic(path, manifest)
 
 
-def _create_store(out_dir: Path, manifest: Mapping[str, Any]) -> None:
-    """Create ``out_dir`` with its manifest in one rename, so it never exists half-made."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f"{TMP_PREFIX}{out_dir.name}-{secrets.token_hex(4)}")
-    staging.mkdir()
-    try:
+def _create_store(claimed: Claim, manifest: Mapping[str, Any]) -> None:
+    """Create the sweep's directory with its manifest in one rename (replacing an earlier sweep
+    only if the claim allows), so that it never exists half-made."""
+    with claimed.staging() as staging:
         (staging / RUNS_DIR).mkdir()
         (staging / FAILURES_DIR).mkdir()
-        _write_json_atomic(staging / MANIFEST, manifest)
-        os.rename(staging, out_dir)  # replaces an empty out_dir atomically on POSIX
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_json_atomic(staging / MANIFEST, manifest)
+        claimed.commit(staging, files=[MANIFEST])
+
+
+def _store_manifest(claimed: Claim, manifest: Mapping[str, Any]) -> None:
+    try:
+        write_json_atomic(claimed.path / MANIFEST, manifest)
+    except OSError as exc:
+        raise claimed.write_error(exc, claimed.path / MANIFEST) from None
 
 
 def _clean_stale(out_dir: Path) -> None:
     """Remove what an interrupted sweep left half-written (it never counts as finished)."""
     for folder in (out_dir, _runs_dir(out_dir), out_dir / FAILURES_DIR):
-        folder.mkdir(exist_ok=True)
         for path in folder.glob(f"{TMP_PREFIX}*"):
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
@@ -787,11 +915,20 @@ def register_cli(sub: Any) -> None:
     parser.add_argument("--out", required=True, help="results directory of the sweep")
     parser.add_argument("--workers", type=int, help="local worker processes (default: CPUs)")
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://head:8786"
+        "--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tls://head:8786"
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the sweep in --out (retries failed runs)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the earlier sweep in --out"
+    )
+    parser.add_argument(
+        ALLOW_FLAG,
+        action="store_true",
+        help="with --resume: continue a sweep begun under other code or presets",
+    )
+    add_yes_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_cmd_sweep)
 
@@ -803,6 +940,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         resume=args.resume,
+        overwrite=args.overwrite,
+        allow_different_code=args.allow_different_code,
+        yes=args.yes,
         progress=not args.quiet,
     )
     rows = [
@@ -811,11 +951,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ("skipped", f"{report.skipped}"),
         ("failed", f"{report.failed}"),
         ("runs/minute", f"{report.runs_per_minute:,.1f}"),
-        ("out", str(report.out_dir)),
+        ("out", printable(report.out_dir)),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     if report.failed:
-        print(f"failed runs are described in {report.out_dir / FAILURES_DIR}; retry with --resume")
+        where = printable(report.out_dir / FAILURES_DIR)
+        print(f"nplsim: {report.failed} of {report.total} runs failed; each is described in "
+              f"{where}; retry them with --resume", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED_RUNS
     return 0

@@ -18,31 +18,37 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
-import multiprocessing
-import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.economy.outputs import DEAL_COLUMNS
-from nplsim.experiments.run import atomic_directory, check_creatable
+from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs
+from nplsim.experiments.pool import resolve_workers, run_tasks
+from nplsim.experiments.provenance import pins
+from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.store import RESULTS_ROOT, Claim, holding, json_text, write_directory
 from nplsim.market.blotter import COLUMNS as TRADE_COLUMNS
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    printable,
+    read_bytes,
+    read_toml,
+)
 from nplsim.market.loans import recovery_timing_factor
 from nplsim.market.scenario import list_scenarios, load_scenario
 
 FACTS_FILE = Path(__file__).with_name("facts.toml")
-DEFAULT_OUT = Path("results") / "validation"
+DEFAULT_OUT = RESULTS_ROOT / "validation"
 REPORT_FILES = ("validation.md", "validation.csv", "manifest.json")
 
 # Columns of the AMC table (agents.amc.AssetManagementCompany.record) plus the derived ones.
@@ -61,8 +67,8 @@ DEAL_NUMERIC = tuple(
     if c not in ("deal_id", "originator", "senior_rating", "mezz_rating", "guarantor", "servicer")
 )
 DEAL_OVER = ("ratio_of_sums", "mean", "median", "min", "max", "sum", "share")
-UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0}
-UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn"}
+UNIT_SCALE = {"percent": 100.0, "pp": 100.0, "cny_bn": 1.0, "cny_per_t": 1.0}
+UNIT_SUFFIX = {"percent": "%", "pp": " pp", "cny_bn": " bn", "cny_per_t": " CNY/t"}
 KIND_LABEL = {
     "output": "model output",
     "initial_condition": "initial condition",
@@ -78,7 +84,7 @@ SEED_SHARE = 0.95  # a floor or ceiling must hold in at least this share of the 
 
 
 # ====================================================================== the facts file
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -223,7 +229,7 @@ class FactSpec(_Strict):
     source: str = Field(min_length=1)
     scenario: str = ""
     when: str = ""
-    unit: Literal["percent", "pp", "cny_bn"]
+    unit: Literal["percent", "pp", "cny_bn", "cny_per_t"]
     target: float | None = None
     target_range: tuple[float, float] | None = None
     target_text: str = ""
@@ -483,7 +489,7 @@ def _num(value: float, unit: str) -> str:
         return "nan"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    if unit == "cny_bn":
+    if unit in ("cny_bn", "cny_per_t"):
         return f"{value:,.0f}"
     return f"{value:.2f}"
 
@@ -726,31 +732,19 @@ def collect_values(
         if fact.id in scenarios:
             assert fact.statistic is not None
             by_scenario.setdefault(scenarios[fact.id], []).append((fact.id, fact.statistic))
-    jobs = [(scenario, seed) for scenario in by_scenario for seed in seeds]
+    jobs = [
+        (scenario, seed, n_loans, tuple(by_scenario[scenario]))
+        for scenario in by_scenario
+        for seed in seeds
+    ]
     results: dict[tuple[str, int], dict[str, float]] = {}
-    if workers <= 1 or len(jobs) <= 1:
-        for scenario, seed in jobs:
-            results[scenario, seed] = run_statistics(
-                scenario, seed, n_loans, tuple(by_scenario[scenario])
-            )
-            if on_done is not None:
-                on_done()
-    else:
-        # forkserver: workers never inherit this process's threads (tqdm, a test runner); the
-        # server imports the model once, so the workers it forks start without re-importing it
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["nplsim.experiments.run", "nplsim.experiments.validate"])
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-            futures = {
-                pool.submit(
-                    run_statistics, scenario, seed, n_loans, tuple(by_scenario[scenario])
-                ): (scenario, seed)
-                for scenario, seed in jobs
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if on_done is not None:
-                    on_done()
+    for outcome in run_tasks(_run_job, jobs, workers=workers):
+        if outcome.error is not None:
+            raise outcome.error
+        scenario, seed = jobs[outcome.index][:2]
+        results[scenario, seed] = outcome.value
+        if on_done is not None:
+            on_done()
     values: dict[str, list[float]] = {}
     for fact in facts:
         if fact.id in scenarios:
@@ -764,6 +758,11 @@ def collect_values(
     return values, deal_counts
 
 
+def _run_job(job: tuple[Any, ...]) -> dict[str, float]:
+    """:func:`run_statistics` of one ``(scenario, seed, n_loans, specs)`` job (for the pool)."""
+    return run_statistics(*job)
+
+
 def _shown_path(path: Path) -> str:
     """The built-in facts file by its place in the project (the report stays machine-free)."""
     if path.resolve() == FACTS_FILE.resolve():
@@ -771,65 +770,36 @@ def _shown_path(path: Path) -> str:
     return str(path)
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0]}
-    for package in ("nplsim", "mesa", "numpy", "pandas"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+def write_report(
+    out_dir: str | Path | Claim, files: dict[str, str], overwrite: bool = False
+) -> Path:
+    """Write the report files through :mod:`nplsim.experiments.store` (complete or not at all;
+    an earlier report is replaced only with ``overwrite``)."""
 
-
-def _is_report_dir(path: Path) -> bool:
-    manifest = path / "manifest.json"
-    if not (path / "validation.csv").is_file() or not manifest.is_file():
-        return False
-    try:
-        return json.loads(manifest.read_text()).get("kind") == "nplsim validate"
-    except (OSError, ValueError):
-        return False
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """Refuse to replace a directory that is neither empty nor an earlier validation report."""
-    check_creatable(out_dir)
-    occupied = out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir()))
-    if occupied and not _is_report_dir(out_dir):
-        raise ConfigError(
-            str(out_dir), "--out", "exists and is not a validation report",
-            "a new or empty directory, or an earlier validation report",
-        )  # fmt: skip
-
-
-def write_report(out_dir: Path, files: dict[str, str]) -> None:
-    """Write the report files into a temporary sibling and rename it into place."""
-    with atomic_directory(out_dir) as staging:
+    def write(staging: Path) -> None:
         for name, text in files.items():
             (staging / name).write_text(text)
 
-
-def default_workers(n_jobs: int) -> int:
-    """One worker per available CPU, no more than there are runs."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, n_jobs))
+    return write_directory(out_dir, "validate", write, overwrite=overwrite)
 
 
 def validate(
     facts_path: str | Path = FACTS_FILE,
     seeds: int = 10,
     n_loans: int | None = None,
-    out_dir: str | Path = DEFAULT_OUT,
+    out_dir: str | Path | Claim = DEFAULT_OUT,
     workers: int | None = None,
     progress: bool = False,
     command: Iterable[str] | None = None,
+    *,
+    overwrite: bool = False,
+    yes: bool = True,
 ) -> pd.DataFrame:
     """Run the validation and write ``validation.md``, ``validation.csv`` and ``manifest.json``.
 
-    Everything the user gave is checked before any run starts or any file is written.
+    Everything the user gave is checked, and the output directory claimed, before any run starts;
+    an earlier report there is replaced only with ``overwrite``. Without ``yes``, more than
+    :data:`~nplsim.experiments.options.LARGE_RUNS` runs are confirmed first.
 
     Returns:
         The summary table, one row per fact (as in ``validation.csv``).
@@ -837,51 +807,57 @@ def validate(
     Raises:
         ConfigError: a bad seed count, worker count, loan count, facts file or output directory.
     """
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100_000:
-        raise ConfigError(
-            "--seeds", str(seeds), "must be a whole number of at least 1", "1 to 100000"
-        )
-    if workers is not None and (isinstance(workers, bool) or workers < 1):
-        raise ConfigError("--workers", str(workers), "must be at least 1", ">= 1")
-    facts_path, out_dir = Path(facts_path), Path(out_dir)
+    seed_list = seed_range(1, seeds, "--seeds", "--seeds", str(seeds))
+    if workers is not None:
+        resolve_workers(workers)
+    facts_path = Path(facts_path)
+    facts_bytes = read_bytes(facts_path, "--facts")
     facts = load_facts(facts_path)
     scenarios = check_facts(facts, facts_path, n_loans)
-    check_out_dir(out_dir)
-    seed_list = list(range(1, seeds + 1))
-    n_jobs = len(set(scenarios.values())) * seeds
-    workers = workers if workers is not None else default_workers(n_jobs)
+    n_jobs = len(set(scenarios.values())) * len(seed_list)
+    workers = max(1, min(resolve_workers(workers), n_jobs))
+    confirm_runs(n_jobs, yes, "validate")
 
     from tqdm import tqdm
 
-    with tqdm(total=n_jobs, desc="validate", unit="run", disable=not progress) as bar:
-        values, deal_counts = collect_values(
-            facts, scenarios, seed_list, n_loans, workers, bar.update
-        )
-    table = summarise(facts, scenarios, values, deal_counts)
-    scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
-    scenarios_by_name = {f.scenario: scenarios[f.id] for f in facts if f.id in scenarios}
-    meta = {
-        "kind": "nplsim validate",
-        "facts_file": _shown_path(facts_path),
-        "facts_sha256": hashlib.sha256(facts_path.read_bytes()).hexdigest(),
-        "scenarios": scenario_names,
-        "seeds": seed_list,
-        "n_loans": n_loans,
-        "loan_slots": {
-            name: load_scenario(scenarios_by_name[name], _slots(n_loans))[0].n_loans
-            for name in scenario_names
-        },
-        "workers": workers,
-        "versions": _versions(),
-        "command": list(command) if command is not None else sys.argv,
-    }
-    files = {
-        "validation.md": markdown_report(table, facts, meta),
-        "validation.csv": table.to_csv(index=False),
-        "manifest.json": json.dumps(meta, indent=2, sort_keys=True) + "\n",
-    }
-    write_report(out_dir, files)
+    with holding(out_dir, "validate", overwrite=overwrite) as claimed:
+        with tqdm(total=n_jobs, desc="validate", unit="run", disable=not progress) as bar:
+            values, deal_counts = collect_values(
+                facts, scenarios, seed_list, n_loans, workers, bar.update
+            )
+        table = summarise(facts, scenarios, values, deal_counts)
+        scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
+        scenarios_by_name = {f.scenario: scenarios[f.id] for f in facts if f.id in scenarios}
+        meta = {
+            "kind": "nplsim validate",
+            "facts_file": _shown_path(facts_path),
+            "facts_sha256": hashlib.sha256(facts_bytes).hexdigest(),
+            "scenarios": scenario_names,
+            "seeds": seed_list,
+            "n_loans": n_loans,
+            "loan_slots": {
+                name: load_scenario(scenarios_by_name[name], _slots(n_loans))[0].n_loans
+                for name in scenario_names
+            },
+            "workers": workers,
+            **_pins(set(scenarios.values())),
+            "command": list(command) if command is not None else sys.argv,
+        }
+        files = {
+            "validation.md": markdown_report(table, facts, meta),
+            "validation.csv": table.to_csv(index=False),
+            "manifest.json": json_text(meta),
+        }
+        write_report(claimed, files)
     return table
+
+
+def _pins(scenarios: Iterable[str]) -> dict[str, Any]:
+    """The code, package versions and every preset the facts' scenarios use."""
+    found = pins()
+    for scenario in sorted(scenarios):
+        found["presets"].update(pins(load_scenario(scenario)[0])["presets"])
+    return found
 
 
 # ====================================================================== command line
@@ -893,6 +869,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         out_dir=args.out,
         workers=args.workers,
         progress=not args.quiet,
+        overwrite=args.overwrite,
+        yes=args.yes,
     )
     with pd.option_context(
         "display.width", 400, "display.max_colwidth", 90, "display.max_columns", 20
@@ -905,7 +883,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         + (f"; misses: {', '.join(missed['id'])}" if len(missed) else "")
         + f"; {int((table['holds'] == '').sum())} not yet modelled"
     )
-    print(f"report: {Path(args.out) / 'validation.md'}")
+    print(f"report: {printable(Path(args.out) / 'validation.md')}")
     return 0
 
 
@@ -922,7 +900,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "--loans", type=int, help="loan slots per run (default: each scenario's own, as compare)"
     )
     parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"report directory ({DEFAULT_OUT})")
+    add_output_flags(parser, "validation", str(DEFAULT_OUT))
+    parser.set_defaults(out=str(DEFAULT_OUT))
     parser.add_argument("--facts", default=str(FACTS_FILE), help="facts TOML file (built-in)")
+    add_yes_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_cmd_validate)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from nplsim.market.errors import StrictModel
 
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
+MAX_CNY_BN = 1e6  # CNY 1,000 trn: above the loans of the whole Chinese banking system
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -158,3 +161,46 @@ class StateSpec(_Strict):
     amc_bond_rate: float = Field(
         default=0.0225, ge=0, le=0.2, description="Coupon of the AMC bonds paid for a carve-out."
     )  # assumption (unverified): the 1999 AMC bonds are reported to pay 2.25% a year
+
+
+class BankSpec(_Strict):
+    """One state-owned commercial bank at the start of the run."""
+
+    name: str = Field(min_length=1)
+    loans_cny_bn: float = Field(
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Gross loan book, CNY bn (at most 1e6 = CNY 1,000 trn, more than the loans"
+        " of the whole Chinese banking system).",
+    )
+    internal_control: float = Field(
+        ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
+    )
+    workout_skill: float = Field(
+        gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
+    )
+    equity_ratio: float = Field(
+        ge=0.005, le=0.3, description="Book equity (common equity tier 1) / gross loans."
+    )
+    bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
+    policy_bond_share: float = Field(
+        default=0.0, ge=0, le=2, description="Policy-bank bonds / gross loans."
+    )
+    at1_ratio: float = Field(
+        default=0.0, ge=0, le=0.1, description="Additional tier 1 instruments / gross loans."
+    )
+    sub_debt_ratio: float = Field(
+        default=0.0, ge=0, le=0.2, description="Tier 2 subordinated debt / gross loans."
+    )
+    systemic: bool = Field(
+        default=True, description="Systemically important: holds the systemic capital surcharge."
+    )
+
+
+def default_banks() -> list[BankSpec]:
+    # Assumption: big-four loan books of the late 1990s (total ~CNY 7.3 trn), internal control weak.
+    return [
+        BankSpec(name=n, loans_cny_bn=v, internal_control=0.4, workout_skill=1.0,
+                 equity_ratio=0.06, bond_share=0.15)
+        for n, v in (("ICBC", 2500.0), ("ABC", 1700.0), ("BOC", 1500.0), ("CCB", 1600.0))
+    ]  # fmt: skip

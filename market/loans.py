@@ -32,7 +32,6 @@ SEGMENT_CODE = {name: code for code, name in enumerate(SEGMENTS)}
 # facts: recovery-timing: undiscounted recovery by years to resolution, relative to <= 1 year
 # (84.2%, 72.7%, 62.8%, 59.8%, 59.1%, 43.7% for <=1, 1-2, 2-3, 3-4, 4-5, >5 years).
 _RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
-MAX_AGE_Q = 400
 
 
 def collateral_realisation(enforcement_efficiency: float) -> float:

@@ -49,15 +49,19 @@ class PlantLoans:
         self.status = np.full(n_slots, Status.RESOLVED, dtype=np.int8)
         self.default_q = np.full(n_slots, -1, dtype=np.int16)
         self.base_recovery = np.zeros(n_slots)
+        self._mapped: np.ndarray | None = None
 
     @property
     def mapped(self) -> np.ndarray:
-        """Slots that hold a plant's loan."""
-        return np.flatnonzero(self.plant >= 0)
+        """Slots that hold a plant's loan (kept until a slot is assigned or released)."""
+        if self._mapped is None:
+            self._mapped = np.flatnonzero(self.plant >= 0)
+        return self._mapped
 
     def assign(self, slots: np.ndarray, plants: np.ndarray, loans: LoanBook) -> None:
         """Make ``slots`` the loans of ``plants`` (they default only when the plant does)."""
         self.plant[slots] = plants
+        self._mapped = None
         loans.threshold[slots] = NO_DEFAULT_THRESHOLD
 
     def snapshot(self, loans: LoanBook) -> None:
@@ -99,6 +103,7 @@ class PlantLoans:
         )
         closed_principal = np.where(closed, self.principal[idx], 0.0)
         self.plant[idx[matured | closed]] = -1
+        self._mapped = None
 
         def by_plant(values: np.ndarray) -> np.ndarray:
             return np.bincount(owner, weights=values, minlength=n_plants)
@@ -124,12 +129,12 @@ class PlantLoans:
     def scheduled_service(self, loans: LoanBook, n_plants: int) -> np.ndarray:
         """Interest and instalment each plant's performing loans will be charged next quarter."""
         idx = self.mapped
-        performing = loans.status[idx] == Status.PERFORMING
-        principal = loans.principal[idx]
-        due = principal * loans.rate[idx] / 4 + principal / np.maximum(loans.remaining_q[idx], 1)
-        return np.bincount(
-            self.plant[idx], weights=np.where(performing, due, 0.0), minlength=n_plants
-        )
+        return np.bincount(self.plant[idx], weights=_due(loans, idx), minlength=n_plants)
+
+    def scheduled_service_of(self, loans: LoanBook, plant: int) -> float:
+        """Interest and instalment one plant's performing loans will be charged next quarter."""
+        idx = self.mapped
+        return float(_due(loans, idx[self.plant[idx] == plant]).sum())
 
     def default_plant(self, loans: LoanBook, plant: int, quarter: int,
                       quality: float) -> np.ndarray:  # fmt: skip
@@ -140,6 +145,29 @@ class PlantLoans:
         loans.mark_npl(slots, quarter)
         loans.quality[slots] = quality
         return slots
+
+    def largest_loan(self, loans: LoanBook, plant: int, bank_account: int) -> int:
+        """The plant's largest performing loan held by ``bank_account`` (−1 if none)."""
+        idx = self.mapped
+        mine = idx[
+            (self.plant[idx] == plant)
+            & (loans.status[idx] == Status.PERFORMING)
+            & (loans.holder[idx] == bank_account)
+        ]
+        return int(mine[np.argmax(loans.principal[mine])]) if mine.size else -1
+
+    @staticmethod
+    def top_up(loans: LoanBook, slot: int, amount: float, rate: float, tenor_q: int) -> None:
+        """Borrowing new to repay old on one performing loan: ``amount`` of new money joins its
+        principal (and its collateral in proportion), the old principal keeps its rate and the
+        new money carries ``rate``, and the loan runs ``tenor_q`` quarters again."""
+        old = float(loans.principal[slot])
+        new = old + amount
+        loans.rate[slot] = (old * float(loans.rate[slot]) + amount * rate) / new
+        loans.collateral[slot] *= new / old
+        loans.principal[slot] = new
+        loans.carrying[slot] += amount
+        loans.remaining_q[slot] = tenor_q
 
     def fresh_slot(self, loans: LoanBook, bank_account: int) -> int:
         """A slot the bank lent to an ordinary borrower this quarter (−1 if none): the plant's
@@ -154,6 +182,13 @@ class PlantLoans:
         )
         hits = np.flatnonzero(fresh)
         return int(hits[0]) if hits.size else -1
+
+
+def _due(loans: LoanBook, idx: np.ndarray) -> np.ndarray:
+    """Next quarter's interest and equal instalment of the loans ``idx`` (0 unless performing)."""
+    principal = loans.principal[idx]
+    due = principal * loans.rate[idx] / 4 + principal / np.maximum(loans.remaining_q[idx], 1)
+    return np.where(loans.status[idx] == Status.PERFORMING, due, 0.0)
 
 
 def assign_by_target(principal: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""Power-plant securitisation mechanisms: coal price, plant cash flows and financing cost by route.
+"""Power-plant securitisation mechanisms: coal price, tariff, plants' cash flows, ABS vehicles.
 
 A coal-heavy provincial fleet sells power at a regulated on-grid tariff and buys coal whose price
-mean-reverts with shocks. Each year the plants finance new capacity by (a) a bank loan, (b) a stand-
-alone ABS on the project's tariff receivables, or (c) a pooled issue through a provincial
-Securitization Center (docs/ODD.md, power sector); the cost of each route is split into interest,
-information, supervision and issuance, in bp a year of the amount raised. Plant loans live in the
-common loan book (``nplsim.market.plant_loans``).
+mean-reverts with shocks. Each year the plants finance new capacity by (a) a bank loan, (b) a
+stand-alone ABS on the project's tariff receivables, or (c) a pooled issue through a provincial
+Securitization Center (docs/ODD.md, power sector); what each route costs is priced in
+``nplsim.market.route_costs`` on one funding base, with the information and supervision costs of
+``nplsim.market.information_costs``. Plant loans live in the common loan book
+(``nplsim.market.plant_loans``).
 
 Plain numpy plus the pydantic calibration of the scenario's ``[power]`` block; nothing here knows
 about Mesa. Money is in CNY bn unless a name says otherwise. Facts are cited from docs/facts.md as
@@ -14,25 +15,28 @@ about Mesa. Money is in CNY bn unless a name says otherwise. Facts are cited fro
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.special import ndtr
+from pydantic import ConfigDict, Field, model_validator
 
-from nplsim.market.disclosure import opacity_scaled
+from nplsim.market.errors import StrictModel
+from nplsim.market.information_costs import InformationSpec
+from nplsim.market.route_costs import COMPONENTS, ROUTES
 
 Route = Literal["loan", "standalone", "pooled"]
-ROUTES: tuple[str, ...] = ("loan", "standalone", "pooled")
-COMPONENTS: tuple[str, ...] = ("interest", "information", "supervision", "issuance")
 
-
-# Columns of ``model.parquet`` the power sector adds (see ``NPLMarketModel.power_metrics``).
+# Columns of ``model.parquet`` the power sector adds (``PowerSector.metrics``): the coal price
+# and tariff, leverage two ways, bad assets, the financing rounds (what was funded, what it cost
+# by component, and what each route quoted, by component) and the plants' distress.
 MODEL_COLUMNS: tuple[str, ...] = (
     "coal_price",
+    "power_tariff",
     "power_debt_ratio",
+    "power_debt_ratio_median",
+    "power_adjusted_leverage",
+    "power_adjusted_leverage_median",
     "power_bank_debt",
     "power_abs_outstanding",
     "power_npl_new",
@@ -41,22 +45,31 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "power_abs_investor_losses",
     "power_capex_funded",
     "power_capex_unfunded",
+    "power_funded_share",
     "power_rolled_over",
     *(f"power_share_{route}" for route in ROUTES),
-    *(f"power_cost_{route}_bp" for route in ROUTES),
+    "power_cost_bp",
+    *(f"power_cost_{component}_bp" for component in COMPONENTS),
+    *(f"power_quote_{route}_bp" for route in ROUTES),
+    *(f"power_quote_{route}_{component}_bp" for route in ROUTES for component in COMPONENTS),
+    "power_standalone_coupon",
     "power_plants_in_default",
+    "power_loss_making_share",
 )
-_NAN_WITHOUT_PLANTS = {"coal_price", "power_debt_ratio"} | {
-    c for c in MODEL_COLUMNS if c.startswith(("power_share_", "power_cost_"))
-}
+# Stocks and flows are 0 without plants; prices, ratios, shares and costs are undefined (NaN).
+_ZERO_WITHOUT_PLANTS = {
+    "power_bank_debt", "power_abs_outstanding", "power_npl_new", "power_npl_created",
+    "power_bank_npl", "power_abs_investor_losses", "power_capex_funded", "power_capex_unfunded",
+    "power_rolled_over", "power_plants_in_default",
+}  # fmt: skip
 
 
 def empty_metrics() -> dict[str, float]:
     """The power columns of a world without power plants: NaN for prices, ratios and shares."""
-    return {c: float("nan") if c in _NAN_WITHOUT_PLANTS else 0.0 for c in MODEL_COLUMNS}
+    return {c: 0.0 if c in _ZERO_WITHOUT_PLANTS else float("nan") for c in MODEL_COLUMNS}
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -68,21 +81,29 @@ class CoalShockSpec(_Strict):
     label: str = ""
 
 
+# facts: coal-price: thermal coal averaged CNY 568/t in 2020, 1,029/t in 2021 and 1,268/t in 2022;
+# it also passed CNY 1,000/t in July 2008. Both spikes took coal about log(1,000/568) = 0.57 above
+# its 2020 level within a year; the jumps below, in quarters 21-28 (2021-22 when quarter 0 is
+# end-2015), put the model's yearly averages near 1,029 and 1,268 given the mean reversion of
+# CoalSpec (calibration: experiments/facts.toml, coal_price_2021 and coal_price_2022).
+COAL_SQUEEZE_2021: tuple[tuple[int, float], ...] = (
+    (21, 0.34), (22, 0.22), (23, 0.24), (24, 0.21), (25, 0.13), (26, 0.12), (27, 0.12), (28, 0.12),
+)  # fmt: skip
+
+
 def _default_coal_shocks() -> list[CoalShockSpec]:
-    # Assumption (not in docs/facts.md): a 2021-style coal squeeze in the sixth year, thermal coal
-    # up by
-    # about 80% before it mean-reverts.
-    return [CoalShockSpec(quarter=21, log_jump=0.6, label="2021-style coal squeeze")]
+    return [CoalShockSpec(quarter=q, log_jump=jump, label="2021-22 coal squeeze")
+            for q, jump in COAL_SQUEEZE_2021]  # fmt: skip
 
 
 class CoalSpec(_Strict):
     """Thermal-coal price: a mean-reverting log gap to a reference price, plus scheduled jumps."""
 
     reference_cny_per_t: float = Field(
-        default=500.0,
+        default=568.0,
         gt=0,
         le=10_000,
-        description="5,500-kcal coal at Shanxi mine-mouth plants, CNY/t (assumption).",
+        description="facts: coal-price: 5,500-kcal coal, 2020 average, CNY/t.",
     )
     initial_log_gap: float = Field(default=0.0, ge=-3, le=3, description="log(price/reference).")
     persistence_q: float = Field(
@@ -91,17 +112,23 @@ class CoalSpec(_Strict):
     volatility_q: float = Field(
         default=0.06, ge=0, le=1, description="Quarterly s.d. of log-price innovations."
     )
+    contract_share: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Share of plants' coal bought under long-term contracts at the reference.",
+    )
     shocks: list[CoalShockSpec] = Field(default_factory=_default_coal_shocks)
 
 
 class PowerSpec(_Strict):
     """The ``[power]`` block: a coal-fired fleet, its financing routes and their costs.
 
-    Defaults are the Shanxi calibration of ``shanxi_power``. Facts (docs/facts.md): benchmark loan
-    rate 4.90% above five years; underwriting 10-50 bp, rating + legal + audit CNY 0.5-1.5 m a deal,
-    trustee 1-5 bp a year (taken from the scenario's ``[securitisation]`` block); tariff-ABS
-    tenors of 3-5 years (all (unverified) or as marked in facts: issuance-costs).
-    Everything else is an assumption.
+    Defaults are the Shanxi calibration of the ``shanxi_*`` scenarios. Facts (docs/facts.md):
+    opening debt ratio (facts: power-debt), coal price (facts: coal-price), underwriting 10-50 bp,
+    rating + legal + audit CNY 0.5-1.5 m a deal, trustee 1-5 bp a year (taken from the scenario's
+    ``[securitisation]`` block, facts: issuance-costs, unverified); tariff-ABS tenors of 3-5
+    years. Everything else is an assumption.
     """
 
     n_plants: int = Field(default=30, ge=1, le=400, description="Plants in the fleet.")
@@ -117,26 +144,48 @@ class PowerSpec(_Strict):
     )
     hours_dispersion: float = Field(default=0.1, ge=0, le=1, description="Log-s.d. across plants.")
     hours_noise_q: float = Field(default=0.05, ge=0, le=1, description="Quarterly log-s.d.")
-    tariff_cny_per_kwh: float = Field(default=0.332, gt=0, le=5, description="On-grid tariff.")
+    tariff_cny_per_kwh: float = Field(
+        default=0.332, gt=0, le=5, description="Benchmark on-grid tariff at the reference coal."
+    )
     tariff_dispersion: float = Field(default=0.03, ge=0, le=1, description="Log-s.d.")
+    tariff_pass_through: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Share of last year's fuel-cost change the tariff passes on (coal linkage).",
+    )
+    tariff_cap: float = Field(
+        default=0.2, ge=0, le=1, description="Largest tariff move, share of the benchmark."
+    )
     coal_kg_per_kwh: float = Field(
         default=0.38, gt=0, le=2, description="Thermal coal burnt per kWh (~300 gce/kWh)."
     )
     heat_rate_dispersion: float = Field(default=0.08, ge=0, le=1, description="Log-s.d.")
-    opex_cny_per_kw_year: float = Field(default=120.0, ge=0, le=5000)
+    opex_cny_per_kw_year: float = Field(
+        default=250.0, ge=0, le=5000, description="Non-fuel cash costs, CNY per kW a year."
+    )
     build_cost_cny_per_kw: float = Field(default=3500.0, gt=0, le=50_000)
     book_value_share: float = Field(
         default=0.6, gt=0, le=1, description="Book value of plant / cost of building it new."
     )
     depreciation_years: float = Field(default=20.0, gt=0, le=100)
     initial_debt_ratio: float = Field(
-        default=0.75, ge=0, lt=1, description="Target bank debt / assets at the start."
+        default=0.8,
+        ge=0,
+        lt=1,
+        description="facts: power-debt: bank debt / assets at the start (big five above 80%).",
     )
     cash_buffer_q: float = Field(
         default=2.0, ge=0, le=20, description="Quarters of debt service and costs kept in cash."
     )
     payout_share: float = Field(
-        default=0.5, ge=0, le=1, description="Share of cash above the buffer paid to owners."
+        default=1.0, ge=0, le=1, description="Share of cash above the buffer paid to owners."
+    )
+    refinance_hurdle: float = Field(
+        default=0.055,
+        ge=0,
+        le=1,
+        description="Owners refinance repaid bank principal while a loan costs less (annual).",
     )
     # --- capex pipeline (assumptions) ---
     capex_prob_annual: float = Field(default=0.4, ge=0, le=1, description="Chance of a project.")
@@ -149,35 +198,28 @@ class PowerSpec(_Strict):
     )
     # --- dispatch (assumptions) ---
     dispatch_coal_elasticity: float = Field(
-        default=0.5, ge=0, le=5, description="Dispatch cut per unit of coal price above reference."
+        default=0.25, ge=0, le=5, description="Dispatch cut per unit of coal price above reference."
     )
     min_dispatch: float = Field(default=0.3, ge=0, le=1)
     distress_dispatch: float = Field(
         default=0.5, ge=0, le=1, description="Dispatch of a plant in default (no coal on credit)."
     )
     # --- (a) bank loan ---
-    loan_benchmark_rate: float = Field(
-        default=0.049,
-        ge=0,
-        le=0.3,
-        description="facts: benchmark-rates, > 5 yr 4.90% (unverified).",
+    asset_volatility: float = Field(
+        default=0.07,
+        gt=0,
+        le=2,
+        description="Lenders' annual log-s.d. of a plant's asset value (default risk).",
     )
-    loan_leverage_spread: float = Field(
-        default=0.02, ge=0, le=1, description="Spread per unit of debt ratio above the threshold."
-    )
-    leverage_threshold: float = Field(default=0.65, ge=0, le=1)
     loan_maturity_q: int = Field(
         default=60, ge=4, le=120, description="Tenor of new plant loans (project loans), quarters."
     )
     max_loan_debt_ratio: float = Field(
-        default=0.85, gt=0, le=1, description="Banks lend no further above this debt ratio."
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Banks lend no further above this adjusted leverage.",
     )
-    bank_information_bp: float = Field(
-        default=25.0, ge=0, le=1000, description="Opacity premium of appraising a whole firm."
-    )
-    bank_appraisal_cny_m: float = Field(default=1.0, ge=0, le=1000, description="Per loan.")
-    bank_monitoring_bp: float = Field(default=15.0, ge=0, le=1000, description="A year.")
-    bank_monitoring_cny_m_per_year: float = Field(default=0.3, ge=0, le=1000, description="Loan.")
     # --- (b) and (c) ABS on tariff receivables ---
     abs_tenor_q: int = Field(
         default=20,
@@ -185,28 +227,8 @@ class PowerSpec(_Strict):
         le=80,
         description="facts: huaneng-abn-2017, power-abs-2016: tariff ABS of 3-5 years.",
     )
-    information_premium_bp: float = Field(
-        default=120.0, ge=0, le=2000, description="Investors' premium at zero disclosure, unrated."
-    )
-    rating_information_relief: float = Field(
-        default=0.5, ge=0, le=1, description="Share of the information premium a rating removes."
-    )
-    information_correlation: float = Field(
-        default=0.2,
-        ge=0,
-        le=1,
-        description="Share of opacity common to all plants (undiversified).",
-    )
     rating_cost_share: float = Field(
         default=0.4, ge=0, le=1, description="Rating fee / fixed deal costs."
-    )
-    investor_appraisal_cny_m_per_deal: float = Field(default=0.5, ge=0, le=1000)
-    investor_appraisal_cny_m_per_plant: float = Field(default=0.1, ge=0, le=1000)
-    deal_monitoring_cny_m_per_year: float = Field(
-        default=0.5, ge=0, le=1000, description="Reporting and monitoring of one issuer's deal."
-    )
-    centre_monitoring_cny_m_per_year: float = Field(
-        default=1.5, ge=0, le=1000, description="The centre's trustee reporting on one pool."
     )
     centre_operating_cny_m_per_year: float = Field(
         default=2.0, ge=0, le=1000, description="The centre's running cost charged to a pool."
@@ -225,14 +247,14 @@ class PowerSpec(_Strict):
     overcollateralisation: float = Field(
         default=0.25, ge=0, le=5, description="Extra receivables a pool may draw to cover others."
     )
+    # --- who pays to know and to watch the plants (market/information_costs.py) ---
+    information: InformationSpec = Field(default_factory=InformationSpec)
     coal: CoalSpec = Field(default_factory=CoalSpec)
 
     @model_validator(mode="after")
     def _check(self) -> PowerSpec:
         if len(set(self.routes)) != len(self.routes):
             raise ValueError(f"routes: each of {list(ROUTES)} at most once")
-        if self.max_loan_debt_ratio <= self.leverage_threshold:
-            raise ValueError("max_loan_debt_ratio must exceed leverage_threshold")
         return self
 
 
@@ -248,6 +270,15 @@ def dispatch_factor(coal_price: float, reference: float, elasticity: float, floo
     """Share of normal utilisation hours: dear coal cuts output (plants cannot buy it, the grid
     dispatches less coal power), ``clip(1 − e·max(p/p̄ − 1, 0), floor, 1)``."""
     return float(np.clip(1.0 - elasticity * max(coal_price / reference - 1.0, 0.0), floor, 1.0))
+
+
+def linked_tariff_shift(average_coal_price: float, reference: float, coal_kg_per_kwh: float,
+                        pass_through: float, cap: float, benchmark: float) -> float:  # fmt: skip
+    """The tariff rule, a coal-power price linkage: once a year the provincial benchmark tariff
+    moves by ``pass_through`` of the change in the fuel cost of a standard plant since the
+    reference, at last year's average coal price, within ``± cap`` of the benchmark (CNY/kWh)."""
+    shift = pass_through * coal_kg_per_kwh * (average_coal_price - reference) / 1e3
+    return float(np.clip(shift, -cap * benchmark, cap * benchmark))
 
 
 @dataclass(frozen=True)
@@ -324,10 +355,10 @@ def draw_fleet(spec: PowerSpec, rng: np.random.Generator) -> FleetDraw:
 
 @dataclass(frozen=True)
 class QuarterDraws:
-    """Every random number the power sector uses in a quarter, drawn in full every quarter so
-    that two regimes with the same seed see the same coal path, projects and defaults."""
+    """Every random number the plants use in a quarter, drawn in full every quarter so that two
+    regimes with the same seed see the same projects and defaults (the coal innovation is drawn
+    earlier in the quarter, with the other systematic shocks: ``economy.coal_market``)."""
 
-    coal: float
     hours: np.ndarray  # standard normal per plant
     project: np.ndarray  # uniform per plant: does a project arrive this year
     size: np.ndarray  # standard normal per plant: project size
@@ -338,215 +369,16 @@ class QuarterDraws:
     @classmethod
     def draw(cls, rng: np.random.Generator, n_plants: int) -> QuarterDraws:
         """Draw one quarter's numbers from the power stream."""
-        normal = rng.standard_normal(1 + 3 * n_plants)
+        normal = rng.standard_normal(3 * n_plants)
         uniform = rng.random(3 * n_plants)
         return cls(
-            coal=float(normal[0]),
-            hours=normal[1 : 1 + n_plants],
-            size=normal[1 + n_plants : 1 + 2 * n_plants],
-            quality=normal[1 + 2 * n_plants :],
+            hours=normal[:n_plants],
+            size=normal[n_plants : 2 * n_plants],
+            quality=normal[2 * n_plants :],
             project=uniform[:n_plants],
             secured=uniform[n_plants : 2 * n_plants],
             legal=uniform[2 * n_plants :],
         )
-
-
-# ---------------------------------------------------------------------------------- route costs
-def average_life_years(tenor_q: int) -> float:
-    """Average life of a loan amortised in equal quarterly instalments over ``tenor_q``."""
-    return (tenor_q + 1) / 8.0
-
-
-def upfront_bp(cost: np.ndarray | float, amount: np.ndarray | float, tenor_q: int) -> np.ndarray:
-    """An upfront cost spread over the CNY-years an amortising amount is outstanding, bp a year."""
-    return 1e4 * np.asarray(cost) / (np.asarray(amount) * average_life_years(tenor_q))
-
-
-def running_bp(cost_per_year: np.ndarray | float, amount: np.ndarray | float,
-               tenor_q: int) -> np.ndarray:  # fmt: skip
-    """A fixed yearly cost over the average outstanding of an amortising amount, bp a year."""
-    outstanding_share = (tenor_q + 1) / (2.0 * tenor_q)
-    return 1e4 * np.asarray(cost_per_year) / (np.asarray(amount) * outstanding_share)
-
-
-@dataclass(frozen=True)
-class RouteCost:
-    """All-in cost of a financing route, bp a year of the amount raised, by component."""
-
-    interest: np.ndarray
-    information: np.ndarray
-    supervision: np.ndarray
-    issuance: np.ndarray
-    available: np.ndarray
-
-    @property
-    def total(self) -> np.ndarray:
-        """Interest + information + supervision + issuance."""
-        return self.interest + self.information + self.supervision + self.issuance
-
-    @property
-    def non_interest(self) -> np.ndarray:
-        """Information + supervision + issuance: what the study says securitisation saves."""
-        return self.information + self.supervision + self.issuance
-
-    def columns(
-        self, prefix: str, closed_by: str = "", i: int = 0
-    ) -> dict[str, float | bool | str]:
-        """One plant's costs as ``{prefix}_{component}_bp`` columns (NaN where unavailable), and
-        what closed the route to it."""
-        ok = bool(np.asarray(self.available).reshape(-1)[i])
-        out: dict[str, float | bool | str] = {
-            f"{prefix}_available": ok,
-            f"{prefix}_closed_by": "" if ok else (closed_by or "not offered"),
-        }
-        for name in (*COMPONENTS, "total"):
-            value = float(np.asarray(getattr(self, name)).reshape(-1)[i])
-            out[f"{prefix}_{name}_bp"] = value if ok else float("nan")
-        return out
-
-    @classmethod
-    def unavailable(cls, n: int = 1) -> RouteCost:
-        """A route that is closed (all components NaN)."""
-        nan = np.full(n, np.nan)
-        return cls(nan, nan, nan, nan, np.zeros(n, dtype=bool))
-
-
-def loan_cost(amount: np.ndarray, debt_ratio_after: np.ndarray, spec: PowerSpec,
-              segment_spread: float, maturity_q: int) -> RouteCost:  # fmt: skip
-    """(a) A bank loan: benchmark + credit spread (rising with leverage), plus the bank's cost of
-    appraising an opaque borrower (information) and of monitoring it over the loan's life
-    (supervision), both passed on in the rate; banks stop lending above a debt ratio."""
-    amount = np.asarray(amount, dtype=float)
-    leverage = np.maximum(np.asarray(debt_ratio_after) - spec.leverage_threshold, 0.0)
-    interest = 1e4 * (
-        spec.loan_benchmark_rate + segment_spread + spec.loan_leverage_spread * leverage
-    )
-    information = spec.bank_information_bp + upfront_bp(
-        spec.bank_appraisal_cny_m / 1e3, amount, maturity_q
-    )
-    supervision = spec.bank_monitoring_bp + running_bp(
-        spec.bank_monitoring_cny_m_per_year / 1e3, amount, maturity_q
-    )
-    return RouteCost(
-        interest=interest * np.ones_like(amount),
-        information=information,
-        supervision=supervision,
-        issuance=np.zeros_like(amount),
-        available=np.asarray(debt_ratio_after) <= spec.max_loan_debt_ratio,
-    )
-
-
-def herfindahl(amounts: np.ndarray) -> float:
-    """Concentration of a pool: Σ share²; 1 for one plant, 1/n for n equal plants."""
-    amounts = np.asarray(amounts, dtype=float)
-    total = amounts.sum()
-    return float(((amounts / total) ** 2).sum()) if total > 0 else 1.0
-
-
-def pool_sigma(sigma_q: float, correlation: float, concentration: float) -> float:
-    """Log-s.d. of a pool's receivables: only the common part of plant risk survives pooling,
-    ``σ·√(ρ + (1 − ρ)·H)`` with ``H`` the pool's Herfindahl index."""
-    return sigma_q * math.sqrt(correlation + (1.0 - correlation) * concentration)
-
-
-def abs_default_prob(coverage: float, sigma: float, tenor_q: int) -> float:
-    """Chance that receivables fall short of scheduled service in some quarter of the deal: each
-    quarter lognormal receivables with mean ``coverage`` times the service, independent."""
-    if coverage <= 0:
-        return 1.0
-    shortfall_q = float(ndtr((-math.log(coverage) + 0.5 * sigma**2) / sigma))
-    return 1.0 - (1.0 - shortfall_q) ** tenor_q
-
-
-def information_premium(disclosure: float, rated: bool, concentration: float,
-                        spec: PowerSpec) -> float:  # fmt: skip
-    """What investors ask for appraising receivables they cannot see (annual, decimal): it falls
-    with disclosure, with a rating, and in a pool, where plant-specific opacity diversifies."""
-    relief = spec.rating_information_relief if rated else 0.0
-    diversified = math.sqrt(
-        spec.information_correlation + (1.0 - spec.information_correlation) * concentration
-    )
-    opacity = opacity_scaled(0.0, spec.information_premium_bp / 1e4, disclosure)
-    return opacity * (1.0 - relief) * diversified
-
-
-@dataclass(frozen=True)
-class DealFees:
-    """Cash costs of one ABS deal (CNY bn): paid at issue, and every year while it lives."""
-
-    underwriting: float
-    fixed: float  # rating, legal and audit
-    appraisal: float  # due diligence on each plant's receivables for investors
-    stamp_duty: float
-    monitoring_per_year: float  # the deal's reporting and monitoring
-    centre_per_year: float  # the centre's operating cost charged to a pool
-    trustee_bp: float  # a year on the outstanding balance
-    tax_rate: float  # VAT and SPV entity tax on the interest the vehicle pays
-
-    @property
-    def upfront(self) -> float:
-        """Everything paid out of the proceeds at issue."""
-        return self.underwriting + self.fixed + self.appraisal + self.stamp_duty
-
-
-def deal_fees(amount: float, n_plants: int, pooled: bool, rated: bool, spec: PowerSpec,
-              underwriting_bp: float, fixed_cost_cny_bn: float, trustee_bp: float,
-              stamp_duty_bp: float, tax_rate: float) -> DealFees:  # fmt: skip
-    """Fees of a stand-alone or pooled receivables deal: fixed costs per deal (rating, legal,
-    audit, investors' appraisal, monitoring) are paid once however many plants share them."""
-    fixed = fixed_cost_cny_bn * (1.0 if rated else 1.0 - spec.rating_cost_share)
-    appraisal = (
-        spec.investor_appraisal_cny_m_per_deal + spec.investor_appraisal_cny_m_per_plant * n_plants
-    ) / 1e3
-    monitoring = (
-        spec.centre_monitoring_cny_m_per_year if pooled else spec.deal_monitoring_cny_m_per_year
-    )
-    return DealFees(
-        underwriting=amount * underwriting_bp / 1e4,
-        fixed=fixed,
-        appraisal=appraisal,
-        stamp_duty=amount * stamp_duty_bp / 1e4,
-        monitoring_per_year=monitoring / 1e3,
-        centre_per_year=spec.centre_operating_cny_m_per_year / 1e3 if pooled else 0.0,
-        trustee_bp=trustee_bp,
-        tax_rate=tax_rate,
-    )
-
-
-def abs_cost(amount: float, coupon_ex_information: float, information: float, fees: DealFees,
-             tenor_q: int) -> RouteCost:  # fmt: skip
-    """(b)/(c) A receivables ABS, per plant (every member of a pool pays the same bp): interest is
-    the investors' coupon without their information premium; information = that premium plus
-    the appraisal costs; supervision = trustee and monitoring (trustee reporting replaces bank
-    monitoring); issuance = underwriting, rating/legal/audit, stamp duty, the centre's running
-    cost and the taxes on the vehicle's interest."""
-    coupon = coupon_ex_information + information
-    one = np.ones(1)
-    return RouteCost(
-        interest=1e4 * coupon_ex_information * one,
-        information=(1e4 * information + upfront_bp(fees.appraisal, amount, tenor_q)) * one,
-        supervision=(fees.trustee_bp + running_bp(fees.monitoring_per_year, amount, tenor_q))
-        * one,  # fmt: skip
-        issuance=(
-            upfront_bp(fees.underwriting + fees.fixed + fees.stamp_duty, amount, tenor_q)
-            + running_bp(fees.centre_per_year, amount, tenor_q)
-            + 1e4 * fees.tax_rate * coupon
-        )
-        * one,  # fmt: skip
-        available=np.ones(1, dtype=bool),
-    )
-
-
-def choose_route(total: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Each plant's cheapest available route (column index into ``ROUTES``), −1 if none is open.
-
-    Args:
-        total: all-in cost, plants × routes (bp).
-        available: whether each route is open to each plant.
-    """
-    cost = np.where(available, np.nan_to_num(total, nan=np.inf), np.inf)
-    best = np.argmin(cost, axis=1)
-    return np.where(np.isfinite(cost[np.arange(cost.shape[0]), best]), best, -1)
 
 
 # ---------------------------------------------------------------------------------- ABS vehicles
@@ -586,12 +418,3 @@ def pay_out(collected: float, fees_due: float, interest_due: float, tax_rate: fl
     tax = tax_rate * interest
     principal = min(principal_due, max(left - interest - tax, 0.0))
     return VehiclePayments(fees, interest, tax, principal, interest_due - interest)
-
-
-def no_quote_columns() -> dict[str, float | bool | str]:
-    """The route-cost columns of ``power.parquet`` for a plant that was quoted nothing."""
-    return {
-        key: value
-        for route in ROUTES
-        for key, value in RouteCost.unavailable().columns(route, "no project").items()
-    }

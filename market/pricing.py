@@ -309,6 +309,15 @@ def required_yield(
     )
 
 
+def expected_loss_rate(default_prob: float, severity: float, life_years: float) -> float:
+    """Annual expected loss of a claim that defaults with ``default_prob`` over ``life_years`` and
+    then loses ``severity`` of its face: ``default_prob · severity / life_years`` (the input
+    ``expected_loss`` of :func:`required_yield`)."""
+    if life_years <= 0.0:
+        raise ValueError(f"life_years must be > 0, got {life_years}")
+    return default_prob * severity / life_years
+
+
 @dataclass(frozen=True)
 class Clearing:
     """Outcome of bookbuilding one tranche (amounts in CNY bn)."""

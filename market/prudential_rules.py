@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
 from nplsim.market.regime import LegalRegime, format_value, type_and_range
+
+if TYPE_CHECKING:
+    from nplsim.market.scenario import EventSpec, ScenarioConfig
 
 PRUDENTIAL_DIR: Path = Path(__file__).resolve().parent / "prudential"
 DEFAULT_PRUDENTIAL = "basel3_china_2013"
@@ -301,3 +304,19 @@ def split_overrides(
             allowed = sorted([*LegalRegime.model_fields, *PrudentialRules.model_fields])
             raise ConfigError(source, f"overrides.{key}", "unknown key", ", ".join(allowed))
     return legal, prudential
+
+
+def scenario_prudential(config: ScenarioConfig) -> PrudentialRules:
+    """The prudential rules in force at quarter 0: the scenario's preset with its overrides."""
+    return resolve_prudential(config.prudential, config.prudential_overrides, "scenario")
+
+
+def event_prudential(
+    event: EventSpec, current_preset: str, kept: Mapping[str, Any] | None = None
+) -> tuple[str, PrudentialRules]:
+    """The prudential preset name and rules in force after a scheduled ``event``, when
+    ``current_preset`` is in force before it. The scenario's own prudential overrides (``kept``)
+    hold through the change unless the event sets the same fields."""
+    name = event.prudential or current_preset
+    changes = {**(kept or {}), **split_overrides(event.overrides, "events")[1]}
+    return name, load_prudential(name, changes or None)

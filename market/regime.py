@@ -6,13 +6,13 @@ overridden, and two regimes can be diffed field by field along the study's three
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self, cast, get_args, get_origin
+from typing import Any, Literal, NamedTuple, Self, cast, get_args, get_origin
 
 import pandas as pd
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -20,7 +20,12 @@ from pydantic import (
     model_validator,
 )
 
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.errors import (
+    ConfigError,
+    StrictModel,
+    config_error_from_validation,
+    read_toml,
+)
 
 PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
 
@@ -36,7 +41,7 @@ def _field(environment: Environment, description: str, **bounds: float) -> Any:
     return Field(description=description, json_schema_extra={"environment": environment}, **bounds)
 
 
-class LegalRegime(BaseModel):
+class LegalRegime(StrictModel):
     """Securitisation law by the study's three legal environments; every field is required."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -329,6 +334,46 @@ def diff_regimes(a: LegalRegime, b: LegalRegime) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["field", "environment", "a", "b"])
 
 
+class Bounds(NamedTuple):
+    """The range of a numeric field: ``lower``/``upper`` (±inf where open), and whether each end
+    is excluded (``gt``/``lt``) rather than included (``ge``/``le``)."""
+
+    lower: float
+    upper: float
+    lower_strict: bool
+    upper_strict: bool
+
+
+def metadata_bounds(metadata: list[Any]) -> Bounds:
+    """The range a pydantic field's constraints (``ge``, ``gt``, ``le``, ``lt``) allow."""
+    lower, upper, lower_strict, upper_strict = -math.inf, math.inf, False, False
+    for item in metadata:
+        if getattr(item, "ge", None) is not None:
+            lower = float(item.ge)
+        if getattr(item, "gt", None) is not None:
+            lower, lower_strict = float(item.gt), True
+        if getattr(item, "le", None) is not None:
+            upper = float(item.le)
+        if getattr(item, "lt", None) is not None:
+            upper, upper_strict = float(item.lt), True
+    return Bounds(lower, upper, lower_strict, upper_strict)
+
+
+def field_bounds(name: str) -> Bounds:
+    """The range of a numeric regime field, from its schema (the one place it is read from).
+
+    Raises:
+        KeyError: ``name`` is not a field of the regime.
+    """
+    return metadata_bounds(LegalRegime.model_fields[name].metadata)
+
+
+def _type_and_range(name: str) -> tuple[str, str]:
+    """Human-readable type and allowed values of a regime field, from its annotation and bounds."""
+    info = LegalRegime.model_fields[name]
+    return type_and_range(info.annotation, info.metadata)
+
+
 def type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
     """Human-readable type and allowed values of a field, from its annotation and bounds."""
     if get_origin(annotation) is tuple:
@@ -337,11 +382,10 @@ def type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
         return "str", "one of: " + ", ".join(get_args(annotation))
     if annotation is bool:
         return "bool", "true, false"
-    lower = next((m.ge for m in metadata if hasattr(m, "ge")), None)
-    upper = next((m.le for m in metadata if hasattr(m, "le")), None)
-    if upper is None:
-        return annotation.__name__, f">= {_bound(lower)}"
-    return annotation.__name__, f"{_bound(lower)}-{_bound(upper)}"
+    bounds = metadata_bounds(metadata)
+    if math.isinf(bounds.upper):
+        return annotation.__name__, f">= {_bound(bounds.lower)}"
+    return annotation.__name__, f"{_bound(bounds.lower)}-{_bound(bounds.upper)}"
 
 
 def _bound(value: float) -> str:
@@ -358,6 +402,6 @@ def field_table() -> pd.DataFrame:
     """
     rows = []
     for name, info in LegalRegime.model_fields.items():
-        kind, allowed = type_and_range(info.annotation, info.metadata)
+        kind, allowed = _type_and_range(name)
         rows.append((name, regime_environment(name), kind, allowed, info.description))
     return pd.DataFrame(rows, columns=["field", "environment", "type", "range", "description"])

@@ -13,32 +13,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nplsim.market.banking_spec import LiquiditySpec, StateSpec
-from nplsim.market.errors import ConfigError, config_error_from_validation, read_toml
+from nplsim.market.banking_spec import MAX_CNY_BN, BankSpec, LiquiditySpec, StateSpec, default_banks
+from nplsim.market.errors import ConfigError, StrictModel, config_error_from_validation
 from nplsim.market.loans import SEGMENTS
-from nplsim.market.power import PowerSpec
-from nplsim.market.prudential_rules import (
-    DEFAULT_PRUDENTIAL,
-    PrudentialRules,
-    load_prudential,
-    resolve_prudential,
-    split_overrides,
+from nplsim.market.overrides import (
+    REGIME_TABLE,
+    Applied,
+    apply_overrides,
+    is_path,
+    known_preset,
+    paths_beside,
 )
+from nplsim.market.power import PowerSpec
+from nplsim.market.prudential_rules import DEFAULT_PRUDENTIAL, resolve_prudential, split_overrides
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
+from nplsim.market.scenario_files import (  # noqa: F401 (re-exported)
+    SCENARIOS_DIR,
+    list_scenarios,
+    scenario_data,
+    scenario_source,
+)
+from nplsim.market.waterfall import PRIORITIES, parse_priority
 
-SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
 
 # Upper bounds of fields that have no natural one: generous, but finite, so that no value a file
 # can hold overflows to inf or nan during a run.
-MAX_CNY_BN = 1e6  # CNY 1,000 trn: above the loans of the whole Chinese banking system
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 MAX_BORROWERS_PER_LOAN = 1e6  # the smallest book (100 slots) then stands for 100 m borrowers
 
 
-class _Strict(BaseModel):
+class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -103,40 +110,6 @@ def _default_commercial_mix() -> dict[str, float]:
     }
 
 
-class BankSpec(_Strict):
-    """One state-owned commercial bank at the start of the run."""
-
-    name: str = Field(min_length=1)
-    loans_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Gross loan book, CNY bn (at most 1e6 = CNY 1,000 trn, more than the loans"
-        " of the whole Chinese banking system).",
-    )
-    internal_control: float = Field(
-        ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
-    )
-    workout_skill: float = Field(
-        gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
-    )
-    equity_ratio: float = Field(
-        ge=0.005, le=0.3, description="Book equity (common equity tier 1) / gross loans."
-    )
-    bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
-    policy_bond_share: float = Field(
-        default=0.0, ge=0, le=2, description="Policy-bank bonds / gross loans."
-    )
-    at1_ratio: float = Field(
-        default=0.0, ge=0, le=0.1, description="Additional tier 1 instruments / gross loans."
-    )
-    sub_debt_ratio: float = Field(
-        default=0.0, ge=0, le=0.2, description="Tier 2 subordinated debt / gross loans."
-    )
-    systemic: bool = Field(
-        default=True, description="Systemically important: holds the systemic capital surcharge."
-    )
-
-
 class AMCSpec(_Strict):
     """One asset management company."""
 
@@ -154,15 +127,6 @@ class AMCSpec(_Strict):
     cost_per_recovered: float = Field(
         ge=0, le=1, description="Workout cost per unit of cash recovered."
     )
-
-
-def _default_banks() -> list[BankSpec]:
-    # Assumption: big-four loan books of the late 1990s (total ~CNY 7.3 trn), internal control weak.
-    return [
-        BankSpec(name=n, loans_cny_bn=v, internal_control=0.4, workout_skill=1.0,
-                 equity_ratio=0.06, bond_share=0.15)
-        for n, v in (("ICBC", 2500.0), ("ABC", 1700.0), ("BOC", 1500.0), ("CCB", 1600.0))
-    ]  # fmt: skip
 
 
 def _default_amcs() -> list[AMCSpec]:
@@ -252,6 +216,25 @@ def _default_enhancers() -> list[EnhancerSpec]:
     ]
 
 
+class WaterfallSpec(_Strict):
+    """A priority of payments written out step by step, as ``"kind target"`` strings
+    (``"tax"``, ``"fee trustee"``, ``"interest senior"``, ``"pro_rata_principal senior+mezz"``,
+    ``"reserve_topup"``, ``"residual sub"``): before and after the performance trigger."""
+
+    normal: list[str] = Field(min_length=1, max_length=50)
+    after_trigger: list[str] = Field(min_length=1, max_length=50)
+
+    @field_validator("normal", "after_trigger")
+    @classmethod
+    def _steps(cls, steps: list[str], info: Any) -> list[str]:
+        parse_priority(steps, info.field_name)
+        return steps
+
+    def lists(self) -> tuple[list[str], list[str]]:
+        """The two lists, for ``nplsim.market.waterfall.priority``."""
+        return self.normal, self.after_trigger
+
+
 class SecuritisationSpec(_Strict):
     """How deals are put together, serviced and priced (the regime decides what is legal)."""
 
@@ -280,6 +263,34 @@ class SecuritisationSpec(_Strict):
     firm_commitment: bool = True
     sub_required_return: float = Field(default=0.15, ge=0, le=1, description="Annual.")
     trigger_ratio: float = Field(default=0.5, ge=0, le=1)
+    waterfall: str | WaterfallSpec = Field(
+        default="sequential",
+        description="Priority of payments: a name (sequential, interest_first, pro_rata) or a "
+        "table with the step lists `normal` and `after_trigger`.",
+    )
+
+    @field_validator("waterfall", mode="before")
+    @classmethod
+    def _waterfall(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in PRIORITIES:
+            raise ValueError(
+                f"unknown priority of payments {value!r}; allowed: {', '.join(PRIORITIES)}, or a "
+                "table with the step lists normal and after_trigger"
+            )
+        if isinstance(value, dict):
+            try:
+                return WaterfallSpec.model_validate(value)
+            except ValidationError as exc:
+                problems = []
+                for error in exc.errors():
+                    where = ".".join(map(str, error["loc"]))
+                    message = error["msg"].removeprefix("Value error, ")
+                    problems.append(message if message.startswith(where) else f"{where}: {message}")
+                raise ValueError("; ".join(problems)) from None
+        if not isinstance(value, str | WaterfallSpec):
+            raise ValueError("a name or a table with the step lists normal and after_trigger")
+        return value
+
     sigma_floor: float = Field(default=0.15, ge=0, le=2)
     sigma_opacity: float = Field(default=0.45, ge=0, le=3)
     legal_premium_scale: float = Field(default=0.03, ge=0, le=0.5)
@@ -414,7 +425,7 @@ class ScenarioConfig(_Strict):
     prudential_overrides: dict[str, Any] = Field(default_factory=dict)
     quarters: int = Field(default=40, ge=1, le=400, description="Horizon, quarters.")
     n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
-    banks: list[BankSpec] = Field(default_factory=_default_banks, min_length=1)
+    banks: list[BankSpec] = Field(default_factory=default_banks, min_length=1)
     amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
     segments: dict[str, SegmentSpec] = Field(default_factory=_default_segments)
     commercial_mix: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
@@ -506,9 +517,9 @@ class ScenarioConfig(_Strict):
             + [e.name for e in self.enhancers]
         )
         if len(set(names)) != len(names):
-            raise ValueError("banks, amcs and enhancers must have distinct names")
+            raise ValueError("banks: banks, amcs and enhancers must have distinct names")
         if self.n_loans < 20 * len(self.banks):
-            raise ValueError("n_loans must be at least 20 per bank")
+            raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
         banks = {b.name for b in self.banks}
         for k, shock in enumerate(self.liquidity.shocks):
             unknown_banks = sorted(set(shock.banks) - banks)
@@ -517,44 +528,6 @@ class ScenarioConfig(_Strict):
                     f"liquidity.shocks.{k}.banks: unknown banks {unknown_banks}; of {sorted(banks)}"
                 )
         return self
-
-
-def list_scenarios() -> list[str]:
-    """Names of the built-in scenarios."""
-    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
-
-
-def scenario_source(name_or_path: str | Path) -> Path:
-    """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in str(name_or_path):
-        return path
-    if str(name_or_path) not in list_scenarios():
-        raise ConfigError(
-            str(name_or_path), "scenario", "unknown scenario", ", ".join(list_scenarios())
-        )
-    return SCENARIOS_DIR / f"{name_or_path}.toml"
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    parts = dotted.split(".")
-    node: Any = data
-    fields = ScenarioConfig.model_fields
-    for part in parts[:-1]:
-        if isinstance(node, dict):
-            if node.get(part) is None:  # an absent optional block, e.g. power
-                node[part] = {}
-            node = node[part]
-        else:
-            raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if not isinstance(node, dict):
-        raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
-    if len(parts) == 1 and parts[0] not in fields:
-        allowed = sorted(
-            list(fields) + list(LegalRegime.model_fields) + list(PrudentialRules.model_fields)
-        )
-        raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
-    node[parts[-1]] = value
 
 
 def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
@@ -567,13 +540,21 @@ def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
 def load_scenario(
     scenario: str | Path | ScenarioConfig = DEFAULT_SCENARIO,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    origin: str = "overrides",
+    base_dir: Path | None = None,
 ) -> tuple[ScenarioConfig, LegalRegime]:
     """Resolve a scenario (built-in name, TOML path, or config) plus overrides.
 
-    Override keys are scenario fields (dotted for nested tables, ``__`` accepted for a dot),
-    legal-regime fields, which go to ``regime_overrides``, or prudential fields, which go to
-    ``prudential_overrides``. A scenario file may name a ``base`` scenario it changes
-    (:func:`scenario_data`).
+    Override keys are those of :func:`apply_overrides`. Preset paths in a scenario file are read
+    beside the file. The starting regime and every scheduled reform are resolved, so that a value
+    out of a field's range or a contradiction fails here, before any run.
+
+    Args:
+        scenario: a built-in name, a TOML path or a config.
+        overrides: scenario, legal-regime and prudential fields to change.
+        origin: what a message calls the source of the overrides (``--set``, a spec file).
+        base_dir: the folder relative preset paths in the overrides are read from.
 
     Returns:
         The validated scenario and its resolved starting legal regime.
@@ -587,101 +568,119 @@ def load_scenario(
         path = scenario_source(scenario)
         data, source = scenario_data(path), str(path)
         data.setdefault("name", path.stem)
+        paths_beside(data, path.parent)
     config = _validated(data, source)
+    applied = Applied(data)
     if overrides:
-        data = config.model_dump()
-        regime_changes = dict(data.get("regime_overrides", {}))
-        prudential_changes = dict(data.get("prudential_overrides", {}))
-        for raw_key, value in overrides.items():
-            key = raw_key.replace("__", ".")
-            if key in LegalRegime.model_fields:
-                regime_changes[key] = value
-            elif key in PrudentialRules.model_fields:
-                prudential_changes[key] = value
-            else:
-                _set_dotted(data, key, value, "overrides")
-        data["regime_overrides"] = regime_changes
-        data["prudential_overrides"] = prudential_changes
-        config = _validated(data, "overrides")
-    regime = _resolve_regime(config.regime, config.regime_overrides, source)
-    resolve_prudential(config.prudential, config.prudential_overrides, source)
-    for event in config.events:
-        legal, prudential = split_overrides(event.overrides, source)
-        if event.regime is not None or legal:
-            _resolve_regime(event.regime or config.regime, legal, source)
+        applied = apply_overrides(
+            config.model_dump(), overrides, origin, base_dir, fields=ScenarioConfig.model_fields
+        )
+        config = _validated(applied.data, origin)
+    regime = _starting_regime(config, source, origin, applied)
+    regime_schedule(config, regime, source if "events" not in applied.scenario_keys else origin)
+    where = origin if overrides else source
+    try:
+        resolve_prudential(config.prudential, config.prudential_overrides, where)
+    except ConfigError as exc:
+        if exc.source != "overrides":
+            raise
+        given = {str(k).replace("__", "."): str(k) for k in (overrides or {})}
+        key = given.get(exc.key) or given.get(f"prudential_overrides.{exc.key}")
+        where = origin if key else source
+        key = key or f"prudential_overrides.{exc.key}"
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
+    for index, event in enumerate(config.events):
+        _, prudential = split_overrides(event.overrides, where)
         if event.prudential is not None or prudential:
-            resolve_prudential(event.prudential or config.prudential, prudential, source)
+            try:
+                resolve_prudential(event.prudential or config.prudential, prudential, where)
+            except ConfigError as exc:
+                raise ConfigError(where, f"events.{index}.{exc.key}", exc.problem,
+                                  exc.allowed) from None  # fmt: skip
     return config, regime
 
 
-def _resolve_regime(name: str, overrides: Mapping[str, Any], source: str) -> LegalRegime:
-    if name not in list_presets() and not name.endswith(".toml"):
-        raise ConfigError(source, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
-    return load_regime(name, overrides or None)
+def _starting_regime(
+    config: ScenarioConfig, source: str, origin: str, applied: Applied
+) -> LegalRegime:
+    """The preset with the regime overrides; an error names where the offending key was set."""
+    where = origin if "regime" in applied.scenario_keys else source
+    name = config.regime
+    if not known_preset(name):
+        raise ConfigError(where, "regime", f"unknown preset {name!r}", ", ".join(list_presets()))
+    base = _preset(name, where, "regime")
+    try:
+        return base.with_overrides(**config.regime_overrides)
+    except ConfigError as exc:
+        name = exc.key.split(".")[0]
+        if name in applied.regime_keys:
+            raise ConfigError(origin, applied.regime_keys[name], exc.problem, exc.allowed) from None
+        key = f"{REGIME_TABLE}.{exc.key}" if exc.key != "<root>" else REGIME_TABLE
+        where = origin if applied.regime_keys else source
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
 
 
-def event_regime(event: EventSpec, current_preset: str) -> tuple[str, LegalRegime]:
-    """The preset name and legal regime in force after a scheduled reform ``event``, when
-    ``current_preset`` is in force before it (the one place that says how events change the law)."""
-    name = event.regime or current_preset
-    return name, load_regime(name, split_overrides(event.overrides, "events")[0] or None)
+def _preset(name: str, where: str, key: str) -> LegalRegime:
+    """A preset, or a preset file that cannot be read named as the key that names it."""
+    try:
+        return load_regime(name)
+    except ConfigError as exc:
+        if exc.key != "<file>":
+            raise
+        raise ConfigError(where, key, f"{exc.source}: {exc.problem}") from None
 
 
-# ----------------------------------------------------------------------- prudential rules
-def scenario_prudential(config: ScenarioConfig) -> PrudentialRules:
-    """The prudential rules in force at quarter 0: the scenario's preset with its overrides."""
-    return resolve_prudential(config.prudential, config.prudential_overrides, "scenario")
-
-
-def event_prudential(
-    event: EventSpec, current_preset: str, kept: Mapping[str, Any] | None = None
-) -> tuple[str, PrudentialRules]:
-    """The prudential preset name and rules in force after a scheduled ``event``, when
-    ``current_preset`` is in force before it. The scenario's own prudential overrides (``kept``)
-    hold through the change unless the event sets the same fields."""
-    name = event.prudential or current_preset
-    changes = {**(kept or {}), **split_overrides(event.overrides, "events")[1]}
-    return name, load_prudential(name, changes or None)
-
-
-# ----------------------------------------------------------------------- inheritance
-def scenario_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A scenario file's table with its ``base`` resolved: the base scenario (a built-in name,
-    or a path relative to the file) with this file's keys laid over it. Tables merge key by key;
-    any other value (a number, a list such as ``banks`` or ``events``) replaces the base's.
+def regime_schedule(
+    config: ScenarioConfig, start: LegalRegime, source: str = "scenario"
+) -> list[tuple[int, str, LegalRegime]]:
+    """The law after each scheduled reform, in the order the model applies them (by quarter, then
+    as listed): ``(quarter, preset, regime)`` for every event that changes the law.
 
     Raises:
-        ConfigError: an unknown base, a base that is not a string, or a cycle of bases.
+        ConfigError: an event's preset is unknown or its overrides are invalid where it applies.
     """
-    data = read_toml(path)
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    if not isinstance(base, str) or not base:
-        raise ConfigError(str(path), "base", "must be a scenario name or a path",
-                          ", ".join(list_scenarios()) + " or a TOML file")  # fmt: skip
-    base_path = Path(base)
-    if base in list_scenarios():
-        base_path = SCENARIOS_DIR / f"{base}.toml"
-    elif not base_path.is_absolute():
-        base_path = path.parent / base_path
-    if not base_path.is_file():
-        raise ConfigError(str(path), "base", f"unknown scenario {base!r}",
-                          ", ".join(list_scenarios()) + " or a TOML file")  # fmt: skip
-    chain = (*seen, path.resolve())
-    if base_path.resolve() in chain:
-        raise ConfigError(str(path), "base", f"{base!r} leads back to this file (a cycle)")
-    inherited = scenario_data(base_path, chain)
-    inherited.pop("name", None)  # a scenario is named after its own file, and says what it is
-    inherited.pop("description", None)
-    return _merged(inherited, data)
+    order = sorted(range(len(config.events)), key=lambda i: config.events[i].quarter)
+    preset, regime, schedule = config.regime, start, []
+    for index in order:
+        event = config.events[index]
+        try:
+            legal, _ = split_overrides(event.overrides, "<event>")
+        except ConfigError as exc:
+            key = f"events.{index}.{exc.key}"
+            raise ConfigError(source, key, exc.problem, exc.allowed) from None
+        if event.regime is None and not legal:
+            continue
+        if event.regime is not None and not (
+            event.regime in list_presets() or is_path(event.regime)
+        ):
+            raise ConfigError(source, f"events.{index}.regime", f"unknown preset {event.regime!r}",
+                              ", ".join(list_presets()))  # fmt: skip
+        if event.regime is not None:
+            _preset(event.regime, source, f"events.{index}.regime")  # a missing file, said here
+        try:
+            preset, regime = event_regime(event, preset, regime)
+        except ConfigError as exc:
+            if exc.source in ("overrides", "<event>"):
+                key = f"events.{index}.overrides" + (f".{exc.key}" if exc.key != "<root>" else "")
+                raise ConfigError(source, key, exc.problem, exc.allowed) from None
+            raise
+        schedule.append((event.quarter, preset, regime))
+    return schedule
 
 
-def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
+def event_regime(
+    event: EventSpec, current_preset: str, current_regime: LegalRegime
+) -> tuple[str, LegalRegime]:
+    """The preset name and legal regime in force after a scheduled reform ``event`` (the one place
+    that says how events change the law).
+
+    An event naming a preset replaces the law by that preset, amended by the event's own
+    legal-regime overrides (its prudential ones are the rules', :func:`event_prudential`). An
+    event with only overrides amends the law in force, ``current_regime``: the scenario's and the
+    command line's regime overrides and every earlier event's stay, and two events in one quarter
+    both apply, in the order they are listed.
+    """
+    legal, _ = split_overrides(event.overrides, "<event>")  # prudential fields: the rules'
+    if event.regime is not None:
+        return event.regime, load_regime(event.regime, legal or None)
+    return current_preset, current_regime.with_overrides(**legal)

@@ -1,11 +1,12 @@
 """The priority of payments of securitisation deals: a declarative list of steps run by one engine.
 
-A deal's waterfall is *data* (after Hastructure/absbox, STYLE.md): an ordered tuple of `Step`s
+A deal's waterfall is *data* (after Hastructure/absbox): an ordered tuple of `Step`s
 (pay tax, pay a fee, pay capped workout costs, pay a tranche's interest or principal, top up the
 liquidity reserve, pay the residual). `run_waterfall` interprets such a list for ``n`` deals at
-once: it loops over steps, never over deals. A regime or a deal changes its priority of payments by
-handing the engine another list. The engine knows nothing of Mesa or agents. Money is in CNY bn,
-time in quarters, rates are annual decimals.
+once: it loops over steps, never over deals. A scenario names its priority of payments
+(``PRIORITIES``: sequential, interest first, pro rata until a trigger) or lists its own steps, and
+the trustee routes each step's money to the role ``payee`` names. The engine knows nothing of Mesa
+or agents. Money is in CNY bn, time in quarters, rates are annual decimals.
 
 Semantics of one quarter, per deal:
 
@@ -21,9 +22,12 @@ Semantics of one quarter, per deal:
   balance at the start of the quarter plus interest carried unpaid (carried, never compounded);
   ``principal T``: the whole balance (pass-through: NPL deals amortise from whatever is collected);
   ``reserve_topup``: ``reserve_target − reserve`` (0 at final); ``residual T``: all available cash,
-  which reduces T's notional balance (floored at 0) but is not capped by it.
+  which reduces T's notional balance (floored at 0) but is not capped by it;
+  ``pro_rata_principal T1+T2``: the tranches' balances together, what is paid shared in proportion
+  to each balance and reported as each tranche's ``principal``.
 - *Credit support, senior tranche only.* What available cash leaves unpaid of senior interest (and,
-  at final, of senior principal) is drawn from the reserve, then from the guarantee, up to
+  at final, of senior principal, alone or in a pro-rata step) is drawn from the reserve, then from
+  the guarantee, up to
   ``guarantee_available`` for the quarter. No other step draws on either.
 - *Final maturity.* Balances still outstanding after the whole list are written off
   (``principal_written_off``, the investors' loss; for the residual tranche, its shortfall against
@@ -42,13 +46,20 @@ import numpy as np
 
 TRANCHES: tuple[str, ...] = ("senior", "mezz", "sub")
 SENIOR = TRANCHES[0]
-FEES: tuple[str, ...] = ("trustee", "servicer_base", "servicer_incentive", "guarantee_fee")
 
 StepKind = Literal[
-    "tax", "fee", "capped_cost", "interest", "principal", "reserve_topup", "residual"
+    "tax",
+    "fee",
+    "capped_cost",
+    "interest",
+    "principal",
+    "pro_rata_principal",
+    "reserve_topup",
+    "residual",
 ]
 _TRANCHE_KINDS = ("interest", "principal", "residual")
 _UNTARGETED_KINDS = ("tax", "capped_cost", "reserve_topup")
+_PRO_RATA = "pro_rata_principal"
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,21 @@ class Step:
     Attributes:
         kind: what the step pays.
         target: the tranche for ``interest``/``principal``/``residual``, the fee name for ``fee``,
-            empty otherwise.
+            the tranches sharing principal for ``pro_rata_principal`` (``"senior+mezz"``: each is
+            paid in proportion to its balance), empty otherwise.
     """
 
     kind: StepKind
     target: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind in _TRANCHE_KINDS:
+        if self.kind == _PRO_RATA:
+            parts = self.target.split("+")
+            if len(parts) < 2 or len(set(parts)) != len(parts) or not set(parts) <= set(TRANCHES):
+                raise ValueError(
+                    f"{_PRO_RATA} step: target must join two or more of {TRANCHES} with '+'"
+                )
+        elif self.kind in _TRANCHE_KINDS:
             if self.target not in TRANCHES:
                 raise ValueError(f"{self.kind} step: target must be one of {TRANCHES}")
         elif self.kind == "fee":
@@ -75,13 +93,38 @@ class Step:
             if self.target:
                 raise ValueError(f"{self.kind} step takes no target, got {self.target!r}")
         else:
-            allowed = (*_TRANCHE_KINDS, "fee", *_UNTARGETED_KINDS)
+            allowed = (*_TRANCHE_KINDS, _PRO_RATA, "fee", *_UNTARGETED_KINDS)
             raise ValueError(f"unknown step kind {self.kind!r}; allowed: {allowed}")
 
     @property
     def key(self) -> tuple[str, str]:
-        """The ``(kind, target)`` key under which the step's payments are reported."""
+        """The ``(kind, target)`` key of the step."""
         return (self.kind, self.target)
+
+    @property
+    def tranches(self) -> tuple[str, ...]:
+        """The tranches a tranche step pays (several for a pro-rata step, none for the others)."""
+        if self.kind == _PRO_RATA:
+            return tuple(self.target.split("+"))
+        return (self.target,) if self.kind in _TRANCHE_KINDS else ()
+
+    @property
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        """The ``(kind, target)`` keys under which the step's payments are reported: a pro-rata
+        step reports each tranche's share as that tranche's ``principal``."""
+        if self.kind == _PRO_RATA:
+            return tuple(("principal", t) for t in self.tranches)
+        return ((self.kind, self.target),)
+
+    @classmethod
+    def parse(cls, text: str) -> Step:
+        """A step from its text form in a scenario file: ``"tax"``, ``"fee trustee"``,
+        ``"interest senior"``, ``"pro_rata_principal senior+mezz"``."""
+        kind, _, target = text.strip().partition(" ")
+        return cls(kind, target.strip())  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target}".strip()
 
 
 # The normal priority of payments (docs/ODD.md): taxes, senior fees and capped workout costs, then
@@ -106,6 +149,92 @@ SEQUENTIAL: tuple[Step, ...] = (
 # SEQUENTIAL already pays mezzanine interest only once the senior is repaid; the lists then differ
 # in the reserve top-up, and in whatever a regime changes in either.)
 ACCELERATED: tuple[Step, ...] = tuple(s for s in SEQUENTIAL if s.kind != "reserve_topup")
+
+# Interest first: every rated tranche's interest before any principal (the mezzanine is paid its
+# coupon while the senior amortises); after a trigger, ACCELERATED.
+INTEREST_FIRST: tuple[Step, ...] = (
+    *SEQUENTIAL[:5],
+    Step("interest", "senior"),
+    Step("interest", "mezz"),
+    Step("principal", "senior"),
+    Step("principal", "mezz"),
+    *SEQUENTIAL[9:],
+)
+
+# Pro rata until a trigger: interest first, then principal shared by senior and mezzanine in
+# proportion to their balances; after a trigger the deal turns sequential (ACCELERATED).
+PRO_RATA: tuple[Step, ...] = (
+    *INTEREST_FIRST[:7],
+    Step(_PRO_RATA, "senior+mezz"),
+    *INTEREST_FIRST[9:],
+)
+
+# The priorities of payments a scenario can name (``securitisation.waterfall``): the list before
+# and the list after the performance trigger.
+PRIORITIES: dict[str, tuple[tuple[Step, ...], tuple[Step, ...]]] = {
+    "sequential": (SEQUENTIAL, ACCELERATED),
+    "interest_first": (INTEREST_FIRST, ACCELERATED),
+    "pro_rata": (PRO_RATA, ACCELERATED),
+}
+
+# Who is paid each step's money, by step kind (fees by fee name): the roles a deal's trustee routes
+# payments to. "holders" are the holders of the step's tranche; "" stays in the deal (the reserve).
+PAYEES: dict[str, str] = {
+    "tax": "government",
+    "capped_cost": "service_providers",
+    "interest": "holders",
+    "principal": "holders",
+    "residual": "holders",
+    "reserve_topup": "",
+}
+FEE_PAYEES: dict[str, str] = {
+    "trustee": "service_providers",
+    "servicer_base": "servicer",
+    "servicer_incentive": "servicer",
+    "guarantee_fee": "guarantor",
+}
+
+
+def payee(key: tuple[str, str]) -> str:
+    """The role paid a step's money, for a ``(kind, target)`` payment key."""
+    kind, target = key
+    return FEE_PAYEES[target] if kind == "fee" else PAYEES[kind]
+
+
+def parse_priority(steps: list[str], name: str) -> tuple[Step, ...]:
+    """A priority of payments from its text form (``["tax", "fee trustee", ...]``): every step
+    valid, every fee one the trustee knows how to pay, and one residual step, last (so no cash is
+    left in the deal).
+
+    Raises:
+        ValueError: naming the list and what is wrong.
+    """
+    parsed = []
+    for text in steps:
+        try:
+            step = Step.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {text!r}: {exc}") from None
+        if step.kind == "fee" and step.target not in FEE_PAYEES:
+            raise ValueError(f"{name}: unknown fee {step.target!r}; fees: {', '.join(FEE_PAYEES)}")
+        parsed.append(step)
+    if not parsed or parsed[-1].kind != "residual" or sum(s.kind == "residual" for s in parsed) > 1:
+        raise ValueError(f"{name}: must end with one residual step, e.g. 'residual sub'")
+    return tuple(parsed)
+
+
+def priority(choice: str | tuple[list[str], list[str]]) -> tuple[tuple[Step, ...], ...]:
+    """The (before-trigger, after-trigger) step lists of a named priority of payments
+    (``PRIORITIES``) or of two lists in text form."""
+    if isinstance(choice, str):
+        return PRIORITIES[choice]
+    normal, after_trigger = choice
+    return parse_priority(normal, "normal"), parse_priority(after_trigger, "after_trigger")
+
+
+def payment_keys(*lists: tuple[Step, ...]) -> list[tuple[str, str]]:
+    """Every payment key of the lists, in the order of their steps (each once)."""
+    return list(dict.fromkeys(key for steps in lists for step in steps for key in step.keys))
 
 
 def _per_tranche(n: int) -> dict[str, np.ndarray]:
@@ -394,6 +523,9 @@ class _Engine:
     def run(self, steps: tuple[Step, ...], rows: np.ndarray) -> None:
         """Apply ``steps`` in order to the deals in ``rows``."""
         for step in steps:
+            if step.kind == _PRO_RATA:
+                self.run_pro_rata(step, rows)
+                continue
             due = self.due(step, rows)
             from_cash = np.minimum(due, self.available[rows])
             self.available[rows] -= from_cash
@@ -401,6 +533,23 @@ class _Engine:
             self.settle(step, rows, due, paid)
             self.out.due[step.key][rows] += due
             self.out.paid[step.key][rows] += paid
+
+    def run_pro_rata(self, step: Step, rows: np.ndarray) -> None:
+        """Pay the step's tranches' principal from available cash in proportion to their balances
+        (the senior's shortfall at final maturity drawing on the reserve and guarantee)."""
+        book, out = self.book, self.out
+        balances = np.stack([book.balance[t][rows] for t in step.tranches])
+        due = balances.sum(axis=0)
+        from_cash = np.minimum(due, self.available[rows])
+        self.available[rows] -= from_cash
+        share = np.divide(balances, due, out=np.zeros_like(balances), where=due > 0.0)
+        for k, tranche in enumerate(step.tranches):
+            paid = share[k] * from_cash
+            if tranche == SENIOR:
+                paid = paid + self.support(Step("principal", SENIOR), rows, balances[k] - paid)
+            book.balance[tranche][rows] = np.maximum(balances[k] - paid, 0.0)
+            out.due[("principal", tranche)][rows] += balances[k]
+            out.paid[("principal", tranche)][rows] += paid
 
 
 def run_waterfall(
@@ -423,7 +572,7 @@ def run_waterfall(
     """
     sequential = _checked_list(sequential, "sequential")
     accelerated = _checked_list(accelerated, "accelerated")
-    keys = list(dict.fromkeys(step.key for step in sequential + accelerated))
+    keys = payment_keys(sequential, accelerated)
     engine = _Engine(book, inputs, keys)
     collections = _vector("collections", inputs.collections, book.n)
     unknown = set(engine.fees) - {s.target for s in sequential + accelerated if s.kind == "fee"}

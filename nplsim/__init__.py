@@ -13,13 +13,7 @@ module holds the version and the public API, imported on first use so that ``imp
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("nplsim")
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
 
 # Public name -> module that defines it.
 _API = {
@@ -44,8 +38,22 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nplsim")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use (PEP 562)."""
+    """Import a public name from its module on first use (PEP 562); ``__version__`` is read
+    from the installed metadata on first use too, so that ``import nplsim`` is instant (the
+    command line sets up its signal handling first thing)."""
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'nplsim' has no attribute {name!r}")

@@ -103,3 +103,69 @@ def test_a_line_break_in_an_unrecognised_argument_keeps_the_error_on_one_line(ca
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unrecognized arguments" in err
+
+
+# ---------------------------------------------------------------- issue 14: what was asked is run
+def _tiny(tmp_path, *sets: str) -> list[str]:
+    argv = ["run", "pilot_2005", "--set", "quarters=3", "--set", "n_loans=500", "--quiet"]
+    for item in sets:
+        argv += ["--set", item]
+    return [*argv, "--out", str(tmp_path / "o")]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "regime_overrides.risk_retention=0.1",
+        "regime_overrides={risk_retention=0.1}",
+        "risk_retention=0.1",
+    ],
+)
+def test_the_manifest_records_the_law_the_run_was_made_under(tmp_path, override):
+    # was: the manifest recorded regime_overrides.car_min=0.1 while the regime kept 0.115
+    from nplsim.market.scenario import ScenarioConfig, load_scenario
+
+    reform = "events=[{quarter=2, overrides={disclosure_level=0.3}}]"
+    assert main(_tiny(tmp_path, override, reform)) == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    config, regime = load_scenario(ScenarioConfig.model_validate(manifest["scenario"]))
+    assert regime.as_dict() == manifest["regime"] and regime.risk_retention == 0.1
+    (reformed,) = manifest["regime_schedule"]
+    assert reformed["regime"] == {**manifest["regime"], "disclosure_level": 0.3}
+    assert reformed["quarter"] == 2 and reformed["preset"] == "pilot_2005"
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("quarters=true", "--set: quarters: expected a number, got a boolean"),
+        ('n_loans="500"', "--set: n_loans: expected a number, got text"),
+        ("quarters=2\nquarters=5", "a key or value with a line break"),
+        ("regime=nope", "--set: regime: unknown preset 'nope'"),
+        ("regime_overrides={risk_retention=2}", "--set: regime_overrides.risk_retention: Input"),
+        ("regime_overrides.nope=1", "--set: regime_overrides.nope: not a legal-regime field"),
+        ("x=" + "[" * 2000 + "]" * 2000, "nested more than"),
+    ],
+)
+def test_set_is_strict_and_blames_itself(tmp_path, capsys, item, expected):
+    # was: quarters=true ran one quarter, a newline dropped the rest of the value silently,
+    # --set regime=nope blamed the scenario file
+    assert main(_tiny(tmp_path, item)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quarters_out_of_range_blames_the_quarters_flag(tmp_path, capsys):
+    assert main(["run", "--quarters", "0", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("nplsim: error: --quarters: quarters: ")
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_viz_refuses_a_port_that_is_not_one(capsys, port):
+    # was: a traceback from the server for --port 99999
+    with pytest.raises(SystemExit) as exc:
+        main(["viz", "--port", port])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "port" in err

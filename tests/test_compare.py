@@ -191,7 +191,7 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path, capsys):
     (out / "chapter1.tex").write_text("precious")
     code = main(["compare", "pilot_2005", "strengthened", "--seeds", "1", "--quarters", "4",
                  "--out", str(out), "--quiet"])  # fmt: skip
-    assert code == 2 and "not an nplsim results directory" in capsys.readouterr().err
+    assert code == 2 and "nplsim did not make it" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
 
 

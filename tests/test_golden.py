@@ -8,6 +8,7 @@ refuse a bad manifest with one line and exit status 2, writing nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from nplsim.experiments.cli import main
-from nplsim.experiments.compare import versions
+from nplsim.experiments.provenance import versions
 from nplsim.experiments.run import read_manifest, rerun_from_manifest
 from tests.golden.cases import (
     BYTE_PACKAGES,
@@ -162,7 +163,8 @@ def test_rerun_from_manifest_of_every_golden_case_is_byte_identical(case, tmp_pa
 def default_run(tmp_path_factory):
     """The default scenario, small, run by the command line (it has securitisation deals)."""
     out = tmp_path_factory.mktemp("default") / "run"
-    code = main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000",
+    cycle = ["--set", "macro.credit_factor_sd=1.0", "--set", "disposal_lag_q=4"]  # makes deals
+    code = main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000", *cycle,
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     return out
@@ -193,19 +195,83 @@ def _edited(default_run: Path, tmp_path: Path, edit) -> Path:
     return path
 
 
-def test_recorded_regime_is_used_when_the_preset_changed(default_run, tmp_path, caplog):
-    """A manifest whose regime differs from today's preset re-runs under the recorded law: the
-    same bytes as a run that set that law explicitly, with a one-line warning."""
-    path = _edited(default_run, tmp_path,
-                   lambda m: m["regime"].update(disclosure_level=0.2))  # fmt: skip
-    assert main(["run", "--from-manifest", str(path), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+def _rehashed(manifest: dict) -> None:
+    """Recompute the config hash after an edit, as a manifest made by that run would have it."""
+    payload = {k: manifest[k] for k in ("scenario", "regime", "seed")}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    manifest["config_hash"] = hashlib.sha256(text.encode()).hexdigest()
+
+
+def _preset_changed(manifest: dict) -> None:
+    """The run was made when restart_2016 set disclosure_level to 0.2 (its file differed)."""
+    manifest["regime"].update(disclosure_level=0.2)
+    manifest["presets"]["restart_2016"] = "0" * 64
+    _rehashed(manifest)
+
+
+def test_a_changed_preset_is_refused_and_allowed_on_request(default_run, tmp_path, capsys, caplog):
+    """A manifest made under another version of a preset is refused; with
+    --allow-different-code it re-runs under the recorded law (the same bytes as a run that set
+    that law explicitly) and the new manifest says it is a re-run under different code."""
+    path = _edited(default_run, tmp_path, _preset_changed)
+    args = ["run", "--from-manifest", str(path), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "preset restart_2016 changed since" in err
+    assert "--allow-different-code" in err and not (tmp_path / "refused").exists()
+    assert main([*args, "--out", str(tmp_path / "a"), "--allow-different-code"]) == 0
     warning = " ".join(r.getMessage() for r in caplog.records)
-    assert "config hash differs" in warning and "disclosure_level" in warning
-    assert len(caplog.records) == 1 and "\n" not in warning
+    assert "preset restart_2016 changed since" in warning and "\n" not in warning
     main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000",
           "--set", "disclosure_level=0.2", "--out", str(tmp_path / "b"), "--quiet"])  # fmt: skip
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
     assert _parquet_bytes(tmp_path / "a") != _parquet_bytes(default_run)
+    rerun = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert rerun["rerun_note"].startswith("re-run under different code: preset restart_2016")
+    assert "reproduces" not in rerun and rerun["reruns"] == str(path.resolve())
+
+
+def test_changed_code_is_refused_and_allowed_on_request(default_run, tmp_path, capsys):
+    path = _edited(default_run, tmp_path, lambda m: m["code"].update(code_sha256="0" * 64))
+    args = ["run", "--from-manifest", str(path), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the code differs (commit " in err
+    assert main([*args, "--out", str(tmp_path / "a"), "--allow-different-code"]) == 0
+    rerun = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert rerun["rerun_note"].startswith("re-run under different code: the code differs")
+    assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(default_run)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(seed=4),
+        lambda m: m["scenario"].update(n_loans=10_000),
+        lambda m: m["regime"].update(disclosure_level=0.2),
+        lambda m: (m.update(quarters=11), m["scenario"].update(quarters=11)),
+    ],
+    ids=["seed", "n_loans", "regime", "quarters"],
+)
+def test_a_hand_edited_manifest_is_refused(default_run, tmp_path, capsys, edit):
+    # was: a tampered seed, n_loans or quarters only warned, and the run went ahead
+    path = _edited(default_run, tmp_path, edit)
+    assert main(["run", "--from-manifest", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config_hash: does not match" in err and "edited" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_manifest_pins_the_code_every_preset_and_the_versions(tmp_path):
+    reform = 'events=[{quarter=2, regime="strengthened"}]'
+    assert main(["run", "--quarters", "3", "--set", "n_loans=1000", "--set", reform,
+                 "--out", str(tmp_path / "o"), "--quiet"]) == 0  # fmt: skip
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert set(manifest["presets"]) == {"restart_2016", "strengthened"}
+    assert all(len(digest) == 64 for digest in manifest["presets"].values())
+    assert {"git_commit", "git_dirty", "code_sha256"} <= set(manifest["code"])
+    assert {"numpy", "pandas", "pyarrow", "mesa"} <= set(manifest["versions"])
+    assert [e["preset"] for e in manifest["regime_schedule"]] == ["strengthened"]
 
 
 def test_a_different_package_version_is_one_warning_line(default_run, tmp_path, caplog):
@@ -249,7 +315,10 @@ def _set(key, value):
         (lambda m: m["scenario"].update(n_loanz=5), "manifest.json: scenario.n_loanz: unknown key"),
         (lambda m: m["scenario"].update(n_loans="many"), "manifest.json: scenario.n_loans: "),
         (lambda m: m["scenario"].update(regime="gone"), "scenario.regime: unknown preset 'gone'"),
-        (lambda m: m["regime"].pop("car_min"), "manifest.json: regime.car_min: Field required"),
+        (
+            lambda m: m["regime"].pop("risk_retention"),
+            "manifest.json: regime.risk_retention: Field required",
+        ),
         (lambda m: m["regime"].update(new_law=1), "manifest.json: regime.new_law: unknown key"),
     ],
 )

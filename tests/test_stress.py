@@ -38,8 +38,11 @@ def run_checked(scenario: str, seed: int, **overrides) -> NPLMarketModel:
         assert problems == [], f"{scenario} seed {seed} quarter {model.quarter}: {problems[:3]}"
     assert model.quarter == model.config.quarters
     assert len(model.model_frame()) == model.config.quarters + 1
-    for frame in (model.bank_frame(), model.amc_frame(), model.deal_frame(), model.trade_frame()):
-        assert frame is not None
+    quarters = model.config.quarters + 1
+    assert len(model.bank_frame()) == quarters * len(model.banks)
+    assert len(model.amc_frame()) == quarters * len(model.amcs)
+    assert len(model.deal_frame()) == sum(s.state != "pending" for s in model.spvs)
+    assert model.trade_frame()["quarter"].between(1, model.config.quarters).all()
     events = model.event_frame()
     assert list(events.columns) == ["quarter", "kind", "agent", "detail", "amount"]
     assert events["quarter"].between(0, model.config.quarters).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,7 +253,7 @@ def test_existing_sweep_needs_resume_and_resume_skips_everything(small_sweeps, c
     spec, out = str(small_sweeps["spec"]), str(small_sweeps["w1"])
     assert main(["sweep", spec, "--out", out, "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "already holds a sweep" in err and "--resume" in err
+    assert err.count("\n") == 1 and "holds earlier sweep results" in err and "--resume" in err
     report = run_sweep(spec, out, workers=1, resume=True, progress=False)
     assert (report.done, report.skipped, report.failed) == (0, 8, 0)
     changed = _spec_file(small_sweeps["spec"].parent, SMALL_SWEEP.replace("0.9]", "0.8]"), "c")
@@ -260,17 +261,45 @@ def test_existing_sweep_needs_resume_and_resume_skips_everything(small_sweeps, c
         run_sweep(changed, out, resume=True, progress=False)
 
 
-def test_dask_cluster_gives_the_local_pool_results(small_sweeps, tmp_path):
+def _tls_files(folder: Path) -> dict[str, str]:
+    """A self-signed certificate and its key, as docs/sweeps.md makes them (one per cluster)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = folder / "cluster.pem", folder / "cluster.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=nplsim-cluster", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return {"ca": str(cert), "cert": str(cert), "key": str(key)}
+
+
+def test_a_dask_cluster_over_tls_gives_the_local_pool_results(small_sweeps, tmp_path):
+    """The cluster recipe of docs/sweeps.md: scheduler, workers and nplsim speak TLS with a
+    cluster certificate (dask's Security, from its configuration), never open TCP."""
+    import dask
+    import distributed  # noqa: F401 — its defaults join dask's configuration before the edit
+
+    tls = _tls_files(tmp_path)
+    flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
     scheduler_file = tmp_path / "scheduler.json"
     python = [sys.executable, "-m"]
     processes = []
-    with _time_limit(120):
+    config = {
+        "distributed.comm.require-encryption": True,
+        "distributed.comm.tls.ca-file": tls["ca"],
+        "distributed.comm.tls.client.cert": tls["cert"],
+        "distributed.comm.tls.client.key": tls["key"],
+    }
+    with _time_limit(120), dask.config.set(config):
         try:
             processes.append(
                 _start(
                     [
                         *python,
                         "distributed.cli.dask_scheduler",
+                        "--protocol",
+                        "tls",
                         "--host",
                         "127.0.0.1",
                         "--port",
@@ -278,6 +307,7 @@ def test_dask_cluster_gives_the_local_pool_results(small_sweeps, tmp_path):
                         "--scheduler-file",
                         str(scheduler_file),
                         "--no-dashboard",
+                        *flags,
                     ],
                     tmp_path,
                 )  # fmt: skip
@@ -294,6 +324,7 @@ def test_dask_cluster_gives_the_local_pool_results(small_sweeps, tmp_path):
                             "--nthreads",
                             "1",
                             "--no-dashboard",
+                            *flags,
                         ],
                         tmp_path,
                     )  # fmt: skip
@@ -302,12 +333,17 @@ def test_dask_cluster_gives_the_local_pool_results(small_sweeps, tmp_path):
 
             _wait_for(lambda: "address" in scheduler_file.read_text(), 10, "the address")
             address = json.loads(scheduler_file.read_text())["address"]
+            assert address.startswith("tls://127.0.0.1:")
             with Client(address, timeout="10s") as client:
                 client.wait_for_workers(2, timeout=60)
             out = tmp_path / "dask"
             report = run_sweep(small_sweeps["spec"], out, scheduler=address, progress=False)
             assert (report.done, report.failed) == (8, 0)
             _assert_same_results(out, small_sweeps["w2"])
+            plain = address.replace("tls://", "tcp://")
+            with pytest.raises(ConfigError, match="cannot connect"):
+                run_sweep(small_sweeps["spec"], tmp_path / "plain", scheduler=plain,
+                          progress=False)  # fmt: skip
         finally:
             for process in reversed(processes):
                 _stop(process)
@@ -354,9 +390,13 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
         "[parameters.initial_npl_ratio]\nvalues = [0.05, 0.95]\n",
     )
     out = tmp_path / "out"
-    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 0
-    printed = capsys.readouterr().out
-    assert "failed       1" in printed and "done         1" in printed
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 1
+    printed = capsys.readouterr()
+    assert "failed       1" in printed.out and "done         1" in printed.out
+    assert (
+        printed.err == f"nplsim: 1 of 2 runs failed; each is described in {out / 'failures'}"
+        "; retry them with --resume\n"
+    )
     (failure,) = (out / "failures").glob("*.json")
     record = json.loads(failure.read_text())
     assert record["params"] == {"initial_npl_ratio": 0.95} and record["seed"] == 0

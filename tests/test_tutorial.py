@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 CELL_TIMEOUT_S = 120
-SUBCOMMANDS = {"run", "regimes", "compare", "sweep", "sensitivity", "validate", "viz"}
+SUBCOMMANDS = {"run", "regimes", "compare", "routes", "sweep", "sensitivity", "validate", "viz"}
 
 
 # ====================================================================== the notebook

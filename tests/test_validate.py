@@ -41,6 +41,7 @@ def test_writes_one_row_per_fact(report, capsys):
     code, out = report
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".nplsim-results.json",
         "manifest.json",
         "validation.csv",
         "validation.md",
@@ -91,8 +92,10 @@ def test_in_process_run_gives_the_same_report(report, tmp_path):
     assert main(["validate", *FAST, "--workers", "1", "--out", str(out)]) == 0
     for name in ("validation.csv", "validation.md"):
         assert (out / name).read_text() == (pooled / name).read_text()
-    # a second run replaces an earlier report in place
-    assert main(["validate", *FAST, "--workers", "1", "--out", str(out)]) == 0
+    # a second run replaces an earlier report only when told to
+    assert main(["validate", *FAST, "--workers", "1", "--out", str(out)]) == 2
+    args = [*FAST, "--workers", "1", "--out", str(out), "--overwrite"]
+    assert main(["validate", *args]) == 0
     assert (out / "validation.csv").read_text() == (pooled / "validation.csv").read_text()
 
 
@@ -247,8 +250,8 @@ quarter = {quarter}
 @pytest.mark.parametrize(
     ("args", "facts", "expected"),
     [
-        (["--seeds", "0"], None, "--seeds: 0: must be a whole number of at least 1"),
-        (["--workers", "0"], None, "--workers: 0: must be at least 1"),
+        (["--seeds", "0"], None, "--seeds: 0: must be at least 1"),
+        (["--workers", "0"], None, "--workers: 0: must be a positive integer"),
         (["--loans", "10"], None, "n_loans"),
         ([], GOOD_FACT.format(scenario="atlantis", column="npl_ratio", quarter=0),
          "scenario: unknown scenario 'atlantis' (allowed: amc_only_1999"),
@@ -284,7 +287,7 @@ def test_missing_facts_file_and_foreign_out_dir(tmp_path, capsys):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     assert main(["validate", *FAST, "--out", str(foreign)]) == 2
-    assert "not a validation report" in capsys.readouterr().err
+    assert "nplsim did not make it" in capsys.readouterr().err
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 

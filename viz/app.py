@@ -20,8 +20,9 @@ import solara
 from mesa.visualization import SolaraViz
 
 from nplsim.economy.model import NPLMarketModel
+from nplsim.experiments import seeds
 from nplsim.market.errors import ConfigError
-from nplsim.market.regime import InvestorClass, LegalRegime
+from nplsim.market.regime import InvestorClass, LegalRegime, field_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
 from nplsim.viz import components
 
@@ -53,14 +54,6 @@ LEVER_FIELDS = (
 )
 
 
-def field_bounds(field: str) -> tuple[float, float]:
-    """The valid range of a numeric regime field, from its schema."""
-    metadata = LegalRegime.model_fields[field].metadata
-    low = next(m.ge for m in metadata if hasattr(m, "ge"))
-    high = next(m.le for m in metadata if hasattr(m, "le"))
-    return float(low), float(high)
-
-
 def _investor_base_of(classes: tuple[str, ...]) -> str:
     return next(
         (name for name, base in INVESTOR_BASES.items() if set(base) == set(classes)),
@@ -77,7 +70,7 @@ def _lever_param(field: str, default: Any) -> dict[str, Any]:
     if getattr(annotation, "__origin__", None) is Literal:
         return {"type": "Select", "value": default, "values": list(get_args(annotation)),
                 "label": label}  # fmt: skip
-    low, high = field_bounds(field)
+    low, high, _, _ = field_bounds(field)
     step = 0.1 if high > 1 else (0.01 if high <= 0.5 else 0.05)
     return {"type": "SliderFloat", "value": float(default), "min": low, "max": high,
             "step": step, "label": label}  # fmt: skip
@@ -118,22 +111,12 @@ DEFAULTS = {name: spec["value"] for name, spec in MODEL_PARAMS.items()}
 
 
 def parse_seed(value: object) -> int:
-    """The seed control's value as a non-negative integer (the control sends text).
+    """The seed control's value as a seed (the control sends text), checked like every seed.
 
     Raises:
         ConfigError: not a whole number in ``[0, 2**63)``.
     """
-    if isinstance(value, bool):
-        raise ConfigError("controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1")
-    try:
-        seed = int(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            "controls", "seed", f"{value!r} is not an integer", "0 to 2**63-1"
-        ) from None
-    if not 0 <= seed < 2**63:
-        raise ConfigError("controls", "seed", f"{seed} is out of range", "0 to 2**63-1")
-    return seed
+    return seeds.parse_seed(value, "controls", "seed")
 
 
 def lab_overrides(

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from nplsim.experiments.compare import versions
+from nplsim.experiments.provenance import versions
 from tests.golden.cases import (
     CASES,
     GOLDEN_DIR,
