@@ -9,6 +9,7 @@ plain numpy. This module is the only place that knows all of them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ from nplsim.market.seeds import checked_seed
 from nplsim.market.streams import split_streams
 
 __all__ = ["MODEL_COLUMNS", "NPLMarketModel"]
+
+log = logging.getLogger(__name__)
 
 
 class NPLMarketModel(mesa.Model):
@@ -153,6 +156,8 @@ class NPLMarketModel(mesa.Model):
     # ================================================================== the quarter
     def step(self) -> None:
         """One quarter of the economy, in the order its institutions act."""
+        if self.past_horizon():  # nothing happens after the last quarter
+            return
         banks, amcs = self.agents_by_type[StateBank], self.agents_by_type[AssetManagementCompany]
         self.begin_quarter()  # flow accounts start at zero
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
@@ -171,10 +176,22 @@ class NPLMarketModel(mesa.Model):
         market_stats = self.exchange.trade()  # 8. the ABS secondary market
         amcs.do(AssetManagementCompany.repay_funding)  # 9. AMCs repay funding from recoveries;
         self.power.run()  #   power plants generate, pay their debt and finance capacity;
-        self.authorities.review()  # 10. carve-out orders, corrective action, recapitalisations;
-        banks.do(StateBank.settle_reserves)  #   reserves short of the requirement: the PBOC lends
+        self.authorities.review()  # 10. carve-outs, corrective action, recapitals, PBOC lending
         self.collect({**loan_flows, **auction_stats, **market_stats})  # 11. measurement
         self.running = self.quarter < self.config.quarters
+
+    def past_horizon(self) -> bool:
+        """Whether this step would run past the scenario's last quarter; if so, say so and take
+        back the step Mesa has already counted (the quarter is Mesa's step count)."""
+        if self.steps <= self.config.quarters:
+            return False
+        self.steps -= 1
+        self.running = False
+        log.warning(
+            "%s: quarter %d is the last of the run; step() past it does nothing",
+            self.config.name, self.config.quarters,
+        )  # fmt: skip
+        return True
 
     def begin_quarter(self) -> None:
         """Every institution's flow accounts of the quarter start at zero."""

@@ -255,9 +255,12 @@ def _step_rows() -> list[tuple[str, str, str]]:
     for statement in function.body:
         if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
             continue  # the docstring
-        line = lines[statement.end_lineno - 1]
-        comment = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+        commented = [lines[statement.end_lineno - 1], lines[statement.lineno - 1]]
+        line = next((text for text in commented if "  # " in text), "")
+        comment = line.split("  # ", 1)[1].strip() if line else ""
         call = statement.value if isinstance(statement, ast.Expr | ast.Assign) else None
+        if isinstance(statement, ast.If):  # a guard: what its condition checks
+            call = statement.test
         doc = ""
         if isinstance(call, ast.Call):
             doc = _call_summary(call, model, namespace)

@@ -222,7 +222,8 @@ def test_a_changed_preset_is_refused_and_allowed_on_request(default_run, tmp_pat
     assert main([*args, "--out", str(tmp_path / "a"), "--allow-different-code"]) == 0
     warning = " ".join(r.getMessage() for r in caplog.records)
     assert "preset restart_2016 changed since" in warning and "\n" not in warning
-    main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000",
+    cycle = ["--set", "macro.credit_factor_sd=1.0", "--set", "disposal_lag_q=4"]
+    main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000", *cycle,
           "--set", "disclosure_level=0.2", "--out", str(tmp_path / "b"), "--quiet"])  # fmt: skip
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
     assert _parquet_bytes(tmp_path / "a") != _parquet_bytes(default_run)

@@ -115,7 +115,7 @@ def test_schedule_follows_step_in_order(held):
         "loan_cycle.relend", "carveout.pay_bond_coupons", "StateBank.close_books",
         "disposal_offers", "auction_house.clear", "desk.start", "desk.close_due",
         "trustee.service", "exchange.trade", "AssetManagementCompany.repay_funding", "power.run",
-        "authorities.review", "StateBank.settle_reserves", "collect",
+        "authorities.review", "collect",
     ]  # fmt: skip
     positions = [next((k for k, row in enumerate(rows) if phase in row), -1) for phase in phases]
     assert -1 not in positions, dict(zip(phases, positions, strict=True))

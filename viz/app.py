@@ -1,10 +1,13 @@
-"""The nplsim policy lab: Mesa's ``SolaraViz`` over the NPL market, served by ``nplsim viz``.
+"""The nplsim policy lab, served by ``nplsim viz``: a Solara page around Mesa's model controller.
 
-Pick a scenario, override the key levers of its legal regime, set a macro shock, the size of the
-economy and the seed, press Reset and play; "Reform now" changes the law of the running model from
-the next quarter on. ``SolaraViz`` drives a :class:`PolicyLab`, which turns the controls into an
-:class:`~market.model.NPLMarketModel` or, for an invalid combination, into a model-less state that
-shows the validation message instead of a traceback.
+The sidebar holds Mesa's Reset / Play / Step (:class:`~mesa.visualization.solara_viz.
+ModelController`, with the play interval and the quarters a Step runs) and the settings: a
+scenario, whose size and law every control takes when it is chosen, the seed, a macro shock and
+the law's levers. Reset builds a :class:`~nplsim.viz.lab.PolicyLab` from them. The page shows the
+run in tabs chosen by what the scenario has (power plants add a Power tab), an A/B mode that runs
+a policy against the baseline on the same seed, and the export. A link with a query string
+(``/?scenario=pilot_2005&seed=7&disclosure_level=0.9&reform=12:strengthened``) opens the lab with
+those settings.
 """
 
 # Solara components are named like classes (Solara and Mesa convention).
@@ -12,264 +15,133 @@ shows the validation message instead of a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal, get_args
-
-import mesa
 import solara
-from mesa.visualization import SolaraViz
+import solara.server.settings
+from mesa.visualization.utils import update_counter
 
-from nplsim.economy.model import NPLMarketModel
-from nplsim.experiments import seeds
-from nplsim.market.errors import ConfigError
-from nplsim.market.regime import InvestorClass, LegalRegime, field_bounds
-from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
-from nplsim.viz import components
+from nplsim.viz.ab import ABTab
+from nplsim.viz.components import TABS
+from nplsim.viz.controls import RunControls, SettingsPanel
+from nplsim.viz.export import ExportTab
+from nplsim.viz.lab import PolicyLab, Settings, parse_query
 
-DEFAULT_SEED = 42
-DEFAULT_N_LOANS = 100_000  # the default scenario's size
-SHOCK_Z_LIMIT = 4.0  # the scenario schema allows |z| <= 6; 4 is already a deep recession
-INVESTOR_BASES: dict[str, tuple[str, ...]] = {
-    "interbank institutions (2005)": ("bank_treasury", "insurer", "mutual_fund"),
-    "domestic incl. distressed funds": (
-        "bank_treasury", "insurer", "mutual_fund", "distressed_fund",
-    ),
-    "domestic + foreign (2016)": (
-        "bank_treasury", "insurer", "mutual_fund", "distressed_fund", "qfii",
-    ),
-    "all incl. retail": get_args(InvestorClass),
-    "none": (),
-}  # fmt: skip
-LEVER_FIELDS = (
-    "securitisation_allowed",
-    "spv_form",
-    "bankruptcy_remoteness",
-    "investor_protection",
-    "disclosure_level",
-    "debtor_notice",
-    "risk_retention",
-    "derecognition_allowed",
-    "state_guarantee_scheme",
-    "enforcement_efficiency",
-)
-
-
-def _investor_base_of(classes: tuple[str, ...]) -> str:
-    return next(
-        (name for name, base in INVESTOR_BASES.items() if set(base) == set(classes)),
-        next(iter(INVESTOR_BASES)),
-    )
-
-
-def _lever_param(field: str, default: Any) -> dict[str, Any]:
-    """A SolaraViz control for one regime field, within the field's valid range."""
-    label = field.replace("_", " ")
-    annotation = LegalRegime.model_fields[field].annotation
-    if annotation is bool:
-        return {"type": "Checkbox", "value": default, "label": label}
-    if getattr(annotation, "__origin__", None) is Literal:
-        return {"type": "Select", "value": default, "values": list(get_args(annotation)),
-                "label": label}  # fmt: skip
-    low, high, _, _ = field_bounds(field)
-    step = 0.1 if high > 1 else (0.01 if high <= 0.5 else 0.05)
-    return {"type": "SliderFloat", "value": float(default), "min": low, "max": high,
-            "step": step, "label": label}  # fmt: skip
+PLAY_INTERVAL_MS = 150
+solara.server.settings.theme.show_banner = False  # no "runs on Solara" note over the charts
+CSS = """
+.nplsim-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr));
+  gap: 12px; margin: 10px 0; }
+.nplsim-card { padding: 8px 12px !important; min-width: 0; overflow: hidden; }
+.nplsim-chart { width: 100%; min-width: 0; }
+.nplsim-chart-title { font-weight: 600; font-size: 14px; display: block; margin-bottom: 2px; }
+.nplsim-law-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr));
+  gap: 2px 16px; margin: 6px 0; }
+.nplsim-deals .v-data-table { width: 100%; }
+.nplsim-deals .v-data-table__wrapper { overflow-x: auto; }
+.nplsim-deals td, .nplsim-deals th { white-space: nowrap; padding: 0 6px !important; }
+.nplsim-deals th { white-space: normal; line-height: 1.2; vertical-align: bottom;
+  padding-bottom: 4px !important; }
+.nplsim-control { margin-top: 10px; }
+.nplsim-settings .v-input { margin-top: 10px; }
+.nplsim-help { display: block; margin-bottom: 2px; }
+.nplsim-control .v-input__slot { margin-bottom: 0; }
+.nplsim-control .v-messages { min-height: 0; }
+.nplsim-status { font-weight: 600; font-size: 15px; margin: 2px 0 6px 0; }
+.nplsim-main { max-width: 100%; overflow-x: hidden; }
+.nplsim-seed { margin-top: 14px !important; }
+.nplsim-card .v-input, .nplsim-settings .v-input, .nplsim-levers .v-input { margin-top: 12px; }
+.nplsim-tabs .v-tab { text-transform: none; min-width: 0; padding: 0 12px; font-size: 15px;
+  letter-spacing: 0; }
+.nplsim-muted { color: #555555; }
+.theme--dark .nplsim-muted { color: #c4c4c4; }
+.nplsim-ok { color: #1e7e34; }
+.theme--dark .nplsim-ok { color: #7ee2a0; }
+.nplsim-bad { color: #b52a1c; }
+.theme--dark .nplsim-bad { color: #ff9a8f; }
+.nplsim-reform-log { color: #c0392b; }
+.theme--dark .nplsim-reform-log { color: #ff8a7d; }
+.theme--dark .nplsim-light-only, .theme--light .nplsim-dark-only { display: none !important; }
+.vega-embed { width: 100%; }
+.vega-embed .vega-actions { z-index: 4; }
+"""
 
 
-def build_model_params(scenario: str = DEFAULT_SCENARIO) -> dict[str, dict[str, Any]]:
-    """The page's controls; lever defaults are the regime preset of ``scenario``."""
-    config, regime = load_scenario(scenario)
-    params: dict[str, dict[str, Any]] = {
-        "scenario_name": {"type": "Select", "value": scenario, "values": list_scenarios(),
-                          "label": "scenario (and its regime preset)"},
-        "rng": {"type": "InputText", "value": str(DEFAULT_SEED), "label": "seed (integer)"},
-        "n_loans": {"type": "SliderInt", "value": DEFAULT_N_LOANS, "min": 5_000,
-                    "max": 1_000_000, "step": 5_000, "label": "loan slots (scenario size)"},
-        "shock_z": {"type": "SliderFloat", "value": 0.0, "min": -SHOCK_Z_LIMIT,
-                    "max": SHOCK_Z_LIMIT, "step": 0.25,
-                    "label": "macro shock to Z (0 = none, < 0 = recession)"},
-        "shock_quarter": {"type": "SliderInt", "value": 8, "min": 1,
-                          "max": max(config.quarters, 1), "step": 1,
-                          "label": "quarter of the macro shock"},
-        "custom_law": {"type": "Checkbox", "value": False,
-                       "label": "override the preset with the levers below"},
-    }  # fmt: skip
-    for field in LEVER_FIELDS:
-        params[field] = _lever_param(field, getattr(regime, field))
-        if field == "debtor_notice":
-            params["investor_base"] = {
-                "type": "Select",
-                "value": _investor_base_of(regime.investor_classes_allowed),
-                "values": list(INVESTOR_BASES),
-                "label": "investor classes allowed",
-            }
-    return params
-
-
-MODEL_PARAMS = build_model_params()
-DEFAULTS = {name: spec["value"] for name, spec in MODEL_PARAMS.items()}
-
-
-def parse_seed(value: object) -> int:
-    """The seed control's value as a seed (the control sends text), checked like every seed.
-
-    Raises:
-        ConfigError: not a whole number in ``[0, 2**63)``.
-    """
-    return seeds.parse_seed(value, "controls", "seed")
-
-
-def lab_overrides(
-    scenario_name: str,
-    *,
-    n_loans: int,
-    shock_quarter: int,
-    shock_z: float,
-    custom_law: bool,
-    investor_base: str,
-    **levers: Any,
-) -> dict[str, Any]:
-    """``NPLMarketModel`` overrides for the controls' values.
-
-    The macro shock is added to the scenario's own shocks; the regime levers replace the preset's
-    values only when ``custom_law`` is set.
-    """
-    overrides: dict[str, Any] = {"n_loans": int(n_loans)}
-    if shock_z:
-        config, _ = load_scenario(scenario_name)
-        shocks = [s.model_dump() for s in config.macro.shocks]
-        overrides["macro__shocks"] = [*shocks, {"quarter": int(shock_quarter), "z": shock_z}]
-    if custom_law:
-        classes = INVESTOR_BASES[investor_base]
-        overrides.update(levers)
-        overrides["investor_classes_allowed"] = list(classes)
-        overrides["foreign_investors_allowed"] = "qfii" in classes
-    return overrides
-
-
-class PolicyLab(mesa.Model):
-    """What ``SolaraViz`` drives: the controls' ``NPLMarketModel``, or the reason there is none.
-
-    Mesa's Reset calls this class with the controls' values as keyword arguments. A
-    :class:`ConfigError` (a contradictory regime, a bad seed) leaves ``market`` as ``None`` and the
-    message in ``config_error``, which the page shows.
-    """
-
-    def __init__(
-        self,
-        *,
-        scenario_name: str = DEFAULTS["scenario_name"],
-        rng: int | str = DEFAULTS["rng"],
-        n_loans: int = DEFAULTS["n_loans"],
-        shock_quarter: int = DEFAULTS["shock_quarter"],
-        shock_z: float = DEFAULTS["shock_z"],
-        custom_law: bool = DEFAULTS["custom_law"],
-        investor_base: str = DEFAULTS["investor_base"],
-        securitisation_allowed: bool = DEFAULTS["securitisation_allowed"],
-        spv_form: str = DEFAULTS["spv_form"],
-        bankruptcy_remoteness: float = DEFAULTS["bankruptcy_remoteness"],
-        investor_protection: float = DEFAULTS["investor_protection"],
-        disclosure_level: float = DEFAULTS["disclosure_level"],
-        debtor_notice: str = DEFAULTS["debtor_notice"],
-        risk_retention: float = DEFAULTS["risk_retention"],
-        derecognition_allowed: bool = DEFAULTS["derecognition_allowed"],
-        state_guarantee_scheme: bool = DEFAULTS["state_guarantee_scheme"],
-        enforcement_efficiency: float = DEFAULTS["enforcement_efficiency"],
-    ):
-        self.market: NPLMarketModel | None = None
-        self.config_error: str | None = None
-        try:
-            seed = parse_seed(rng)
-        except ConfigError as exc:
-            seed, self.config_error = 0, str(exc)
-        super().__init__(rng=seed)
-        if self.config_error is not None:
-            self.running = False
-            return
-        levers = {
-            "securitisation_allowed": securitisation_allowed,
-            "spv_form": spv_form,
-            "bankruptcy_remoteness": bankruptcy_remoteness,
-            "investor_protection": investor_protection,
-            "disclosure_level": disclosure_level,
-            "debtor_notice": debtor_notice,
-            "risk_retention": risk_retention,
-            "derecognition_allowed": derecognition_allowed,
-            "state_guarantee_scheme": state_guarantee_scheme,
-            "enforcement_efficiency": enforcement_efficiency,
-        }
-        try:
-            overrides = lab_overrides(
-                scenario_name,
-                n_loans=n_loans,
-                shock_quarter=shock_quarter,
-                shock_z=shock_z,
-                custom_law=custom_law,
-                investor_base=investor_base,
-                **levers,
-            )
-            self.market = NPLMarketModel(scenario=scenario_name, rng=seed, **overrides)
-        except ConfigError as exc:
-            self.config_error = str(exc)
-            self.running = False
-
-    def step(self) -> None:
-        """One quarter of the market, if there is one."""
-        if self.market is None:
-            return
-        self.market.step()
-        self.running = self.market.running
-
-
-# ---------------------------------------------------------------------- the page
-@solara.component
-def NoModel() -> None:
-    """Where a view would be when the controls do not describe a valid model."""
-    solara.Text("No model: see the message above, change the controls and press Reset.")
-
-
-def _view(component: Callable[..., Any]) -> Callable[[PolicyLab], Any]:
-    """Adapt a view of ``NPLMarketModel`` to the ``PolicyLab`` that SolaraViz passes."""
-
-    def view(lab: PolicyLab):
-        return component(lab.market) if lab.market is not None else NoModel()
-
-    view.__name__ = component.__name__
-    return view
-
-
-def headline(lab: PolicyLab):
-    """KPI cards, or the validation message when there is no model."""
+def tab_names(lab: PolicyLab) -> list[str]:
+    """The tabs this run has: the views its scenario supports, then A/B compare and Export."""
     if lab.market is None:
-        return solara.Error(
-            f"Invalid controls: {lab.config_error}", classes=["nplsim-config-error"]
+        return []
+    return [name for name, shown, _ in TABS if shown(lab)] + ["A/B compare", "Export"]
+
+
+@solara.component
+def Status(lab: PolicyLab, tick: int = 0) -> None:
+    """The quarter, the scenario and the law in force, above every tab."""
+    model = lab.market
+    assert model is not None
+    with solara.Row(style={"align-items": "baseline", "flex-wrap": "wrap"}):
+        solara.Text(
+            f"Quarter {model.quarter} of {model.config.quarters} · {model.config.name} · "
+            f"law: {model.regime_name}",
+            classes=["nplsim-status", "nplsim-quarter"],
         )
-    return components.KpiCards(lab.market)
+        if lab.step_seconds:
+            solara.Text(
+                f"model: {1e3 * lab.step_seconds[-1]:.0f} ms for quarter {model.quarter}",
+                classes=["nplsim-muted", "nplsim-step-ms"],
+                style={"font-size": "12px"},
+            )
 
 
-VIEWS = [
-    (headline, 0),
-    (_view(components.LawPanel), 0),
-    (_view(components.BalanceSheetView), 0),
-    (_view(components.BankRatiosView), 0),
-    (_view(components.DisposalView), 0),
-    (_view(components.AbsMarketView), 0),
-    (_view(components.DealsView), 1),
-    (_view(components.NetworkView), 1),
-]
+@solara.component
+def MainView(lab: PolicyLab, settings: Settings, render_interval: solara.Reactive[int]) -> None:
+    """The run's tabs, or why there is no run."""
+    tab, set_tab = solara.use_state(0)
+    tick = update_counter.get()  # the one reader of Mesa's counter: one render pass a step
+    if lab.market is None:
+        solara.Error(f"Invalid settings: {lab.config_error}", classes=["nplsim-config-error"])
+        solara.Text("No run: change the settings and press Reset.")
+        return
+    names = tab_names(lab)
+    tab = min(tab, len(names) - 1)
+    Status(lab, tick)
+    with solara.v.Tabs(v_model=tab, on_v_model=set_tab, show_arrows=True, class_="nplsim-tabs"):
+        for name in names:
+            solara.v.Tab(children=[name], class_=f"nplsim-tab-{name.split()[0].lower()}")
+    chosen = names[tab]
+    with solara.Div(classes=["nplsim-main", "nplsim-tab-content"]):
+        if chosen == "A/B compare":
+            ABTab(settings, render_interval, tick=tick)
+        elif chosen == "Export":
+            ExportTab(lab, settings, tick=tick)
+        else:
+            view = next(view for name, _, view in TABS if name == chosen)
+            view(lab, tick=tick)
 
 
 @solara.component
 def Page() -> None:
-    """One lab per browser session, so sessions do not step each other's model."""
-    lab = solara.use_memo(PolicyLab, [])
-    SolaraViz(
-        lab,
-        components=VIEWS,
-        model_params=MODEL_PARAMS,
-        name="nplsim policy lab",
-        play_interval=150,
-    )
+    """One lab per browser session; the settings come from the link's query, if any."""
+    router = solara.use_router()
+    start = solara.use_memo(lambda: parse_query(router.search or ""), [])
+    first, reforms, problems = start
+    settings = solara.use_reactive(first)
+    built = solara.use_memo(lambda: PolicyLab(**first.lab_kwargs(), reforms=reforms), [])
+    lab = solara.use_reactive(built)
+    params = solara.use_reactive(first.lab_kwargs())
+    solara.use_effect(lambda: params.set(settings.value.lab_kwargs()), [settings.value])
+    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
+    render_interval = solara.use_reactive(1)
+
+    solara.Style(CSS)
+    solara.Title("nplsim policy lab")
+    with solara.AppBar():
+        solara.AppBarTitle("nplsim policy lab")
+        solara.lab.ThemeToggle()
+    with solara.Sidebar():
+        RunControls(lab, params, play_interval, render_interval)
+        SettingsPanel(settings, lab.value)
+    for problem in problems:
+        solara.Warning(f"Link: {problem}", dense=True, classes=["nplsim-link-problem"])
+    MainView(lab.value, settings.value, render_interval)
 
 
 page = Page

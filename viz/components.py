@@ -1,11 +1,11 @@
-"""Views of the policy lab: KPI cards, bank balance sheets and ratios, disposal flows, the ABS
-market, the deals table, the who-holds-what network, and the "reform now" control.
+"""Views of the policy lab: KPI cards, the law in force with "Reform now", the chart grids of each
+tab, the deals table and the holdings network.
 
-Every view is a Solara component that takes a running :class:`~market.model.NPLMarketModel`.
-Figures are drawn with matplotlib's object API (``matplotlib.figure.Figure``, never ``pyplot``
-state) by plain ``*_figure`` functions that the tests and ``benchmarks/render.py`` call directly;
-the components only turn them into PNG images, re-drawn when the model's quarter or its reforms
-change. Every time-series chart marks each reform quarter with a vertical line.
+Every view takes a :class:`~nplsim.viz.lab.PolicyLab` whose ``market`` is running, and ``tick``,
+Mesa's update counter: the page reads the counter once and passes it down, so that a step (Step,
+Play, a reform) re-renders the tab on screen in one pass. Charts are interactive Vega-Lite charts
+(:mod:`nplsim.viz.charts`); the network is an image. Which tabs and charts appear depends on what
+the scenario has: power plants, a secondary market, deals.
 """
 
 # Solara components are named like classes (Solara and Mesa convention).
@@ -13,115 +13,43 @@ change. Every time-series chart marks each reform quarter with a vertical line.
 
 from __future__ import annotations
 
-import io
 import math
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import networkx as nx
-import numpy as np
 import pandas as pd
+import reacton.ipyvuetify as rv
 import reacton.ipywidgets as widgets
 import solara
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from mesa.visualization.utils import force_update, update_counter
+from mesa.visualization.utils import force_update
 
-from nplsim.agents.spv import LIVE
-from nplsim.economy.model import NPLMarketModel
-from nplsim.economy.reforms import apply_regime
-from nplsim.market.regime import list_presets, load_regime
+from nplsim.market.errors import ConfigError
+from nplsim.market.regime import LegalRegime, list_presets, load_regime
+from nplsim.viz import series
+from nplsim.viz.charts import ChartCard
+from nplsim.viz.figures import figure_bytes, network_figure
+from nplsim.viz.lab import LEVER_FIELDS, PolicyLab, scheduled_reforms
+from nplsim.viz.series import CHARTS
 
-FIGURE_DPI = 80
-FIGURE_SIZE = (6.0, 3.3)  # inches: fits one cell of Mesa's grid (half the page, ~390 px high)
-REFORM_COLOR = "#c0392b"
 DEFAULT_REFORM = "strengthened"  # the study's recommended law, offered first
 NETWORK_EVERY_Q = 4  # the network is redrawn every few quarters (and at every reform)
-NETWORK_MAX_SPVS = 24  # most recent live deals drawn; older ones are counted in the title
-
-ASSET_PARTS = (
-    ("cash", "cash & reserves"),
-    ("liquid_bonds", "government & policy bonds"),
-    ("other_securities", "placements & securities"),
-    ("amc_bonds", "AMC bonds"),
-    ("abs_and_pipeline", "retained ABS & pipeline"),
-    ("performing_loans", "performing loans"),
-    ("gross_npl", "gross NPLs"),
-)
-FUNDING_PARTS = (
-    ("deposits", "deposits"),
-    ("wholesale", "interbank & central bank"),
-    ("equity", "equity & capital instruments"),
-)
-DISPOSAL_CHANNELS = (
-    ("npl_resolved", "worked out"),
-    ("npl_sold_amc", "sold to AMCs"),
-    ("npl_securitised", "securitised"),
-    ("npl_carved_out", "policy carve-out"),
-    ("written_off", "written off"),
-)
 DEAL_COLUMNS = {
-    "deal_id": "deal",
-    "originator": "originator",
-    "quarter_issued": "issued q",
-    "pool_principal": "pool CNY bn",
-    "issued_total": "ABS CNY bn",
-    "senior_share": "senior %",
-    "senior_rating": "rating",
-    "senior_spread_bp": "spread bp",
-    "senior_bid_to_cover": "bid/cover",
-    "retained": "retained CNY bn",
-    "guarantor": "guarantor",
+    "deal_id": ("deal", 0),
+    "originator": ("originator", None),
+    "quarter_issued": ("issued q", 0),
+    "pool_principal": ("pool CNY bn", 2),
+    "issued_total": ("ABS CNY bn", 2),
+    "senior_share": ("senior %", 1),
+    "senior_rating": ("rating", None),
+    "senior_spread_bp": ("spread bp", 0),
+    "senior_bid_to_cover": ("bid/cover", 2),
+    "retained": ("retained CNY bn", 2),
+    "guarantor": ("guarantor", None),
 }
-REGIME_LEVERS = (
-    ("bankruptcy_remoteness", "bankruptcy remoteness"),
-    ("investor_protection", "investor protection"),
-    ("disclosure_level", "disclosure"),
-    ("debtor_notice", "debtor notice"),
-    ("risk_retention", "risk retention"),
-    ("derecognition_allowed", "derecognition"),
-    ("investor_classes_allowed", "investor classes"),
-    ("state_guarantee_scheme", "state guarantee"),
-    ("enforcement_efficiency", "enforcement"),
-)
+DEALS_PER_PAGE = 10
 
 
-# ====================================================================== model read-outs
-def reforms(model: NPLMarketModel) -> list[tuple[int, str]]:
-    """(quarter, detail) of every regime reform logged so far, scheduled or made in the lab."""
-    return [(e["quarter"], e["detail"]) for e in model.world.events.rows if e["kind"] == "reform"]
-
-
-def refresh_key(model: NPLMarketModel, every_q: int = 1) -> tuple[NPLMarketModel, int, int]:
-    """What a view depends on: the model, its quarter (rounded down to ``every_q``), reforms."""
-    return model, model.steps // every_q, len(reforms(model))
-
-
-def apply_reform(model: NPLMarketModel, preset: str) -> None:
-    """Put ``preset`` in force from the next quarter on, as a scheduled reform would (the same
-    ``apply_regime``); the reform is logged at the current quarter.
-
-    Raises:
-        ConfigError: ``preset`` is not a known regime preset.
-    """
-    apply_regime(model.world, preset, load_regime(preset), f"{preset} (reform now)")
-
-
-def format_lever(value: object) -> str:
-    """A regime field value as the law panel shows it."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, tuple):
-        return ", ".join(value) if value else "(none)"
-    return str(value)
-
-
+# ====================================================================== read-outs
 @dataclass(frozen=True)
 class Kpi:
     """One headline number of the current quarter."""
@@ -132,40 +60,34 @@ class Kpi:
     ok: bool = True
 
 
-def kpis(model: NPLMarketModel) -> list[Kpi]:
+def _pct(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{100 * x:.2f}%"
+
+
+def kpis(lab: PolicyLab) -> list[Kpi]:
     """NPL ratio, CAR, liquidity ratio, ABS outstanding and senior spread, with their limits."""
-    m, rules = model.metrics, model.prudential
-    car_required = rules.requirements(systemic=True)["total"]
-    frame = model.model_frame()
+    model = lab.market
+    assert model is not None
+    m = model.metrics
+    limits = lab.limits[-1]
+    frame = series.frames(model)[0]
     before = frame.iloc[-2] if len(frame) > 1 else frame.iloc[-1]
 
-    def change(column: str, scale: float, unit: str) -> str:
-        delta = (m[column] - before[column]) * scale
-        return "" if not math.isfinite(delta) else f"{delta:+.2f} {unit} on quarter"
+    def change(column: str) -> str:
+        delta = 100 * (m[column] - before[column])
+        return "" if not math.isfinite(delta) else f"; {delta:+.2f} pp on quarter"
 
-    def pct(x: float) -> str:
-        return "—" if not math.isfinite(x) else f"{100 * x:.2f}%"
+    def bounded(label: str, column: str, what: str, above_is_bad: bool) -> Kpi:
+        limit, value = limits[column], m[column]
+        breached = value > limit if above_is_bad else value < limit
+        note = f"{what} {_pct(limit)}" if math.isfinite(limit) else "no limit in force"
+        return Kpi(label, _pct(value), note + change(column), not breached)
 
     spread = m["senior_spread_bp"]
     return [
-        Kpi(
-            "NPL ratio",
-            pct(m["npl_ratio"]),
-            f"target ≤ {rules.npl_ratio_target:.0%}; {change('npl_ratio', 100, 'pp')}",
-            not m["npl_ratio"] > rules.npl_ratio_target,
-        ),
-        Kpi(
-            "CAR",
-            pct(m["car"]),
-            f"requirement {car_required:.1%}; {change('car', 100, 'pp')}",
-            not m["car"] < car_required,
-        ),
-        Kpi(
-            "Liquidity ratio",
-            pct(m["liquidity_ratio"]),
-            f"minimum {rules.liquidity_ratio_min:.0%}; {change('liquidity_ratio', 100, 'pp')}",
-            not m["liquidity_ratio"] < rules.liquidity_ratio_min,
-        ),
+        bounded("NPL ratio", "npl_ratio", "target ≤", True),
+        bounded("CAR", "car", "minimum", False),
+        bounded("Liquidity ratio", "liquidity_ratio", "minimum", False),
         Kpi(
             "ABS outstanding",
             f"CNY {m['abs_outstanding']:,.1f} bn",
@@ -179,461 +101,319 @@ def kpis(model: NPLMarketModel) -> list[Kpi]:
     ]
 
 
-# ====================================================================== figures
-def _new_figure(size: tuple[float, float], left: float, right: float, bottom: float) -> Figure:
-    """A figure with its own Agg canvas and fixed margins (constrained layout would double the
-    drawing time of these small figures)."""
-    fig = Figure(figsize=size, dpi=FIGURE_DPI)
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=0.9, wspace=0.3)
-    return fig
+def format_value(value: object) -> str:
+    """A regime field value as the law panel shows it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, tuple):
+        return ", ".join(value) if value else "(none)"
+    return str(value)
 
 
-def _wipe(fig: Figure) -> None:
-    """Remove a figure's data, keeping its axes, tick machinery and Agg renderer (with its
-    text-metrics cache): drawing into it again saves about a third of the time."""
-    for legend in list(fig.legends):
-        legend.remove()
-    for ax in fig.axes:
-        for artist in (*ax.lines, *ax.collections, *ax.patches, *ax.texts):
-            artist.remove()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        ax.relim()  # forget the old data limits
-        ax.set_prop_cycle(None)  # the same colours for the same series every time
+def law_rows(lab: PolicyLab) -> list[tuple[str, str, str]]:
+    """(field, value in force, the preset's value where it differs) for the key levers and every
+    other field in which the law in force differs from its preset."""
+    model = lab.market
+    assert model is not None
+    regime = model.regime
+    try:
+        preset: LegalRegime | None = load_regime(model.regime_name)
+    except ConfigError:
+        preset = None
+    shown = [f for f in LEVER_FIELDS if f in LegalRegime.model_fields]
+    shown += [
+        f
+        for f in LegalRegime.model_fields
+        if f not in shown and preset is not None and getattr(preset, f) != getattr(regime, f)
+    ]
+    rows = []
+    for name in shown:
+        now = getattr(regime, name)
+        before = getattr(preset, name) if preset is not None else now
+        rows.append((name, format_value(now), "" if before == now else format_value(before)))
+    return rows
 
 
-def chart_axes(
-    fig: Figure | None,
-    ncols: int = 1,
-    size: tuple[float, float] = FIGURE_SIZE,
-    right: float = 0.98,
-    twin: bool = False,
-    left: float = 0.11,
-    bottom: float = 0.15,
-) -> tuple[Figure, list[Axes]]:
-    """The axes of a one-row chart: ``fig`` wiped for drawing again when it has that layout,
-    else a new figure. ``twin`` adds a right-hand y axis to the first axes (returned last)."""
-    if fig is not None and len(fig.axes) == ncols + twin:
-        _wipe(fig)
-        return fig, list(fig.axes)
-    fig = _new_figure(size, left, right, bottom)
-    axes = list(fig.subplots(1, ncols, squeeze=False)[0])
-    if twin:
-        axes.append(axes[0].twinx())
-    return fig, axes
+def law_key(lab: PolicyLab) -> tuple:
+    """What the law panel shows, in short: the law in force, the reforms and which of them have
+    happened, whether the run is over."""
+    model = lab.market
+    assert model is not None
+    reforms = tuple(scheduled_reforms(model))
+    return (id(model), model.regime_name, reforms,
+            tuple(q <= model.quarter for q, _ in reforms),
+            model.quarter >= model.config.quarters)  # fmt: skip
 
 
-def _time_axis(ax: Axes, model: NPLMarketModel, marks: list[tuple[int, str]]) -> None:
-    """Quarter axis over the whole horizon, with a marker at every reform."""
-    ax.set_xlim(0, max(model.config.quarters, model.steps, 1))
-    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(5))
-    ax.set_xlabel("quarter", fontsize=8, labelpad=1)
-    ax.grid(alpha=0.3, linewidth=0.6)
-    ax.tick_params(labelsize=7)
-    for quarter, detail in marks:
-        ax.axvline(quarter, color=REFORM_COLOR, linestyle="--", linewidth=1.4)
-        ax.annotate(
-            "reform: " + detail.split(" ")[0],
-            xy=(quarter, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -3),
-            textcoords="offset points",
-            va="top",
-            fontsize=7,
-            color=REFORM_COLOR,
-        )
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    return buffer.getvalue()
-
-
-def balance_sheet_figure(
-    model: NPLMarketModel, bank: str | None = None, fig: Figure | None = None
-) -> Figure:
-    """Stacked assets (provisions below zero) and funding over time, of one bank or all."""
-    frame = model.bank_frame()
-    frame["abs_and_pipeline"] = frame["retained_abs"] + frame["pending_securitisation"]
-    frame["liquid_bonds"] = frame["gov_bonds"] + frame["policy_bonds"]
-    frame["other_securities"] = frame["placements"] + frame["investments"]
-    frame["deposits"] = frame["deposits_stable"] + frame["deposits_other"]
-    frame["wholesale"] = frame["interbank_borrowing"] + frame["slf"] + frame["mlf"]
-    frame["equity"] = frame["equity"] + frame["at1"] + frame["sub_debt"]
-    if bank is not None:
-        frame = frame[frame["bank"] == bank]
-    columns = [c for c, _ in ASSET_PARTS] + [c for c, _ in FUNDING_PARTS] + ["provisions"]
-    by_q = frame.groupby("quarter")[columns].sum() / 1e3
-    fig, (assets, funding) = chart_axes(fig, 2, (6.0, 3.6), bottom=0.25)
-    quarters = by_q.index.to_numpy()
-    assets.stackplot(
-        quarters,
-        *(by_q[c].to_numpy() for c, _ in ASSET_PARTS),
-        labels=[label for _, label in ASSET_PARTS],
-        alpha=0.85,
-    )
-    assets.fill_between(
-        quarters, -by_q["provisions"].to_numpy(), 0, color="0.45", label="provisions (−)"
-    )
-    funding.stackplot(
-        quarters,
-        *(by_q[c].to_numpy() for c, _ in FUNDING_PARTS),
-        labels=[label for _, label in FUNDING_PARTS],
-        colors=["#5dade2", "#f5b041", "#58d68d"],
-        alpha=0.85,
-    )
-    marks = reforms(model)
-    for ax, title in ((assets, "assets"), (funding, "liabilities & equity")):
-        _time_axis(ax, model, marks)
-        ax.set_title(f"{bank or 'all banks'}: {title}", fontsize=9)
-    assets.set_ylabel("CNY trn", fontsize=8)
-    handles, labels = assets.get_legend_handles_labels()
-    more_handles, more_labels = funding.get_legend_handles_labels()
-    fig.legend(
-        handles + more_handles, labels + more_labels, loc="lower center", ncol=5, fontsize=6,
-        frameon=False,
-    )  # fmt: skip
-    return fig
-
-
-def bank_ratios_figure(model: NPLMarketModel, fig: Figure | None = None) -> Figure:
-    """NPL ratio and CAR of each bank, with the supervisory target and minimum."""
-    frame = model.bank_frame()
-    fig, (npl, car) = chart_axes(fig, 2)
-    for name, rows in frame.groupby("bank", sort=False):
-        npl.plot(rows["quarter"], 100 * rows["npl_ratio"], label=name, linewidth=1.4)
-        car.plot(rows["quarter"], 100 * rows["car"], label=name, linewidth=1.4)
-    rules = model.prudential
-    npl.axhline(100 * rules.npl_ratio_target, color="0.3", linestyle=":", label="target")
-    car.axhline(
-        100 * rules.requirements(systemic=True)["total"], color="0.3", linestyle=":",
-        label="requirement",
-    )  # fmt: skip
-    marks = reforms(model)
-    for ax, title in ((npl, "NPL ratio, % of loans"), (car, "capital adequacy ratio, % of RWA")):
-        _time_axis(ax, model, marks)
-        ax.set_title(title, fontsize=9)
-    npl.set_ylabel("%", fontsize=8)
-    npl.legend(fontsize=6, loc="upper right", framealpha=0.8)
-    return fig
-
-
-def disposal_figure(model: NPLMarketModel, fig: Figure | None = None) -> Figure:
-    """NPL face leaving the banks each quarter, by disposal channel (stacked)."""
-    frame = model.bank_frame()
-    by_q = frame.groupby("quarter")[[c for c, _ in DISPOSAL_CHANNELS]].sum()
-    by_q = by_q[by_q.index > 0]
-    fig, (ax,) = chart_axes(fig)
-    # stacked steps, one polygon per channel: 40 quarters x 5 channels of bars draw 5x slower
-    ax.stackplot(
-        by_q.index.to_numpy(),
-        *(by_q[column].to_numpy() for column, _ in DISPOSAL_CHANNELS),
-        labels=[label for _, label in DISPOSAL_CHANNELS],
-        step="mid",
-        alpha=0.9,
-    )
-    _time_axis(ax, model, reforms(model))
-    ax.set_title("NPL disposal by channel, all banks", fontsize=9)
-    ax.set_ylabel("CNY bn per quarter", fontsize=8)
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
-    return fig
-
-
-def has_secondary_market(model: NPLMarketModel) -> bool:
-    """Whether the model has produced any bid-ask or turnover observation yet."""
-    frame = model.model_frame()
-    observed = frame[["bid_ask_bp", "turnover"]].to_numpy(dtype=float)
-    return bool(np.isfinite(observed).any())
-
-
-def abs_market_figure(model: NPLMarketModel, fig: Figure | None = None) -> Figure:
-    """ABS issued (bars) and outstanding (line) with the senior spread (right axis); below, once
-    the secondary market exists, its quoted bid-ask spread and turnover."""
-    frame = model.model_frame()
-    secondary = has_secondary_market(model)
-    if fig is not None and len(fig.axes) == (4 if secondary else 2):
-        _wipe(fig)
-        axes = fig.axes
-    elif secondary:
-        fig = _new_figure((6.0, 4.6), left=0.11, right=0.88, bottom=0.1)
-        grid = fig.add_gridspec(2, 2, height_ratios=(1.5, 1.0), hspace=0.6)
-        primary = fig.add_subplot(grid[0, :])
-        axes = [primary, primary.twinx(), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]
-    else:
-        fig, axes = chart_axes(None, size=(6.0, 3.0), right=0.88, twin=True)
-    ax, spread = axes[0], axes[1]
-    marks = reforms(model)
-    ax.vlines(frame["quarter"], 0, frame["abs_issued"], color="#85c1e9", lw=4, label="issued")
-    ax.plot(frame["quarter"], frame["abs_outstanding"], color="#1f618d", label="outstanding")
-    ax.set_ylabel("CNY bn", fontsize=8)
-    spread.plot(
-        frame["quarter"], frame["senior_spread_bp"], color="#d35400", marker=".", label="spread"
-    )
-    spread.set_ylabel("senior spread, bp", fontsize=8)
-    spread.tick_params(labelsize=7)
-    _time_axis(ax, model, marks)
-    ax.set_title("ABS primary market", fontsize=9)
-    lines, labels = ax.get_legend_handles_labels()
-    more_lines, more_labels = spread.get_legend_handles_labels()
-    ax.legend(lines + more_lines, labels + more_labels, fontsize=7, loc="upper left")
-    if secondary:
-        bid_ask, turnover = axes[2], axes[3]
-        bid_ask.plot(frame["quarter"], frame["bid_ask_bp"], color="#7d3c98", marker=".")
-        bid_ask.set_title("secondary market: bid-ask spread, bp", fontsize=8)
-        turnover.plot(frame["quarter"], 100 * frame["turnover"], color="#117a65", marker=".")
-        turnover.set_title("turnover, % of outstanding a quarter", fontsize=8)
-        for small in (bid_ask, turnover):
-            _time_axis(small, model, marks)
-    return fig
-
-
-def holdings_graph(model: NPLMarketModel) -> nx.DiGraph:
-    """Who holds what: originators → live SPVs (pool face) → holder groups (tranche notional),
-    and banks → AMCs (NPL face sold in auctions so far). Edge weights in CNY bn."""
-    graph = nx.DiGraph()
-    for bank in model.banks:
-        graph.add_node(bank.name, layer=0, kind="bank")
-    sold: dict[tuple[str, str], float] = defaultdict(float)
-    for trade in model.blotter.rows:
-        if trade["market"] == "amc_auction":
-            sold[trade["seller"], trade["buyer"]] += trade["face"]
-    for (seller, buyer), face in sold.items():
-        graph.add_node(buyer, layer=1, kind="amc")
-        graph.add_edge(seller, buyer, weight=face)
-    live = [spv for spv in model.spvs if spv.state == LIVE][-NETWORK_MAX_SPVS:]
-    for spv in live:
-        graph.add_node(spv.name, layer=2, kind="spv")
-        origin = spv.originator.name
-        if origin not in graph:
-            graph.add_node(origin, layer=1, kind="amc")
-        graph.add_edge(origin, spv.name, weight=spv.pool.face)
-        for tranche, owners in spv.holders.items():
-            for account, notional in owners.items():
-                if notional <= 1e-9:
-                    continue
-                group = _holder_group(model, account)
-                graph.add_node(group, layer=3, kind="holder")
-                previous = graph.get_edge_data(spv.name, group, {"weight": 0.0})["weight"]
-                graph.add_edge(spv.name, group, weight=previous + notional, tranche=tranche)
-    graph.graph["spvs_hidden"] = sum(spv.state == LIVE for spv in model.spvs) - len(live)
-    return graph
-
-
-def _holder_group(model: NPLMarketModel, account: int) -> str:
-    investor = next((i for i in model.investors if i.account == account), None)
-    if investor is not None:
-        return investor.spec.investor_class.replace("_", " ")
-    if any(o.account == account for o in (*model.banks, *model.amcs)):
-        return "originator (retained)"
-    if account == model.underwriter.account:
-        return "underwriter"
-    return model.ledger.names[account]
-
-
-NODE_COLORS = {"bank": "#1f618d", "amc": "#7d3c98", "spv": "#d35400", "holder": "#117a65"}
-
-
-def network_figure(model: NPLMarketModel, fig: Figure | None = None) -> Figure:
-    """The holdings graph in four columns: banks, AMCs, SPVs, holders."""
-    graph = holdings_graph(model)
-    fig, (ax,) = chart_axes(fig, size=(6.0, 3.6), left=0.01, right=0.99)
-    ax.set_axis_off()
-    hidden = graph.graph["spvs_hidden"]
-    title = "who holds what: banks → AMCs / SPVs → investors"
-    ax.set_title(title + (f" (+{hidden} older live deals)" if hidden else ""), fontsize=9)
-    if graph.number_of_edges() == 0:
-        ax.text(0.5, 0.5, "no sales or deals yet", ha="center", va="center", fontsize=9)
-        return fig
-    pos = nx.multipartite_layout(graph, subset_key="layer")
-    weights = np.array([w for _, _, w in graph.edges(data="weight")], dtype=float)
-    widths = 0.4 + 4.0 * np.sqrt(weights / weights.max())
-    segments = [(pos[u], pos[v]) for u, v in graph.edges()]
-    ax.add_collection(LineCollection(segments, linewidths=widths, colors="0.6", alpha=0.6))
-    nodes = list(graph.nodes)
-    xy = np.array([pos[n] for n in nodes])
-    colors = [NODE_COLORS[graph.nodes[n]["kind"]] for n in nodes]
-    ax.scatter(xy[:, 0], xy[:, 1], s=40, c=colors, zorder=3)
-    for name, (x, y) in zip(nodes, xy, strict=True):
-        kind = graph.nodes[name]["kind"]
-        if kind == "spv" and len(nodes) > 30:
-            continue  # many deals: the SPV column speaks for itself
-        ax.annotate(
-            name, (x, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=6
-        )
-    ax.set_xlim(xy[:, 0].min() - 0.05, xy[:, 0].max() + 0.4)
-    ax.set_ylim(xy[:, 1].min() - 0.08, xy[:, 1].max() + 0.08)
-    return fig
-
-
-def deals_table(model: NPLMarketModel, limit: int = 50) -> pd.DataFrame:
+def deals_table(lab: PolicyLab, limit: int = 200) -> pd.DataFrame:
     """The most recent deals, newest first, rounded for reading."""
+    model = lab.market
+    assert model is not None
     frame = model.deal_frame()
+    if frame.empty:
+        return pd.DataFrame(columns=[label for label, _ in DEAL_COLUMNS.values()])
     frame["senior_share"] = (
         100 * frame["senior_size"] / frame["issued_total"].where(frame["issued_total"] > 0)
     )
-    table = frame[list(DEAL_COLUMNS)].rename(columns=DEAL_COLUMNS).iloc[::-1].head(limit)
-    return table.round(2).reset_index(drop=True)
+    present = [c for c in DEAL_COLUMNS if c in frame]
+    table = frame[present].iloc[::-1].head(limit).reset_index(drop=True)
+    for column in present:
+        digits = DEAL_COLUMNS[column][1]
+        if digits is not None:
+            table[column] = table[column].astype(float).round(digits)
+    return table.rename(columns={c: DEAL_COLUMNS[c][0] for c in present})
 
 
 # ====================================================================== components
 @solara.component
-def FigureView(
-    draw: Callable[[Figure | None], Figure], key: object, name: str, max_height_px: int = 360
-) -> None:
-    """A chart as a PNG image, drawn again (into the same figure) only when ``key`` changes.
-
-    The image fills the width of its cell but never grows taller than ``max_height_px``, so a view
-    stays inside its cell of Mesa's grid whatever the window size.
-    """
-    figure = solara.use_memo(lambda: [None], [])  # this view's figure, kept between renders
-
-    def render() -> bytes:
-        figure[0] = draw(figure[0])
-        return figure_png(figure[0])
-
-    png = solara.use_memo(render, [key])
-    widgets.Image(
-        value=png,
-        format="png",
-        layout={"width": "100%", "max_height": f"{max_height_px}px", "object_fit": "contain"},
-        _dom_classes=["nplsim-figure", f"nplsim-{name}"],
-    )
-
-
-@solara.component
-def KpiCards(model: NPLMarketModel) -> None:
+def KpiCards(lab: PolicyLab, tick: int = 0) -> None:
     """Headline numbers of the current quarter; red where a supervisory limit is breached."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    with solara.Column(gap="6px", classes=["nplsim-kpis"]):
-        solara.Text(
-            f"Quarter {model.quarter} of {model.config.quarters} · {model.config.name}",
-            style={"font-weight": "600"},
-            classes=["nplsim-quarter"],
-        )
-        with solara.Row(gap="6px", style={"flex-wrap": "wrap"}):
-            for kpi in kpis(model):
-                card = solara.Card(margin=0, style={"min-width": "150px", "flex": "1 1 150px"})
-                with card, solara.Column(gap="0px"):
-                    solara.Text(kpi.label, style={"font-size": "12px", "color": "#555"})
-                    solara.Text(
-                        kpi.value,
-                        style={
-                            "font-size": "20px",
-                            "font-weight": "600",
-                            "color": "#1e8449" if kpi.ok else REFORM_COLOR,
-                        },
-                        classes=["nplsim-kpi-value"],
-                    )
-                    solara.Text(kpi.note, style={"font-size": "11px", "color": "#777"})
+    with solara.Row(gap="8px", style={"flex-wrap": "wrap"}, classes=["nplsim-kpis"]):
+        for kpi in kpis(lab):
+            card = solara.Card(
+                margin=0,
+                classes=["nplsim-kpi"],
+                style={"min-width": "150px", "flex": "1 1 150px"},
+            )
+            with card, solara.Column(gap="0px"):
+                solara.Text(
+                    kpi.label,
+                    classes=["nplsim-kpi-label", "nplsim-muted"],
+                    style={"font-size": "13px"},
+                )
+                solara.Text(
+                    kpi.value,
+                    style={"font-size": "20px", "font-weight": "600"},
+                    classes=["nplsim-kpi-value", "nplsim-ok" if kpi.ok else "nplsim-bad"],
+                )
+                solara.Text(
+                    kpi.note,
+                    classes=["nplsim-kpi-note", "nplsim-muted"],
+                    style={"font-size": "12px"},
+                )
 
 
 @solara.component
-def LawPanel(model: NPLMarketModel, on_reform: Callable[[], None] = force_update) -> None:
-    """The regime in force, its key levers, and the "reform now" control with its history."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
+def LawPanel(
+    lab: PolicyLab, on_reform: Callable[[], None] = force_update, state: object = None
+) -> None:
+    """The law in force: its key levers and every field that differs from its preset, with the
+    preset's value; the "Reform now" control and the run's reforms. ``state`` (see
+    :func:`law_key`) changes when any of that does: the panel is drawn again only then."""
+    model = lab.market
+    assert model is not None
     presets = list_presets()
     others = [p for p in presets if p != model.regime_name] or presets
     default = DEFAULT_REFORM if DEFAULT_REFORM in others else others[0]
     choice, set_choice = solara.use_state(default)
+    choice = choice if choice in others else default  # not the law already in force
+    at_horizon = model.quarter >= model.config.quarters
 
     def reform() -> None:
-        apply_reform(model, choice)
+        lab.reform_now(choice)
         on_reform()
 
-    overridden = model.config.regime_overrides and model.regime is model.initial_regime
-    custom = " + overrides" if overridden else ""
-    with solara.Column(gap="4px", classes=["nplsim-law"]):
+    changed = [row for row in law_rows(lab) if row[2]]
+    note = f" ({len(changed)} field{'s' * (len(changed) != 1)} changed)" if changed else ""
+    with solara.Card(margin=0, classes=["nplsim-card", "nplsim-law"]):
         solara.Text(
-            f"Regime in force: {model.regime_name}{custom}",
-            style={"font-weight": "600"},
+            f"Law in force: {model.regime_name}{note}",
             classes=["nplsim-regime-name"],
+            style={"font-weight": "600"},
         )
-        for field, label in REGIME_LEVERS:
-            solara.Text(
-                f"{label}: {format_lever(getattr(model.regime, field))}",
-                style={"font-size": "12px"},
-                classes=["nplsim-lever", f"nplsim-lever-{field}"],
+        with solara.Div(classes=["nplsim-law-grid"]):
+            for name, now, before in law_rows(lab):
+                text = f"{name.replace('_', ' ')}: {now}"
+                solara.Text(
+                    text + (f" (preset {before})" if before else ""),
+                    classes=["nplsim-lever", f"nplsim-lever-{name}"]
+                    + (["nplsim-lever-changed"] if before else []),
+                    style={"font-size": "13px", "font-weight": "600" if before else "normal"},
+                )
+        with solara.Row(gap="8px", style={"align-items": "center", "flex-wrap": "wrap"}):
+            solara.Select(
+                "Reform to",
+                values=presets,
+                value=choice,
+                on_value=set_choice,
+                style={"max-width": "260px"},
             )
-        with solara.Row(gap="8px", style={"align-items": "center"}):
-            solara.Select("Reform to", values=presets, value=choice, on_value=set_choice)
             solara.Button(
-                "Reform now", color="warning", on_click=reform, classes=["nplsim-reform-now"]
+                "Reform now",
+                color="warning",
+                on_click=reform,
+                disabled=at_horizon,
+                classes=["nplsim-reform-now"],
             )
-        for quarter, detail in reforms(model):
             solara.Text(
-                f"reform at quarter {quarter}: {detail}",
-                style={"font-size": "12px", "color": REFORM_COLOR},
+                "takes effect next quarter", classes=["nplsim-muted"], style={"font-size": "12px"}
+            )
+        for quarter, law in scheduled_reforms(model):
+            when = "scheduled for" if quarter > model.quarter else "at"
+            solara.Text(
+                f"reform {when} quarter {quarter}: {law}",
                 classes=["nplsim-reform-log"],
+                style={"font-size": "13px"},
             )
 
 
 @solara.component
-def BalanceSheetView(model: NPLMarketModel) -> None:
-    """Balance-sheet composition over time, for all banks or one chosen bank."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    names = ["all banks"] + [bank.name for bank in model.banks]
-    bank, set_bank = solara.use_state("all banks")
-    solara.Select("Bank", values=names, value=bank, on_value=set_bank)
-    chosen = None if bank == "all banks" else bank
-    FigureView(
-        lambda fig: balance_sheet_figure(model, chosen, fig),
-        (refresh_key(model), chosen),
-        "balance-sheet",
-        max_height_px=300,
+def ChartGrid(lab: PolicyLab, names: list[str], tick: int = 0) -> None:
+    """Charts in a grid of cards: two columns where the page is wide enough, else one."""
+    with solara.Div(classes=["nplsim-grid"]):
+        for name in names:
+            ChartCard(CHARTS[name], lab, tick=tick)
+
+
+@solara.component
+def OverviewTab(lab: PolicyLab, tick: int = 0) -> None:
+    """Headline numbers, the main charts and the law."""
+    KpiCards(lab, tick=tick)
+    ChartGrid(lab, ["npl-ratio", "car", "disposal", "abs-market"], tick=tick)
+    LawPanel(lab, state=law_key(lab))
+
+
+@solara.component
+def BanksTab(lab: PolicyLab, tick: int = 0) -> None:
+    """Balance sheets (all banks or one) and the banks' ratios."""
+    model = lab.market
+    assert model is not None
+    names = [series.ALL_BANKS] + [bank.name for bank in model.banks]
+    bank, set_bank = solara.use_state(series.ALL_BANKS)
+    chosen = None if bank == series.ALL_BANKS else bank
+    solara.Select(
+        "Balance sheet of",
+        values=names,
+        value=bank,
+        on_value=set_bank,
+        style={"max-width": "320px"},
     )
+    with solara.Div(classes=["nplsim-grid"]):
+        for name, parts in (("assets", series.ASSET_PARTS), ("funding", series.FUNDING_PARTS)):
+            definition = CHARTS[name]
+            one = series.ChartDef(
+                name,
+                f"{definition.title}: {bank}",
+                definition.unit,
+                "area",
+                lambda m, p=parts: series.bank_sums(m, p, chosen),
+                fmt=definition.fmt,
+            )
+            ChartCard(one, lab, key_extra=bank, tick=tick)
+        for name in ("liquidity", "provision-coverage"):
+            ChartCard(CHARTS[name], lab, tick=tick)
 
 
 @solara.component
-def BankRatiosView(model: NPLMarketModel) -> None:
-    """NPL ratio and CAR per bank."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    FigureView(lambda fig: bank_ratios_figure(model, fig), refresh_key(model), "bank-ratios")
-
-
-@solara.component
-def DisposalView(model: NPLMarketModel) -> None:
-    """NPL disposal flows by channel."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    FigureView(lambda fig: disposal_figure(model, fig), refresh_key(model), "disposal")
-
-
-@solara.component
-def AbsMarketView(model: NPLMarketModel) -> None:
-    """Primary ABS market; the secondary market's bid-ask and turnover once it exists."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    FigureView(lambda fig: abs_market_figure(model, fig), refresh_key(model), "abs-market")
-    if not has_secondary_market(model):
+def AbsTab(lab: PolicyLab, tick: int = 0) -> None:
+    """The ABS primary and secondary markets and the deals."""
+    model = lab.market
+    assert model is not None
+    secondary = series.columns_with_data(model, series.SECONDARY_COLUMNS)
+    names = ["abs-market", "senior-spread"] + (["bid-ask", "turnover"] if secondary else [])
+    ChartGrid(lab, names, tick=tick)
+    if not secondary:
         solara.Info(
             "No secondary market yet: bid-ask spread and turnover appear once tranches trade.",
             dense=True,
             classes=["nplsim-no-secondary"],
         )
+    DealsTable(lab, tick=tick)
 
 
 @solara.component
-def DealsView(model: NPLMarketModel) -> None:
-    """A table of the deals issued so far (newest first)."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    table = solara.use_memo(lambda: deals_table(model), [refresh_key(model)])
-    solara.Text(
-        f"{len(model.desk.deal_rows)} deal{'' if len(model.desk.deal_rows) == 1 else 's'} issued",
-        style={"font-weight": "600"},
-        classes=["nplsim-deal-count"],
-    )
-    if len(table):
-        solara.DataFrame(table, items_per_page=8, scrollable=True)
-    else:
-        solara.Text("No deal issued yet.", classes=["nplsim-no-deals"])
+def DealsTable(lab: PolicyLab, tick: int = 0) -> None:
+    """The deals issued so far, newest first, in pages of ten."""
+    model = lab.market
+    assert model is not None
+    table = deals_table(lab)
+    count = len(model.desk.deal_rows)
+    with solara.Card(margin=0, classes=["nplsim-card", "nplsim-deals"]), solara.Column(gap="4px"):
+        solara.Text(
+            f"{count} deal{'' if count == 1 else 's'} issued",
+            style={"font-weight": "600"},
+            classes=["nplsim-deal-count"],
+        )
+        if not len(table):
+            solara.Text("No deal issued yet.", classes=["nplsim-no-deals"])
+            return
+        headers = [
+            {"text": c, "value": c, "align": "start" if table[c].dtype == object else "end"}
+            for c in table.columns
+        ]
+        items = table.astype(object).where(table.notna(), "—").to_dict("records")
+        rv.DataTable(
+            headers=headers,
+            items=items,
+            items_per_page=DEALS_PER_PAGE,
+            dense=True,
+            footer_props={"items-per-page-options": [DEALS_PER_PAGE]},
+            class_="nplsim-deals-table",
+        )
 
 
 @solara.component
-def NetworkView(model: NPLMarketModel) -> None:
+def HoldingsTab(lab: PolicyLab, tick: int = 0) -> None:
     """Who holds what; redrawn every few quarters and at every reform."""
-    update_counter.get()  # re-rendered by Mesa's force_update (Step, Play, a reform)
-    FigureView(
-        lambda fig: network_figure(model, fig), refresh_key(model, NETWORK_EVERY_Q), "network"
+    model = lab.market
+    assert model is not None
+    key = (id(model), model.quarter // NETWORK_EVERY_Q, len(model.config.events))
+    pngs = solara.use_memo(
+        lambda: [figure_bytes(network_figure(model, dark), dpi=110) for dark in (False, True)],
+        [key],
     )
+    with solara.Card(margin=0, classes=["nplsim-card"]):
+        for png, theme_name in zip(pngs, ("light", "dark"), strict=True):
+            widgets.Image(
+                value=png,
+                format="png",
+                layout={"width": "100%", "max_width": "990px", "height": "auto"},
+                _dom_classes=["nplsim-figure", "nplsim-network", f"nplsim-{theme_name}-only"],
+            )
+
+
+@solara.component
+def PowerTab(lab: PolicyLab, tick: int = 0) -> None:
+    """The power plants: coal price, route costs and shares, capex finance, defaults, NPLs."""
+    model = lab.market
+    assert model is not None
+    solara.Text(
+        f"{len(model.plants)} power plants; financing is chosen once a year.",
+        classes=["nplsim-power-note"],
+    )
+    ChartGrid(lab, list(series.POWER_CHARTS), tick=tick)
+
+
+@solara.component
+def IndicatorsTab(lab: PolicyLab, tick: int = 0) -> None:
+    """Any output column over time: of the system (``model.parquet``) or by bank."""
+    model = lab.market
+    assert model is not None
+    model_frame, bank_frame = series.frames(model)
+    system = series.numeric_columns(model_frame)
+    by_bank = [f"{c} (by bank)" for c in series.numeric_columns(bank_frame) if c != "bank"]
+    choice, set_choice = solara.use_state(system[0])
+    if choice not in system + by_bank:
+        choice = system[0]
+    solara.Select(
+        "Indicator",
+        values=system + by_bank,
+        value=choice,
+        on_value=set_choice,
+        style={"max-width": "420px"},
+    )
+    per_bank = choice.endswith(" (by bank)")
+    column = choice.removesuffix(" (by bank)")
+    ChartCard(series.indicator_chart(column, per_bank), lab, key_extra=choice, tick=tick)
+
+
+TABS: list[tuple[str, Callable[[PolicyLab], bool], Callable[..., object]]] = [
+    ("Overview", lambda lab: True, OverviewTab),
+    ("Banks", lambda lab: True, BanksTab),
+    ("ABS market & deals", lambda lab: True, AbsTab),
+    ("Holdings", lambda lab: True, HoldingsTab),
+    ("Power", lambda lab: bool(lab.market.plants), PowerTab),
+    ("Indicators", lambda lab: True, IndicatorsTab),
+]
