@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from nplsim.agents.originator import Originator
+from nplsim.agents.originator import Originator, SelectionIncentives
 from nplsim.market.loans import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from nplsim.agents.world import World
+    from nplsim.market.regime import LegalRegime
     from nplsim.market.scenario import AMCSpec
 
 CASH_FLOOR = 0.0  # AMCs hold no idle cash beyond what they need: surplus repays funding
@@ -27,6 +28,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
     """An AMC's balance sheet: cash + NPLs at cost = funding debt + AMC bonds + equity (CNY bn)."""
 
     originator_kind = "amc"  # as the law names originators (regime ``originators_allowed``)
+    is_amc = True  # an asset management company in law (the bulk-transfer rule)
 
     def __init__(self, model: mesa.Model, world: World, spec: AMCSpec, account: int):
         super().__init__(model)
@@ -36,6 +38,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
         self.account = account
         self.workout_skill = spec.workout_skill
         self.cost_per_recovered = spec.cost_per_recovered
+        self.discount_rate = world.scenario.amc_discount_rate
         self.funding_debt = 0.0
         self.bonds_by_bank: dict[int, float] = {}
         self.equity = 0.0
@@ -80,6 +83,10 @@ class AssetManagementCompany(Originator, mesa.Agent):
         return self.cash + max(self.spec.funding_capacity_cny_bn - self.funding_debt, 0.0)
 
     # ------------------------------------------------------------------ behaviour
+    def may_bid(self, regime: LegalRegime) -> bool:
+        """The national AMCs may always buy NPLs from banks."""
+        return True
+
     def open_books(self) -> None:
         """The opening balance sheet: the state pays in the AMC's equity."""
         self.equity = self.spec.equity_cny_bn
@@ -106,7 +113,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
     def valuation(self, idx: np.ndarray, disclosure: float | None = None) -> np.ndarray:
         """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
         world, config = self.world, self.world.scenario
-        discount_q = (1.0 + config.amc_discount_rate) ** -0.25
+        discount_q = (1.0 + self.discount_rate) ** -0.25
         table = workout_value_table(
             p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
@@ -148,14 +155,50 @@ class AssetManagementCompany(Originator, mesa.Agent):
         """Its workout value as investors would see it (the disclosed share of what it knows)."""
         return self.valuation(idx)
 
+    @property
+    def capital_cushion(self) -> float:
+        """Equity over assets: the AMC is distressed when it falls below zero."""
+        assets = self.cash + self.npl_book + self.pending_securitisation + self.retained_abs
+        return self.equity / assets if assets > 0 else 0.0
+
+    def informed_value(self, idx: np.ndarray) -> np.ndarray:
+        """What keeping the loans is worth to the AMC, which knows its borrowers."""
+        return self.valuation(idx, disclosure=1.0)
+
+    def selection_incentives(self, idx: np.ndarray) -> SelectionIncentives:
+        """The terms of the AMC's choice of loans for a deal, per unit of disclosed value (it is
+        under no regulatory pressure: only the transfer costs add to the deal's terms)."""
+        deal = self.deal_economics(idx)
+        public = np.maximum(deal.public_value, 1e-300)
+        informed = np.maximum(deal.informed_value, 1e-300)
+        return SelectionIncentives(
+            price_ratio=deal.price_ratio,
+            retained_share=deal.retained_share,
+            servicing_share=deal.servicing_share,
+            hold_ratio=self.informed_value(idx) / informed,
+            other_gain=-deal.variable_cost / public,
+            alternative=np.full(idx.shape, -np.inf),
+            public_value=deal.public_value,
+        )
+
     def securitisation_candidates(self) -> np.ndarray:
-        """NPLs it would rather securitise than work out: those whose expected deal value (its
-        learned ratio times the investors' view) beats its own informed workout value."""
-        idx = self.world.loans.npls_of(self.account)
+        """NPLs it would rather securitise than work out, up to the largest pool (oldest first):
+        those a deal pays more for (``deal_economics``) than its own informed workout value, and
+        none unless their gain covers a deal's fixed costs."""
+        world = self.world
+        idx = world.loans.npls_of(self.account)
         if idx.size == 0:
             return idx
-        informed = self.valuation(idx, disclosure=1.0)
-        return idx[self.sec_price_belief * self.market_view(idx) > informed]
+        gain = self.deal_economics(idx).value - self.informed_value(idx)
+        chosen = idx[gain > 0.0]
+        gain = gain[gain > 0.0]
+        order = np.argsort(world.loans.default_q[chosen], kind="stable")
+        chosen, gain = chosen[order], gain[order]
+        face = world.loans.principal[chosen]  # filled to the cap at loans' midpoints
+        keep = np.cumsum(face) - face / 2 <= world.scenario.securitisation.max_pool_cny_bn
+        if gain[keep].sum() <= world.scenario.securitisation.fixed_cost_cny_bn:
+            return chosen[:0]
+        return np.sort(chosen[keep])
 
     def pay_coupons(self) -> dict[int, float]:
         """Interest on funding debt (to the capital market) and on AMC bonds (to the banks);

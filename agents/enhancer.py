@@ -1,10 +1,12 @@
 """CreditEnhancer: sells guarantees on senior tranches (the guarantee relationship).
 
-A guarantor writes guarantees for a fee priced off the expected loss it covers, up to a multiple of
-its capital; it pays claims out of its capital and, if a claim exceeds what it has, defaults —
-voiding every guarantee it wrote (counterparty risk). A state-backed scheme (GACS-style, facts:
-gacs) is a guarantor that cannot default, offered only where the regime has one. What a guarantee is
-worth to investors scales with the regime's ``guarantee_enforceability``.
+A guarantor writes guarantees for a fee priced off the expected and unexpected loss it covers, up
+to a multiple of its capital; the underwriter buys a guarantee only where the larger senior it
+allows raises more than the fee costs. A guarantor pays claims out of its capital and, if a claim
+exceeds what it has, defaults — voiding every guarantee it wrote (counterparty risk). A
+state-backed scheme (GACS-style, facts: gacs) is a guarantor that cannot default, offered only
+where the regime has one. What a guarantee is worth to investors scales with the regime's
+``guarantee_enforceability``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import mesa
+
+from nplsim.market.pricing import ClaimRisk, risk_premium
 
 if TYPE_CHECKING:
     from nplsim.agents.world import World
@@ -61,11 +65,12 @@ class CreditEnhancer(mesa.Agent):
             return float("inf")
         return max(self.max_leverage * self.capital - sum(self.exposure.values()), 0.0)
 
-    def fee_rate(self, expected_loss_rate: float) -> float:
-        """Annual fee per unit guaranteed: expected loss times the markup (state: regime fee)."""
+    def fee_rate(self, covered: ClaimRisk, years: float) -> float:
+        """Annual fee per unit guaranteed: the markup on the expected- and unexpected-loss
+        premium of the losses it covers over ``years`` (the state scheme: the regime's fee)."""
         if self.state_backed:
             return self.world.regime.state_guarantee_fee_bp / 1e4
-        return self.fee_markup * expected_loss_rate
+        return self.fee_markup * sum(risk_premium(covered, years))
 
     def write(self, deal: int, senior_balance: float) -> None:
         """Guarantee a deal's senior tranche."""

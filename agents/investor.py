@@ -3,8 +3,10 @@
 Investors of several classes — bank treasuries, insurers, mutual funds, qualified foreign investors,
 distressed-debt funds, and retail where the regime allows — bid for the tranches their mandate
 permits. Each asks for a yield of risk-free + expected loss + unexpected-loss premium + legal-risk
-premium + information premium + liquidity premium, and holds what it is allotted, receiving the
-SPV's payments through the ledger.
+premium + information premium + liquidity premium (priced by the underwriter from the investor
+community's view of the pool and its originator, ``nplsim.economy.investor_view``), bids the share
+of its cash it puts into one issue, and holds what it is allotted, receiving the SPV's payments
+through the ledger.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ RATING_FLOOR: dict[str, str] = {
 }
 RATING_ORDER = ("AAA", "AA", "A", "BBB", "BB", "unrated")
 CONCENTRATION_LIMIT = 0.4  # largest share of one tranche a single investor takes (assumption)
+# Share of a receivables issue each eligible investor bids for, cash allowing (assumption; the
+# power sector's book sizes demand by the issue, not by investors' cash).
+RECEIVABLES_ISSUE_SHARE = 0.15
 
 
 class Investor(SecuritiesAccount, mesa.Agent):
@@ -77,8 +82,12 @@ class Investor(SecuritiesAccount, mesa.Agent):
         return self.spec.liquidity_premium_bp / 1e4 * share
 
     def bid_quantity(self, size: float) -> float:
-        """How much of a tranche of ``size`` it bids for: its usual share of a new issue, within
-        its concentration limit and its cash. The investor base scales with the market, so depth
-        is a matter of how many classes the regime admits, not of the deal's size."""
-        share = min(self.spec.appetite, CONCENTRATION_LIMIT)
-        return max(0.0, min(share * size, self.cash))
+        """How much of a tranche of ``size`` it bids for: its usual share of its cash for one new
+        issue, within its concentration limit. Demand is what investors' balance sheets allow, so
+        the bid-to-cover falls as deals grow and as investors' cash is spent."""
+        return max(0.0, min(self.spec.appetite * self.cash, CONCENTRATION_LIMIT * size))
+
+    def receivables_bid_quantity(self, size: float) -> float:
+        """How much of a receivables issue of ``size`` it bids for: a fixed share of the issue,
+        within its cash."""
+        return max(0.0, min(RECEIVABLES_ISSUE_SHARE * size, self.cash))

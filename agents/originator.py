@@ -10,7 +10,50 @@ loss reaches their equity (``_book_pnl``) and how the closing difference is book
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
+
+from nplsim.market.disposal import DealEconomics
+from nplsim.market.loans import expected_workout_value, workout_value_table
+from nplsim.market.pricing import RISK_WEIGHTS
+
+# facts: npl-abs-2016-deals: the subordinated tranche was 19-33% of issuance, the senior the rest
+# (rated AAA). A first-loss retention of r of the issue therefore bears about r / SUB_SHARE of the
+# pool's shortfalls, and a vertical slice carries the senior's and the sub's weights in proportion.
+SUB_SHARE_OF_ISSUE = 0.25
+RETAINED_WEIGHT = {
+    "first_loss": RISK_WEIGHTS["unrated"],
+    "vertical": (1.0 - SUB_SHARE_OF_ISSUE) * RISK_WEIGHTS["AAA"]
+    + SUB_SHARE_OF_ISSUE * RISK_WEIGHTS["unrated"],
+}
+
+
+@dataclass(frozen=True)
+class SelectionIncentives:
+    """What drives an originator's choice of loans for a deal, per unit of each loan's disclosed
+    value (investors use it to form their rational expectation of the pool,
+    ``nplsim.market.learning``).
+
+    Attributes:
+        price_ratio, retained_share, servicing_share: as in ``DealEconomics``.
+        hold_ratio: the originator's value of keeping each loan per unit of investors' value of
+            it at its real quality.
+        other_gain: capital relief and NPL-ratio gains less transfer costs, per unit of
+            disclosed value.
+        alternative: what the best other disposal channel pays (with its own capital and NPL
+            gains), per unit of disclosed value (``-inf`` where there is none).
+        public_value: investors' disclosed value of each loan.
+    """
+
+    price_ratio: float
+    retained_share: float
+    servicing_share: float
+    hold_ratio: np.ndarray
+    other_gain: np.ndarray
+    alternative: np.ndarray
+    public_value: np.ndarray
 
 
 class PoolOnBooks(Protocol):
@@ -62,6 +105,64 @@ class Originator:
     def retained_abs(self) -> float:
         """Book value of the tranches retained from its own deals (CNY bn)."""
         return sum(value for _, value in self.retained.values())
+
+    # ------------------------------------------------------------------ what a deal pays
+    def retained_share(self) -> float:
+        """Economic share of a pool's collections the originator keeps under the regime's risk
+        retention: the vertical slice itself, or a first-loss slice's share of the shortfalls."""
+        regime = self.world.regime
+        if regime.retention_form == "vertical":
+            return regime.risk_retention
+        return min(1.0, regime.risk_retention / SUB_SHARE_OF_ISSUE)
+
+    def retention_risk_weight(self) -> float:
+        """Capital risk weight the originator expects on the slice it must retain."""
+        return RETAINED_WEIGHT[self.world.regime.retention_form]
+
+    def servicing_share(self) -> float:
+        """Base servicing fees per unit of a pool's value, where the originator services its own
+        deals (0 where its paired AMC does)."""
+        spec = self.world.scenario.securitisation
+        if spec.servicer != "originator":
+            return 0.0
+        return spec.servicer_base_fee / (1.0 - spec.disposal_cost_cap)
+
+    def investor_value(self, idx: np.ndarray, disclosure: float) -> np.ndarray:
+        """Investors' value of the loans' collections (CNY bn per loan): worked out by this
+        originator as servicer, net of the capped disposal costs, discounted at the risk-free
+        rate, the borrower's quality as ``disclosure`` reveals it (1: as the originator knows
+        it)."""
+        world, config = self.world, self.world.scenario
+        discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
+        table = workout_value_table(
+            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
+            discount_q=discount_q,
+            write_off_age_q=config.write_off_age_q,
+            cost_rate=config.securitisation.disposal_cost_cap,
+        )
+        return expected_workout_value(
+            world.loans, idx, world.quarter, table, discount_q, disclosure
+        )
+
+    def transfer_costs(self, idx: np.ndarray) -> np.ndarray:
+        """Debtor notice (per real borrower) and stamp duty of transferring each loan (CNY bn)."""
+        regime, loans = self.world.regime, self.world.loans
+        notice = 0.0
+        if regime.debtor_notice != "none":
+            notice = regime.notice_cost_per_borrower_cny * loans.borrowers(idx) * 1e-9
+        return notice + regime.stamp_duty_bp / 1e4 * loans.principal[idx]
+
+    def deal_economics(self, idx: np.ndarray) -> DealEconomics:
+        """What putting each loan into a deal would pay the originator (see ``DealEconomics``)."""
+        disclosure = self.world.regime.disclosure_level
+        return DealEconomics(
+            price_ratio=self.sec_price_belief,
+            retained_share=self.retained_share(),
+            servicing_share=self.servicing_share(),
+            public_value=self.investor_value(idx, disclosure),
+            informed_value=self.investor_value(idx, 1.0),
+            variable_cost=self.transfer_costs(idx),
+        )
 
     def prepare_payment(self, amount: float) -> None:
         """Make sure ``amount`` of cash is at hand for a payment (an AMC may need to borrow)."""

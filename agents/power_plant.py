@@ -305,7 +305,7 @@ class PowerPlant(mesa.Agent):
         rate = route_costs.loan_yield(
             config.macro.gov_bond_yield, route_costs.merton_default_prob(leverage,
                                                                          spec.asset_volatility),
-            lgd, risk_aversion, liquidity_premium, config.securitisation.legal_premium_scale,
+            lgd, risk_aversion, liquidity_premium,
         ).total  # fmt: skip
         knowing = information_cost(
             np.array([amount]), 1.0, self.world.regime.disclosure_level, False, spec.information

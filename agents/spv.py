@@ -22,6 +22,10 @@ from nplsim.market.loans import Status
 from nplsim.market.waterfall import TRANCHES
 
 PENDING, LIVE, CLOSED = "pending", "live", "closed"
+# Assumption (facts: civil-code-546): until its debtors are bound by notice of the transfer, the
+# vehicle cannot sue them in its own name; only this share of the servicer's workout (voluntary
+# payments and settlements) goes on.
+UNNOTIFIED_ENFORCEMENT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class PoolAtCutoff:
         reference_value: the originator's view of the pool as an outside buyer would see it.
         notice_cost: debtor-notice cost of the transfer.
         stamp_duty: stamp duty on the transfer.
+        borrowers: real borrowers behind the pool's loans.
+        lemons_factor: investors' rational expectation of realised / disclosed value, given how
+            the originator chose the pool (``nplsim.market.learning``).
     """
 
     n_loans: int
@@ -45,6 +52,8 @@ class PoolAtCutoff:
     reference_value: float
     notice_cost: float
     stamp_duty: float
+    borrowers: float
+    lemons_factor: float
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,9 @@ class DealTerms:
         guarantee_fee_rate: the guarantee's annual fee per unit of senior balance.
         risk_weight: capital risk weight of each tranche for a holder that derecognised the pool.
         derecognised: whether the originator took the pool off its balance sheet.
+        spv_form: the vehicle's legal form (a company pays entity tax).
+        collection_factor: investors' ratio of realised to disclosed collections at closing.
+        collection_sigma: the log-s.d. of collections investors priced on.
         record: the deal's row of ``deals.parquet``.
     """
 
@@ -67,6 +79,9 @@ class DealTerms:
     guarantee_fee_rate: float
     risk_weight: dict[str, float]
     derecognised: bool
+    spv_form: str
+    collection_factor: float
+    collection_sigma: float
     record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,6 +98,7 @@ class SpecialPurposeVehicle(mesa.Agent):
         servicer: Any,
         slots: np.ndarray,
         closing_quarter: int,
+        notified_quarter: int,
         pool: PoolAtCutoff,
     ):
         super().__init__(model)
@@ -96,6 +112,8 @@ class SpecialPurposeVehicle(mesa.Agent):
         self.pool = pool
         self.cutoff_quarter = world.quarter
         self.closing_quarter = closing_quarter
+        self.notified_quarter = notified_quarter
+        self.cash_reported = 0.0  # cash at the trustee's last report (collections come on top)
         self.final_quarter = closing_quarter + world.scenario.securitisation.tenor_q
         self.state = PENDING
         self.terms: DealTerms | None = None
@@ -124,6 +142,15 @@ class SpecialPurposeVehicle(mesa.Agent):
     def frozen(self) -> bool:
         """Whether a recharacterisation currently freezes the collections."""
         return self.world.quarter < self.frozen_until
+
+    def enforcement_share(self) -> float:
+        """Share of its servicer's workout hazard the pool gets: all of it in the quarters after
+        the debtors have been notified of the transfer, ``UNNOTIFIED_ENFORCEMENT_SHARE`` until
+        then (the true sale happens after the quarter's workout, so a notice that takes ``n``
+        quarters holds back the next ``n`` workouts)."""
+        if self.world.quarter > self.notified_quarter:
+            return 1.0
+        return UNNOTIFIED_ENFORCEMENT_SHARE
 
     @property
     def guarantor(self) -> Any:

@@ -40,6 +40,7 @@ class CarveOut:
             # Cinda-CCB); banks are matched to AMCs in order.
             amc = self.amcs[k % len(self.amcs)]
             face = float(loans.principal[take].sum())
+            world.npl_exits.record(take)
             loans.transfer(take, amc.account, loans.principal[take])
             world.holdings.move_npls(bank.account, amc.account, face, face, face)
             amc.take_carveout(bank.account, face)

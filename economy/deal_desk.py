@@ -2,11 +2,14 @@
 
 The study's five parts of a securitisation, in order: (1) pooling — an originator's chosen NPLs,
 oldest first; (2) true sale — the loans move to a new vehicle at the cut-off, with the regime's
-transfer frictions (debtor notice, stamp duty, whether collateral follows the claim, approval of a
-bulk transfer); (3) product design — after the closing lag the underwriter sizes the tranches and
-a guarantor may enhance the senior; (4) underwriting and sale — bookbuilding with the investors the
-law admits, the subordinated tranche sold at a price; (5) settlement — cash to the originator,
-retained slices kept, the deal booked for servicing (``nplsim.economy.servicing``).
+transfer frictions (debtor notice per borrower, stamp duty, whether collateral follows the claim,
+approval of a bulk transfer), and investors form their rational expectation of the pool the
+originator chose; (3) product design — after the closing lag the underwriter sizes the tranches
+by the rating agencies' stress method on investors' view of the pool (its disclosed value, the
+selection discount, the originator's track record, the recharacterisation risk its capital
+implies) and buys a guarantee where it pays; (4) underwriting and sale — bookbuilding with the
+investors the law admits, the subordinated tranche sold at par; (5) settlement — cash to the
+originator, retained slices kept, the deal booked for servicing (``nplsim.economy.servicing``).
 """
 
 from __future__ import annotations
@@ -22,21 +25,17 @@ from nplsim.agents.bank import StateBank
 from nplsim.agents.enhancer import CreditEnhancer
 from nplsim.agents.investor import Investor
 from nplsim.agents.spv import LIVE, PENDING, DealTerms, PoolAtCutoff, SpecialPurposeVehicle
-from nplsim.agents.underwriter import Underwriter
+from nplsim.agents.underwriter import Design, Underwriter
+from nplsim.economy.investor_view import InvestorView, PoolView
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import pricing, waterfall
 from nplsim.market.blotter import Blotter
-from nplsim.market.loans import expected_workout_value, workout_value_table
 
-# Share of a deal's legal tenor by which its pool is expected to have paid (assumption): paces the
-# trigger's expected collection path and the time the subordinated residual is discounted over.
-COLLECTION_HORIZON = 0.6
 # Interest accrued before the cut-off counts in a pool's face for at most this many quarters
 # (assumption: claims older than three years are carried at principal plus three years' interest).
 MAX_ACCRUAL_Q = 12
-# Guarantees are bought only where courts enforce them at least this well (assumption).
-MIN_GUARANTEE_ENFORCEABILITY = 0.5
 TRANCHES = waterfall.TRANCHES
+RATED = ("senior", "mezz")
 Originator = StateBank | AssetManagementCompany
 
 
@@ -66,12 +65,14 @@ class DealDesk:
         self.underwriter = underwriter
         self.blotter = blotter
         self.liquidity_share = liquidity_share
+        self.investor_view = InvestorView(world, [*banks, *amcs])
         self.vehicles: list[SpecialPurposeVehicle] = []  # by deal id
         self.by_account: dict[int, SpecialPurposeVehicle] = {}
         self.book = waterfall.new_deal_book()
         self.deal_rows: list[dict[str, Any]] = []
         self.issued = 0.0  # this quarter's issuance, CNY bn
-        self._views: dict[int, tuple[tuple, tuple[float, float]]] = {}
+        self._views: dict[int, tuple[tuple, PoolView]] = {}
+        self._values: dict[int, tuple[tuple, float]] = {}
 
     # ------------------------------------------------------------------ the gate
     def open_to(self, originator: Originator) -> bool:
@@ -94,34 +95,30 @@ class DealDesk:
         return pools
 
     def start(self, offers: list[tuple[Originator, np.ndarray, np.ndarray]]) -> None:
-        """Pooling and true sale: each originator's chosen NPLs, oldest first, go to a new SPV."""
-        spec, loans = self.world.scenario.securitisation, self.world.loans
+        """Pooling and true sale: each originator's chosen NPLs (already no more than a pool)
+        go to a new SPV."""
         for originator, idx, _ in offers:
-            if idx.size < spec.min_pool_loans:
-                continue
-            order = np.argsort(loans.default_q[idx], kind="stable")
-            self.open_vehicle(originator, np.sort(idx[order][: spec.max_pool_loans]))
+            if idx.size:
+                self.open_vehicle(originator, np.sort(idx))
 
-    def closing_lag(self, n_loans: int) -> int:
+    def notice_quarters(self) -> int:
+        """Quarters until the debtors are bound by notice of a transfer."""
+        regime, spec = self.world.regime, self.world.scenario.securitisation
+        if regime.debtor_notice == "individual":
+            return max(regime.notice_delay_q, spec.individual_notice_min_delay_q)
+        return regime.notice_delay_q
+
+    def closing_lag(self, borrowers: float) -> int:
         """Quarters from cut-off to closing: debtor notice, and approval of a bulk transfer."""
         regime, spec = self.world.regime, self.world.scenario.securitisation
-        lag = 1 + regime.notice_delay_q
-        if regime.debtor_notice == "individual":
-            lag = max(lag, 1 + spec.individual_notice_min_delay_q)
-        if regime.bulk_transfer_to_amc_only and n_loans >= regime.bulk_threshold:
+        lag = 1 + self.notice_quarters()
+        if regime.bulk_transfer_to_amc_only and borrowers >= regime.bulk_threshold:
             lag += spec.bulk_approval_delay_q
         return lag
 
-    def transfer_costs(self, n_loans: int, face: float) -> tuple[float, float]:
-        """Debtor-notice cost and stamp duty of transferring a pool (CNY bn)."""
-        regime, spec = self.world.regime, self.world.scenario.securitisation
-        notice = 0.0
-        if regime.debtor_notice != "none":
-            notice = regime.notice_cost_per_loan_cny * spec.borrowers_per_loan * n_loans * 1e-9
-        return notice, regime.stamp_duty_bp / 1e4 * face
-
     def open_vehicle(self, originator: Originator, slots: np.ndarray) -> SpecialPurposeVehicle:
-        """Create the vehicle, move the loans into it and charge the transfer frictions."""
+        """Create the vehicle, move the loans into it and charge the transfer frictions; investors
+        form their view of how the originator chose the pool."""
         world = self.world
         loans, regime, spec = world.loans, world.regime, world.scenario.securitisation
         ledger = world.ledger
@@ -134,23 +131,28 @@ class DealDesk:
         carrying = float(loans.carrying[slots].sum())
         age = loans.age_q(world.quarter, slots)
         accrued = loans.principal[slots] * loans.rate[slots] * np.minimum(age, MAX_ACCRUAL_Q) / 4
-        reference = float(originator.market_view(slots).sum())
-        notice, stamp = self.transfer_costs(slots.size, face)
+        borrowers = float(loans.borrowers(slots).sum())
+        stamp = regime.stamp_duty_bp / 1e4 * face
+        notice = float(originator.transfer_costs(slots).sum()) - stamp
         pool = PoolAtCutoff(
             n_loans=int(slots.size),
             face=face,
             face_with_interest=face + float(accrued.sum()),
             carrying=carrying,
-            reference_value=reference,
+            reference_value=float(originator.investor_value(slots, regime.disclosure_level).sum()),
             notice_cost=notice,
             stamp_duty=stamp,
+            borrowers=borrowers,
+            lemons_factor=self.investor_view.lemons_factor(originator, slots),
         )
         spv = SpecialPurposeVehicle(
             self.model, world, deal_id, account, originator, servicer, slots,
-            world.quarter + self.closing_lag(slots.size), pool,
+            world.quarter + self.closing_lag(borrowers), world.quarter + self.notice_quarters(),
+            pool,
         )  # fmt: skip
         if not regime.collateral_follows_claim:
             loans.collateral_share[slots] *= 1.0 - spec.collateral_loss_without_transfer
+        world.npl_exits.record(slots)
         loans.transfer(slots, account, loans.carrying[slots])
         self.vehicles.append(spv)
         self.by_account[account] = spv
@@ -169,32 +171,29 @@ class DealDesk:
 
     # ------------------------------------------------------------------ what investors see
     def pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
-        """Investors' view of a pool: mean and log-s.d. of its discounted collections (CNY bn),
-        from what the regime's disclosure reveals, under the servicer's workout skill (computed
-        once per deal and quarter and phase: the pool and the SPV's cash do not change within)."""
-        key = (spv.deal_id, self.world.quarter, spv.cash)
+        """Investors' expected PV of a deal's collections (the pool's and its cash now) and their
+        log-s.d.: for a live deal, its pool's disclosed value now at the terms it was priced on
+        (computed once a quarter)."""
+        if spv.terms is None:
+            view = self.view(spv)
+            return view.pool_mean + spv.cash, view.sigma_seen
+        key = (spv.deal_id, self.world.quarter)
+        cached = self._values.get(spv.deal_id)
+        if cached is None or cached[0] != key:
+            cached = (key, self.investor_view.public_value(spv))
+            self._values[spv.deal_id] = cached
+        terms = spv.terms
+        return terms.collection_factor * cached[1] + spv.cash, terms.collection_sigma
+
+    def view(self, spv: SpecialPurposeVehicle) -> PoolView:
+        """Investors' full view of a pool now (``InvestorView.pool_view``), computed once per deal
+        and quarter: the pool does not change within a quarter's later phases."""
+        key = (spv.deal_id, self.world.quarter)
         cached = self._views.get(spv.deal_id)
         if cached is None or cached[0] != key:
-            cached = (key, self._pool_view(spv))
+            cached = (key, self.investor_view.pool_view(spv))
             self._views[spv.deal_id] = cached
         return cached[1]
-
-    def _pool_view(self, spv: SpecialPurposeVehicle) -> tuple[float, float]:
-        world = self.world
-        regime, config = world.regime, world.scenario
-        spec = config.securitisation
-        hazard = world.workout_hazard(spv.servicer.workout_skill)
-        discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
-        table = workout_value_table(
-            -np.expm1(-hazard), discount_q, config.write_off_age_q, spec.disposal_cost_cap
-        )
-        pool = expected_workout_value(
-            world.loans, spv.live_slots, world.quarter, table, discount_q, regime.disclosure_level
-        )
-        sigma = pricing.collection_sigma(
-            regime.disclosure_level, spec.sigma_floor, spec.sigma_opacity
-        )
-        return float(pool.sum()) + spv.cash, sigma
 
     # ------------------------------------------------------------------ (3)-(5) closing
     def close_due(self) -> None:
@@ -203,16 +202,14 @@ class DealDesk:
             if spv.state == PENDING and spv.closing_quarter <= self.world.quarter:
                 self.close(spv)
 
-    def choose_guarantor(self, senior: float) -> CreditEnhancer | None:
-        """The state scheme where the regime has one; else the private guarantor with the most
-        room, where guarantees are enforceable enough to be worth buying."""
-        regime = self.world.regime
+    def guarantees_on_offer(self, senior_estimate: float) -> list[tuple[CreditEnhancer, float]]:
+        """Each guarantor that could take the senior, with the cover investors credit it: the
+        state scheme where the regime has one, else the private guarantors with room."""
+        regime, spec = self.world.regime, self.world.scenario.securitisation
         if regime.state_guarantee_scheme:
-            return self.state_guarantor
-        if regime.guarantee_enforceability < MIN_GUARANTEE_ENFORCEABILITY:
-            return None
-        able = [e for e in self.enhancers if e.capacity >= senior]
-        return max(able, key=lambda e: e.capacity) if able else None
+            return [(self.state_guarantor, regime.guarantee_enforceability)]
+        cover = regime.guarantee_enforceability * spec.private_guarantee_cover
+        return [(e, cover) for e in self.enhancers if e.capacity >= senior_estimate]
 
     def retention(self, sizes: pricing.TrancheSizes) -> dict[str, float]:
         """Notional the originator must keep, per tranche (risk retention: a vertical slice of
@@ -228,48 +225,85 @@ class DealDesk:
             keep -= kept[tranche]
         return kept
 
+    def reference_liquidity(self) -> float:
+        """The liquidity premium of a reference investor the law admits, in today's market."""
+        share = self.liquidity_share()
+        admitted = [i for i in self.investors if i.eligible("senior", "AAA")]
+        return float(np.mean([i.liquidity_premium(share) for i in admitted])) if admitted else 0.0
+
     def close(self, spv: SpecialPurposeVehicle) -> None:
         """Product design, credit enhancement, underwriting and sale, and settlement."""
         world = self.world
-        regime, spec = world.regime, world.scenario.securitisation
-        rf = world.scenario.macro.gov_bond_yield
+        regime = world.regime
         originator = spv.originator
-        mean, sigma = self.pool_view(spv)
-        sizes = self.underwriter.structure(mean, sigma)
-        guarantor = self.choose_guarantor(sizes.senior)
-        cover = 0.0
-        if guarantor is not None:
-            trust = 1.0 if guarantor.state_backed else spec.private_guarantee_cover
-            cover = regime.guarantee_enforceability * trust
+        view = self.view(spv)
+        legal = self.investor_view.legal_exposure(originator, view.resolve_prob)
+        estimate = pricing.size_rated_tranches(
+            view.pool_mean, view.sigma_seen, legal, self.underwriter.carry_rate, view.life_q,
+            certain=view.cash,
+        )[0]  # fmt: skip
+        design = self.underwriter.design(
+            view, legal, self.guarantees_on_offer(estimate), self.reference_liquidity()
+        )
+        sizes = design.sizes
         kept = self.retention(sizes)
         notional = {"senior": sizes.senior, "mezz": sizes.mezz, "sub": sizes.sub}
         coupon, components, bid_to_cover, cash_in = self._place_rated(
-            spv, sizes, notional, kept, mean, sigma, cover
+            spv, sizes, notional, kept, view, legal, design.cover
         )
-        # The residual is what collections leave after the rated tranches' principal and their
-        # interest over about half the collection horizon; sub buyers discount it at their
-        # return plus the legal and information premia of the deal.
-        years = COLLECTION_HORIZON * spec.tenor_q / 4
-        rated_cost = sum(notional[t] * (1.0 + coupon[t] * years / 2) for t in ("senior", "mezz"))
-        expected_residual = max(mean - rated_cost, 0.0)
-        premia = components.get("senior")
-        sub_return = spec.sub_required_return + (
-            premia.legal + premia.information if premia is not None else 0.0
-        )
-        sub_value = pricing.sub_price(
-            expected_residual, sub_return, round(COLLECTION_HORIZON * spec.tenor_q)
-        )
-        sub_ratio = sub_value / notional["sub"] if notional["sub"] > 0 else 0.0
-        cash_in += self._sell_sub(spv, notional["sub"] - kept["sub"], sub_ratio)
+        cash_in += self._sell_sub(spv, notional["sub"] - kept["sub"])
         kept["sub"] = notional["sub"] - sum(
             v for a, v in spv.holders["sub"].items() if a != originator.account
         )
-        if kept["sub"] > 0:
-            spv.register("sub", originator.account, kept["sub"])
-        for tranche in ("senior", "mezz"):
+        for tranche in TRANCHES:
             if kept[tranche] > 0:
                 spv.register(tranche, originator.account, kept[tranche])
         issued = sum(notional.values())
+        to_originator, upfront, reserve, costs = self._settle(spv, issued, notional, cash_in)
+        discount = 1.0 - issued / spv.pool.face if spv.pool.face > 0 else 1.0
+        rules = world.prudential  # capital weights of retained tranches, by rating
+        risk_weight = {
+            "senior": pricing.senior_risk_weight(
+                sizes.senior_rating, discount, rules.securitisation_weight,
+                rules.npl_senior_risk_weight,
+            ),
+            "mezz": rules.securitisation_weight(sizes.mezz_rating),
+            "sub": rules.securitisation_weight("unrated"),
+        }  # fmt: skip
+        retained = {(spv.deal_id, t): [kept[t], kept[t]] for t in notional if kept[t] > 1e-12}
+        derecognised = regime.derecognition_allowed
+        originator.settle_securitisation(
+            spv.pool.carrying, to_originator, retained, spv.pool.reference_value,
+            risk_weight if derecognised else None, spv, spv.deal_id,
+        )  # fmt: skip
+        book_index = self.book.append(
+            senior=notional["senior"], mezz=notional["mezz"], sub=notional["sub"],
+            senior_coupon=coupon["senior"], mezz_coupon=coupon["mezz"], reserve=reserve,
+        )  # fmt: skip
+        guarantor = design.guarantor if notional["senior"] > 0 else None
+        if guarantor is not None:
+            guarantor.write(spv.deal_id, notional["senior"])
+        self.issued += issued
+        record = self._record(
+            spv, view, legal, design, notional, coupon, components, bid_to_cover, kept, issued,
+            upfront + costs["trustee"], reserve, to_originator,
+        )  # fmt: skip
+        spv.go_live(DealTerms(
+            book_index, view.mean, guarantor, design.fee_rate, risk_weight, derecognised,
+            regime.spv_form, view.factor, view.sigma_seen, record,
+        ))  # fmt: skip
+        spv.cash_reported = spv.cash
+        self.investor_view.open_record(spv, view)
+        self.deal_rows.append(record)
+        world.log_event("deal_issued", originator.name, spv.name, issued)
+
+    def _settle(
+        self, spv: SpecialPurposeVehicle, issued: float, notional: dict[str, float], cash_in: float
+    ) -> tuple[float, float, float, dict[str, float]]:
+        """Pay the underwriting and fixed costs, fund the reserve and pay the originator; returns
+        (to the originator, upfront costs, reserve, the deal's cost schedule)."""
+        world = self.world
+        spec = world.scenario.securitisation
         costs = pricing.issuance_costs(
             issued, spec.underwriting_bp, spec.fixed_cost_cny_bn, spec.trustee_bp_per_year,
             spec.tenor_q,
@@ -283,45 +317,42 @@ class DealDesk:
         )
         reserve = min(spec.reserve_share * notional["senior"], cash_in - upfront)
         to_originator = cash_in - upfront - reserve
-        ledger.transfer(spv.account, originator.account, to_originator, "securitisation_proceeds")
-        price = {"senior": 1.0, "mezz": 1.0, "sub": sub_ratio}
-        retained = {
-            (spv.deal_id, t): [kept[t], kept[t] * price[t]] for t in notional if kept[t] > 1e-12
-        }
-        rules = world.prudential  # capital weights of retained tranches, by rating
-        risk_weight = {
-            "senior": rules.npl_senior_risk_weight,
-            "mezz": rules.securitisation_weight(sizes.mezz_rating),
-            "sub": rules.securitisation_weight("unrated"),
-        }
-        derecognised = regime.derecognition_allowed
-        originator.settle_securitisation(
-            spv.pool.carrying, to_originator, retained, spv.pool.reference_value,
-            risk_weight if derecognised else None, spv, spv.deal_id,
-        )  # fmt: skip
-        book_index = self.book.append(
-            senior=notional["senior"], mezz=notional["mezz"], sub=notional["sub"],
-            senior_coupon=coupon["senior"], mezz_coupon=coupon["mezz"], reserve=reserve,
-        )  # fmt: skip
-        fee_rate = 0.0
-        if guarantor is not None:
-            expected_loss = pricing.tranche_expected_loss(0.0, notional["senior"], mean, sigma)
-            fee_rate = guarantor.fee_rate(expected_loss / (spec.tenor_q / 4))
-            guarantor.write(spv.deal_id, notional["senior"])
-        self.issued += issued
+        ledger.transfer(
+            spv.account, spv.originator.account, to_originator, "securitisation_proceeds"
+        )
+        return to_originator, upfront, reserve, costs
+
+    def _record(
+        self, spv, view: PoolView, legal: pricing.LegalExposure, design: Design, notional,
+        coupon, components, bid_to_cover, kept, issued, fees, reserve, to_originator,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The deal's row of ``deals.parquet`` (realised collections are filled at maturity)."""
+        world = self.world
+        rf = world.scenario.macro.gov_bond_yield
+        sizes, pool = design.sizes, spv.pool
         senior = components.get("senior")
-        pool = spv.pool
-        record = {
+
+        def bp(name: str) -> float:
+            return getattr(senior, name) * 1e4 if senior is not None else float("nan")
+
+        return {
             "deal_id": spv.deal_id,
-            "originator": originator.name,
+            "originator": spv.originator.name,
             "quarter_cutoff": spv.cutoff_quarter,
             "quarter_issued": world.quarter,
             "closing_lag_q": world.quarter - spv.cutoff_quarter,
             "pool_loans": pool.n_loans,
+            "pool_borrowers": pool.borrowers,
             "pool_principal": pool.face,
             "pool_face": pool.face_with_interest,
-            "pool_expected_recovery": mean,
-            "collection_sigma": sigma,
+            "pool_expected_recovery": view.mean,
+            "pool_public_value": view.public_mean,
+            "lemons_factor": view.lemons,
+            "originator_bias": view.belief.factor,
+            "collection_sigma": view.sigma_seen,
+            "distress_prob": legal.distress_prob,
+            "court_reach": legal.court_reach,
+            "recharacterisation_loss": legal.pool_loss,
             "issued_total": issued,
             "senior_size": notional["senior"],
             "mezz_size": notional["mezz"],
@@ -330,26 +361,30 @@ class DealDesk:
             "mezz_rating": sizes.mezz_rating,
             "senior_coupon": coupon["senior"],
             "mezz_coupon": coupon["mezz"],
-            "senior_spread_bp": (coupon["senior"] - rf) * 1e4,
-            "senior_legal_premium_bp": senior.legal * 1e4 if senior else float("nan"),
-            "senior_information_premium_bp": senior.information * 1e4 if senior else float("nan"),
+            "senior_spread_bp": (coupon["senior"] - rf) * 1e4 if senior else float("nan"),
+            "senior_expected_loss_bp": bp("expected_loss"),
+            "senior_unexpected_loss_bp": bp("unexpected_loss"),
+            "senior_legal_premium_bp": bp("legal"),
+            "senior_information_premium_bp": bp("information"),
+            "senior_liquidity_premium_bp": bp("liquidity"),
             "senior_bid_to_cover": bid_to_cover,
-            "sub_price": sub_ratio,
-            "fees_total": upfront + costs["trustee"],
+            "sub_price": 1.0 if notional["sub"] > 0 else float("nan"),
+            "sub_required_return": design.sub_return,
+            "fees_total": fees,
             "transfer_costs": pool.notice_cost + pool.stamp_duty,
+            "notice_cost": pool.notice_cost,
             "retained": sum(kept.values()),
-            "retention_required": regime.risk_retention * issued,
+            "retention_required": world.regime.risk_retention * issued,
             "reserve": reserve,
             "proceeds_to_originator": to_originator,
-            "net_proceeds_per_face": (to_originator + sum(v for _, v in retained.values()))
-            / pool.face,
-            "guarantor": guarantor.name if guarantor else "",
+            "net_proceeds_per_face": (to_originator + sum(kept.values())) / pool.face,
+            "guarantor": design.guarantor.name if design.guarantor is not None else "",
+            "guarantee_fee_bp": design.fee_rate * 1e4,
             "servicer": spv.servicer.name,
+            "expected_collections": float(view.schedule.sum()) * view.belief.factor,
+            "realised_collections": float("nan"),
+            "realised_to_expected": float("nan"),
         }
-        spv.go_live(DealTerms(book_index, mean, guarantor, fee_rate, risk_weight, derecognised,
-                              record))  # fmt: skip
-        self.deal_rows.append(record)
-        world.log_event("deal_issued", originator.name, spv.name, issued)
 
     def _place_rated(
         self,
@@ -357,16 +392,16 @@ class DealDesk:
         sizes: pricing.TrancheSizes,
         notional: dict[str, float],
         kept: dict[str, float],
-        mean: float,
-        sigma: float,
+        view: PoolView,
+        legal: pricing.LegalExposure,
         cover: float,
     ) -> tuple[dict[str, float], dict[str, pricing.YieldComponents], float, float]:
         """Bookbuild the senior and mezzanine tranches with the investors the law and their
         mandates admit; a best-efforts deal downsizes ``notional`` to what was placed.
 
         Returns:
-            the coupons, the senior's yield components, the senior bid-to-cover and the cash
-            investors paid in.
+            the coupons, the senior's yield components (a reference investor's), the senior
+            bid-to-cover and the cash investors paid in.
         """
         spec = self.world.scenario.securitisation
         rf = self.world.scenario.macro.gov_bond_yield
@@ -376,17 +411,22 @@ class DealDesk:
         components: dict[str, pricing.YieldComponents] = {}
         bid_to_cover = float("nan")
         cash_in = 0.0
-        for tranche in ("senior", "mezz"):
+        share = self.liquidity_share()
+        liquidity = self.reference_liquidity()
+        for tranche in RATED:
             for_sale = notional[tranche] - kept[tranche]
             rating = sizes.senior_rating if tranche == "senior" else sizes.mezz_rating
             investors = [i for i in self.investors if i.eligible(tranche, rating)]
             if notional[tranche] <= 0:
                 continue
             detach = attach[tranche] + notional[tranche]
-            yields, components[tranche] = self.underwriter.investor_yields(
-                investors, tranche, attach[tranche], detach, mean, sigma,
-                cover if tranche == "senior" else 0.0, self.liquidity_share(),
-            )  # fmt: skip
+            tranche_cover = cover if tranche == "senior" else 0.0
+            components[tranche] = self.underwriter.components(
+                attach[tranche], detach, view, legal, tranche_cover, 1.0, liquidity
+            )
+            yields = self.underwriter.investor_yields(
+                investors, attach[tranche], detach, view, legal, tranche_cover, share
+            )
             clearing = self.underwriter.bookbuild(
                 spv.deal_id, tranche, for_sale, yields, investors, rf + spec.max_coupon_spread
             )
@@ -407,13 +447,13 @@ class DealDesk:
                 self._record_primary(spv, tranche, account, amount, 1.0)
         return coupon, components, bid_to_cover, cash_in
 
-    def _sell_sub(self, spv: SpecialPurposeVehicle, for_sale: float, price_ratio: float) -> float:
-        """Sell the subordinated tranche to eligible investors at ``price_ratio`` of notional,
-        pro rata to what each can pay; returns the cash raised."""
+    def _sell_sub(self, spv: SpecialPurposeVehicle, for_sale: float) -> float:
+        """Sell the subordinated tranche at par to eligible investors, pro rata to what each
+        can pay; returns the cash raised."""
         buyers = [i for i in self.investors if i.eligible("sub") and i.cash > 0]
-        if for_sale <= 0 or price_ratio <= 0 or not buyers:
+        if for_sale <= 0 or not buyers:
             return 0.0
-        capacity = np.array([b.cash / price_ratio for b in buyers])
+        capacity = np.array([b.cash for b in buyers])
         take = capacity * min(1.0, for_sale / capacity.sum())
         raised = 0.0
         for buyer, amount in zip(buyers, take, strict=True):
@@ -421,11 +461,9 @@ class DealDesk:
                 continue
             spv.register("sub", buyer.account, amount)
             buyer.receive(spv.deal_id, "sub", amount)
-            self.world.ledger.transfer(
-                buyer.account, spv.account, amount * price_ratio, "abs_purchase"
-            )
-            raised += amount * price_ratio
-            self._record_primary(spv, "sub", buyer.account, amount, price_ratio)
+            self.world.ledger.transfer(buyer.account, spv.account, amount, "abs_purchase")
+            raised += amount
+            self._record_primary(spv, "sub", buyer.account, amount, 1.0)
         return raised
 
     def _record_primary(

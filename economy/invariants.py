@@ -35,7 +35,7 @@ def _ledger_and_balance_sheets(model: NPLMarketModel, tolerance: float) -> list[
     scale = max(ledger.gross(), 1.0)
     if abs(ledger.total()) > tolerance * scale:
         problems.append(f"ledger does not conserve money: sum {ledger.total():.6g}")
-    for agent in (*model.banks, *model.amcs):
+    for agent in (*model.banks, *model.amcs, *model.npl_buyers):
         size = max(abs(agent.equity), agent.cash, 1.0) + totals.npl[agent.account]
         if abs(agent.balance_gap) > 1e-6 * max(size, getattr(agent, "total_assets", 0.0)):
             problems.append(f"{agent.name}: balance sheet gap {agent.balance_gap:.6g}")
@@ -45,7 +45,7 @@ def _ledger_and_balance_sheets(model: NPLMarketModel, tolerance: float) -> list[
         for name in ("gov_bonds", "amc_bonds", "provisions", "deposits", "interbank"):
             if getattr(bank, name) < -1e-9 * max(bank.total_assets, 1.0):
                 problems.append(f"{bank.name}: negative {name} {getattr(bank, name):.6g}")
-    for amc in model.amcs:
+    for amc in (*model.amcs, *model.npl_buyers):
         if amc.funding_debt < -1e-9:
             problems.append(f"{amc.name}: negative funding debt")
     others = (*model.investors, *model.enhancers, model.underwriter)
@@ -78,7 +78,9 @@ def _deals(model: NPLMarketModel) -> list[str]:
 def _loan_book(model: NPLMarketModel) -> list[str]:
     problems = []
     loans, n = model.loans, model.ledger.n_accounts
-    holders = {a.account for a in (*model.banks, *model.amcs, *model.desk.vehicles)}
+    holders = {
+        a.account for a in (*model.banks, *model.amcs, *model.npl_buyers, *model.desk.vehicles)
+    }
     unknown = np.setdiff1d(np.unique(loans.holder), list(holders))
     if unknown.size:
         problems.append(f"loans held by unknown accounts {unknown.tolist()}")

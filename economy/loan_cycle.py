@@ -64,6 +64,7 @@ class LoanCycle:
             world.scenario.write_off_age_q,
         )
         closed, off = out.slots, out.written_off_slots
+        world.npl_exits.record(closed, out.face)
 
         def by_holder(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
             return np.bincount(loans.holder[idx], weights=values, minlength=n)
@@ -156,7 +157,7 @@ class LoanCycle:
         for holder in (*self.banks, *self.amcs):
             hazard[holder.account] = world.workout_hazard(holder.workout_skill)
         for spv in self.vehicles:
-            hazard[spv.account] = hazard[spv.servicer.account]
+            hazard[spv.account] = hazard[spv.servicer.account] * spv.enforcement_share()
         return hazard
 
     def workout_cost_by_account(self) -> np.ndarray:

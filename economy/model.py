@@ -21,6 +21,7 @@ from nplsim.agents.amc import AssetManagementCompany
 from nplsim.agents.bank import StateBank
 from nplsim.agents.enhancer import CreditEnhancer
 from nplsim.agents.investor import Investor
+from nplsim.agents.npl_buyer import NPLBuyer
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.agents.state import State
 from nplsim.agents.supervisor import Supervisor
@@ -48,10 +49,12 @@ from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.loans import LoanBook, collateral_realisation
+from nplsim.market.npl_age import NplExits
 from nplsim.market.prudential_rules import PrudentialRules, scenario_prudential
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
 from nplsim.market.seeds import checked_seed
+from nplsim.market.slotdraws import new_key
 from nplsim.market.streams import split_streams
 
 __all__ = ["MODEL_COLUMNS", "NPLMarketModel"]
@@ -86,6 +89,8 @@ class NPLMarketModel(mesa.Model):
         ledger = Ledger(clock)
         loans = LoanBook(config.n_loans, segment_table(config))
         loans.collateral_realisation = collateral_realisation(regime.enforcement_efficiency)
+        loans.quality_dispersion = config.borrower_quality_dispersion
+        loans.signal_key = new_key(streams["signals"])
         self.world = world = EconomyWorld(
             config, regime, config.regime, ledger, loans, HolderTotals(), EventLog(clock), clock,
             scenario_prudential(config), config.prudential, None,  # funding: set just below
@@ -100,6 +105,8 @@ class NPLMarketModel(mesa.Model):
             StateBank(self, world, spec, account(spec.name, "bank"))
         for spec in config.amcs:
             AssetManagementCompany(self, world, spec, account(spec.name, "amc"))
+        for spec in config.npl_buyers:
+            NPLBuyer(self, world, spec, account(spec.name, "npl_buyer"))
         for spec in config.investors:
             for k in range(spec.count):
                 Investor(
@@ -118,12 +125,16 @@ class NPLMarketModel(mesa.Model):
         # populations fixed for the run, in scenario order
         self.banks: list[StateBank] = self.population(StateBank)
         self.amcs: list[AssetManagementCompany] = self.population(AssetManagementCompany)
+        self.npl_buyers: list[NPLBuyer] = self.population(NPLBuyer)
         self.investors: list[Investor] = self.population(Investor)
         self.enhancers = [e for e in self.population(CreditEnhancer) if not e.state_backed]
         banks, amcs, investors, enhancers = self.banks, self.amcs, self.investors, self.enhancers
 
         opening = seed_loan_book(world, streams["init"], banks)
-        open_balance_sheets(world, banks, amcs, investors, enhancers, self.underwriter)
+        world.npl_exits = NplExits(loans, clock, np.array([b.account for b in banks]))
+        open_balance_sheets(
+            world, banks, [*amcs, *self.npl_buyers], investors, enhancers, self.underwriter
+        )
         self.macro = Macro(world, streams["macro"])
         self.money_market = MoneyMarket(world, banks)
         self.coal = CoalMarket(world, streams["power"])  # power scenarios' coal price
@@ -141,8 +152,12 @@ class NPLMarketModel(mesa.Model):
             self, world, streams["power"], self.coal, opening, banks, investors, self.underwriter,
             self.exchange.liquidity_premium_share,
         )  # fmt: skip
-        self.loan_cycle = LoanCycle(world, streams, opening, banks, amcs, self.desk.vehicles)
-        self.auction_house = AuctionHouse(world, streams["behaviour"], amcs, self.blotter)
+        self.loan_cycle = LoanCycle(
+            world, streams, opening, banks, [*amcs, *self.npl_buyers], self.desk.vehicles
+        )
+        self.auction_house = AuctionHouse(
+            world, streams["behaviour"], amcs, self.npl_buyers, self.blotter
+        )
         self.trustee = Trustee(
             world, streams["behaviour"], self.desk, banks, amcs, investors, self.underwriter
         )
@@ -158,7 +173,7 @@ class NPLMarketModel(mesa.Model):
         """One quarter of the economy, in the order its institutions act."""
         if self.past_horizon():  # nothing happens after the last quarter
             return
-        banks, amcs = self.agents_by_type[StateBank], self.agents_by_type[AssetManagementCompany]
+        banks = self.agents_by_type[StateBank]
         self.begin_quarter()  # flow accounts start at zero
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
         self.macro.draw()  # 2. the systematic credit shock,
@@ -174,7 +189,7 @@ class NPLMarketModel(mesa.Model):
         self.desk.close_due()  #   deals past their closing lag are structured and sold
         self.trustee.service()  # 7. courts, waterfalls, payments to holders
         market_stats = self.exchange.trade()  # 8. the ABS secondary market
-        amcs.do(AssetManagementCompany.repay_funding)  # 9. AMCs repay funding from recoveries;
+        self.auction_house.repay_funding()  # 9. NPL buyers repay funding from recoveries;
         self.power.run()  #   power plants generate, pay their debt and finance capacity;
         self.authorities.review()  # 10. carve-outs, corrective action, recapitals, PBOC lending
         self.collect({**loan_flows, **auction_stats, **market_stats})  # 11. measurement
@@ -195,8 +210,9 @@ class NPLMarketModel(mesa.Model):
 
     def begin_quarter(self) -> None:
         """Every institution's flow accounts of the quarter start at zero."""
-        for agent in (*self.banks, *self.amcs):
+        for agent in (*self.banks, *self.amcs, *self.npl_buyers):
             agent.reset_flows()
+        self.world.npl_exits.reset()
         self.desk.issued = 0.0
         self.trustee.reset()
 

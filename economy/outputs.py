@@ -12,12 +12,16 @@ from nplsim.agents.bank import StateBank
 
 DEAL_COLUMNS = [
     "deal_id", "originator", "quarter_cutoff", "quarter_issued", "closing_lag_q", "pool_loans",
-    "pool_principal", "pool_face", "pool_expected_recovery", "collection_sigma", "issued_total",
-    "senior_size", "mezz_size", "sub_size", "senior_rating", "mezz_rating", "senior_coupon",
-    "mezz_coupon", "senior_spread_bp", "senior_legal_premium_bp", "senior_information_premium_bp",
-    "senior_bid_to_cover", "sub_price", "fees_total", "transfer_costs", "retained",
+    "pool_borrowers", "pool_principal", "pool_face", "pool_expected_recovery", "pool_public_value",
+    "lemons_factor", "originator_bias", "collection_sigma", "distress_prob", "court_reach",
+    "recharacterisation_loss", "issued_total", "senior_size", "mezz_size", "sub_size",
+    "senior_rating", "mezz_rating", "senior_coupon", "mezz_coupon", "senior_spread_bp",
+    "senior_expected_loss_bp", "senior_unexpected_loss_bp", "senior_legal_premium_bp",
+    "senior_information_premium_bp", "senior_liquidity_premium_bp", "senior_bid_to_cover",
+    "sub_price", "sub_required_return", "fees_total", "transfer_costs", "notice_cost", "retained",
     "retention_required", "reserve", "proceeds_to_originator", "net_proceeds_per_face",
-    "guarantor", "servicer",
+    "guarantor", "guarantee_fee_bp", "servicer", "expected_collections", "realised_collections",
+    "realised_to_expected",
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from nplsim.agents.underwriter import Underwriter
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import power, pricing, route_costs
 from nplsim.market.information_costs import information_cost, similarity
+from nplsim.market.legal_risk import court_reach
 
 # Coupon investors are expected to ask over the risk-free rate when the underwriter sizes the
 # receivables a deal needs, before the book is run (assumption).
@@ -77,21 +78,23 @@ class ReceivablesDesk:
         world = self.world
         regime, sec = world.regime, world.scenario.securitisation
         rf = world.scenario.macro.gov_bond_yield
+        years = world.scenario.power.abs_tenor_q / 4
         investors = [
             i for i in self.investors if i.eligible("senior", rating) and i.cash > CASH_DUST
         ]
+        # a member plant's default is the distress that can bring a court to the pool
+        reach = default_prob * court_reach(regime.bankruptcy_remoteness, regime.spv_form)
+        legal = pricing.ClaimRisk(reach * world.scenario.power.abs_loss_severity, reach)
+        credit = pricing.ClaimRisk(min(expected_loss * years, 1.0), default_prob)
         yields = np.array([
             pricing.required_yield(
-                risk_free=rf, expected_loss=expected_loss, default_prob=default_prob,
-                bankruptcy_remoteness=regime.bankruptcy_remoteness,
-                investor_protection=regime.investor_protection, disclosure=1.0,
+                risk_free=rf, tenor_years=years, credit=credit, legal=legal,
                 liquidity_premium=investor.liquidity_premium(self.liquidity_share()),
-                risk_aversion=investor.risk_aversion, legal_scale=sec.legal_premium_scale,
-                information_scale=0.0,
+                risk_aversion=investor.risk_aversion,
             ).total
             for investor in investors
         ])  # fmt: skip
-        quantity = np.array([investor.bid_quantity(size) for investor in investors])
+        quantity = np.array([investor.receivables_bid_quantity(size) for investor in investors])
         return investors, pricing.clear_uniform(
             size, quantity, yields, rf + sec.max_coupon_spread, firm_commitment=False
         )

@@ -20,9 +20,10 @@ from nplsim.agents.bank import StateBank
 from nplsim.agents.investor import Investor
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.agents.underwriter import Underwriter
-from nplsim.economy.deal_desk import COLLECTION_HORIZON, DealDesk
+from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import waterfall
+from nplsim.market.legal_risk import court_reach
 
 
 class Trustee:
@@ -56,12 +57,26 @@ class Trustee:
         self.flows = dict.fromkeys(self.flows, 0.0)
 
     def service(self) -> None:
-        """Legal risk, then the waterfall of every live deal that is not frozen."""
+        """The trustee's report of each live deal's collections to investors, legal risk, then
+        the waterfall of every live deal that is not frozen."""
         live = self.desk.live()
+        self.report_collections(live)
         self.apply_legal_risk(live)
         active = [spv for spv in live if not spv.frozen]
-        if not active:
-            return
+        if active:
+            self.run_waterfalls(active)
+        for spv in live:
+            spv.cash_reported = spv.cash
+
+    def report_collections(self, live: list[SpecialPurposeVehicle]) -> None:
+        """What each live deal collected since the last report (its cash beyond what was left
+        then) goes into investors' track record of its originator."""
+        for spv in live:
+            collected = max(spv.cash - spv.cash_reported, 0.0)
+            self.desk.investor_view.record_collections(spv.deal_id, collected)
+
+    def run_waterfalls(self, active: list[SpecialPurposeVehicle]) -> None:
+        """Run the priority of payments of the unfrozen live deals, all at once, and pay it."""
         world = self.world
         regime, spec, quarter = world.regime, world.scenario.securitisation, world.quarter
         rows = np.array([spv.terms.book_index for spv in active])
@@ -70,7 +85,9 @@ class Trustee:
             [max(spv.cash - book.reserve[k], 0.0) for k, spv in enumerate(active)]
         )
         balance_total = sum(book.balance[t] for t in waterfall.TRANCHES)
-        scheduled = np.array([spv.terms.expected_mean / spec.tenor_q for spv in active])
+        view = self.desk.investor_view
+        path = np.array([view.expected_path(spv.deal_id) for spv in active]).reshape(-1, 2)
+        scheduled = path[:, 0]
         guarantee_fee = (
             np.array([spv.terms.guarantee_fee_rate if spv.guarantor else 0.0 for spv in active])
             * book.balance["senior"]
@@ -79,13 +96,10 @@ class Trustee:
         final = np.array(
             [quarter >= spv.final_quarter or spv.live_slots.size == 0 for spv in active]
         )
-        since = np.array([quarter - spv.closing_quarter + 1 for spv in active])
-        book.expected_cumulative = np.array(
-            [spv.terms.expected_mean for spv in active]
-        ) * np.minimum(since / (COLLECTION_HORIZON * spec.tenor_q), 1.0)
+        book.expected_cumulative = path[:, 1]
         inputs = waterfall.PeriodInputs(
             collections=collections,
-            taxes_due=(regime.vat_rate + regime.spv_entity_tax)
+            taxes_due=np.array([self.tax_rate(spv) for spv in active])
             * spec.taxable_income_share
             * collections,
             fees_due={
@@ -113,6 +127,13 @@ class Trustee:
         _put(self.desk.book, rows, book)
         for k, spv in enumerate(active):
             self.distribute(spv, k, payments, before, final[k])
+
+    def tax_rate(self, spv: SpecialPurposeVehicle) -> float:
+        """Tax on a vehicle's taxable income: VAT, plus the entity tax where it is a company (a
+        trust is tax-transparent, facts: tax-2006)."""
+        regime = self.world.regime
+        entity = regime.spv_entity_tax if spv.terms.spv_form == "company" else 0.0
+        return regime.vat_rate + entity
 
     def distribute(
         self,
@@ -203,6 +224,10 @@ class Trustee:
         totals.npl[spv.account] -= face
         totals.npl_carrying[spv.account] -= carrying
         spv.close()
+        record, view = spv.terms.record, self.desk.investor_view
+        view.complete_record(spv.deal_id)
+        record["realised_collections"] = view.collected(spv.deal_id)
+        record["realised_to_expected"] = view.realised_to_expected(spv.deal_id)
         if spv.guarantor is not None:
             spv.guarantor.update_exposure(spv.deal_id, 0.0)
         world.log_event("deal_matured", spv.originator.name, spv.name, spv.cash)
@@ -210,17 +235,20 @@ class Trustee:
     # ------------------------------------------------------------------ the courts
     def apply_legal_risk(self, live: list[SpecialPurposeVehicle]) -> None:
         """Recharacterisation: a distressed originator's pool is pulled back into its estate with
-        probability 1 − bankruptcy remoteness; collections freeze, and when the freeze ends the
-        originator's creditors take a share of them that investor protection softens."""
+        the probability that a court reaches it (1 − bankruptcy remoteness, less for a company
+        vehicle); collections freeze, and when the freeze ends the originator's creditors take a
+        share of them that investor protection softens. Investors watch every originator's
+        capital and distress as they go."""
         world = self.world
         regime, spec = world.regime, world.scenario.securitisation
+        self.desk.investor_view.observe_originators()
         draws = self.rng.random(len(live))
         for spv, draw in zip(live, draws, strict=True):
             if spv.frozen_until == world.quarter:
                 self.release_freeze(spv)
             if not spv.test_distress(spv.originator.distressed):
                 continue
-            if draw >= regime.bankruptcy_remoteness:
+            if draw < court_reach(regime.bankruptcy_remoteness, spv.terms.spv_form):
                 spv.freeze(world.quarter + spec.freeze_q)
                 self.flows["recharacterisations"] += 1
                 world.log_event(

@@ -16,6 +16,7 @@ from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.liquidity import FundingConditions
 from nplsim.market.loans import LoanBook
+from nplsim.market.npl_age import NplExits
 from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import ScenarioConfig
@@ -50,6 +51,7 @@ class EconomyWorld:
     def __post_init__(self) -> None:
         self.initial_regime = self.regime
         self.initial_prudential = self.prudential
+        self.npl_exits: NplExits | None = None  # NPLs leaving the banks (set once banks exist)
 
     @property
     def quarter(self) -> int:

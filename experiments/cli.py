@@ -24,6 +24,7 @@ from nplsim.experiments.interrupt import (
     Terminated,
     signals_as_exceptions,
 )
+from nplsim.experiments.levers import register_cli as register_levers_cli
 from nplsim.experiments.options import add_output_flags, parse_set
 from nplsim.experiments.pool import WorkerDiedError
 from nplsim.experiments.provenance import ALLOW_FLAG
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands registered by experiment modules (one register_cli(sub) call each, below)
     register_sweep_cli(sub)
     register_compare_cli(sub)
+    register_levers_cli(sub)
     register_routes_cli(sub)
     register_sensitivity_cli(sub)
     register_validate_cli(sub)

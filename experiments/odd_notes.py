@@ -46,6 +46,12 @@ STREAM_NOTES: dict[str, tuple[str, str]] = {
         "arrival and size, collateral, default quality and legal draws.",
         "1 + 6 × plants a quarter (full length)",
     ),
+    "signals": (
+        "Disclosure noise ζ of each NPL: what the disclosed data say about the borrower's workout "
+        "quality beyond the quality itself (LoanBook.public_quality).",
+        "one key at set-up; each NPL's normal is a function of the key, its slot and its default "
+        "quarter (nplsim.market.slotdraws)",
+    ),
 }
 
 # Meaning and unit of every column of ``model.parquet``
@@ -89,6 +95,15 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     "npl_carved_out": ("CNY bn", "Face moved to AMCs at book value by a policy carve-out."),
     "npl_securitised": ("CNY bn", "Face banks transferred to new SPVs (true sale at the cut-off)."),
     "capital_injected": ("CNY bn", "Common equity the State injected into banks."),
+    "npl_age_q": (
+        "quarters",
+        "Face-weighted mean time since default of the NPLs banks hold at the end of the quarter.",
+    ),
+    "npl_exit_age_q": (
+        "quarters",
+        "Face-weighted mean time since default at which NPLs left the banks this quarter "
+        "(resolved, written off, sold, securitised or carved out): the time to disposal.",
+    ),
     "abs_issued": ("CNY bn", "Notional of the tranches issued at this quarter's deal closings."),
     "abs_outstanding": (
         "CNY bn",
@@ -255,8 +270,6 @@ PARAMETER_NOTES: dict[str, str] = {
     "bid_noise_at_zero_disclosure": "AMC valuation log-s.d. added at zero disclosure.",
     "bid_noise_floor": "AMC valuation log-s.d. at full disclosure.",
     "price_learning_rate": "Learning rate of originators' price beliefs.",
-    "securitisation.min_pool_loans": "Fewest loans an offer needs to start a deal.",
-    "securitisation.max_pool_loans": "Most loans in one pool (oldest NPLs first).",
     "securitisation.with_mezz": "Whether deals have a mezzanine tranche.",
     "securitisation.senior_default_prob": "Rating stress: chance collections miss the senior.",
     "securitisation.mezz_default_prob": "Rating stress: chance collections miss senior + mezz.",
@@ -271,8 +284,6 @@ PARAMETER_NOTES: dict[str, str] = {
     "securitisation.trigger_ratio": "Accelerate below this share of expected collections.",
     "securitisation.sigma_floor": "Log-s.d. of pool collections at full disclosure.",
     "securitisation.sigma_opacity": "Extra log-s.d. of pool collections at zero disclosure.",
-    "securitisation.legal_premium_scale": "Legal premium at zero remoteness and protection.",
-    "securitisation.information_premium_scale": "Information premium at zero disclosure.",
     "securitisation.individual_notice_min_delay_q": "Least closing lag with individual notice.",
     "securitisation.bulk_approval_delay_q": "Extra closing lag to approve a bulk transfer.",
     "securitisation.recharacterisation_haircut": "Share of frozen collections lost at release.",
@@ -404,6 +415,63 @@ OUTPUT_COLUMN_NOTES: dict[str, dict[str, tuple[str, str]]] = {
         "quarter_issued": ("index", "Quarter of closing and issue."),
         "closing_lag_q": ("quarters", "Issue quarter less cut-off quarter."),
         "pool_loans": ("count", "Loan slots in the pool."),
+        "pool_borrowers": (
+            "count",
+            "Real borrowers behind the pool's slots (each segment's"
+            " average balance); debtor notice is counted per borrower.",
+        ),
+        "pool_public_value": (
+            "CNY bn",
+            "Expected collections investors infer from the disclosed pool data alone.",
+        ),
+        "lemons_factor": (
+            "ratio",
+            "Investors' discount for the originator's selection of the"
+            " pool (1 = no adverse selection inferred).",
+        ),
+        "originator_bias": (
+            "ratio",
+            "Investors' learned ratio of this originator's realised to"
+            " expected collections on its earlier deals.",
+        ),
+        "distress_prob": (
+            "probability",
+            "Investors' estimate that the originator becomes distressed over the deal's life.",
+        ),
+        "court_reach": (
+            "probability",
+            "Chance a court reaches the pool in the originator's"
+            " distress, given bankruptcy remoteness and SPV form.",
+        ),
+        "recharacterisation_loss": (
+            "share of pool",
+            "Loss to investors if the court reaches the"
+            " pool (freeze time and haircut, softened by protection).",
+        ),
+        "senior_expected_loss_bp": ("bp a year", "Senior spread component: expected credit loss."),
+        "senior_unexpected_loss_bp": (
+            "bp a year",
+            "Senior spread component: premium for unexpected loss.",
+        ),
+        "senior_liquidity_premium_bp": (
+            "bp a year",
+            "Senior spread component: premium for the secondary market's illiquidity.",
+        ),
+        "sub_required_return": (
+            "annual, decimal",
+            "Return the subordinated tranche's buyers require.",
+        ),
+        "notice_cost": ("CNY bn", "Cost of notifying the pool's debtors of the transfer."),
+        "guarantee_fee_bp": ("bp a year", "Fee of the senior tranche's guarantee (0 without)."),
+        "expected_collections": (
+            "CNY bn",
+            "Collections investors expected when they priced the deal.",
+        ),
+        "realised_collections": (
+            "CNY bn",
+            "Collections the deal realised (filled at maturity, else NaN).",
+        ),
+        "realised_to_expected": ("ratio", "Realised over expected collections (at maturity)."),
         "pool_principal": ("CNY bn", "Principal of the pool."),
         "pool_face": ("CNY bn", "Principal plus accrued interest of the pool."),
         "pool_expected_recovery": ("CNY bn", "Investors' expected collections at issue."),

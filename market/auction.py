@@ -73,19 +73,40 @@ def clear_first_price(
 
 
 def bulk_rule_eligibility(
-    package_loans: np.ndarray, bidder_is_amc: np.ndarray, amc_only: bool, threshold: int
+    package_borrowers: np.ndarray, bidder_is_amc: np.ndarray, amc_only: bool, threshold: int
 ) -> np.ndarray:
     """Who may buy each package under the bulk-transfer rule (facts: bulk-transfer).
 
-    Where the regime reserves bulk transfers to AMCs, a package of ``threshold`` loans or more may
-    go only to an AMC; smaller packages, or any package without the rule, are open to every bidder.
+    Where the regime reserves bulk transfers to AMCs, a package of ``threshold`` borrowers or more
+    may go only to an AMC; smaller packages, or any package without the rule, are open to every
+    bidder.
 
     Returns:
         Boolean matrix ``(n_packages, n_bidders)``.
     """
-    bulk = np.asarray(package_loans) >= threshold
+    bulk = np.asarray(package_borrowers) >= threshold
     restricted = amc_only & bulk[:, None] & ~np.asarray(bidder_is_amc)[None, :]
     return ~restricted
+
+
+def package_ids(segment: np.ndarray, face: np.ndarray, package_face: float) -> np.ndarray:
+    """Split offered loans into packages of one segment and about ``package_face`` of face: the
+    loans of a segment, in the order given, are laid end to end and a package holds those whose
+    face starts within the same multiple of ``package_face`` (so package sizes do not depend on
+    how finely the loan book is divided). Returns the package number of each loan, numbered
+    segment by segment."""
+    segment = np.asarray(segment)
+    face = np.asarray(face, dtype=float)
+    ids = np.empty(face.size, dtype=np.int64)
+    next_id = 0
+    for code in np.unique(segment):  # a loop over the six segments, not over loans
+        positions = np.flatnonzero(segment == code)
+        before = np.cumsum(face[positions]) - face[positions]
+        local = np.floor(before / package_face + 1e-12).astype(np.int64)
+        _, local = np.unique(local, return_inverse=True)
+        ids[positions] = next_id + local
+        next_id += int(local.max()) + 1 if local.size else 0
+    return ids
 
 
 def bid_dispersion(bids: np.ndarray) -> np.ndarray:

@@ -54,6 +54,54 @@ class ChannelQuote:
     capital_gain: np.ndarray
     feasible: np.ndarray
 
+    def gain(self, hold_value: np.ndarray, prices: ShadowPrices) -> np.ndarray:
+        """Gain over holding of each loan through this channel (``-inf`` where infeasible)."""
+        gain = (
+            self.value - hold_value + prices.capital * self.capital_gain
+            + prices.npl * self.face_removed
+        )  # fmt: skip
+        return np.where(self.feasible, gain, -np.inf)
+
+
+@dataclass(frozen=True)
+class DealEconomics:
+    """What a securitisation pays an originator for each candidate loan (CNY bn per loan).
+
+    Investors pay the price ratio ``price_ratio`` (the originator's learned ratio of what a deal
+    raises to investors' disclosed value of its pool) on the share the originator sells; on the
+    ``retained_share`` it keeps, it earns the loans' real value; as servicer it earns the fees,
+    ``servicing_share`` of the real value; it pays the transfer costs (debtor notice, stamp duty).
+
+    Attributes:
+        price_ratio: proceeds per unit of investors' disclosed value.
+        retained_share: economic share of the pool's collections the originator keeps.
+        servicing_share: servicing fees per unit of real value (0 when another services).
+        public_value: investors' value of each loan from the disclosed data.
+        informed_value: the same value at the loan's real quality.
+        variable_cost: transfer costs of each loan.
+    """
+
+    price_ratio: float
+    retained_share: float
+    servicing_share: float
+    public_value: np.ndarray
+    informed_value: np.ndarray
+    variable_cost: np.ndarray
+
+    @property
+    def cash(self) -> np.ndarray:
+        """Cash the originator receives for each loan, after its transfer costs."""
+        return self.price_ratio * (1.0 - self.retained_share) * self.public_value - (
+            self.variable_cost
+        )
+
+    @property
+    def value(self) -> np.ndarray:
+        """Everything the deal is worth to the originator for each loan: cash, the retained
+        share at real value and the servicing fees."""
+        retained = self.price_ratio * self.retained_share * self.informed_value
+        return self.cash + retained + self.servicing_share * self.informed_value
+
 
 def shadow_prices(
     car: float,
@@ -70,6 +118,27 @@ def shadow_prices(
         car_gap = 0.0
     npl_excess = max(0.0, (npl_ratio - npl_target) / max(npl_target, 1e-9))
     return ShadowPrices(capital=car_weight * car_gap, npl=npl_weight * min(npl_excess, 3.0))
+
+
+def funding_premium(
+    liquidity_ratio: float,
+    liquidity_min: float,
+    lcr: float,
+    lcr_min: float,
+    buffer: float,
+    stress_spread: float,
+) -> float:
+    """Premium of the bank's marginal funding over its normal cost (annual): zero while its
+    liquidity ratio and LCR sit more than ``buffer`` above their minima, rising linearly to
+    ``stress_spread`` at the tighter minimum and to twice that ``buffer`` below it (an LCR
+    minimum of 0 is not in force). A bank that must fund itself at the margin values cash now
+    over collections later by that much more."""
+    gaps = [(liquidity_min + buffer - liquidity_ratio) / buffer]
+    if lcr_min > 0.0:
+        gaps.append((lcr_min + buffer - lcr) / buffer)
+    gaps = [g for g in gaps if not np.isnan(g)]
+    gap = float(np.clip(max(gaps), 0.0, 2.0)) if gaps else 0.0
+    return stress_spread * gap
 
 
 def sale_capital_gain(
@@ -105,19 +174,7 @@ def choose_channels(
     """
     if not quotes:
         return np.full(hold_value.shape, HOLD)
-    gains = np.stack(
-        [
-            np.where(
-                q.feasible,
-                q.value
-                - hold_value
-                + prices.capital * q.capital_gain
-                + prices.npl * q.face_removed,
-                -np.inf,
-            )
-            for q in quotes
-        ]
-    )
+    gains = np.stack([q.gain(hold_value, prices) for q in quotes])
     best = np.argmax(gains, axis=0)
     best_gain = np.take_along_axis(gains, best[None, :], axis=0)[0]
     return np.where(best_gain > 0.0, best, HOLD)

@@ -10,6 +10,7 @@ Money is in CNY bn.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -18,6 +19,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from nplsim.market import kernels
+from nplsim.market.slotdraws import slot_uniforms
 
 SEGMENTS: tuple[str, ...] = (
     "gov_directed_soe",
@@ -32,6 +34,11 @@ SEGMENT_CODE = {name: code for code, name in enumerate(SEGMENTS)}
 # facts: recovery-timing: undiscounted recovery by years to resolution, relative to <= 1 year
 # (84.2%, 72.7%, 62.8%, 59.8%, 59.1%, 43.7% for <=1, 1-2, 2-3, 3-4, 4-5, >5 years).
 _RECOVERY_BY_YEAR = np.array([84.2, 72.7, 62.8, 59.8, 59.1, 43.7]) / 84.2
+DEFAULT_BORROWER_BALANCE_CNY = 1e6  # a segment table without borrower balances (tests)
+# Disclosure noise is addressed by slot and default quarter: quarters from -SIGNAL_LANE_OFFSET (the
+# oldest opening NPL) to SIGNAL_LANES - SIGNAL_LANE_OFFSET - 1 (beyond the longest horizon).
+SIGNAL_LANES = 512
+SIGNAL_LANE_OFFSET = 64
 
 
 def collateral_realisation(enforcement_efficiency: float) -> float:
@@ -73,6 +80,8 @@ class SegmentTable:
             formula; facts: irb-correlation).
         factor_sd: s.d. of this economy's one-year systematic factor relative to the
             through-the-cycle factor the IRB correlations are calibrated to (1 = Basel's).
+        borrower_balance: average balance of one borrower's loans, CNY (None: one borrower per
+            CNY 1 m), to count the real borrowers behind a slot.
     """
 
     pd_annual: np.ndarray
@@ -84,6 +93,7 @@ class SegmentTable:
     unsecured_recovery: np.ndarray
     correlation: np.ndarray
     factor_sd: float = 1.0
+    borrower_balance: np.ndarray | None = None
 
 
 def asset_correlation(pd_annual: np.ndarray, segment_correlation: np.ndarray) -> np.ndarray:
@@ -183,6 +193,12 @@ class LoanBook:
         self.recovered = np.zeros(n)
         self.quality = np.ones(n)
         self.collateral_realisation = 1.0
+        # What outsiders learn about a borrower's quality (``public_quality``): the log-s.d. of
+        # quality and the key of the stream of disclosure noise (set by the model).
+        self.quality_dispersion = 0.0
+        self.signal_key = np.uint64(0)
+        self._signal = np.zeros(n)  # each slot's disclosure noise, for the NPL of _signal_q
+        self._signal_q = np.full(n, np.iinfo(np.int16).min, dtype=np.int16)
         # Slots of all NPLs, kept up to date by the operations that change the set (None =
         # recompute), and the same slots grouped by holder (None after any status or holder
         # change).
@@ -345,9 +361,53 @@ class LoanBook:
         enforceable = self.collateral_share[idx] * self.collateral[idx]
         realised = (1.0 - seg.haircut[s]) * self.collateral_realisation
         secured_part = np.minimum(principal, enforceable * realised)
-        seen_quality = 1.0 + disclosure * (self.quality[idx] - 1.0)
+        seen_quality = self.public_quality(idx, disclosure)
         recovery = secured_part + seg.unsecured_recovery[s] * (principal - secured_part)
         return np.minimum(recovery * seen_quality, principal)
+
+    def public_quality(
+        self, idx: np.ndarray | slice = slice(None), disclosure: float = 1.0
+    ) -> np.ndarray:
+        """A borrower's workout quality as an observer with disclosure ``d`` expects it.
+
+        Quality is ``q = exp(σξ − σ²/2)`` (σ = ``quality_dispersion``). Disclosure reveals the
+        signal ``s = √d·ξ + √(1−d)·ζ``, where ``ζ`` is standard normal noise of the loan (a draw
+        addressed by slot and default quarter, ``signal_noise``); the observer's expectation is
+        ``E[q | s] = exp(σ√d·s − dσ²/2)``: the quality itself at ``d = 1``, 1 at ``d = 0``, an
+        unbiased estimate in between whose private residual ``q / E[q | s]`` is independent of
+        it (``nplsim.market.learning``). Without dispersion there is nothing private to learn.
+        """
+        quality = self.quality[idx]
+        sigma = self.quality_dispersion
+        if disclosure >= 1.0 or sigma <= 0.0:
+            return quality
+        if disclosure <= 0.0:
+            return np.ones_like(quality)
+        xi = (np.log(quality) + 0.5 * sigma**2) / sigma
+        root = np.sqrt(disclosure)
+        signal = root * xi + np.sqrt(1.0 - disclosure) * self.signal_noise(idx)
+        return np.exp(sigma * root * signal - 0.5 * disclosure * sigma**2)
+
+    def signal_noise(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The standard normal disclosure noise ``ζ`` of each loan: a function of the stream key,
+        the slot and the quarter it defaulted, so it stays fixed for the life of the NPL and is
+        the same in every run that shares the seed."""
+        slots = np.arange(self.n)[idx] if isinstance(idx, slice) else np.asarray(idx)
+        stale = slots[self._signal_q[slots] != self.default_q[slots]]
+        if stale.size:  # computed once per NPL, kept while the slot holds it
+            lane = self.default_q[stale].astype(np.int64) + SIGNAL_LANE_OFFSET
+            position = stale.astype(np.uint64) * np.uint64(SIGNAL_LANES) + lane.astype(np.uint64)
+            uniform = slot_uniforms(self.signal_key, position)
+            self._signal[stale] = ndtri(np.clip(uniform, 1e-16, 1.0 - 1e-16))
+            self._signal_q[stale] = self.default_q[stale]
+        return self._signal[slots]
+
+    def borrowers(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Real borrowers behind each slot: its principal over its segment's borrower balance
+        (so counts of borrowers do not depend on how finely the book is divided into slots)."""
+        balance = self.segments.borrower_balance
+        per = DEFAULT_BORROWER_BALANCE_CNY if balance is None else balance[self.segment[idx]]
+        return self.principal[idx] * 1e9 / per
 
     def age_q(self, quarter: int, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Quarters since default (0 in the quarter of default)."""
@@ -559,6 +619,17 @@ def _runs(account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def workout_value_table(
     p_resolve: float, discount_q: float, write_off_age_q: int, cost_rate: float
 ) -> np.ndarray:
+    """Expected present value, per unit of base recovery, of working out an NPL of each age
+    (a read-only array, computed once per set of arguments; see ``_workout_value_table``)."""
+    return _workout_value_table(
+        float(p_resolve), float(discount_q), int(write_off_age_q), float(cost_rate)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _workout_value_table(
+    p_resolve: float, discount_q: float, write_off_age_q: int, cost_rate: float
+) -> np.ndarray:
     """Expected present value, per unit of base recovery, of working out an NPL of each age.
 
     ``G[a] = (1 − c)·[p·timing(a) + (1 − p)·δ·G[a + 1]]`` with ``G[write_off_age] = 0``: the
@@ -575,7 +646,9 @@ def workout_value_table(
     table = np.zeros(write_off_age_q + 1)
     for a in range(write_off_age_q - 1, -1, -1):  # a backward recursion over ages, not loans
         table[a] = p_resolve * timing[a] + (1.0 - p_resolve) * discount_q * table[a + 1]
-    return table * (1.0 - cost_rate)
+    table *= 1.0 - cost_rate
+    table.flags.writeable = False
+    return table
 
 
 def expected_workout_value(
@@ -593,3 +666,26 @@ def expected_workout_value(
     """
     age_next = np.minimum(book.age_q(quarter, idx) + 1, len(table) - 1)
     return book.base_recovery(idx, disclosure) * discount_q * table[age_next]
+
+
+def expected_collections(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Expected gross collections of NPLs ``idx`` in each of the next ``horizon_q`` quarters
+    (CNY bn, undiscounted, summed over the loans): a loan resolves in quarter ``k`` with
+    probability ``p (1 − p)^(k−1)`` while younger than the write-off age, and recovers its base
+    recovery (quality as ``disclosure`` reveals it) at the timing factor of its age then — the
+    same law as ``workout_value_table``, spread over time instead of discounted."""
+    base = book.base_recovery(idx, disclosure)
+    age = book.age_q(quarter, idx)
+    k = np.arange(1, horizon_q + 1)
+    age_then = age[:, None] + k[None, :]
+    chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
+    timing = recovery_timing_factor(age_then) * (age_then < write_off_age_q)
+    return (base[:, None] * chance[None, :] * timing).sum(axis=0)

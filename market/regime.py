@@ -31,6 +31,7 @@ PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
 
 Environment = Literal["participants", "process", "accounting_tax"]
 Originator = Literal["bank", "amc", "enterprise"]
+NplBuyer = Literal["local_amc", "distressed_fund"]
 InvestorClass = Literal[
     "bank_treasury", "insurer", "mutual_fund", "qfii", "distressed_fund", "retail"
 ]
@@ -51,7 +52,9 @@ class LegalRegime(StrictModel):
         "participants", "Whether loans may be securitised through an SPV at all (true/false)."
     )
     spv_form: Literal["trust", "company", "none"] = _field(
-        "participants", "Legal form of the special purpose vehicle that holds the pool (category)."
+        "participants",
+        "Legal form of the special purpose vehicle that holds the pool: a company pays"
+        " spv_entity_tax and is reached by courts through consolidation only (category).",
     )
     bankruptcy_remoteness: float = _field(
         "participants",
@@ -69,10 +72,20 @@ class LegalRegime(StrictModel):
     )
     bulk_threshold: int = _field(
         "participants",
-        "Number of loans in one transfer from which it counts as a bulk transfer (loans; at most"
-        " 50,000,000, the most loan slots a scenario may have).",
+        "Number of borrowers in one transfer from which it counts as a bulk transfer (borrowers;"
+        " at most 1,000,000,000, more than China's population).",
         ge=1,
-        le=50_000_000,
+        le=1_000_000_000,
+    )
+    retail_bulk_sale_allowed: bool = _field(
+        "participants",
+        "Whether NPLs of individuals (cards, mortgages) may be sold in bulk packages at all"
+        " (true/false).",
+    )
+    npl_buyers_allowed: tuple[NplBuyer, ...] = _field(
+        "participants",
+        "Buyers besides the national AMCs that may buy NPLs from banks: local AMCs, distressed-debt"
+        " funds (set of kinds).",
     )
     investor_classes_allowed: tuple[InvestorClass, ...] = _field(
         "participants", "Investor types eligible to buy asset-backed securities (set of types)."
@@ -104,10 +117,10 @@ class LegalRegime(StrictModel):
         "process",
         "How debtors must be told of a transfer for it to bind them (category).",
     )
-    notice_cost_per_loan_cny: float = _field(
+    notice_cost_per_borrower_cny: float = _field(
         "process",
-        "Cost of notifying the debtor of each transferred loan (CNY per loan; at most CNY 10 m,"
-        " far above a registered letter or a court's service of notice).",
+        "Cost of telling each debtor of a transfer (CNY per borrower; at most CNY 10 m, far above"
+        " a registered letter or a court's service of notice).",
         ge=0,
         le=1e7,
     )
@@ -173,12 +186,13 @@ class LegalRegime(StrictModel):
     )
     spv_entity_tax: float = _field(
         "accounting_tax",
-        "Income tax on the SPV itself before distributions, 0 if tax-transparent (rate, decimal).",
+        "Income tax a company SPV pays on its taxable income before distributions; a trust is"
+        " tax-transparent (rate, decimal).",
         ge=0,
         le=0.5,
     )
 
-    @field_validator("originators_allowed", "investor_classes_allowed")
+    @field_validator("originators_allowed", "investor_classes_allowed", "npl_buyers_allowed")
     @classmethod
     def _sorted_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """Keep sets of kinds in one canonical order so equal regimes compare and hash equal."""

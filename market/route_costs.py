@@ -123,27 +123,21 @@ def loan_yield(
     lgd: float,
     risk_aversion: float,
     liquidity_premium: float,
-    legal_scale: float,
 ) -> pricing.YieldComponents:
     """The yield a bank asks on a plant loan, built as an investor's required yield on a claim it
     cannot sell: risk-free + expected loss + unexpected loss + the full liquidity premium. The
     bank holds a large book, so only the systematic part of the loan's risk needs capital: its
     price of risk applies to a share ``√R`` of the loan's loss s.d., with ``R`` the Basel asset
     correlation at the loan's default probability (facts: irb-correlation). A direct claim on the
-    plant has no true sale to recharacterise (remoteness 1) and its enforcement risk is in its
-    loss given default (protection 1), so its legal premium is zero."""
+    plant has no true sale to recharacterise and its enforcement risk is in its loss given
+    default, so it carries no legal premium."""
     rho = float(asset_correlation(np.array([default_prob]), np.array([np.nan]))[0])
     return pricing.required_yield(
         risk_free=risk_free,
-        expected_loss=pricing.expected_loss_rate(default_prob, lgd, 1.0),
-        default_prob=default_prob,
-        bankruptcy_remoteness=1.0,
-        investor_protection=1.0,
-        disclosure=1.0,
+        tenor_years=1.0,
+        credit=pricing.ClaimRisk(default_prob * lgd, default_prob),
         liquidity_premium=liquidity_premium,
         risk_aversion=risk_aversion * math.sqrt(rho),
-        legal_scale=legal_scale,
-        information_scale=0.0,
     )
 
 

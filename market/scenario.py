@@ -17,6 +17,16 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from nplsim.market.banking_spec import MAX_CNY_BN, BankSpec, LiquiditySpec, StateSpec, default_banks
 from nplsim.market.errors import ConfigError, StrictModel, config_error_from_validation
+from nplsim.market.institutions import (  # the scenario's institutions, re-exported
+    AMCSpec,
+    BuyerSpec,
+    EnhancerSpec,
+    InvestorSpec,
+    _default_amcs,
+    _default_buyers,
+    _default_enhancers,
+    _default_investors,
+)
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.overrides import (
     REGIME_TABLE,
@@ -42,7 +52,6 @@ DEFAULT_SCENARIO = "restart_2016"
 # Upper bounds of fields that have no natural one: generous, but finite, so that no value a file
 # can hold overflows to inf or nan during a run.
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
-MAX_BORROWERS_PER_LOAN = 1e6  # the smallest book (100 slots) then stands for 100 m borrowers
 
 
 class _Strict(StrictModel):
@@ -62,39 +71,54 @@ class SegmentSpec(_Strict):
     correlation: float | None = Field(
         default=None, ge=0, le=0.9, description="Asset correlation; None = IRB corporate formula."
     )
+    borrower_balance_cny: float = Field(
+        default=1e6,
+        gt=0,
+        le=1e11,
+        description="Average balance of one borrower's loans, CNY (counts borrowers in a pool or"
+        " package: debtor notice, the bulk-transfer rule; at most CNY 100 bn).",
+    )
 
 
 def _default_segments() -> dict[str, SegmentSpec]:
     # Assumptions calibrated so that (a) the 1999 big-four book carries a ~29% NPL ratio with weak
     # internal control and (b) AMC recoveries on carved-out SOE loans land in the high teens of face
     # (facts: amc-recovery-2006: 17.43%). Correlations: facts: irb-correlation (0.15 mortgages,
-    # 0.04 revolving retail, corporate formula otherwise).
+    # 0.04 revolving retail, corporate formula otherwise). Borrower balances: corporate NPL pools
+    # of CNY 52.6 m a borrower and card pools of CNY 26,000 (facts: npl-abs-2016-deals); the
+    # others are assumptions.
     spec = SegmentSpec
     return {
         "gov_directed_soe": spec(
             pd_annual=0.04, spread=0.0, maturity_q=12, secured_share=0.3,
             collateral_cover=1.0, haircut=0.5, unsecured_recovery=0.25,
+            borrower_balance_cny=2e8,
         ),
         "commercial_soe": spec(
             pd_annual=0.012, spread=0.005, maturity_q=12, secured_share=0.5,
             collateral_cover=1.0, haircut=0.45, unsecured_recovery=0.2,
+            borrower_balance_cny=1e8,
         ),
         "private": spec(
             pd_annual=0.02, spread=0.02, maturity_q=8, secured_share=0.7,
             collateral_cover=1.2, haircut=0.4, unsecured_recovery=0.1,
+            borrower_balance_cny=5e7,
         ),
         # Credit-card NPL pools recover 23-38% within 12 months (facts: credit-card-recovery).
         "retail_card": spec(
             pd_annual=0.03, spread=0.12, maturity_q=8, secured_share=0.0,
             collateral_cover=0.0, haircut=0.0, unsecured_recovery=0.33, correlation=0.04,
+            borrower_balance_cny=2.6e4,
         ),
         "mortgage": spec(
             pd_annual=0.005, spread=0.0, maturity_q=80, secured_share=1.0,
             collateral_cover=1.3, haircut=0.3, unsecured_recovery=0.05, correlation=0.15,
+            borrower_balance_cny=4e5,
         ),
         "power_plant": spec(
             pd_annual=0.01, spread=0.005, maturity_q=40, secured_share=0.8,
             collateral_cover=1.0, haircut=0.5, unsecured_recovery=0.25,
+            borrower_balance_cny=5e8,
         ),
     }  # fmt: skip
 
@@ -108,112 +132,6 @@ def _default_commercial_mix() -> dict[str, float]:
         "mortgage": 0.25,
         "power_plant": 0.05,
     }
-
-
-class AMCSpec(_Strict):
-    """One asset management company."""
-
-    name: str = Field(min_length=1)
-    equity_cny_bn: float = Field(
-        gt=0, le=MAX_CNY_BN, description="Paid-in capital, CNY bn (at most 1e6 = CNY 1,000 trn)."
-    )
-    funding_capacity_cny_bn: float = Field(
-        ge=0,
-        le=MAX_CNY_BN,
-        description="Bonds / central-bank lending it can raise for purchases, CNY bn (at most"
-        " 1e6 = CNY 1,000 trn).",
-    )
-    workout_skill: float = Field(gt=0, le=5, description="Multiplier on the recovery hazard.")
-    cost_per_recovered: float = Field(
-        ge=0, le=1, description="Workout cost per unit of cash recovered."
-    )
-
-
-def _default_amcs() -> list[AMCSpec]:
-    # Huarong recovered 17.97% of face at a cost of CNY 5.57 per 100 recovered, Great Wall 10.36%
-    # (facts: amc-recovery-2006); skills are set in that order. Capital CNY 10 bn each and
-    # funding capacity are assumptions.
-    return [
-        AMCSpec(name=n, equity_cny_bn=10.0, funding_capacity_cny_bn=300.0,
-                workout_skill=s, cost_per_recovered=0.0557)
-        for n, s in (("Huarong", 1.9), ("Great Wall", 1.2), ("Orient", 1.5), ("Cinda", 1.7))
-    ]  # fmt: skip
-
-
-InvestorClassName = Literal[
-    "bank_treasury", "insurer", "mutual_fund", "qfii", "distressed_fund", "retail"
-]
-
-
-class InvestorSpec(_Strict):
-    """A group of primary-market investors of one class (each member bids separately)."""
-
-    investor_class: InvestorClassName
-    count: int = Field(ge=1, le=200, description="Number of investors of this class.")
-    capacity_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Cash each can invest, CNY bn (at most 1e6 = CNY 1,000 trn).",
-    )
-    risk_aversion: float = Field(
-        default=1.0, gt=0, le=10, description="Scales the unexpected-loss premium."
-    )
-    liquidity_premium_bp: float = Field(
-        default=50.0, ge=0, le=1000, description="Premium for holding an illiquid security, bp."
-    )
-    liquidity_shock_prob: float = Field(
-        default=0.05, ge=0, le=1, description="Chance a quarter's redemptions force it to sell."
-    )
-    appetite: float = Field(
-        default=0.15, gt=0, le=1, description="Share of a new tranche it bids for (cash allowing)."
-    )
-    foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
-
-
-def _default_investors() -> list[InvestorSpec]:
-    # Assumption: the interbank market's main buyers of senior ABS are bank treasuries and
-    # insurers; mutual funds and foreign institutions take senior and mezzanine; distressed-debt
-    # funds (including AMC subsidiaries) buy subordinated tranches; retail only where allowed.
-    # Liquidity-shock chances (assumption): open-ended funds and retail face redemptions most,
-    # insurers least.
-    spec = InvestorSpec
-    return [
-        spec(investor_class="bank_treasury", count=6, capacity_cny_bn=8.0, risk_aversion=1.0,
-             liquidity_shock_prob=0.05),
-        spec(investor_class="insurer", count=4, capacity_cny_bn=6.0, risk_aversion=1.5,
-             liquidity_shock_prob=0.02),
-        spec(investor_class="mutual_fund", count=6, capacity_cny_bn=3.0, risk_aversion=0.8,
-             liquidity_premium_bp=80.0, liquidity_shock_prob=0.15),
-        spec(investor_class="qfii", count=4, capacity_cny_bn=4.0, risk_aversion=0.7, foreign=True,
-             liquidity_shock_prob=0.08),
-        spec(investor_class="distressed_fund", count=4, capacity_cny_bn=2.0, risk_aversion=0.5,
-             liquidity_premium_bp=150.0, liquidity_shock_prob=0.05),
-        spec(investor_class="retail", count=10, capacity_cny_bn=0.5, risk_aversion=2.0,
-             liquidity_premium_bp=100.0, liquidity_shock_prob=0.1),
-    ]  # fmt: skip
-
-
-class EnhancerSpec(_Strict):
-    """A private credit enhancer (guarantor of senior tranches)."""
-
-    name: str = Field(min_length=1)
-    capital_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Capital backing its guarantees, CNY bn (at most 1e6 = CNY 1,000 trn).",
-    )
-    max_leverage: float = Field(default=10.0, gt=0, le=100, description="Guarantees / capital.")
-    fee_markup: float = Field(
-        default=1.5, ge=1, le=10, description="Guarantee fee / expected loss covered."
-    )
-
-
-def _default_enhancers() -> list[EnhancerSpec]:
-    # Assumption: two guarantee companies of moderate size.
-    return [
-        EnhancerSpec(name="Guarantor A", capital_cny_bn=5.0),
-        EnhancerSpec(name="Guarantor B", capital_cny_bn=3.0),
-    ]
 
 
 class WaterfallSpec(_Strict):
@@ -238,10 +156,19 @@ class WaterfallSpec(_Strict):
 class SecuritisationSpec(_Strict):
     """How deals are put together, serviced and priced (the regime decides what is legal)."""
 
-    min_pool_loans: int = Field(default=30, ge=1, le=100_000)
-    max_pool_loans: int = Field(default=5000, ge=1, le=1_000_000)
+    max_pool_cny_bn: float = Field(
+        default=10.0,
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Most face in one pool (oldest NPLs first), CNY bn (facts: npl-abs-2016-deals:"
+        " CNY 10.7 bn, the largest 2016 pool).",
+    )
     tenor_q: int = Field(default=20, ge=2, le=120, description="Legal final maturity, quarters.")
-    with_mezz: bool = True
+    with_mezz: bool = Field(
+        default=False,
+        description="Whether deals have a mezzanine tranche (facts: npl-abs-2016-deals: senior"
+        " and subordinated only).",
+    )
     senior_default_prob: float = Field(default=0.005, gt=0, lt=0.5)
     mezz_default_prob: float = Field(default=0.10, gt=0, lt=0.9)
     reserve_share: float = Field(default=0.03, ge=0, le=0.5, description="Reserve / senior.")
@@ -293,8 +220,6 @@ class SecuritisationSpec(_Strict):
 
     sigma_floor: float = Field(default=0.15, ge=0, le=2)
     sigma_opacity: float = Field(default=0.45, ge=0, le=3)
-    legal_premium_scale: float = Field(default=0.03, ge=0, le=0.5)
-    information_premium_scale: float = Field(default=0.02, ge=0, le=0.5)
     collateral_loss_without_transfer: float = Field(
         default=0.5, ge=0, le=1, description="Collateral value lost where it does not follow."
     )
@@ -314,13 +239,6 @@ class SecuritisationSpec(_Strict):
     )
     max_coupon_spread: float = Field(
         default=0.08, gt=0, le=1, description="Highest coupon over risk-free the book accepts."
-    )
-    borrowers_per_loan: float = Field(
-        default=200.0,
-        gt=0,
-        le=MAX_BORROWERS_PER_LOAN,
-        description="Real borrowers one loan slot stands for (notice costs); at most 1e6, far"
-        " above any calibration (the smallest book, 100 slots, then stands for 100 m borrowers).",
     )
     taxable_income_share: float = Field(
         default=0.3, ge=0, le=1, description="Share of SPV collections taxed as income."
@@ -427,6 +345,7 @@ class ScenarioConfig(_Strict):
     n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
     banks: list[BankSpec] = Field(default_factory=default_banks, min_length=1)
     amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
+    npl_buyers: list[BuyerSpec] = Field(default_factory=_default_buyers)
     segments: dict[str, SegmentSpec] = Field(default_factory=_default_segments)
     commercial_mix: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=_default_commercial_mix
@@ -476,13 +395,32 @@ class ScenarioConfig(_Strict):
         description="Disposal channels banks may use beside their own workout (an experiment"
         " closes one by leaving it out).",
     )
+    liquidity_buffer: float = Field(
+        default=0.1,
+        gt=0,
+        le=2,
+        description="Band above the liquidity-ratio and LCR minima over which funding gets dearer.",
+    )
+    funding_stress_spread: float = Field(
+        default=0.02,
+        ge=0,
+        le=0.5,
+        description="Extra cost of a bank's marginal funding at its liquidity minimum, annual"
+        " (assumption: interbank stress spreads of a few hundred bp).",
+    )
     disposal_lag_q: int = Field(
         default=4,
         ge=0,
         le=40,
         description="Quarters an NPL must age (classification, valuation, approval) before sale.",
     )
-    package_loans: int = Field(default=200, ge=1, le=100_000, description="Loans per package.")
+    package_cny_bn: float = Field(
+        default=5.0,
+        gt=0,
+        le=MAX_CNY_BN,
+        description="Face of one NPL auction package, CNY bn (assumption; ICBC's 2005 tender"
+        " averaged CNY 13 bn a package, facts: commercial-sales-2004).",
+    )
     bid_noise_at_zero_disclosure: float = Field(default=0.5, ge=0, le=3)
     bid_noise_floor: float = Field(default=0.05, ge=0, le=1)
     bid_shading: float = Field(
@@ -514,10 +452,13 @@ class ScenarioConfig(_Strict):
         names = (
             [b.name for b in self.banks]
             + [a.name for a in self.amcs]
+            + [b.name for b in self.npl_buyers]
             + [e.name for e in self.enhancers]
         )
         if len(set(names)) != len(names):
-            raise ValueError("banks: banks, amcs and enhancers must have distinct names")
+            raise ValueError(
+                "banks: banks, amcs, npl_buyers and enhancers must have distinct names"
+            )
         if self.n_loans < 20 * len(self.banks):
             raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
         banks = {b.name for b in self.banks}

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("init", "macro", "defaults", "recoveries", "lending", "behaviour", "quality", "power")
+STREAMS = (
+    "init", "macro", "defaults", "recoveries", "lending", "behaviour", "quality", "power",
+    "signals",
+)  # fmt: skip
 
 
 def split_streams(seed: int) -> dict[str, np.random.Generator]:

@@ -32,7 +32,10 @@ def test_every_cited_fact_is_listed():
 
 
 def test_no_citation_points_outside_the_repository():
-    outside = re.compile(r"shared/reference|FACTS\.md|FACTS \"|DESIGN §")
+    # built from parts so that this line does not match itself
+    outside = re.compile(
+        "|".join(["shared" + "/reference", r"FACTS\.md", "FACTS" + ' "', "DESIGN" + " §"])
+    )
     found = [
         f"{path.relative_to(ROOT)}:{k}"
         for path in _project_files()

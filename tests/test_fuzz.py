@@ -1498,8 +1498,8 @@ def test_a_newline_in_user_text_keeps_the_error_on_one_line(tmp_path, argv):
     [
         ("restart_2016", 'banks=[{name="A", loans_cny_bn=inf, internal_control=0.5, '
                          "workout_skill=1, equity_ratio=0.1, bond_share=0.1}]"),
-        ("pilot_2005", "notice_cost_per_loan_cny=inf"),
-        ("pilot_2005", "securitisation.borrowers_per_loan=inf"),
+        ("pilot_2005", "notice_cost_per_borrower_cny=inf"),
+        ("pilot_2005", "securitisation.max_pool_cny_bn=inf"),
         ("pilot_2005", "securitisation.underwriter_capital_cny_bn=inf"),
     ],
 )  # fmt: skip
@@ -1561,8 +1561,8 @@ def test_out_in_a_directory_nothing_can_be_created_in_is_one_line_exit_2(tmp_pat
 @pytest.mark.parametrize(
     ("quarters", "override"),
     [
-        (2, "notice_cost_per_loan_cny=1e308"),
-        (2, "securitisation.borrowers_per_loan=1e308"),
+        (2, "notice_cost_per_borrower_cny=1e308"),
+        (2, "securitisation.max_pool_cny_bn=1e308"),
         (16, 'banks=[{name="A", loans_cny_bn=1e308, internal_control=0.5, workout_skill=1, '
              "equity_ratio=0.1, bond_share=0.1}]"),
     ],
@@ -1601,7 +1601,8 @@ def test_every_numeric_field_has_a_finite_range():
     # was: fields with only a lower bound accepted 1e308 (see test_huge_finite_values_are_refused)
     fields = dict([*_numeric_fields(LegalRegime), *_numeric_fields(ScenarioConfig)])
     expected = {"bulk_threshold", "banks.loans_cny_bn", "commercial_mix.*", "macro.shocks.quarter",
-                "power.coal.shocks.quarter", "securitisation.borrowers_per_loan"}  # fmt: skip
+                "power.coal.shocks.quarter", "securitisation.max_pool_cny_bn",
+                "package_cny_bn", "segments.borrower_balance_cny"}  # fmt: skip
     assert expected <= set(fields), sorted(fields)
     unbounded = [
         name

@@ -60,7 +60,7 @@ def test_every_loan_has_exactly_one_known_holder(small_model):
     model = small_model
     for _ in range(6):
         model.step()
-    accounts = {b.account for b in (*model.banks, *model.amcs, *model.spvs)}
+    accounts = {b.account for b in (*model.banks, *model.amcs, *model.npl_buyers, *model.spvs)}
     assert set(model.loans.holder.tolist()) <= accounts
     assert model.loans.holder.shape == (model.loans.n,)
 

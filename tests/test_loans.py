@@ -364,17 +364,28 @@ def test_base_recovery_rises_with_collateral_and_detached_collateral_is_unsecure
     np.testing.assert_allclose(book.base_recovery(), 0.2)
 
 
-def test_outsider_view_shrinks_quality_towards_one():
-    book = _book(n=2)
-    book.quality[:] = [0.4, 1.8]  # a bad and a good borrower, known to the lender
-    insider = book.base_recovery(disclosure=1.0)
-    half = book.base_recovery(disclosure=0.5)
+def test_outsiders_see_an_unbiased_estimate_of_quality_and_the_insider_the_quality():
+    n, sigma = 200_000, 0.6
+    book = _book(n=n)
+    book.mark_npl(np.arange(n), 3)
+    book.quality[:] = np.exp(sigma * np.random.default_rng(8).standard_normal(n) - sigma**2 / 2)
+    book.quality_dispersion = sigma
+    book.signal_key = np.uint64(12345)
+    np.testing.assert_allclose(book.public_quality(disclosure=1.0), book.quality)
+    np.testing.assert_allclose(book.public_quality(disclosure=0.0), 1.0)
+    for d in (0.3, 0.7):
+        seen = book.public_quality(disclosure=d)
+        residual = book.quality / seen
+        assert seen.mean() == pytest.approx(1.0, abs=0.01)
+        assert np.log(seen).var() == pytest.approx(d * sigma**2, rel=0.02)
+        assert residual.mean() == pytest.approx(1.0, abs=0.01)
+        assert abs(np.corrcoef(np.log(residual), np.log(seen))[0, 1]) < 0.01  # private part
+    # the noise belongs to the loan: asked again, or for a subset, it is the same
+    np.testing.assert_allclose(
+        book.public_quality(np.arange(5), 0.5), book.public_quality(disclosure=0.5)[:5]
+    )
     blind = book.base_recovery(disclosure=0.0)
     np.testing.assert_allclose(blind, 0.2)  # unsecured recovery at quality 1
-    np.testing.assert_allclose(half, 0.2 * np.array([0.7, 1.4]))
-    assert insider[0] < half[0] < blind[0]
-    assert insider[1] > half[1] > blind[1]
-    np.testing.assert_allclose(book.base_recovery(np.array([1]), 0.5), half[1:])
 
 
 # ---------------------------------------------------------------------------- valuation table

@@ -114,7 +114,7 @@ def test_schedule_follows_step_in_order(held):
         "apply_scheduled_reforms", "macro.draw", "money_market.open", "loan_cycle.settle",
         "loan_cycle.relend", "carveout.pay_bond_coupons", "StateBank.close_books",
         "disposal_offers", "auction_house.clear", "desk.start", "desk.close_due",
-        "trustee.service", "exchange.trade", "AssetManagementCompany.repay_funding", "power.run",
+        "trustee.service", "exchange.trade", "auction_house.repay_funding", "power.run",
         "authorities.review", "collect",
     ]  # fmt: skip
     positions = [next((k for k, row in enumerate(rows) if phase in row), -1) for phase in phases]

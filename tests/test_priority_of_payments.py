@@ -86,10 +86,11 @@ def test_a_scenario_with_its_own_priority_of_payments_runs_and_routes_by_it():
         models = {
             "written out": NPLMarketModel(
                 scenario="mature_market", rng=seed, n_loans=8000, quarters=24, **CYCLE,
-                **{"securitisation.waterfall": written_out},
+                **{"securitisation.waterfall": written_out, "securitisation.with_mezz": True},
             ),
             "sequential": NPLMarketModel(
-                scenario="mature_market", rng=seed, n_loans=8000, quarters=24, **CYCLE
+                scenario="mature_market", rng=seed, n_loans=8000, quarters=24, **CYCLE,
+                **{"securitisation.with_mezz": True},
             ),
         }  # fmt: skip
         for name, model in models.items():

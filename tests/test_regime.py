@@ -241,7 +241,7 @@ def test_strengthened_reforms_point_the_study_way():
     before, after = load_regime("restart_2016"), load_regime("strengthened")
     assert after.bankruptcy_remoteness > before.bankruptcy_remoteness
     assert after.investor_protection > before.investor_protection
-    assert after.notice_cost_per_loan_cny < before.notice_cost_per_loan_cny
+    assert after.notice_cost_per_borrower_cny < before.notice_cost_per_borrower_cny
     assert after.collateral_follows_claim and not after.bulk_transfer_to_amc_only
     assert after.vat_rate == after.stamp_duty_bp == after.spv_entity_tax == 0
 

@@ -24,7 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "specs" / "sensi
 # (the recovery-hazard multiplier) drives the NPL ratio.
 TINY = {
     "base": "pilot_2005",
-    "quarters": 8,
+    "quarters": 3,
     "overrides": {"n_loans": 2000},
     "method": "sobol",
     "n": 16,

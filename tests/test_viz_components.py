@@ -68,7 +68,7 @@ def mature() -> lab.PolicyLab:
     issues)."""
     the_lab = lab.PolicyLab(scenario_name="mature_market", rng="7", n_loans=5_000)
     the_lab.market = NPLMarketModel(
-        scenario="mature_market", rng=7, n_loans=5_000, securitisation__min_pool_loans=5,
+        scenario="mature_market", rng=7, n_loans=5_000,
         disposal_lag_q=1,
     )  # fmt: skip
     the_lab.limits = [lab.supervisory_limits(the_lab.market)]

@@ -1,0 +1,128 @@
+"""Securitisation for the right reasons, over paired seeds: better disclosure grows the market,
+legal risk is priced from the economy's own distress, investors collect what they priced, and the
+study's proposals move more than the spread.
+
+Every claim is a statistic over >= 10 paired seeds (common random numbers: the same seed gives
+both arms the same macro shocks and defaults) with a 95% t-interval of the paired differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import run_model
+from scipy import stats
+
+from nplsim.economy.investor_view import InvestorView
+from nplsim.experiments.levers import LEVERS, lever_overrides
+
+SEEDS = range(1, 11)
+
+
+def ci(diff: np.ndarray) -> tuple[float, float]:
+    """95% t-interval of the mean of paired differences."""
+    half = stats.t.ppf(0.975, diff.size - 1) * diff.std(ddof=1) / np.sqrt(diff.size)
+    return float(diff.mean() - half), float(diff.mean() + half)
+
+
+def issued(scenario: str, seeds, **overrides) -> np.ndarray:
+    return np.array(
+        [run_model(scenario, s, **overrides).model_frame()["abs_issued"].sum() for s in seeds]
+    )
+
+
+# disclosure grows the market -------------------------------------------------------------------
+@pytest.mark.slow
+def test_more_disclosure_issues_more():
+    """Disclosure 0.3 -> 0.6 -> 0.9 narrows the lemons discount and the rating agencies' stress,
+    so more is issued at each step (20 paired seeds, 40 quarters)."""
+    seeds = range(1, 21)
+    volumes = [issued("restart_2016", seeds, disclosure_level=d) for d in (0.3, 0.6, 0.9)]
+    for low, high in zip(volumes, volumes[1:], strict=False):
+        assert ci(high - low)[0] > 0.0, (low.mean(), high.mean(), ci(high - low))
+
+
+def test_full_disclosure_yields_deals():
+    """With nothing private left there is no lemons discount, and banks still securitise for
+    capital relief, funding and the NPL-ratio target."""
+    volumes = issued("restart_2016", SEEDS, disclosure_level=1.0, quarters=16)
+    assert (volumes > 0).all(), volumes
+
+
+@pytest.mark.slow
+def test_mature_market_issues_more_than_restart_2016():
+    diff = issued("mature_market", SEEDS, quarters=24) - issued("restart_2016", SEEDS, quarters=24)
+    assert ci(diff)[0] > 0.0, ci(diff)
+
+
+# legal risk from the economy's own state -------------------------------------------------------
+def legal(remoteness: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed: deals' mean senior legal premium and mean senior spread (bp), in an economy whose
+    capital minimum leaves banks near distress."""
+    premium, spread = [], []
+    for seed in SEEDS:
+        deals = run_model(
+            "restart_2016", seed, bankruptcy_remoteness=remoteness, car_min=0.14, quarters=16
+        ).deal_frame()
+        premium.append(deals["senior_legal_premium_bp"].mean())
+        spread.append(deals["senior_spread_bp"].mean())
+    return np.array(premium), np.array(spread)
+
+
+@pytest.mark.slow
+def test_remoteness_lowers_the_spread_through_the_estimated_recharacterisation_loss(monkeypatch):
+    weak_premium, weak_spread = legal(0.5)
+    strong_premium, strong_spread = legal(0.99)
+    assert ci(strong_premium - weak_premium)[1] < 0.0
+    assert ci(strong_spread - weak_spread)[1] < 0.0
+    # switch the channel off: investors see no chance of distress
+    monkeypatch.setattr(InvestorView, "distress_probability", lambda self, o, h: 0.0)
+    weak_premium, weak_spread = legal(0.5)
+    strong_premium, strong_spread = legal(0.99)
+    assert np.nanmax(np.abs(np.r_[weak_premium, strong_premium])) == 0.0
+    low, high = ci(strong_spread - weak_spread)
+    assert low < 0.0 < high, (low, high)
+
+
+# investors collect what they priced ------------------------------------------------------------
+@pytest.mark.slow
+def test_investors_realise_what_they_expected_on_closed_deals():
+    """Collection-weighted realised / expected collections of the deals that ended, per seed; the
+    mean over seeds is within 0.9-1.1 (rational, learning investors are right on average)."""
+    ratios = []
+    for seed in SEEDS:
+        deals = run_model("restart_2016", seed).deal_frame()
+        ended = deals[deals["realised_to_expected"].notna()]
+        expected = (ended["realised_collections"] / ended["realised_to_expected"]).sum()
+        ratios.append(ended["realised_collections"].sum() / expected)
+    assert 0.9 <= np.mean(ratios) <= 1.1, ratios
+
+
+# the three proposals ---------------------------------------------------------------------------
+def _arm_outcomes(arm: str) -> dict[str, np.ndarray]:
+    overrides = {} if arm == "base" else lever_overrides()[arm]
+    out: dict[str, list[float]] = {"abs_issued": [], "npl_exit_age_q": [], "car": []}
+    for seed in SEEDS:
+        frame = run_model("restart_2016", seed, quarters=24, **overrides).model_frame().iloc[1:]
+        out["abs_issued"].append(frame["abs_issued"].sum())
+        out["npl_exit_age_q"].append(np.nanmean(frame["npl_exit_age_q"]))
+        out["car"].append(frame["car"].mean())
+    return {k: np.array(v) for k, v in out.items()}
+
+
+SPV_RULES_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="measured: the SPV rules alone (remoteness 0.8 -> 0.97, no VAT) move neither volumes,"
+    " disposal speed nor capital, with CIs including 0, because investors put the chance of an"
+    " originator's distress near 0 in restart_2016 (docs/securitisation.md)",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "arm", [pytest.param(a, marks=SPV_RULES_GAP) if a == "spv_rules" else a for a in LEVERS]
+)
+def test_each_proposal_changes_more_than_the_spread(arm):
+    base, lever = _arm_outcomes("base"), _arm_outcomes(arm)
+    moved = {k: ci(lever[k] - base[k]) for k in base}
+    assert any(low > 0.0 or high < 0.0 for low, high in moved.values()), moved
