@@ -3,7 +3,7 @@
 China's four AMCs (Huarong, Great Wall, Orient, Cinda) were funded by capital, bonds issued to the
 banks and central-bank lending. An AMC bids in sealed-bid portfolio auctions on its own noisy
 estimate of recoveries, works loans out faster than a bank (higher skill), pays its funding, and
-takes the policy carve-out at book value against AMC bonds where the regime orders one.
+takes the policy carve-out at book value against AMC bonds where the State orders one.
 """
 
 from __future__ import annotations
@@ -207,7 +207,8 @@ class AssetManagementCompany(Originator, mesa.Agent):
         ledger = world.ledger
         debt_interest = self.funding_debt * world.scenario.amc_funding_rate / 4
         coupons = {
-            bank: face * world.regime.amc_bond_rate / 4 for bank, face in self.bonds_by_bank.items()
+            bank: face * world.scenario.state.amc_bond_rate / 4
+            for bank, face in self.bonds_by_bank.items()
         }
         self._ensure_cash(debt_interest + sum(coupons.values()))
         ledger.transfer(

@@ -37,20 +37,21 @@ class DisposalPolicy:
     """Mixin of ``StateBank``: the disposal decision and the price beliefs behind it.
 
     Expects the bank's ``world``, balance sheet and ratios (``car``, ``npl_ratio``, ``provisions``,
-    ``npl_on_books``, ``npl_risk_weight``, ``liquidity_ratio``, ``lcr``), its ``flows``,
+    ``npl_on_books``, ``npl_risk_weight``, ``liquidity_ratio``, ``lcr``), what it is held to
+    (``car_requirement``, ``npl_ratio_target``, ``npl_pressure_weight``), its ``flows``,
     ``provide()`` and the ``Originator`` mixin.
     """
 
     def update_shadow_prices(self) -> ShadowPrices:
         """Regulatory pressure from the bank's capital and NPL ratios under the current regime."""
-        config, regime = self.world.scenario, self.world.regime
+        config = self.world.scenario
         self.shadow = shadow_prices(
             car=self.car,
-            car_min=regime.car_min,
+            car_min=self.car_requirement,
             npl_ratio=self.npl_ratio,
-            npl_target=regime.npl_ratio_target,
+            npl_target=self.npl_ratio_target,
             car_weight=config.capital_pressure_weight,
-            npl_weight=config.npl_pressure_weight,
+            npl_weight=self.npl_pressure_weight,
             car_buffer=config.car_buffer,
         )
         return self.shadow
@@ -60,14 +61,14 @@ class DisposalPolicy:
         """Capital ratio above the ratio at which the bank counts as distressed (may be < 0)."""
         gap = self.world.scenario.securitisation.distress_car_gap
         car = self.car
-        return car - (self.world.regime.car_min - gap) if np.isfinite(car) else 0.0
+        return car - (self.car_requirement - gap) if np.isfinite(car) else 0.0
 
     def marginal_funding_premium(self) -> float:
         """How much dearer than normal the bank's marginal funding is, from its liquidity ratio and
-        LCR against the regime's minima (annual)."""
-        config, regime = self.world.scenario, self.world.regime
+        LCR against the prudential minima (annual)."""
+        config, rules = self.world.scenario, self.world.prudential
         return funding_premium(
-            self.liquidity_ratio, regime.liquidity_ratio_min, self.lcr, regime.lcr_min,
+            self.liquidity_ratio, rules.liquidity_ratio_min, self.lcr, rules.lcr_min,
             config.liquidity_buffer, config.funding_stress_spread,
         )  # fmt: skip
 
@@ -126,7 +127,7 @@ class DisposalPolicy:
             value=expected_price,
             face_removed=face,
             capital_gain=sale_capital_gain(
-                expected_price, self.net_book(idx), self.npl_risk_weight, regime.car_min
+                expected_price, self.net_book(idx), self.npl_risk_weight, self.car_requirement
             ),
             feasible=feasible,
         )
@@ -140,10 +141,10 @@ class DisposalPolicy:
         face = self.world.loans.principal[idx]
         if regime.derecognition_allowed:
             retained = deal.price_ratio * deal.retained_share * deal.informed_value
-            retained_charge = regime.car_min * self.retention_risk_weight() * retained
+            retained_charge = self.car_requirement * self.retention_risk_weight() * retained
             capital_gain = (
                 sale_capital_gain(deal.value, self.net_book(idx), self.npl_risk_weight,
-                                  regime.car_min)
+                                  self.car_requirement)
                 - retained_charge
             )  # fmt: skip
             face_removed = face
@@ -188,11 +189,11 @@ class DisposalPolicy:
         )
 
     def decide_disposals(
-        self, securitisation_open: bool
+        self, securitisation_open: bool, amc_open: bool = True
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Choose, loan by loan, between holding and each channel open to the bank (NPL auctions,
-        and securitisation where ``securitisation_open``); a deal is offered only if, after its
-        fixed costs, it still beats the loans' next-best use.
+        """Choose, loan by loan, between holding and each channel open to the bank (NPL auctions
+        where ``amc_open``, and securitisation where ``securitisation_open``); a deal is offered
+        only if, after its fixed costs, it still beats the loans' next-best use.
 
         Returns:
             per channel name, the slots offered and the bank's reserve price for each (CNY bn):
@@ -205,7 +206,7 @@ class DisposalPolicy:
         if idx.size == 0:
             return {}
         hold = self.hold_value(idx)
-        quotes = [self.amc_quote(idx)]
+        quotes = [self.amc_quote(idx)] if amc_open else []
         if securitisation_open:
             quotes.append(self.securitisation_quote(idx, self.deal_economics(idx)))
         choice = choose_channels(hold, quotes, prices)
@@ -216,7 +217,7 @@ class DisposalPolicy:
             self.net_book(idx),
             world.loans.principal[idx],
             self.npl_risk_weight,
-            world.regime.car_min,
+            self.car_requirement,
             prices,
         )
         return {
@@ -242,8 +243,12 @@ class DisposalPolicy:
         if chosen.size == 0:
             return choice
         gains = np.stack([q.gain(hold, prices) for q in quotes])
-        fallback_gain = np.max(gains[:k_sec], axis=0)
-        fallback = np.where(fallback_gain > 0.0, np.argmax(gains[:k_sec], axis=0), HOLD)
+        if k_sec == 0:  # no other channel open (the auctions closed): the fallback is holding
+            fallback_gain = np.zeros(idx.shape)
+            fallback = np.full(idx.shape, HOLD)
+        else:
+            fallback_gain = np.max(gains[:k_sec], axis=0)
+            fallback = np.where(fallback_gain > 0.0, np.argmax(gains[:k_sec], axis=0), HOLD)
         surplus = gains[k_sec] - np.maximum(fallback_gain, 0.0)
         face = world.loans.principal[idx]
         order = chosen[np.argsort(-surplus[chosen] / np.maximum(face[chosen], 1e-300),

@@ -14,7 +14,9 @@ from typing import Protocol
 
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
+from nplsim.market.liquidity import FundingConditions
 from nplsim.market.loans import LoanBook
+from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import ScenarioConfig
 
@@ -30,6 +32,16 @@ class World(Protocol):
     @property
     def regime(self) -> LegalRegime:
         """The law in force this quarter."""
+        ...
+
+    @property
+    def prudential(self) -> PrudentialRules:
+        """The bank regulator's rules in force this quarter."""
+        ...
+
+    @property
+    def funding(self) -> FundingConditions:
+        """What the money market and the central bank offer banks this quarter."""
         ...
 
     @property

@@ -261,11 +261,15 @@ class DealDesk:
         issued = sum(notional.values())
         to_originator, upfront, reserve, costs = self._settle(spv, issued, notional, cash_in)
         discount = 1.0 - issued / spv.pool.face if spv.pool.face > 0 else 1.0
+        rules = world.prudential  # capital weights of retained tranches, by rating
         risk_weight = {
-            "senior": pricing.senior_risk_weight(sizes.senior_rating, discount),
-            "mezz": pricing.RISK_WEIGHTS.get(sizes.mezz_rating, pricing.RISK_WEIGHTS["unrated"]),
-            "sub": pricing.RISK_WEIGHTS["unrated"],
-        }
+            "senior": pricing.senior_risk_weight(
+                sizes.senior_rating, discount, rules.securitisation_weight,
+                rules.npl_senior_risk_weight,
+            ),
+            "mezz": rules.securitisation_weight(sizes.mezz_rating),
+            "sub": rules.securitisation_weight("unrated"),
+        }  # fmt: skip
         retained = {(spv.deal_id, t): [kept[t], kept[t]] for t in notional if kept[t] > 1e-12}
         derecognised = regime.derecognition_allowed
         originator.settle_securitisation(

@@ -16,7 +16,6 @@ import numpy as np
 from nplsim.agents.amc import AssetManagementCompany
 from nplsim.agents.bank import StateBank
 from nplsim.agents.spv import SpecialPurposeVehicle
-from nplsim.economy.carveout import CarveOut
 from nplsim.economy.opening import OpeningBook
 from nplsim.economy.world import EconomyWorld
 from nplsim.market.credit import draw_segments, workout_quality
@@ -34,7 +33,6 @@ class LoanCycle:
         banks: list[StateBank],
         amcs: list[AssetManagementCompany],
         vehicles: Iterable[SpecialPurposeVehicle],
-        carveout: CarveOut,
     ):
         self.world = world
         self.streams = streams
@@ -42,7 +40,6 @@ class LoanCycle:
         self.banks = banks
         self.amcs = amcs
         self.vehicles = vehicles
-        self.carveout = carveout
         self.bank_accounts = np.array([bank.account for bank in banks])
 
     def settle(self, z: float) -> dict[str, float]:
@@ -82,7 +79,6 @@ class LoanCycle:
             "written_off": by_holder(off, out.face[out.written_off]),
             "new_npl": new_npl,
         }
-        self.carveout.record_recoveries(closed, out.recovery)
         ledger, outside = world.ledger, world.ledger.outside
         ledger.pay_each(outside["borrowers"], by["interest"], "loan_interest")
         ledger.pay_each(outside["borrowers"], by["principal"], "loan_principal")
@@ -101,6 +97,7 @@ class LoanCycle:
                 carrying_closed=by["carrying_closed"][a],
                 written_off=by["written_off"][a],
                 new_npl=by["new_npl"][a],
+                principal_repaid=by["principal"][a],
             )
         for amc in self.amcs:
             a = amc.account
@@ -113,14 +110,16 @@ class LoanCycle:
         }
 
     def relend(self) -> None:
-        """Banks re-lend every freed slot; a government-directed share goes to directed SOEs."""
+        """Banks re-lend their freed slots up to their lending budgets, a government-directed share
+        to directed SOEs."""
         world = self.world
         loans, config = world.loans, world.scenario
         key = new_key(self.streams["lending"])  # every quarter: common random numbers by slot
         free = loans.free_slots()
+        growth_index = (1.0 + config.loan_growth_annual) ** (world.quarter / 4)
+        free = self._within_budgets(free, self.opening.slot_size[free] * growth_index)
         if free.size == 0:
             return
-        growth_index = (1.0 + config.loan_growth_annual) ** (world.quarter / 4)
         originator = loans.originator[free]
         segment = draw_segments(config, slot_uniforms(key, free, lane=0, lanes=2))
         principal = self.opening.slot_size[free] * growth_index
@@ -136,10 +135,19 @@ class LoanCycle:
         )
         lent = np.bincount(originator, weights=principal, minlength=world.ledger.n_accounts)
         world.ledger.collect_each(world.ledger.outside["borrowers"], lent, "new_lending")
-        self.carveout.forget(free)
         world.holdings.performing += lent
         for bank in self.banks:
             bank.book_new_lending(float(lent[bank.account]))
+
+    def _within_budgets(self, free: np.ndarray, principal: np.ndarray) -> np.ndarray:
+        """The free slots the banks fill: each bank's, in slot order, while their principal fits
+        in its lending budget (the rest stay free for later quarters)."""
+        keep = np.ones(free.size, dtype=bool)
+        originator = self.world.loans.originator[free]
+        for bank in self.banks:
+            mine = originator == bank.account
+            keep[mine] = np.cumsum(principal[mine]) <= bank.lending_budget()
+        return free[keep]
 
     def hazard_by_account(self) -> np.ndarray:
         """Resolution intensity for loans held by each ledger account: a vehicle's loans are

@@ -20,16 +20,25 @@ MODEL_COLUMNS = (
     "quarter",
     "npl_ratio",
     "car",
+    "cet1_ratio",
+    "tier1_ratio",
     "provision_coverage",
     "liquidity_ratio",
     "lcr",
     "loan_to_deposit",
+    "hqla",
+    "interbank_borrowing",
+    "central_bank_borrowing",
+    "interbank_rate",
+    "funding_cost",
     "npl_stock",
     "gross_loans",
     "new_npl",
+    "written_off",
     "npl_sold_amc",
     "npl_carved_out",
     "npl_securitised",
+    "capital_injected",
     "npl_age_q",
     "npl_exit_age_q",
     "abs_issued",
@@ -61,41 +70,57 @@ MODEL_COLUMNS = (
 
 def measure(model: NPLMarketModel, flows: dict[str, float]) -> dict[str, float]:
     """System-wide metrics of the quarter, one value per column of ``MODEL_COLUMNS``."""
-    banks, config = model.banks, model.config
+    banks = model.banks
     kept = sum(b.pool_face_on_books for b in banks)
     gross_loans = sum(b.gross_loans for b in banks) + kept
     npl = sum(b.npl_on_books for b in banks)
-    provisions = sum(b.provisions for b in banks)
     rwa = sum(b.risk_weighted_assets for b in banks)
-    equity = sum(b.equity for b in banks)
-    liquid = sum(b.liquid_assets for b in banks)
-    short_term = sum(b.short_term_liabilities for b in banks)
-    outflows = sum(config.lcr_runoff * b.deposits + b.interbank for b in banks)
     deposits = sum(b.deposits for b in banks)
     sold = sum(b.flows["npl_sold_amc"] for b in banks)
     proceeds = sum(b.flows["amc_sale_proceeds"] for b in banks)
     disposed_face = flows.get("bank_face_closed", 0.0) + sold
     recovered = flows.get("bank_recovered_cash", 0.0) + proceeds
     investors, trustee = model.investors, model.trustee.flows
+
+    def total(name: str) -> float:
+        return float(sum(getattr(b, name) for b in banks))
+
+    def flow(name: str) -> float:
+        return float(sum(b.flows[name] for b in banks))
+
+    balances = [b.funding_balances() for b in banks]
+    rates = [b.funding_rates() for b in banks]
+    interest = sum(
+        sum(bal[k] * rate[k] for k in bal) for bal, rate in zip(balances, rates, strict=True)
+    )
     return {
         "quarter": model.quarter,
         "npl_ratio": _div(npl, gross_loans),
-        "car": _div(equity, rwa),
-        "provision_coverage": _div(provisions, npl),
-        "liquidity_ratio": _div(liquid, short_term),
-        "lcr": _div(liquid, outflows),
+        "car": _div(total("total_capital"), rwa),
+        "cet1_ratio": _div(total("cet1"), rwa),
+        "tier1_ratio": _div(total("cet1") + total("additional_tier1"), rwa),
+        "provision_coverage": _div(total("provisions"), npl),
+        "liquidity_ratio": _div(total("current_assets"), total("current_liabilities")),
+        "lcr": _div(total("hqla"), total("net_outflows")),
         "loan_to_deposit": _div(gross_loans, deposits),
+        "hqla": total("hqla"),
+        "interbank_borrowing": total("interbank"),
+        "central_bank_borrowing": total("central_bank_borrowing"),
+        "interbank_rate": model.world.funding.interbank_rate,
+        "funding_cost": _div(interest, sum(sum(bal.values()) for bal in balances)),
         "npl_stock": npl,
         "gross_loans": gross_loans,
         "new_npl": flows.get("new_npl", 0.0),
+        "written_off": flow("written_off"),
         "npl_sold_amc": sold,
-        "npl_carved_out": sum(b.flows["npl_carved_out"] for b in banks),
-        "npl_securitised": sum(b.flows["npl_securitised"] for b in banks),
+        "npl_carved_out": flow("npl_carved_out"),
+        "npl_securitised": flow("npl_securitised"),
+        "capital_injected": flow("capital_injected"),
         "npl_age_q": model.world.npl_exits.stock_age(),
         "npl_exit_age_q": model.world.npl_exits.exit_age,
         "abs_issued": model.desk.issued,
         "abs_outstanding": model.desk.abs_outstanding(),
-        "senior_spread_bp": model.desk.senior_spread_bp(),
+        "senior_spread_bp": senior_spread_bp(model),
         "bid_ask_bp": flows.get("bid_ask_bp", float("nan")),
         "turnover": flows.get("turnover", float("nan")),
         "effective_spread_bp": flows.get("effective_spread_bp", float("nan")),
@@ -109,13 +134,10 @@ def measure(model: NPLMarketModel, flows: dict[str, float]) -> dict[str, float]:
         if investors
         else float("nan"),
         "liquidity_created_amc": proceeds,
-        "liquidity_created_securitisation": sum(
-            b.flows["securitisation_proceeds"] + b.flows["abs_income"] for b in banks
-        ),
-        "liquidity_created_workout": flows.get("bank_recovered_cash", 0.0)
-        - sum(b.flows["workout_costs"] for b in banks),
+        "liquidity_created_securitisation": flow("securitisation_proceeds") + flow("abs_income"),
+        "liquidity_created_workout": flows.get("bank_recovered_cash", 0.0) - flow("workout_costs"),
         "bank_recovery_rate": _div(recovered, disposed_face),
-        "amc_recovery_to_date": model.carveout.recovery_to_date,
+        "amc_recovery_to_date": model.recorder.amc_recovery_to_date(),
         "amc_price_to_face": flows.get("amc_price_to_face", float("nan")),
         "amc_bid_dispersion": flows.get("amc_bid_dispersion", float("nan")),
         "investor_losses": trustee["investor_losses"],
@@ -124,6 +146,28 @@ def measure(model: NPLMarketModel, flows: dict[str, float]) -> dict[str, float]:
         "systematic_factor": model.macro.z,
         **model.power.metrics(),
     }
+
+
+def senior_spread_bp(model: NPLMarketModel) -> float:
+    """Senior coupon over the government bond yield, weighted by the senior balance of live
+    deals, and by the senior issued for deals issued this quarter (so that a quarter with
+    issues has a spread even if a senior was repaid within it); NaN without either."""
+    desk, quarter = model.desk, model.quarter
+    issued_now = {r["deal_id"]: r for r in desk.deal_rows if r["quarter_issued"] == quarter}
+    rf = model.config.macro.gov_bond_yield
+    weights, spreads = [], []
+    for spv in desk.live():
+        if spv.deal_id in issued_now:
+            continue
+        index = spv.terms.book_index
+        weights.append(float(desk.book.balance["senior"][index]))
+        spreads.append(float((desk.book.coupon["senior"][index] - rf) * 1e4))
+    for row in issued_now.values():
+        weights.append(float(row["senior_size"]))
+        spreads.append(float(row["senior_spread_bp"]))
+    if sum(weights) <= 0:
+        return float("nan")
+    return float(np.average(spreads, weights=weights))
 
 
 def _div(numerator: float, denominator: float) -> float:

@@ -23,16 +23,20 @@ from nplsim.agents.enhancer import CreditEnhancer
 from nplsim.agents.investor import Investor
 from nplsim.agents.npl_buyer import NPLBuyer
 from nplsim.agents.spv import SpecialPurposeVehicle
+from nplsim.agents.state import State
+from nplsim.agents.supervisor import Supervisor
 from nplsim.agents.underwriter import Underwriter
 from nplsim.economy import invariants
 from nplsim.economy.abs_market import AbsExchange
 from nplsim.economy.auction_house import AuctionHouse
+from nplsim.economy.authorities import Authorities
 from nplsim.economy.carveout import CarveOut
 from nplsim.economy.coal_market import CoalMarket
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.loan_cycle import LoanCycle
 from nplsim.economy.macro import Macro
 from nplsim.economy.measurement import MODEL_COLUMNS, measure
+from nplsim.economy.money_market import MoneyMarket, base_conditions
 from nplsim.economy.opening import open_balance_sheets, seed_loan_book
 from nplsim.economy.outputs import AgentRecorder, deal_frame
 from nplsim.economy.power_sector import PowerSector
@@ -46,6 +50,7 @@ from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.loans import LoanBook, collateral_realisation
 from nplsim.market.npl_age import NplExits
+from nplsim.market.prudential_rules import PrudentialRules, scenario_prudential
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import DEFAULT_SCENARIO, ScenarioConfig, load_scenario
 from nplsim.market.seeds import checked_seed
@@ -87,8 +92,10 @@ class NPLMarketModel(mesa.Model):
         loans.quality_dispersion = config.borrower_quality_dispersion
         loans.signal_key = new_key(streams["signals"])
         self.world = world = EconomyWorld(
-            config, regime, config.regime, ledger, loans, HolderTotals(), EventLog(clock), clock
-        )
+            config, regime, config.regime, ledger, loans, HolderTotals(), EventLog(clock), clock,
+            scenario_prudential(config), config.prudential, None,  # funding: set just below
+        )  # fmt: skip
+        world.funding = base_conditions(world)
         self.blotter = Blotter(clock)
 
         def account(name: str, kind: str) -> int:
@@ -129,8 +136,11 @@ class NPLMarketModel(mesa.Model):
             world, banks, [*amcs, *self.npl_buyers], investors, enhancers, self.underwriter
         )
         self.macro = Macro(world, streams["macro"])
+        self.money_market = MoneyMarket(world, banks)
         self.coal = CoalMarket(world, streams["power"])  # power scenarios' coal price
         self.carveout = CarveOut(world, streams["behaviour"], banks, amcs)
+        self.supervisor, self.state = Supervisor(self, world), State(self, world)
+        self.authorities = Authorities(self.supervisor, self.state, banks, self.carveout)
         self.desk = DealDesk(
             self, world, banks, amcs, investors, enhancers, self.state_guarantor,
             self.underwriter, self.blotter, lambda: self.exchange.liquidity_premium_share(),
@@ -143,9 +153,8 @@ class NPLMarketModel(mesa.Model):
             self.exchange.liquidity_premium_share,
         )  # fmt: skip
         self.loan_cycle = LoanCycle(
-            world, streams, opening, banks, [*amcs, *self.npl_buyers], self.desk.vehicles,
-            self.carveout,
-        )  # fmt: skip
+            world, streams, opening, banks, [*amcs, *self.npl_buyers], self.desk.vehicles
+        )
         self.auction_house = AuctionHouse(
             world, streams["behaviour"], amcs, self.npl_buyers, self.blotter
         )
@@ -168,13 +177,13 @@ class NPLMarketModel(mesa.Model):
         self.begin_quarter()  # flow accounts start at zero
         apply_scheduled_reforms(self.world, self.config)  # 1. scheduled reforms take effect
         self.macro.draw()  # 2. the systematic credit shock,
+        self.money_market.open()  #   the money market's conditions and liquidity shocks
         self.coal.draw()  #   and the coal price where there are power plants
         loan_flows = self.loan_cycle.settle(self.macro.z)  # 3. interest, defaults, workouts
         self.loan_cycle.relend()  # 4. banks re-lend freed slots,
         self.carveout.pay_bond_coupons()  #   receive AMC bond coupons,
-        banks.do(StateBank.close_books)  #   and close their books: provisions, tax, liquidity
-        self.carveout.execute()  # 5. a carve-out where the law orders one;
-        offers = self.disposal_offers()  #   each bank: hold, sell to AMCs or securitise
+        banks.do(StateBank.close_books)  #   and close their books: provisions, capital, liquidity
+        offers = self.disposal_offers()  # 5. each bank: hold, sell to AMCs or securitise
         auction_stats = self.auction_house.clear(offers.get("amc", []))  # 6. AMC auctions,
         self.desk.start(offers.get("securitisation", []) + self.desk.amc_pools())  # true sales,
         self.desk.close_due()  #   deals past their closing lag are structured and sold
@@ -182,8 +191,8 @@ class NPLMarketModel(mesa.Model):
         market_stats = self.exchange.trade()  # 8. the ABS secondary market
         self.auction_house.repay_funding()  # 9. NPL buyers repay funding from recoveries;
         self.power.run()  #   power plants generate, pay their debt and finance capacity;
-        banks.do(StateBank.cover_overdraft)  #   a bank short of reserves borrows from the PBOC
-        self.collect({**loan_flows, **auction_stats, **market_stats})  # 10. measurement
+        self.authorities.review()  # 10. carve-outs, corrective action, recapitals, PBOC lending
+        self.collect({**loan_flows, **auction_stats, **market_stats})  # 11. measurement
         self.running = self.quarter < self.config.quarters
 
     def past_horizon(self) -> bool:
@@ -210,8 +219,12 @@ class NPLMarketModel(mesa.Model):
     def disposal_offers(self) -> dict[str, list[tuple[StateBank, np.ndarray, np.ndarray]]]:
         """Each bank's choice of loans to offer, by channel, with reserve values."""
         offers: dict[str, list[tuple[StateBank, np.ndarray, np.ndarray]]] = {}
+        channels = self.config.disposal_channels
         for bank in self.banks:
-            choice = bank.decide_disposals(securitisation_open=self.desk.open_to(bank))
+            choice = bank.decide_disposals(
+                securitisation_open="securitisation" in channels and self.desk.open_to(bank),
+                amc_open="amc" in channels,
+            )
             for channel, (idx, reserve) in choice.items():
                 offers.setdefault(channel, []).append((bank, idx, reserve))
         return offers
@@ -249,6 +262,11 @@ class NPLMarketModel(mesa.Model):
     def initial_regime(self) -> LegalRegime:
         """The law at quarter 0."""
         return self.world.initial_regime
+
+    @property
+    def prudential(self) -> PrudentialRules:
+        """The prudential rules in force."""
+        return self.world.prudential
 
     @property
     def ledger(self) -> Ledger:

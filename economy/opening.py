@@ -76,7 +76,9 @@ def seed_loan_book(
     # expected NPL share of the book equals the scenario's starting NPL ratio.
     segment_pd = np.array([config.segments[s].pd_annual for s in SEGMENTS])[segment]
     weight = segment_pd * pd_multiplier[accounts]
-    p_bad = np.clip(config.initial_npl_ratio * weight / np.average(weight, weights=principal), 0, 1)
+    # (a book whose slots are too small to hold any principal weighs its loans equally)
+    mean_weight = np.average(weight, weights=principal) if principal.sum() > 0 else weight.mean()
+    p_bad = np.clip(config.initial_npl_ratio * weight / mean_weight, 0, 1)
     bad = rng.random(loans.n) < p_bad
     loans.quality[:] = workout_quality(
         config.borrower_quality_dispersion, rng.standard_normal(loans.n)
@@ -99,7 +101,7 @@ def open_balance_sheets(
     """Every agent's opening balance sheet, its capital and funding paid in through the ledger."""
     config = world.scenario
     for bank in banks:
-        bank.open_books(config.reserve_ratio)
+        bank.open_books()
     for amc in amcs:
         amc.open_books()
     ledger, outside = world.ledger, world.ledger.outside

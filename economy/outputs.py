@@ -26,18 +26,36 @@ DEAL_COLUMNS = [
 
 
 class AgentRecorder:
-    """Each quarter's row of every bank (``banks.parquet``) and AMC (``amcs.parquet``)."""
+    """Each quarter's row of every bank (``banks.parquet``) and AMC (``amcs.parquet``), and the
+    AMCs' cumulative recoveries on what they acquired."""
 
     def __init__(self, banks: list[StateBank], amcs: list[AssetManagementCompany]):
         self.banks = banks
         self.amcs = amcs
         self.bank_rows: list[dict[str, Any]] = []
         self.amc_rows: list[dict[str, Any]] = []
+        self.amc_recovered = 0.0  # cash recovered by AMCs up to the last recorded quarter
+        self.amc_face_in = 0.0  # NPL face AMCs bought or took in carve-outs, likewise
 
     def record(self) -> None:
         """Append this quarter's rows."""
         self.bank_rows.extend(bank.record() for bank in self.banks)
         self.amc_rows.extend(amc.record() for amc in self.amcs)
+        self.amc_recovered, self.amc_face_in = self._amc_totals()
+
+    def _amc_totals(self) -> tuple[float, float]:
+        flows = [amc.flows for amc in self.amcs]
+        recovered = self.amc_recovered + sum(f["recoveries"] for f in flows)
+        face_in = self.amc_face_in + sum(f["face_bought"] + f["face_carved_out"] for f in flows)
+        return recovered, face_in
+
+    def amc_recovery_to_date(self) -> float:
+        """AMCs' cumulative cash recovered / cumulative face disposed (acquired, and since
+        resolved or written off), as the AMCs reported it (facts: amc-recovery-2006); NaN
+        before they have disposed of anything."""
+        recovered, face_in = self._amc_totals()
+        disposed = face_in - sum(amc.npl_face for amc in self.amcs)
+        return recovered / disposed if disposed > 1e-9 else float("nan")
 
     def bank_frame(self) -> pd.DataFrame:
         """``banks.parquet``: one row per bank and quarter."""

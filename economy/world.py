@@ -1,8 +1,9 @@
 """The economy's shared infrastructure, as the agents see it (``nplsim.agents.world.World``).
 
-One object holds the public facts every agent and institution may use: the scenario, the law in
-force (changed only by :func:`nplsim.economy.reforms.apply_regime`), the clock, the ledger, the
-loan registry with its per-account aggregates, and the event log.
+One object holds the public facts every agent and institution may use: the scenario, the law and
+the prudential rules in force (changed only by :mod:`nplsim.economy.reforms`), the money market's
+conditions of the quarter (set by :class:`nplsim.economy.money_market.MoneyMarket`), the clock, the
+ledger, the loan registry with its per-account aggregates, and the event log.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
+from nplsim.market.liquidity import FundingConditions
 from nplsim.market.loans import LoanBook
 from nplsim.market.npl_age import NplExits
+from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
 from nplsim.market.scenario import ScenarioConfig
 
@@ -27,6 +30,8 @@ class EconomyWorld:
         scenario: the validated scenario.
         regime: the law in force; ``regime_name`` the preset it came from.
         initial_regime: the law at quarter 0 (recorded in the manifest).
+        prudential: the prudential rules in force; ``prudential_name`` their preset.
+        funding: the money market's and central bank's conditions of the quarter.
         ledger, loans, holdings, events: the payment system, the loan registry, its per-account
             aggregates and the event log.
     """
@@ -39,9 +44,13 @@ class EconomyWorld:
     holdings: HolderTotals
     events: EventLog
     clock: Callable[[], int]
+    prudential: PrudentialRules
+    prudential_name: str
+    funding: FundingConditions
 
     def __post_init__(self) -> None:
         self.initial_regime = self.regime
+        self.initial_prudential = self.prudential
         self.npl_exits: NplExits | None = None  # NPLs leaving the banks (set once banks exist)
 
     @property

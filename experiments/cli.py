@@ -33,6 +33,7 @@ from nplsim.experiments.routes import register_routes_cli
 from nplsim.experiments.seeds import check_seed
 from nplsim.experiments.sensitivity import register_sensitivity_cli
 from nplsim.experiments.store import default_out
+from nplsim.experiments.stress import register_stress_cli
 from nplsim.experiments.sweep import register_cli as register_sweep_cli
 from nplsim.experiments.validate import register_cli as register_validate_cli
 from nplsim.market.errors import ConfigError, printable
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_routes_cli(sub)
     register_sensitivity_cli(sub)
     register_validate_cli(sub)
+    register_stress_cli(sub)
     register_calibrate_cli(sub)
     return parser
 

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nplsim.market.regime import LegalRegime
+from nplsim.market.prudential_rules import PrudentialRules
 
 DISPOSAL_FLOWS = (
     ("npl_resolved", "worked out in-house"),
@@ -19,7 +19,7 @@ DISPOSAL_FLOWS = (
 
 
 def dashboard(
-    model_frame: pd.DataFrame, bank_frame: pd.DataFrame, regime: LegalRegime, path: Path
+    model_frame: pd.DataFrame, bank_frame: pd.DataFrame, rules: PrudentialRules, path: Path
 ) -> None:
     """Four panels: NPL ratio, capital adequacy, liquidity ratio and NPL disposal by channel."""
     fig = Figure(figsize=(12, 8), layout="constrained")
@@ -39,8 +39,10 @@ def dashboard(
         ax.legend(fontsize=7, ncol=2)
 
     per_bank(axes[0, 0], "npl_ratio", "NPL ratio (gross NPL / gross loans)", None, "")
-    per_bank(axes[0, 1], "car", "Capital adequacy ratio", regime.car_min, "regulatory minimum")
-    per_bank(axes[1, 0], "liquidity_ratio", "Liquidity ratio", regime.liquidity_ratio_min, "floor")
+    requirement = rules.requirements(systemic=True)["total"]
+    per_bank(axes[0, 1], "car", "Capital adequacy ratio (total capital / RWA)", requirement,
+             "requirement, systemic bank")  # fmt: skip
+    per_bank(axes[1, 0], "liquidity_ratio", "Liquidity ratio", rules.liquidity_ratio_min, "floor")
     flows = bank_frame.groupby("quarter")[[c for c, _ in DISPOSAL_FLOWS]].sum()
     ax = axes[1, 1]
     bottom = pd.Series(0.0, index=flows.index)

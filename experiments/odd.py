@@ -39,6 +39,7 @@ from nplsim.economy.model import NPLMarketModel
 from nplsim.economy.outputs import DEAL_COLUMNS
 from nplsim.experiments.odd_notes import (
     MODEL_COLUMN_NOTES,
+    OUTPUT_COLUMN_NOTES,
     OUTPUT_NOTES,
     PARAMETER_NOTES,
     STEP_NOTES,
@@ -46,6 +47,13 @@ from nplsim.experiments.odd_notes import (
 )
 from nplsim.market import power, waterfall
 from nplsim.market.blotter import COLUMNS as TRADE_COLUMNS
+from nplsim.market.prudential_rules import (
+    PRUDENTIAL_DIR,
+    PrudentialRules,
+    list_prudential_presets,
+    load_prudential,
+    prudential_field_table,
+)
 from nplsim.market.regime import PRESETS_DIR, LegalRegime, field_table, list_presets, load_regime
 from nplsim.market.scenario import (
     DEFAULT_SCENARIO,
@@ -320,8 +328,8 @@ def regime_fields_section() -> str:
     return _table(("field", "legal environment", "type", "allowed", "meaning"), rows)
 
 
-def _preset_title(name: str) -> str:
-    first = (PRESETS_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines()[0]
+def _preset_title(name: str, folder: Path = PRESETS_DIR) -> str:
+    first = (folder / f"{name}.toml").read_text(encoding="utf-8").splitlines()[0]
     return first.lstrip("# ").split(" — ", 1)[-1].strip()
 
 
@@ -335,6 +343,28 @@ def regime_presets_section() -> str:
     ]
     table = _table(("field", *(_code(p) for p in presets)), rows)
     legend = "\n".join(f"- {_code(p)}: {_cell(_preset_title(p))}" for p in presets)
+    return legend + "\n\n" + table
+
+
+def prudential_fields_section() -> str:
+    """``nplsim.market.prudential_rules.prudential_field_table()``: every prudential field."""
+    rows = [
+        (_code(r.field), r.area, r.type, r.range, r.description)
+        for r in prudential_field_table().itertuples()
+    ]
+    return _table(("field", "area", "type", "allowed", "meaning"), rows)
+
+
+def prudential_presets_section() -> str:
+    """Every prudential preset's value of every field, and the preset's one-line summary."""
+    presets = list_prudential_presets()
+    rules = {name: load_prudential(name) for name in presets}
+    rows = [
+        (_code(field), *(_value(getattr(rules[p], field)) for p in presets))
+        for field in PrudentialRules.model_fields
+    ]
+    table = _table(("field", *(_code(p) for p in presets)), rows)
+    legend = "\n".join(f"- {_code(p)}: {_cell(_preset_title(p, PRUDENTIAL_DIR))}" for p in presets)
     return legend + "\n\n" + table
 
 
@@ -522,6 +552,27 @@ def output_files_section() -> str:
     return _table(("file", "rows", "columns"), rows)
 
 
+def output_units_section() -> str:
+    """Unit and meaning of every column of the banks, AMCs, deals, trades and events tables."""
+    model = _opening_models()[COUNTED_SCENARIOS[0]]
+    columns = {
+        "banks.parquet": list(model.bank_frame().columns),
+        "amcs.parquet": list(model.amc_frame().columns),
+        "deals.parquet": list(DEAL_COLUMNS),
+        "trades.parquet": list(TRADE_COLUMNS),
+        "events.parquet": list(model.event_frame().columns),
+    }
+    blocks = []
+    for name, names in columns.items():
+        notes = OUTPUT_COLUMN_NOTES.get(name, {})
+        missing = [c for c in names if c not in notes]
+        if missing:
+            raise OddError(f"{name} columns without a note in experiments/odd_notes.py: {missing}")
+        rows = [(_code(c), *notes[c]) for c in names]
+        blocks.append(f"**{_code(name)}**\n\n" + _table(("column", "unit", "meaning"), rows))
+    return "\n\n".join(blocks)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "patterns": patterns_section,
     "agent-types": agent_types_section,
@@ -530,12 +581,15 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "random-streams": streams_section,
     "regime-fields": regime_fields_section,
     "regime-presets": regime_presets_section,
+    "prudential-fields": prudential_fields_section,
+    "prudential-presets": prudential_presets_section,
     "scenarios": scenarios_section,
     "scenario-parameters": scenario_parameters_section,
     "default-institutions": default_institutions_section,
     "waterfall": waterfall_section,
     "model-columns": model_columns_section,
     "output-files": output_files_section,
+    "output-units": output_units_section,
 }
 
 

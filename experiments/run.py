@@ -124,7 +124,7 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     (directory / "summary.json").write_text(json_text(summarise(frames["model"])))
     figures = directory / "figures"
     figures.mkdir(exist_ok=True)
-    dashboard(frames["model"], frames["banks"], model.regime, figures / "dashboard.png")
+    dashboard(frames["model"], frames["banks"], model.prudential, figures / "dashboard.png")
     power_figures(frames["model"], frames.get("power"), figures)
     (directory / "manifest.json").write_text(json_text(manifest))
 
@@ -176,6 +176,7 @@ def run_to_directory(
             "scenario_source": str(scenario) if not isinstance(scenario, ScenarioConfig) else None,
             "overrides": dict(overrides or {}),
             **applied_law(model),
+            "prudential": model.world.initial_prudential.as_dict(),
             "seed": model.seed,
             "quarters": model.config.quarters,
             "config_hash": config_hash(model.config, regime, model.seed),

@@ -33,7 +33,8 @@ from nplsim.market.errors import (
     read_toml,
 )
 from nplsim.market.overrides import path_beside
-from nplsim.market.regime import LegalRegime, field_bounds
+from nplsim.market.prudential_rules import PrudentialRules
+from nplsim.market.regime import Bounds, LegalRegime, metadata_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,19 @@ class SensitivitySpec(StrictModel):
     parameters: dict[str, ParameterRange] = Field(min_length=1)
 
 
+def _rule_fields() -> dict:
+    """Every field of the law and of the prudential rules, by name."""
+    return {**LegalRegime.model_fields, **PrudentialRules.model_fields}
+
+
 def float_fields() -> list[str]:
-    """Legal-regime fields that can be varied continuously."""
-    return [name for name, info in LegalRegime.model_fields.items() if info.annotation is float]
+    """Legal-regime and prudential fields that can be varied continuously."""
+    return [name for name, info in _rule_fields().items() if info.annotation is float]
+
+
+def rule_bounds(name: str) -> Bounds:
+    """The range of a float field of the law or of the prudential rules (±inf where open)."""
+    return metadata_bounds(_rule_fields()[name].metadata)
 
 
 def _range_text(lower: float, upper: float) -> str:
@@ -127,13 +138,15 @@ def _check(spec: SensitivitySpec, source: str) -> None:
     allowed = float_fields()
     for name, bounds in spec.parameters.items():
         key = f"parameters.{name}"
-        if name not in LegalRegime.model_fields:
-            raise ConfigError(source, key, "not a legal-regime field", ", ".join(allowed))
+        if name not in _rule_fields():
+            raise ConfigError(
+                source, key, "not a legal-regime or prudential field", ", ".join(allowed)
+            )
         if name not in allowed:
-            raise ConfigError(source, key, "not a float regime field", ", ".join(allowed))
+            raise ConfigError(source, key, "not a float rule field", ", ".join(allowed))
         if name in spec.overrides:
             raise ConfigError(source, f"overrides.{name}", "is also a sampled parameter")
-        lower, upper, lower_strict, upper_strict = field_bounds(name)
+        lower, upper, lower_strict, upper_strict = rule_bounds(name)
         if bounds.low < lower or (lower_strict and bounds.low == lower):
             raise ConfigError(
                 source, f"{key}.low", f"{bounds.low:g} is below the field's range",

@@ -41,7 +41,15 @@ from nplsim.market.errors import ConfigError, os_reason, read_json
 log = logging.getLogger(__name__)
 
 Kind = Literal[
-    "run", "sweep", "compare", "sensitivity", "validate", "routes", "levers", "calibrate"
+    "run",
+    "sweep",
+    "compare",
+    "sensitivity",
+    "validate",
+    "routes",
+    "levers",
+    "stress",
+    "calibrate",
 ]
 MARKER = ".nplsim-results.json"
 RESULTS_ROOT = Path("results")  # where commands put results unless told otherwise (--out)

@@ -2,11 +2,14 @@
 
 The facts are data (``experiments/facts.toml``): each names a scenario, how the model statistic is
 computed from one run, the fact's value from the project's reference facts and a tolerance band.
-Every scenario a fact needs is run over seeds ``1..N`` in a local process pool; each statistic is
-summarised by its median and 2.5–97.5 percentile range over seeds, and a fact *holds* when the
-median lies in its band. Deal statistics aggregate over every deal a run issued; a seed without
-deals gives no value, and the report says in how many seeds there were deals. Facts the model does
-not speak to yet are listed without a verdict, so the report shows the gaps. The report
+Every scenario a fact needs is run over seeds ``1..N`` in a local process pool, with the scenario's
+own number of loan slots (as ``nplsim compare`` runs it) unless ``--loans`` says otherwise; each
+statistic is summarised by its median and 2.5–97.5 percentile range over seeds. A fact *holds*
+when the median lies in its band; a floor or a ceiling (a band open on one side) holds only when
+at least 95% of the seeds lie in it (``SEED_SHARE``). Deal statistics aggregate over every deal a
+run issued; a seed without deals gives no value, and the report says in how many seeds there were
+deals. Facts the model does not speak to yet are listed without a verdict, so the report shows the
+gaps. The report
 (``validation.md``, ``validation.csv``, ``manifest.json``) is written atomically; misses are
 reported, never an error (exit 0). Only user mistakes exit 2.
 """
@@ -74,9 +77,10 @@ KIND_LABEL = {
 }
 CSV_COLUMNS = (
     "id", "kind", "description", "source", "scenario", "statistic", "unit", "model_median",
-    "model_p2_5", "model_p97_5", "n_seeds", "seeds_with_deals", "fact_value", "tolerance",
-    "band_low", "band_high", "holds", "note",
+    "model_p2_5", "model_p97_5", "n_seeds", "seeds_with_deals", "share_in_band", "fact_value",
+    "tolerance", "band_low", "band_high", "holds", "note",
 )  # fmt: skip
+SEED_SHARE = 0.95  # a floor or ceiling must hold in at least this share of the seeds
 
 
 # ====================================================================== the facts file
@@ -92,9 +96,15 @@ class StatisticSpec(_Strict):
     quarter: int | None = Field(default=None, ge=0)
     quarters: tuple[int, int] | None = None
     over: (
-        Literal["mean", "median", "min", "max", "sum", "face_weighted", "ratio_of_sums", "share"]
+        Literal[
+            "mean", "median", "min", "max", "sum", "face_weighted", "ratio_of_sums", "share",
+            "max_abs_change",
+        ]
         | None
-    ) = None
+    ) = None  # fmt: skip
+    lag: int | None = Field(
+        default=None, ge=1, description="max_abs_change: quarters between the values compared."
+    )
     denominator: str | None = Field(
         default=None, min_length=1, description="deals, ratio_of_sums: the column summed below."
     )
@@ -142,7 +152,11 @@ class StatisticSpec(_Strict):
         if (self.quarter is None) == (self.quarters is None):
             raise ValueError("give exactly one of `quarter` or `quarters`")
         if self.quarters is not None and self.over in (None, "face_weighted"):
-            raise ValueError("quarters needs over = mean, median, min, max or sum")
+            raise ValueError("quarters needs over = mean, median, min, max, sum or max_abs_change")
+        if (self.over == "max_abs_change") != (self.lag is not None):
+            raise ValueError("over = max_abs_change needs `lag` (and only it takes one)")
+        if self.lag is not None and self.quarters is not None and self.quarters[0] < self.lag:
+            raise ValueError("max_abs_change: the first quarter must be at least `lag`")
         if self.quarter is not None and self.over is not None:
             raise ValueError("`over` goes with `quarters`, not with `quarter`")
         if self.minus_quarter is not None and self.quarter is None:
@@ -193,7 +207,10 @@ class StatisticSpec(_Strict):
                 text = f"{self.over} {column} over all deals"
         else:
             prefix = "" if self.table == "model" else f"AMC {self.agent or 'total'} "
-            if self.quarters is not None:
+            if self.over == "max_abs_change" and self.quarters is not None:
+                text = f"largest |{prefix}{column}(q) − {column}(q−{self.lag})| over quarters "
+                text += f"{self.quarters[0]}–{self.quarters[1]}"
+            elif self.quarters is not None:
                 text = f"{self.over} of {prefix}{column} over quarters "
                 text += f"{self.quarters[0]}–{self.quarters[1]}"
             else:
@@ -240,6 +257,11 @@ class FactSpec(_Strict):
         if self.statistic.table != "calibration" and not self.scenario:
             raise ValueError("the statistic needs a `scenario`")
         return self
+
+    @property
+    def one_sided(self) -> bool:
+        """A floor or a ceiling: a band open on one side, judged over the seeds' share."""
+        return self.target_range is not None and any(math.isinf(v) for v in self.target_range)
 
     @property
     def needs_run(self) -> bool:
@@ -322,8 +344,14 @@ def resolve_scenario(name: str, facts_path: Path) -> str:
                       ", ".join(list_scenarios()) + " or a scenario TOML file")  # fmt: skip
 
 
-def check_facts(facts: Sequence[FactSpec], facts_path: Path, n_loans: int) -> dict[str, str]:
-    """Check every scenario exists, accepts ``n_loans`` and covers the quarters its facts read.
+def _slots(n_loans: int | None) -> dict[str, int]:
+    """The loan-slot override of a run: none (the scenario's own count) or ``n_loans``."""
+    return {} if n_loans is None else {"n_loans": n_loans}
+
+
+def check_facts(facts: Sequence[FactSpec], facts_path: Path, n_loans: int | None) -> dict[str, str]:
+    """Check every scenario exists, accepts ``n_loans`` (None: its own) and covers the quarters
+    its facts read.
 
     Returns:
         The resolved scenario of each fact that needs runs, by fact id.
@@ -335,7 +363,7 @@ def check_facts(facts: Sequence[FactSpec], facts_path: Path, n_loans: int) -> di
             continue
         scenario = resolve_scenario(fact.scenario, facts_path)
         if scenario not in horizons:
-            config, _ = load_scenario(scenario, {"n_loans": n_loans})
+            config, _ = load_scenario(scenario, _slots(n_loans))
             horizons[scenario] = config.quarters
         if fact.needs_run:
             assert fact.statistic is not None
@@ -368,7 +396,14 @@ def amc_quarterly(amcs: pd.DataFrame, agent: str | None = None) -> pd.DataFrame:
     return table
 
 
-def _series_value(series: pd.Series, spec: StatisticSpec) -> float:
+def series_value(series: pd.Series, spec: StatisticSpec) -> float:
+    """One run's statistic of a quarterly series (model or AMC table)."""
+    if spec.over == "max_abs_change":
+        assert spec.quarters is not None and spec.lag is not None
+        first, last = spec.quarters
+        change = series.astype(float) - series.astype(float).shift(spec.lag)
+        window = change.loc[first:last].abs()
+        return math.nan if window.isna().all() else float(window.max())
     if spec.quarters is not None:
         window = series.loc[spec.quarters[0] : spec.quarters[1]].astype(float)
         if window.isna().all():
@@ -435,10 +470,7 @@ def run_statistics(
     """
     from nplsim.experiments.run import simulate
 
-    changes = dict(overrides or {})
-    if n_loans is not None:
-        changes["n_loans"] = n_loans
-    model = simulate(scenario, seed, changes)
+    model = simulate(scenario, seed, {**_slots(n_loans), **dict(overrides or {})})
     frame = model.model_frame().set_index("quarter")
     amcs = model.amc_frame()
     trades = model.trade_frame()
@@ -448,9 +480,9 @@ def run_statistics(
         if spec.table == "deals":
             values[fact_id] = deals_value(deals, spec)
         elif spec.table == "model":
-            values[fact_id] = _series_value(frame[spec.column], spec)
+            values[fact_id] = series_value(frame[spec.column], spec)
         elif spec.table == "amcs":
-            values[fact_id] = _series_value(amc_quarterly(amcs, spec.agent)[spec.column], spec)
+            values[fact_id] = series_value(amc_quarterly(amcs, spec.agent)[spec.column], spec)
         else:
             values[fact_id] = _trades_value(trades, spec)
     return values
@@ -494,6 +526,7 @@ def summarise(
             "model_p97_5": math.nan,
             "n_seeds": 0,
             "seeds_with_deals": "",
+            "share_in_band": math.nan,
             "fact_value": fact.fact_text(),
             "tolerance": fact.tolerance_text(),
             "band_low": math.nan,
@@ -513,7 +546,10 @@ def summarise(
                 row["model_median"] = median
                 row["model_p2_5"] = float(np.percentile(finite, 2.5))
                 row["model_p97_5"] = float(np.percentile(finite, 97.5))
-                row["holds"] = bool(low <= median <= high)
+                share = float(np.mean((low <= sample) & (sample <= high)))  # NaN: not in band
+                row["share_in_band"] = share
+                held = share >= SEED_SHARE if fact.one_sided else low <= median <= high
+                row["holds"] = bool(held)
             else:
                 row["holds"] = False
             if fact.statistic.table == "calibration":
@@ -577,6 +613,9 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
                 ),
                 "model median": median,
                 "model 95% range": span,
+                "seeds in band": "—"
+                if math.isnan(row["share_in_band"])
+                else f"{100 * row['share_in_band']:.0f}%",
                 "fact": row["fact_value"],
                 "tolerance": row["tolerance"],
                 "band": _band_text(row),
@@ -639,6 +678,13 @@ def _md_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _slots_text(meta: dict) -> str:
+    if meta["n_loans"] is not None:
+        return f"{meta['n_loans']:,} loans"
+    slots = ", ".join(f"{name} {n:,}" for name, n in meta["loan_slots"].items())
+    return f"each scenario's own loan slots, as `nplsim compare` runs it ({slots})"
+
+
 def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) -> str:
     """``validation.md``: how to read it, the table, where the model misses, and notes."""
     shown = display_table(table)
@@ -647,12 +693,14 @@ def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) 
         "",
         f"Scenarios {', '.join(meta['scenarios']) or '—'}, each run with seeds "
         f"{meta['seeds'][0]}–{meta['seeds'][-1]} ({len(meta['seeds'])} seeds) and "
-        f"{meta['n_loans']:,} loans; facts from `{meta['facts_file']}` (sha256 "
+        f"{_slots_text(meta)}; facts from `{meta['facts_file']}` (sha256 "
         f"{meta['facts_sha256'][:12]}), values from the project's reference facts (docs/facts.md).",
         "",
         "Each statistic is computed once per seed; *model median* and *95% range* are the median "
         "and the 2.5–97.5 percentiles over seeds. A fact **holds** when the model median lies in "
-        "the band (the fact's value or range widened by the tolerance). *Initial condition* and "
+        "the band (the fact's value or range widened by the tolerance); a floor or a ceiling "
+        f"(a band open on one side) holds only when at least {100 * SEED_SHARE:.0f}% of the seeds "
+        "lie in it (*seeds in band*). *Initial condition* and "
         "*calibration input* rows check what the model is built from, not what it produces; "
         "*not yet modelled* rows have no verdict and show the gaps. Misses are reported as they "
         "are: neither the model nor the scenarios were tuned to pass.",
@@ -672,7 +720,7 @@ def collect_values(
     facts: Sequence[FactSpec],
     scenarios: dict[str, str],
     seeds: Sequence[int],
-    n_loans: int,
+    n_loans: int | None,
     workers: int,
     on_done: Callable[[], None] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
@@ -743,7 +791,7 @@ def write_report(
 def validate(
     facts_path: str | Path = FACTS_FILE,
     seeds: int = 10,
-    n_loans: int = 20_000,
+    n_loans: int | None = None,
     out_dir: str | Path | Claim = DEFAULT_OUT,
     workers: int | None = None,
     progress: bool = False,
@@ -784,6 +832,7 @@ def validate(
             )
         table = summarise(facts, scenarios, values, deal_counts)
         scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
+        scenarios_by_name = {f.scenario: scenarios[f.id] for f in facts if f.id in scenarios}
         meta = {
             "kind": "nplsim validate",
             "facts_file": _shown_path(facts_path),
@@ -791,6 +840,10 @@ def validate(
             "scenarios": scenario_names,
             "seeds": seed_list,
             "n_loans": n_loans,
+            "loan_slots": {
+                name: load_scenario(scenarios_by_name[name], _slots(n_loans))[0].n_loans
+                for name in scenario_names
+            },
             "workers": workers,
             **_pins(set(scenarios.values())),
             "command": list(command) if command is not None else sys.argv,
@@ -848,7 +901,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "the model's median and 95%% range against the fact's value and tolerance.",
     )
     parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N per scenario (10)")
-    parser.add_argument("--loans", type=int, default=20_000, help="loan slots per run (20000)")
+    parser.add_argument(
+        "--loans", type=int, help="loan slots per run (default: each scenario's own, as compare)"
+    )
     parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
     add_output_flags(parser, "validation", str(DEFAULT_OUT))
     parser.set_defaults(out=str(DEFAULT_OUT))

@@ -27,6 +27,7 @@ def segment_table(config: ScenarioConfig) -> SegmentTable:
         haircut=column("haircut"),
         unsecured_recovery=column("unsecured_recovery"),
         correlation=column("correlation"),
+        factor_sd=config.macro.credit_factor_sd,
         borrower_balance=column("borrower_balance_cny"),
     )
 

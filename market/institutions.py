@@ -1,5 +1,6 @@
-"""The institutions a scenario starts with: the state banks, the national AMCs, the other buyers
-of NPL packages, the ABS investors and the guarantors, with their default calibrations."""
+"""The institutions a scenario starts with beside its banks (``market/banking_spec.py``): the
+national AMCs, the other buyers of NPL packages, the ABS investors and the guarantors, with their
+default calibrations."""
 
 from __future__ import annotations
 
@@ -7,35 +8,12 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from nplsim.market.banking_spec import MAX_CNY_BN  # the upper bound of amounts
 from nplsim.market.errors import StrictModel
-
-# Upper bound of amounts without a natural one: CNY 1,000 trn, above the loans of the whole
-# Chinese banking system (finite, so that no value a file can hold overflows during a run).
-MAX_CNY_BN = 1e6
 
 
 class _Strict(StrictModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class BankSpec(_Strict):
-    """One state-owned commercial bank at the start of the run."""
-
-    name: str = Field(min_length=1)
-    loans_cny_bn: float = Field(
-        gt=0,
-        le=MAX_CNY_BN,
-        description="Gross loan book, CNY bn (at most 1e6 = CNY 1,000 trn, more than the loans"
-        " of the whole Chinese banking system).",
-    )
-    internal_control: float = Field(
-        ge=0, le=1, description="Quality of credit control: 1 = segment PDs, 0 = 2.5 times them."
-    )
-    workout_skill: float = Field(
-        gt=0, le=5, description="Multiplier on the bank's own NPL recovery hazard."
-    )
-    equity_ratio: float = Field(ge=0.005, le=0.3, description="Book equity / gross loans.")
-    bond_share: float = Field(ge=0, le=2, description="Government bonds / gross loans.")
 
 
 class AMCSpec(_Strict):
@@ -55,15 +33,6 @@ class AMCSpec(_Strict):
     cost_per_recovered: float = Field(
         ge=0, le=1, description="Workout cost per unit of cash recovered."
     )
-
-
-def _default_banks() -> list[BankSpec]:
-    # Assumption: big-four loan books of the late 1990s (total ~CNY 7.3 trn), internal control weak.
-    return [
-        BankSpec(name=n, loans_cny_bn=v, internal_control=0.4, workout_skill=1.0,
-                 equity_ratio=0.06, bond_share=0.15)
-        for n, v in (("ICBC", 2500.0), ("ABC", 1700.0), ("BOC", 1500.0), ("CCB", 1600.0))
-    ]  # fmt: skip
 
 
 def _default_amcs() -> list[AMCSpec]:

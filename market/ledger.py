@@ -1,9 +1,10 @@
 """The ledger: every cash movement is a transfer between two named accounts.
 
 Agents (banks, AMCs, SPVs, ...) and the outside world (borrowers, depositors, government,
-central bank, service providers, owners) each have one cash account. Transfers only move money,
-so the sum of all balances stays zero: the system is stock-flow consistent by construction, and a
-test can check it. Transfers are recorded per quarter, aggregated by (kind, payer, payee).
+central bank, service providers, owners, the capital and money markets) each have one cash account.
+Transfers only move money, so the sum of all balances stays zero: the system is stock-flow
+consistent by construction, and a test can check it. Transfers are recorded per quarter,
+aggregated by (kind, payer, payee).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ OUTSIDE_ACCOUNTS: tuple[str, ...] = (
     "service_providers",
     "owners",
     "capital_market",
+    "money_market",
 )
 
 

@@ -76,8 +76,10 @@ class SegmentTable:
         collateral_cover: collateral value / principal at origination for secured loans.
         haircut: share of collateral value lost in enforcement.
         unsecured_recovery: share of the uncollateralised claim recovered in a workout.
-        correlation: Vasicek asset correlation (NaN = IRB corporate formula; facts:
-            irb-correlation).
+        correlation: Vasicek asset correlation at the one-year horizon (NaN = IRB corporate
+            formula; facts: irb-correlation).
+        factor_sd: s.d. of this economy's one-year systematic factor relative to the
+            through-the-cycle factor the IRB correlations are calibrated to (1 = Basel's).
         borrower_balance: average balance of one borrower's loans, CNY (None: one borrower per
             CNY 1 m), to count the real borrowers behind a slot.
     """
@@ -90,6 +92,7 @@ class SegmentTable:
     haircut: np.ndarray
     unsecured_recovery: np.ndarray
     correlation: np.ndarray
+    factor_sd: float = 1.0
     borrower_balance: np.ndarray | None = None
 
 
@@ -101,6 +104,14 @@ def asset_correlation(pd_annual: np.ndarray, segment_correlation: np.ndarray) ->
     w = (1.0 - np.exp(-50.0 * pd_annual)) / (1.0 - np.exp(-50.0))
     corporate = 0.12 * w + 0.24 * (1.0 - w)
     return np.where(np.isnan(segment_correlation), corporate, segment_correlation)
+
+
+def effective_correlation(rho: np.ndarray, factor_sd: float) -> np.ndarray:
+    """Correlation with a unit-variance factor that gives the same conditional PDs, at the same
+    unconditional PD, as correlation ``rho`` with a factor of s.d. ``factor_sd``:
+    ``ρσ² / (1 − ρ + ρσ²)`` (Vasicek: the asset value ``√ρ·σX + √(1−ρ)·ε`` standardised)."""
+    scaled = rho * factor_sd**2
+    return scaled / (1.0 - rho + scaled)
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,8 @@ class LoanBook:
         collateral: collateral value at origination, CNY bn (0 = unsecured).
         collateral_share: share of the collateral the holder can enforce (1 for the lender; less
             after a transfer where the law does not let the collateral follow the claim).
-        threshold, sqrt_rho: Vasicek default threshold ``Φ⁻¹(PD_q)`` and ``√ρ`` of each loan.
+        threshold, sqrt_rho: one-year Vasicek default threshold ``Φ⁻¹(PD)`` and ``√ρ`` (the
+            effective correlation for this economy's factor) of each loan.
         status: ``Status`` code.
         default_q: quarter the loan became non-performing (-1 if never).
         recovered: cumulative gross cash recovered on the loan since it went bad.
@@ -238,8 +250,9 @@ class LoanBook:
         n_seg = seg.pd_annual.size
         multiplier = np.asarray(pd_multiplier_by_account, dtype=float)
         pd = np.clip(np.outer(multiplier, seg.pd_annual).ravel(), 1e-5, 0.999)
-        pd_q = 1.0 - (1.0 - pd) ** 0.25
-        rho = asset_correlation(pd, np.tile(seg.correlation, multiplier.size))
+        rho = effective_correlation(
+            asset_correlation(pd, np.tile(seg.correlation, multiplier.size)), seg.factor_sd
+        )
         if originator is None:
             originator = self.originator[slots]
         else:
@@ -247,7 +260,7 @@ class LoanBook:
                 self._runs = None
             self.originator[slots] = originator
         pair = np.asarray(originator) * n_seg + segment
-        threshold, sqrt_rho, sqrt_one_minus_rho = ndtri(pd_q), np.sqrt(rho), np.sqrt(1.0 - rho)
+        threshold, sqrt_rho, sqrt_one_minus_rho = ndtri(pd), np.sqrt(rho), np.sqrt(1.0 - rho)
         used = np.zeros(pd.size, dtype=bool)
         used[pair] = True
         if used.any():
@@ -452,26 +465,24 @@ class LoanBook:
     def default(
         self, quarter: int, z: float, uniform: np.ndarray, quality: np.ndarray | None = None
     ) -> np.ndarray:
-        """One-factor Vasicek defaults, drawn structurally: a performing borrower defaults when its
-        asset value ``√ρ·Z_t + √(1−ρ)·ε`` falls below ``Φ⁻¹(PD_q)``, i.e. when its idiosyncratic
-        shock ``ε`` (standard normal, one per slot) is below ``b = (Φ⁻¹(PD_q) − √ρ·Z_t)/√(1−ρ)``
-        — which happens with the conditional PD ``Φ(b)``.
+        """One-factor Vasicek defaults at the one-year horizon of the IRB correlations, spread
+        evenly over the year's quarters.
 
-        ``ε = Φ⁻¹(u)`` is drawn by inversion from ``uniform`` (one per slot). Since ``Φ⁻¹`` is
-        increasing, a slot whose ``u`` is at or above ``Φ`` of the largest barrier in the book
-        cannot default, so ``ε`` is evaluated only for the few slots below it: the same draw as
-        inverting every ``u``, at the cost of one comparison per slot. A new NPL gets its
-        workout quality from ``quality`` (one value per slot) unless the caller sets it
-        afterwards. Returns the slots of the new NPLs."""
-        cutoff = ndtr(self.barrier_bound(z))
-        if cutoff > 1.0 - 1e-9:  # Φ⁻¹ loses precision next to 1: invert every slot instead
-            cutoff = np.inf
+        Given this year's systematic factor ``Z_t``, a borrower's one-year default probability
+        is ``PD(Z) = Φ((Φ⁻¹(PD) − √ρ·Z)/√(1−ρ))``; it defaults this quarter with the quarterly
+        hazard ``1 − (1 − PD(Z))^(1/4)``, i.e. when its uniform draw ``u`` (one per slot) is
+        below it — the structural test ``ε < Φ⁻¹(hazard)`` with ``ε = Φ⁻¹(u)``. Only the slots
+        whose ``u`` is below the hazard at the largest barrier in the book can default, so the
+        hazard is evaluated for them alone. A new NPL gets its workout quality from ``quality``
+        (one value per slot) unless the caller sets it afterwards. Returns the slots of the new
+        NPLs."""
+        cutoff = _quarterly_hazard(ndtr(self.barrier_bound(z)))
         candidates = np.flatnonzero(uniform < cutoff)
         candidates = candidates[self.status[candidates] == Status.PERFORMING]
         barrier = (
             self.threshold[candidates] - self.sqrt_rho[candidates] * z
         ) / self.sqrt_one_minus_rho[candidates]
-        defaulted = candidates[ndtri(uniform[candidates]) < barrier]
+        defaulted = candidates[uniform[candidates] < _quarterly_hazard(ndtr(barrier))]
         self.status[defaulted] = Status.NPL
         self.default_q[defaulted] = quarter
         if self._npl_index is not None:
@@ -587,6 +598,11 @@ class LoanBook:
             "npl_carrying": self.sum_by_holder(np.where(npl, self.carrying, 0.0), n_accounts),
             "npl_count": np.bincount(self.holder[npl], minlength=n_accounts),
         }
+
+
+def _quarterly_hazard(pd_annual: np.ndarray | float) -> np.ndarray:
+    """The quarterly default hazard that compounds to a one-year PD: ``1 − (1 − PD)^(1/4)``."""
+    return -np.expm1(0.25 * np.log1p(-np.minimum(pd_annual, 1.0 - 1e-16)))
 
 
 def _merge_sorted(index: np.ndarray, new: np.ndarray) -> np.ndarray:

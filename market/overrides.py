@@ -4,7 +4,8 @@
 ``NPLMarketModel(**overrides)`` all change a scenario's data here before it is validated: a
 scenario field (dotted, or with ``__``, into nested tables), a legal-regime field (it goes to the
 scenario's ``regime_overrides``), ``regime_overrides.FIELD``, or a whole ``regime_overrides``
-table. Relative preset paths are read beside the file that names them.
+table, or a prudential field (it goes to ``prudential_overrides``), ``prudential_overrides.FIELD``.
+Relative preset paths are read beside the file that names them.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from nplsim.market.errors import ConfigError
+from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime, list_presets
 
 REGIME_TABLE = "regime_overrides"
+PRUDENTIAL_TABLE = "prudential_overrides"
 
 
 def is_path(preset: object) -> bool:
@@ -83,10 +86,18 @@ def apply_overrides(
     """
     applied = Applied(data)
     regime_changes = dict(data.get(REGIME_TABLE) or {})
+    prudential_changes = dict(data.get(PRUDENTIAL_TABLE) or {})
     for raw_key, value in overrides.items():
         key = str(raw_key).replace("__", ".")
         head, _, rest = key.partition(".")
-        if key in LegalRegime.model_fields:
+        if key in PrudentialRules.model_fields:
+            prudential_changes[key] = value
+        elif head == PRUDENTIAL_TABLE and rest:
+            if rest not in PrudentialRules.model_fields:
+                raise ConfigError(origin, str(raw_key), "not a prudential field",
+                                  ", ".join(PrudentialRules.model_fields))  # fmt: skip
+            prudential_changes[rest] = value
+        elif key in LegalRegime.model_fields:
             regime_changes[key] = value
             applied.regime_keys[key] = str(raw_key)
         elif head == REGIME_TABLE and rest:
@@ -108,6 +119,7 @@ def apply_overrides(
             _set_dotted(data, key, value, origin, fields)
             applied.scenario_keys.add(head)
     data[REGIME_TABLE] = regime_changes
+    data[PRUDENTIAL_TABLE] = prudential_changes
     return applied
 
 
@@ -146,6 +158,6 @@ def _set_dotted(
     if not isinstance(node, dict):
         raise ConfigError(source, dotted, "cannot set inside a value that is not a table")
     if len(parts) == 1 and parts[0] not in fields:
-        allowed = sorted(list(fields) + list(LegalRegime.model_fields))
+        allowed = sorted([*fields, *LegalRegime.model_fields, *PrudentialRules.model_fields])
         raise ConfigError(source, dotted, "unknown key", ", ".join(allowed))
     node[parts[-1]] = value

@@ -17,6 +17,7 @@ way. Plain numpy/scipy; nothing here knows about Mesa. Money is in CNY bn.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,12 +124,20 @@ def rating_default_budget(rating: str) -> float:
     return dict((r, p) for p, r in RATING_SCALE).get(rating, 1.0)
 
 
-def senior_risk_weight(rating: str, purchase_discount: float) -> float:
-    """Capital risk weight of an NPL deal's senior tranche: the Basel II weight of its rating,
-    capped at 100% where the non-refundable purchase discount is at least 50% (BCBS d511)."""
-    weight = RISK_WEIGHTS.get(rating, RISK_WEIGHTS["unrated"])
+def senior_risk_weight(
+    rating: str,
+    purchase_discount: float,
+    weight_of: Callable[[str], float] | None = None,
+    cap: float = NPL_SENIOR_WEIGHT_CAP,
+) -> float:
+    """Capital risk weight of an NPL deal's senior tranche: the weight of its rating (from
+    ``weight_of``, the prudential rules in force; the Basel II table by default), capped at
+    ``cap`` where the non-refundable purchase discount is at least 50% (BCBS d511)."""
+    weight = weight_of(rating) if weight_of is not None else RISK_WEIGHTS.get(
+        rating, RISK_WEIGHTS["unrated"]
+    )
     if purchase_discount >= NPL_SENIOR_CAP_DISCOUNT:
-        weight = min(weight, NPL_SENIOR_WEIGHT_CAP)
+        weight = min(weight, cap)
     return weight
 
 

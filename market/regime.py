@@ -166,30 +166,7 @@ class LegalRegime(StrictModel):
     rating_required: bool = _field(
         "process", "Whether securities need an external credit rating to be sold (true/false)."
     )
-    policy_carveout: bool = _field(
-        "process",
-        "Whether banks' NPLs are moved once to AMCs at book value against AMC bonds (true/false).",
-    )
-    carveout_quarter: int = _field(
-        "process",
-        "Quarter of the run in which the policy carve-out happens (quarter index).",
-        ge=0,
-        le=200,
-    )
-    carveout_share: float = _field(
-        "process",
-        "Share of the banks' gross NPL stock moved in the carve-out (share of gross NPLs, 0-1).",
-        ge=0,
-        le=1,
-    )
-    amc_bond_rate: float = _field(
-        "process",
-        "Coupon the AMC bonds given to banks in the carve-out pay (annual rate, decimal).",
-        ge=0,
-        le=0.2,
-    )
-
-    # --- accounting and tax: derecognition, transaction taxes, prudential ratios ---
+    # --- accounting and tax: derecognition and transaction taxes ---
     derecognition_allowed: bool = _field(
         "accounting_tax",
         "Whether a securitised pool leaves the originator's balance sheet, giving capital relief"
@@ -213,42 +190,6 @@ class LegalRegime(StrictModel):
         " tax-transparent (rate, decimal).",
         ge=0,
         le=0.5,
-    )
-    car_min: float = _field(
-        "accounting_tax",
-        "Minimum capital adequacy ratio, capital over risk-weighted assets (ratio, decimal).",
-        ge=0.04,
-        le=0.25,
-    )
-    provision_coverage_min: float = _field(
-        "accounting_tax",
-        "Minimum loan-loss provisions over gross NPLs (ratio, 1.5 = 150%).",
-        ge=0,
-        le=3,
-    )
-    loan_provision_ratio_min: float = _field(
-        "accounting_tax",
-        "Minimum loan-loss provisions over gross loans (ratio, decimal).",
-        ge=0,
-        le=0.1,
-    )
-    liquidity_ratio_min: float = _field(
-        "accounting_tax",
-        "Minimum liquid assets over short-term liabilities (ratio, decimal).",
-        ge=0,
-        le=1,
-    )
-    lcr_min: float = _field(
-        "accounting_tax",
-        "Minimum liquidity coverage ratio, 0 where not in force (ratio, 1 = 100%).",
-        ge=0,
-        le=3,
-    )
-    npl_ratio_target: float = _field(
-        "accounting_tax",
-        "Supervisory NPL ratio above which regulatory pressure to dispose rises (ratio, decimal).",
-        ge=0,
-        le=1,
     )
 
     @field_validator("originators_allowed", "investor_classes_allowed", "npl_buyers_allowed")
@@ -379,7 +320,7 @@ def load_regime(
     return regime.with_overrides(**overrides) if overrides else regime
 
 
-def _format_value(value: Any) -> str:
+def format_value(value: Any) -> str:
     """Show a field value the way it is written in a TOML preset."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -400,7 +341,7 @@ def diff_regimes(a: LegalRegime, b: LegalRegime) -> pd.DataFrame:
         one row per differing field; empty if the regimes are equal.
     """
     rows = [
-        (name, regime_environment(name), _format_value(getattr(a, name)), _format_value(value_b))
+        (name, regime_environment(name), format_value(getattr(a, name)), format_value(value_b))
         for name in LegalRegime.model_fields
         if getattr(a, name) != (value_b := getattr(b, name))
     ]
@@ -417,14 +358,10 @@ class Bounds(NamedTuple):
     upper_strict: bool
 
 
-def field_bounds(name: str) -> Bounds:
-    """The range of a numeric regime field, from its schema (the one place it is read from).
-
-    Raises:
-        KeyError: ``name`` is not a field of the regime.
-    """
+def metadata_bounds(metadata: list[Any]) -> Bounds:
+    """The range a pydantic field's constraints (``ge``, ``gt``, ``le``, ``lt``) allow."""
     lower, upper, lower_strict, upper_strict = -math.inf, math.inf, False, False
-    for item in LegalRegime.model_fields[name].metadata:
+    for item in metadata:
         if getattr(item, "ge", None) is not None:
             lower = float(item.ge)
         if getattr(item, "gt", None) is not None:
@@ -436,16 +373,30 @@ def field_bounds(name: str) -> Bounds:
     return Bounds(lower, upper, lower_strict, upper_strict)
 
 
+def field_bounds(name: str) -> Bounds:
+    """The range of a numeric regime field, from its schema (the one place it is read from).
+
+    Raises:
+        KeyError: ``name`` is not a field of the regime.
+    """
+    return metadata_bounds(LegalRegime.model_fields[name].metadata)
+
+
 def _type_and_range(name: str) -> tuple[str, str]:
     """Human-readable type and allowed values of a regime field, from its annotation and bounds."""
-    annotation = LegalRegime.model_fields[name].annotation
+    info = LegalRegime.model_fields[name]
+    return type_and_range(info.annotation, info.metadata)
+
+
+def type_and_range(annotation: Any, metadata: list[Any]) -> tuple[str, str]:
+    """Human-readable type and allowed values of a field, from its annotation and bounds."""
     if get_origin(annotation) is tuple:
         return "list", "any of: " + ", ".join(get_args(get_args(annotation)[0]))
     if get_origin(annotation) is Literal:
         return "str", "one of: " + ", ".join(get_args(annotation))
     if annotation is bool:
         return "bool", "true, false"
-    bounds = field_bounds(name)
+    bounds = metadata_bounds(metadata)
     if math.isinf(bounds.upper):
         return annotation.__name__, f">= {_bound(bounds.lower)}"
     return annotation.__name__, f"{_bound(bounds.lower)}-{_bound(bounds.upper)}"

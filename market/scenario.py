@@ -9,63 +9,23 @@ facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nplsim.market.errors import (
-    ConfigError,
-    StrictModel,
-    config_error_from_validation,
-    read_toml,
-)
+from nplsim.market.banking_spec import MAX_CNY_BN, BankSpec, LiquiditySpec, StateSpec, default_banks
+from nplsim.market.errors import ConfigError, StrictModel, config_error_from_validation
 from nplsim.market.institutions import (  # the scenario's institutions, re-exported
-    MAX_CNY_BN as MAX_CNY_BN,
-)
-from nplsim.market.institutions import (
-    AMCSpec as AMCSpec,
-)
-from nplsim.market.institutions import (
-    BankSpec as BankSpec,
-)
-from nplsim.market.institutions import (
-    BuyerKind as BuyerKind,
-)
-from nplsim.market.institutions import (
-    BuyerSpec as BuyerSpec,
-)
-from nplsim.market.institutions import (
-    EnhancerSpec as EnhancerSpec,
-)
-from nplsim.market.institutions import (
-    InvestorClassName as InvestorClassName,
-)
-from nplsim.market.institutions import (
-    InvestorSpec as InvestorSpec,
-)
-from nplsim.market.institutions import (
-    _default_amcs as _default_amcs,
-)
-from nplsim.market.institutions import (
-    _default_banks as _default_banks,
-)
-from nplsim.market.institutions import (
-    _default_buyers as _default_buyers,
-)
-from nplsim.market.institutions import (
-    _default_enhancers as _default_enhancers,
-)
-from nplsim.market.institutions import (
-    _default_investors as _default_investors,
+    AMCSpec,
+    BuyerSpec,
+    EnhancerSpec,
+    InvestorSpec,
+    _default_amcs,
+    _default_buyers,
+    _default_enhancers,
+    _default_investors,
 )
 from nplsim.market.loans import SEGMENTS
 from nplsim.market.overrides import (
@@ -77,10 +37,16 @@ from nplsim.market.overrides import (
     paths_beside,
 )
 from nplsim.market.power import PowerSpec
+from nplsim.market.prudential_rules import DEFAULT_PRUDENTIAL, resolve_prudential, split_overrides
 from nplsim.market.regime import LegalRegime, list_presets, load_regime
+from nplsim.market.scenario_files import (  # noqa: F401 (re-exported)
+    SCENARIOS_DIR,
+    list_scenarios,
+    scenario_data,
+    scenario_source,
+)
 from nplsim.market.waterfall import PRIORITIES, parse_priority
 
-SCENARIOS_DIR = Path(__file__).with_name("scenarios")
 DEFAULT_SCENARIO = "restart_2016"
 
 # Upper bounds of fields that have no natural one: generous, but finite, so that no value a file
@@ -343,6 +309,13 @@ class MacroSpec(_Strict):
     gov_bond_yield: float = Field(default=0.03, ge=0, le=0.3)
     interbank_rate: float = Field(default=0.03, ge=0, le=0.3)
     shocks: list[ShockSpec] = Field(default_factory=list)
+    credit_factor_sd: float = Field(
+        default=1.0,
+        gt=0,
+        le=3,
+        description="S.d. of the one-year systematic credit factor relative to the"
+        " through-the-cycle factor of the IRB correlations (1 = Basel's).",
+    )
 
 
 class EventSpec(_Strict):
@@ -352,7 +325,10 @@ class EventSpec(_Strict):
         ge=0, le=MAX_QUARTER, description="Quarter it happens (at most 400, the longest horizon)."
     )
     regime: str | None = Field(default=None, description="Preset to switch to.")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="Regime field changes.")
+    prudential: str | None = Field(default=None, description="Prudential preset to switch to.")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Legal-regime or prudential field changes."
+    )
     label: str = ""
 
 
@@ -363,9 +339,11 @@ class ScenarioConfig(_Strict):
     description: str = ""
     regime: str = Field(default=DEFAULT_SCENARIO, description="Legal-regime preset name.")
     regime_overrides: dict[str, Any] = Field(default_factory=dict)
+    prudential: str = Field(default=DEFAULT_PRUDENTIAL, description="Prudential preset name.")
+    prudential_overrides: dict[str, Any] = Field(default_factory=dict)
     quarters: int = Field(default=40, ge=1, le=400, description="Horizon, quarters.")
     n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
-    banks: list[BankSpec] = Field(default_factory=_default_banks, min_length=1)
+    banks: list[BankSpec] = Field(default_factory=default_banks, min_length=1)
     amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
     npl_buyers: list[BuyerSpec] = Field(default_factory=_default_buyers)
     segments: dict[str, SegmentSpec] = Field(default_factory=_default_segments)
@@ -381,14 +359,23 @@ class ScenarioConfig(_Strict):
     deposit_growth_annual: float = Field(default=0.1, ge=-0.5, le=1.0)
     reserve_ratio: float = Field(default=0.12, ge=0, le=0.5, description="Required reserves.")
     demand_deposit_share: float = Field(
-        default=0.45, ge=0, le=1, description="Deposits counted as short-term liabilities."
-    )
-    lcr_runoff: float = Field(
-        default=0.1, ge=0, le=1, description="30-day deposit run-off rate in the LCR."
+        default=0.45, ge=0, le=1, description="Demand deposits / deposits (due within a month)."
     )
     opex_rate: float = Field(default=0.008, ge=0, le=0.1, description="Opex / assets, annual.")
     tax_rate: float = Field(default=0.25, ge=0, le=0.6)
     payout_ratio: float = Field(default=0.3, ge=0, le=1, description="Dividends / profit.")
+    provision_coverage_target: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description="Provisions / NPLs the banks aim at above the rules' floors (0: the floors).",
+    )
+    provision_adjustment: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of the gap to their provision target banks close in a quarter.",
+    )  # assumption: banks smooth provisioning charges over about two quarters
     bank_base_hazard: float = Field(
         default=0.075, gt=0, le=2, description="Quarterly NPL resolution hazard at skill 1."
     )
@@ -403,6 +390,11 @@ class ScenarioConfig(_Strict):
     capital_pressure_weight: float = Field(default=0.3, ge=0, le=5)
     npl_pressure_weight: float = Field(default=0.05, ge=0, le=5)
     car_buffer: float = Field(default=0.02, gt=0, le=0.2)
+    disposal_channels: list[Literal["amc", "securitisation"]] = Field(
+        default_factory=lambda: ["amc", "securitisation"],
+        description="Disposal channels banks may use beside their own workout (an experiment"
+        " closes one by leaving it out).",
+    )
     liquidity_buffer: float = Field(
         default=0.1,
         gt=0,
@@ -440,6 +432,8 @@ class ScenarioConfig(_Strict):
     securitisation: SecuritisationSpec = Field(default_factory=SecuritisationSpec)
     secondary: SecondaryMarketSpec = Field(default_factory=SecondaryMarketSpec)
     macro: MacroSpec = Field(default_factory=MacroSpec)
+    liquidity: LiquiditySpec = Field(default_factory=LiquiditySpec)
+    state: StateSpec = Field(default_factory=StateSpec)
     events: list[EventSpec] = Field(default_factory=list)
     power: PowerSpec | None = Field(
         default=None, description="Power plants and the Securitization Center."
@@ -467,24 +461,14 @@ class ScenarioConfig(_Strict):
             )
         if self.n_loans < 20 * len(self.banks):
             raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
+        banks = {b.name for b in self.banks}
+        for k, shock in enumerate(self.liquidity.shocks):
+            unknown_banks = sorted(set(shock.banks) - banks)
+            if unknown_banks:
+                raise ValueError(
+                    f"liquidity.shocks.{k}.banks: unknown banks {unknown_banks}; of {sorted(banks)}"
+                )
         return self
-
-
-def list_scenarios() -> list[str]:
-    """Names of the built-in scenarios."""
-    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
-
-
-def scenario_source(name_or_path: str | Path) -> Path:
-    """The file behind a scenario name or path; a ConfigError names the choices if unknown."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or os.path.lexists(path) or "/" in str(name_or_path):
-        return path
-    if str(name_or_path) not in list_scenarios():
-        raise ConfigError(
-            str(name_or_path), "scenario", "unknown scenario", ", ".join(list_scenarios())
-        )
-    return SCENARIOS_DIR / f"{name_or_path}.toml"
 
 
 def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
@@ -509,7 +493,7 @@ def load_scenario(
 
     Args:
         scenario: a built-in name, a TOML path or a config.
-        overrides: scenario and regime fields to change.
+        overrides: scenario, legal-regime and prudential fields to change.
         origin: what a message calls the source of the overrides (``--set``, a spec file).
         base_dir: the folder relative preset paths in the overrides are read from.
 
@@ -523,7 +507,7 @@ def load_scenario(
         data, source = scenario.model_dump(), "scenario"
     else:
         path = scenario_source(scenario)
-        data, source = read_toml(path), str(path)
+        data, source = scenario_data(path), str(path)
         data.setdefault("name", path.stem)
         paths_beside(data, path.parent)
     config = _validated(data, source)
@@ -535,6 +519,25 @@ def load_scenario(
         config = _validated(applied.data, origin)
     regime = _starting_regime(config, source, origin, applied)
     regime_schedule(config, regime, source if "events" not in applied.scenario_keys else origin)
+    where = origin if overrides else source
+    try:
+        resolve_prudential(config.prudential, config.prudential_overrides, where)
+    except ConfigError as exc:
+        if exc.source != "overrides":
+            raise
+        given = {str(k).replace("__", "."): str(k) for k in (overrides or {})}
+        key = given.get(exc.key) or given.get(f"prudential_overrides.{exc.key}")
+        where = origin if key else source
+        key = key or f"prudential_overrides.{exc.key}"
+        raise ConfigError(where, key, exc.problem, exc.allowed) from None
+    for index, event in enumerate(config.events):
+        _, prudential = split_overrides(event.overrides, where)
+        if event.prudential is not None or prudential:
+            try:
+                resolve_prudential(event.prudential or config.prudential, prudential, where)
+            except ConfigError as exc:
+                raise ConfigError(where, f"events.{index}.{exc.key}", exc.problem,
+                                  exc.allowed) from None  # fmt: skip
     return config, regime
 
 
@@ -581,7 +584,12 @@ def regime_schedule(
     preset, regime, schedule = config.regime, start, []
     for index in order:
         event = config.events[index]
-        if event.regime is None and not event.overrides:
+        try:
+            legal, _ = split_overrides(event.overrides, "<event>")
+        except ConfigError as exc:
+            key = f"events.{index}.{exc.key}"
+            raise ConfigError(source, key, exc.problem, exc.allowed) from None
+        if event.regime is None and not legal:
             continue
         if event.regime is not None and not (
             event.regime in list_presets() or is_path(event.regime)
@@ -608,10 +616,12 @@ def event_regime(
     that says how events change the law).
 
     An event naming a preset replaces the law by that preset, amended by the event's own
-    overrides. An event with only overrides amends the law in force, ``current_regime``: the
-    scenario's and the command line's regime overrides and every earlier event's stay, and two
-    events in one quarter both apply, in the order they are listed.
+    legal-regime overrides (its prudential ones are the rules', :func:`event_prudential`). An
+    event with only overrides amends the law in force, ``current_regime``: the scenario's and the
+    command line's regime overrides and every earlier event's stay, and two events in one quarter
+    both apply, in the order they are listed.
     """
+    legal, _ = split_overrides(event.overrides, "<event>")  # prudential fields: the rules'
     if event.regime is not None:
-        return event.regime, load_regime(event.regime, event.overrides or None)
-    return current_preset, current_regime.with_overrides(**event.overrides)
+        return event.regime, load_regime(event.regime, legal or None)
+    return current_preset, current_regime.with_overrides(**legal)

@@ -115,7 +115,11 @@ def _tiny(tmp_path, *sets: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "override",
-    ["regime_overrides.car_min=0.1", "regime_overrides={car_min=0.1}", "car_min=0.1"],
+    [
+        "regime_overrides.risk_retention=0.1",
+        "regime_overrides={risk_retention=0.1}",
+        "risk_retention=0.1",
+    ],
 )
 def test_the_manifest_records_the_law_the_run_was_made_under(tmp_path, override):
     # was: the manifest recorded regime_overrides.car_min=0.1 while the regime kept 0.115
@@ -125,7 +129,7 @@ def test_the_manifest_records_the_law_the_run_was_made_under(tmp_path, override)
     assert main(_tiny(tmp_path, override, reform)) == 0
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     config, regime = load_scenario(ScenarioConfig.model_validate(manifest["scenario"]))
-    assert regime.as_dict() == manifest["regime"] and regime.car_min == 0.1
+    assert regime.as_dict() == manifest["regime"] and regime.risk_retention == 0.1
     (reformed,) = manifest["regime_schedule"]
     assert reformed["regime"] == {**manifest["regime"], "disclosure_level": 0.3}
     assert reformed["quarter"] == 2 and reformed["preset"] == "pilot_2005"
@@ -138,7 +142,7 @@ def test_the_manifest_records_the_law_the_run_was_made_under(tmp_path, override)
         ('n_loans="500"', "--set: n_loans: expected a number, got text"),
         ("quarters=2\nquarters=5", "a key or value with a line break"),
         ("regime=nope", "--set: regime: unknown preset 'nope'"),
-        ("regime_overrides={car_min=2}", "--set: regime_overrides.car_min: Input should be"),
+        ("regime_overrides={risk_retention=2}", "--set: regime_overrides.risk_retention: Input"),
         ("regime_overrides.nope=1", "--set: regime_overrides.nope: not a legal-regime field"),
         ("x=" + "[" * 2000 + "]" * 2000, "nested more than"),
     ],

@@ -163,7 +163,8 @@ def test_rerun_from_manifest_of_every_golden_case_is_byte_identical(case, tmp_pa
 def default_run(tmp_path_factory):
     """The default scenario, small, run by the command line (it has securitisation deals)."""
     out = tmp_path_factory.mktemp("default") / "run"
-    code = main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000",
+    cycle = ["--set", "macro.credit_factor_sd=1.0", "--set", "disposal_lag_q=4"]  # makes deals
+    code = main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000", *cycle,
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     return out
@@ -221,7 +222,8 @@ def test_a_changed_preset_is_refused_and_allowed_on_request(default_run, tmp_pat
     assert main([*args, "--out", str(tmp_path / "a"), "--allow-different-code"]) == 0
     warning = " ".join(r.getMessage() for r in caplog.records)
     assert "preset restart_2016 changed since" in warning and "\n" not in warning
-    main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000",
+    cycle = ["--set", "macro.credit_factor_sd=1.0", "--set", "disposal_lag_q=4"]
+    main(["run", "--seed", "3", "--quarters", "12", "--set", "n_loans=20000", *cycle,
           "--set", "disclosure_level=0.2", "--out", str(tmp_path / "b"), "--quiet"])  # fmt: skip
     assert _parquet_bytes(tmp_path / "a") == _parquet_bytes(tmp_path / "b")
     assert _parquet_bytes(tmp_path / "a") != _parquet_bytes(default_run)
@@ -314,7 +316,10 @@ def _set(key, value):
         (lambda m: m["scenario"].update(n_loanz=5), "manifest.json: scenario.n_loanz: unknown key"),
         (lambda m: m["scenario"].update(n_loans="many"), "manifest.json: scenario.n_loans: "),
         (lambda m: m["scenario"].update(regime="gone"), "scenario.regime: unknown preset 'gone'"),
-        (lambda m: m["regime"].pop("car_min"), "manifest.json: regime.car_min: Field required"),
+        (
+            lambda m: m["regime"].pop("risk_retention"),
+            "manifest.json: regime.risk_retention: Field required",
+        ),
         (lambda m: m["regime"].update(new_law=1), "manifest.json: regime.new_law: unknown key"),
     ],
 )

@@ -14,6 +14,7 @@ from nplsim.market.loans import (
     SegmentTable,
     Status,
     asset_correlation,
+    effective_correlation,
     recovery_timing_factor,
     workout_value_table,
 )
@@ -89,8 +90,7 @@ def test_originate_sets_rate_collateral_and_vasicek_parameters():
     seg = book.segments
     np.testing.assert_allclose(book.rate, RATE + seg.spread[book.segment])
     np.testing.assert_allclose(book.collateral, 1.2)
-    pd_q = 1.0 - (1.0 - seg.pd_annual[book.segment]) ** 0.25
-    np.testing.assert_allclose(norm.cdf(book.threshold), pd_q, rtol=1e-10)
+    np.testing.assert_allclose(norm.cdf(book.threshold), seg.pd_annual[book.segment], rtol=1e-10)
     np.testing.assert_allclose(book.sqrt_rho[1:3] ** 2, [0.15, 0.04])
     assert (book.status == Status.PERFORMING).all()
     assert (book.carrying == book.principal).all()
@@ -100,9 +100,7 @@ def test_originate_sets_rate_collateral_and_vasicek_parameters():
 def test_unsecured_draw_leaves_no_collateral_and_pd_multiplier_scales_pd():
     book = _book(n=2, secured=False, pd_multiplier=np.array([1.0, 2.0]))
     assert (book.collateral == 0).all()
-    pd_q = norm.cdf(book.threshold)
-    pd_annual = 1.0 - (1.0 - pd_q) ** 4
-    np.testing.assert_allclose(pd_annual, [0.04, 0.08], rtol=1e-9)
+    np.testing.assert_allclose(norm.cdf(book.threshold), [0.04, 0.08], rtol=1e-9)
 
 
 # ---------------------------------------------------------------------------- servicing
@@ -214,11 +212,12 @@ def test_conditional_pd_matches_scipy_norm(z):
     book = _book(n=n, segment=seg_codes, pd_multiplier=mult)
     seg = book.segments
     pd_annual = seg.pd_annual[seg_codes] * mult
-    pd_q = 1 - (1 - pd_annual) ** 0.25
     w = (1 - np.exp(-50 * pd_annual)) / (1 - np.exp(-50))
     corr = seg.correlation[seg_codes]
     rho = np.where(np.isnan(corr), 0.12 * w + 0.24 * (1 - w), corr)
-    cond = norm.cdf((norm.ppf(pd_q) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
+    # the one-year conditional PD, spread over the year's four quarters
+    annual = norm.cdf((norm.ppf(pd_annual) - np.sqrt(rho) * z) / np.sqrt(1 - rho))
+    cond = 1 - (1 - annual) ** 0.25
     # a uniform draw just below the conditional PD defaults; one just above does not
     below = book.default(3, z, cond * (1 - 1e-9), np.ones(n))
     np.testing.assert_array_equal(below, np.arange(n))
@@ -228,8 +227,9 @@ def test_conditional_pd_matches_scipy_norm(z):
 
 
 @pytest.mark.parametrize("z", [-6.0, -2.0, -0.3, 0.0, 0.8, 6.0])
-def test_defaults_equal_inverting_every_slots_uniform(z):
-    """Only slots below Φ(largest barrier) are inverted; the result is that of inverting all."""
+def test_defaults_equal_testing_every_slot(z):
+    """Only slots below the hazard at the largest barrier are tested; the result is that of
+    testing every slot against its own quarterly hazard."""
     rng = np.random.default_rng(17)
     n = 20_000
     seg_codes = rng.integers(0, len(SEGMENTS), n).astype(np.int8)
@@ -238,7 +238,8 @@ def test_defaults_equal_inverting_every_slots_uniform(z):
     uniform = rng.random(n)
     performing = book.status == Status.PERFORMING
     barrier = (book.threshold - book.sqrt_rho * z) / book.sqrt_one_minus_rho
-    expected = np.flatnonzero(performing & (norm.ppf(uniform) < barrier))
+    hazard = 1 - (1 - norm.cdf(barrier)) ** 0.25
+    expected = np.flatnonzero(performing & (uniform < hazard))
     assert 0 < expected.size < n
     np.testing.assert_array_equal(book.default(1, z, uniform), expected)
 
@@ -520,3 +521,30 @@ def test_npls_of_a_book_without_npls_is_empty():
     book.transfer(np.array([7]), 2, np.zeros(1))
     np.testing.assert_array_equal(book.npls_of(0), [3])
     np.testing.assert_array_equal(book.npls_of(2), [7])
+
+
+# ---------------------------------------------------------------------------- factor variance
+@pytest.mark.parametrize("factor_sd", [0.25, 1.0, 1.6])
+def test_a_calmer_factor_keeps_the_mean_pd_and_shrinks_its_swings(factor_sd):
+    """With an effective correlation ρσ²/(1−ρ+ρσ²), a unit factor gives the one-year PDs of a
+    factor of s.d. σ at correlation ρ: the mean PD is kept, the spread across Z shrinks."""
+    rho, pd_annual = np.array([0.2]), 0.02
+    effective = effective_correlation(rho, factor_sd)[0]
+    z = np.linspace(-6, 6, 4001)
+    density = norm.pdf(z)
+    level = norm.ppf(pd_annual)
+    unit = norm.cdf((level - np.sqrt(effective) * z) / np.sqrt(1 - effective))
+    scaled = norm.cdf(
+        (level * np.sqrt(1 - rho[0] + rho[0] * factor_sd**2) - np.sqrt(rho[0]) * factor_sd * z)
+        / np.sqrt(1 - rho[0])
+    )
+    np.testing.assert_allclose(unit, scaled, rtol=1e-9)
+    mean = np.trapezoid(unit * density, z)
+    assert mean == pytest.approx(pd_annual, rel=1e-6)
+    spread = np.sqrt(np.trapezoid((unit - mean) ** 2 * density, z))
+    basel = np.sqrt(np.trapezoid((norm.cdf((level - np.sqrt(rho[0]) * z) / np.sqrt(
+        1 - rho[0])) - pd_annual) ** 2 * density, z))  # fmt: skip
+    if factor_sd == 1.0:
+        assert spread == pytest.approx(basel, rel=1e-9)
+    else:
+        assert (spread < basel) == (factor_sd < 1)

@@ -22,6 +22,7 @@ import yaml
 import nplsim.agents
 from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.experiments import odd
+from nplsim.market.prudential_rules import PrudentialRules, list_prudential_presets
 from nplsim.market.regime import LegalRegime, list_presets
 from nplsim.market.streams import STREAMS
 
@@ -70,6 +71,13 @@ def test_every_preset_is_documented(held):
     _documented(held, "regime-presets", list_presets(), "regime presets")
 
 
+def test_every_prudential_field_and_preset_is_documented(held):
+    fields = list(PrudentialRules.model_fields)
+    _documented(held, "prudential-fields", fields, "PrudentialRules fields")
+    _documented(held, "prudential-presets", fields, "PrudentialRules fields (preset table)")
+    _documented(held, "prudential-presets", list_prudential_presets(), "prudential presets")
+
+
 def test_every_agent_type_is_documented(held):
     found = []
     for info in pkgutil.iter_modules(nplsim.agents.__path__):
@@ -103,11 +111,11 @@ def test_schedule_follows_step_in_order(held):
     """Every phase of ``NPLMarketModel.step`` is listed, in the order the code runs it."""
     rows = re.findall(r"^\| \d+ \| `([^`]+)`", held["schedule"], re.MULTILINE)
     phases = [
-        "apply_scheduled_reforms", "macro.draw", "loan_cycle.settle", "loan_cycle.relend",
-        "carveout.pay_bond_coupons", "StateBank.close_books", "carveout.execute",
+        "apply_scheduled_reforms", "macro.draw", "money_market.open", "loan_cycle.settle",
+        "loan_cycle.relend", "carveout.pay_bond_coupons", "StateBank.close_books",
         "disposal_offers", "auction_house.clear", "desk.start", "desk.close_due",
         "trustee.service", "exchange.trade", "auction_house.repay_funding", "power.run",
-        "StateBank.cover_overdraft", "collect",
+        "authorities.review", "collect",
     ]  # fmt: skip
     positions = [next((k for k, row in enumerate(rows) if phase in row), -1) for phase in phases]
     assert -1 not in positions, dict(zip(phases, positions, strict=True))

@@ -17,33 +17,46 @@ TINY = {"n_loans": 500, "quarters": 3}
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"regime_overrides.car_min": 0.1},
-        {"regime_overrides__car_min": 0.1},
-        {"regime_overrides": {"car_min": 0.1}},
-        {"car_min": 0.1},
+        {"regime_overrides.risk_retention": 0.1},
+        {"regime_overrides__risk_retention": 0.1},
+        {"regime_overrides": {"risk_retention": 0.1}},
+        {"risk_retention": 0.1},
     ],
     ids=["dotted", "double underscore", "table", "bare field"],
 )
 def test_every_spelling_of_a_regime_override_is_applied(overrides):
     # was: regime_overrides.car_min=0.1 exited 0, recorded the override and kept 0.115
     config, regime = load_scenario("restart_2016", overrides)
-    assert regime.car_min == 0.1
-    assert config.regime_overrides == {"car_min": 0.1}
+    assert regime.risk_retention == 0.1
+    assert config.regime_overrides == {"risk_retention": 0.1}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"prudential_overrides.car_min": 0.1}, {"prudential_overrides__car_min": 0.1},
+     {"car_min": 0.1}],
+)  # fmt: skip
+def test_a_prudential_field_goes_to_the_prudential_rules_not_the_law(overrides):
+    from nplsim.market.prudential_rules import scenario_prudential
+
+    config, regime = load_scenario("restart_2016", overrides)
+    assert config.prudential_overrides == {"car_min": 0.1} and config.regime_overrides == {}
+    assert scenario_prudential(config).car_min == 0.1 and "car_min" not in regime.as_dict()
 
 
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
-        ({"regime_overrides": {"car_min": 2}}, "regime_overrides.car_min"),
-        ({"regime_overrides.car_min": 2}, "regime_overrides.car_min"),
-        ({"car_min": 2}, "car_min"),
+        ({"regime_overrides": {"risk_retention": 2}}, "regime_overrides.risk_retention"),
+        ({"regime_overrides.risk_retention": 2}, "regime_overrides.risk_retention"),
+        ({"risk_retention": 2}, "risk_retention"),
     ],
 )
 def test_a_regime_override_out_of_range_is_refused_under_the_key_given(overrides, key):
     with pytest.raises(ConfigError) as error:
         load_scenario("restart_2016", overrides, origin="--set")
     assert (error.value.source, error.value.key) == ("--set", key)
-    assert "less than or equal to 0.25" in error.value.problem
+    assert "less than or equal to 0.5" in error.value.problem
 
 
 @pytest.mark.parametrize(
@@ -54,7 +67,8 @@ def test_an_unknown_regime_key_or_a_non_table_is_refused(overrides):
     with pytest.raises(ConfigError) as error:
         load_scenario("restart_2016", overrides, origin="--set")
     assert error.value.source == "--set"
-    assert "car_min" in (error.value.allowed or "") or "regime fields" in error.value.allowed
+    allowed = error.value.allowed or ""
+    assert "risk_retention" in allowed or "regime fields" in allowed
 
 
 def test_an_unknown_preset_from_the_command_line_blames_the_command_line():
@@ -66,10 +80,10 @@ def test_an_unknown_preset_from_the_command_line_blames_the_command_line():
 
 def test_a_regime_override_in_a_scenario_file_is_named_by_file_and_key(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('regime = "pilot_2005"\n[regime_overrides]\ncar_min = 9\n')
+    path.write_text('regime = "pilot_2005"\n[regime_overrides]\nrisk_retention = 9\n')
     with pytest.raises(ConfigError) as error:
         load_scenario(path)
-    assert (error.value.source, error.value.key) == (str(path), "regime_overrides.car_min")
+    assert (error.value.source, error.value.key) == (str(path), "regime_overrides.risk_retention")
 
 
 @pytest.mark.parametrize(
@@ -96,19 +110,20 @@ def _run(**overrides) -> NPLMarketModel:
 
 def test_an_event_with_only_overrides_keeps_the_overrides_in_force():
     # was: disclosure 0.05 (from --set) jumped back to the preset's 0.6 at the event's quarter
-    event = {"quarter": 1, "overrides": {"car_min": 0.1}}
+    event = {"quarter": 1, "overrides": {"risk_retention": 0.1, "car_min": 0.1}}
     model = _run(disclosure_level=0.05, events=[event])
-    assert (model.regime.disclosure_level, model.regime.car_min) == (0.05, 0.1)
+    assert (model.regime.disclosure_level, model.regime.risk_retention) == (0.05, 0.1)
+    assert model.prudential.car_min == 0.1  # the event's prudential field goes to the rules
 
 
 def test_two_events_in_one_quarter_both_apply():
     # was: the second event dropped the first's overrides
     events = [
-        {"quarter": 2, "overrides": {"car_min": 0.1}},
+        {"quarter": 2, "overrides": {"investor_protection": 0.9}},
         {"quarter": 2, "overrides": {"risk_retention": 0.1}},
     ]
     model = _run(events=events)
-    assert (model.regime.car_min, model.regime.risk_retention) == (0.1, 0.1)
+    assert (model.regime.investor_protection, model.regime.risk_retention) == (0.9, 0.1)
 
 
 def test_an_event_naming_a_preset_replaces_the_law():
@@ -120,7 +135,7 @@ def test_an_event_naming_a_preset_replaces_the_law():
 
 def test_the_schedule_is_what_the_model_applies():
     events = [
-        {"quarter": 2, "regime": "strengthened", "overrides": {"car_min": 0.12}},
+        {"quarter": 2, "regime": "strengthened", "overrides": {"risk_retention": 0.12}},
         {"quarter": 1, "overrides": {"disclosure_level": 0.3}},
     ]
     config, start = load_scenario("restart_2016", {**TINY, "events": events})
@@ -141,7 +156,7 @@ def test_a_regime_file_named_in_a_scenario_is_read_beside_the_scenario(tmp_path,
     # was: resolved from the working directory
     folder = tmp_path / "study"
     folder.mkdir()
-    law = load_regime("pilot_2005").as_dict() | {"car_min": 0.2}
+    law = load_regime("pilot_2005").as_dict() | {"risk_retention": 0.2}
     (folder / "law.toml").write_text("\n".join(f"{k} = {_toml(v)}" for k, v in law.items()) + "\n")
     (folder / "s.toml").write_text(
         'regime = "law.toml"\n[[events]]\nquarter = 1\nregime = "law.toml"\n'
@@ -150,7 +165,7 @@ def test_a_regime_file_named_in_a_scenario_is_read_beside_the_scenario(tmp_path,
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     config, regime = load_scenario(folder / "s.toml")
-    assert regime.car_min == 0.2
+    assert regime.risk_retention == 0.2
     assert config.regime == str(folder / "law.toml") == config.events[0].regime
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_model
+from conftest import VOLATILE
+from conftest import run_model as _run_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nplsim import NPLMarketModel
 from nplsim.market import metrics, secondary
 from nplsim.market.errors import ConfigError
+
+
+def run_model(*args, **overrides):
+    """A run in the credit cycle that makes deals (``conftest.VOLATILE``)."""
+    return _run_model(*args, **{**VOLATILE, **overrides})
+
 
 SEEDS = (1, 2, 3)
 

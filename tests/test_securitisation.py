@@ -6,10 +6,17 @@ import numpy as np
 import numpy_financial as npf
 import pandas as pd
 import pytest
-from conftest import run_model
+from conftest import VOLATILE
+from conftest import run_model as _run_model
 
 from nplsim import NPLMarketModel
 from nplsim.market import waterfall
+
+
+def run_model(*args, **overrides):
+    """A run in the credit cycle that makes deals (``conftest.VOLATILE``)."""
+    return _run_model(*args, **{**VOLATILE, **overrides})
+
 
 SEEDS = (1, 2, 3)
 
@@ -69,12 +76,13 @@ def test_retention_is_always_met(form):
 
 
 def test_derecognition_gives_capital_relief_and_so_more_securitisation():
-    """Under capital pressure, a deal that removes the pool from the books (releasing its
-    provisions and NPL stock) beats one that leaves it there as funding."""
+    """Under capital pressure (the credit cycle of ``VOLATILE`` pushes the banks into their
+    buffers, where the supervisor stops payouts), a deal that removes the pool from the books
+    (releasing its provisions and NPL stock) beats one that leaves it there as funding."""
 
     def securitised(derecognition: bool) -> float:
         return sum(
-            run_model("strengthened", seed, derecognition_allowed=derecognition, car_min=0.13)
+            run_model("strengthened", seed, derecognition_allowed=derecognition)
             .model_frame()["npl_securitised"].sum()
             for seed in SEEDS
         )  # fmt: skip
@@ -97,7 +105,7 @@ def test_without_derecognition_the_pool_stays_on_the_books():
     pool = bank.pool_face_on_books
     assert pool > 0
     assert bank.npl_on_books == pytest.approx(bank.gross_npl + pool)
-    assert bank.provision_target() >= model.regime.provision_coverage_min * bank.npl_on_books
+    assert bank.provision_target() >= model.prudential.provision_coverage_min * bank.npl_on_books
     assert bank.securitisation_rwa == 0.0  # the pool is weighted as NPLs, not as tranches
     assert before > 0 and model.invariant_violations() == []
 
@@ -137,7 +145,12 @@ def test_recharacterisation_hits_investors_only_when_remoteness_fails():
     safe, fragile = run(1.0), run(0.0)
     assert safe["recharacterisations"].sum() == 0
     assert fragile["recharacterisations"].sum() > 0
-    assert fragile["investor_losses"].sum() > safe["investor_losses"].sum()
+
+    # investors price weak remoteness and buy less, so compare losses per CNY of ABS issued
+    def loss_rate(frame: pd.DataFrame) -> float:
+        return frame["investor_losses"].sum() / frame["abs_issued"].sum()
+
+    assert loss_rate(fragile) > 1.1 * loss_rate(safe)
 
 
 def test_amcs_originate_deals_only_where_the_regime_lets_them():

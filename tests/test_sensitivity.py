@@ -19,9 +19,9 @@ from nplsim.market.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "specs" / "sensitivity_example.toml"
 
-# lcr_min is a regime field that nothing in the model reads yet: an honest analysis must find that
-# it explains none of the variance, while enforcement efficiency (the recovery-hazard multiplier)
-# drives the NPL ratio.
+# state_guarantee_fee_bp prices a scheme pilot_2005 does not have, so nothing in its runs reads it:
+# an honest analysis must find that it explains none of the variance, while enforcement efficiency
+# (the recovery-hazard multiplier) drives the NPL ratio.
 TINY = {
     "base": "pilot_2005",
     "quarters": 3,
@@ -34,7 +34,7 @@ TINY = {
     "parameters": {
         "enforcement_efficiency": {"low": 0.5, "high": 2.0},
         "disclosure_level": {"low": 0.2, "high": 1.0},
-        "lcr_min": {"low": 0.0, "high": 1.5},
+        "state_guarantee_fee_bp": {"low": 0.0, "high": 500.0},
     },
 }
 
@@ -75,7 +75,10 @@ def test_sobol_finds_the_influential_and_the_ignored_parameter(caplog):
     st = values[values["index"] == "ST"].set_index(["outcome", "parameter"])["value"]
     for outcome in ("npl_ratio_final", "bank_recovery_mean"):
         assert st[(outcome, "enforcement_efficiency")] > 0.3
-        assert abs(st[(outcome, "lcr_min")]) < 0.01 * st[(outcome, "enforcement_efficiency")]
+        assert (
+            abs(st[(outcome, "state_guarantee_fee_bp")])
+            < 0.01 * st[(outcome, "enforcement_efficiency")]
+        )
     note = indices[indices["index"] == "note"]
     assert note["outcome"].tolist() == ["turnover_final"]
     assert "NaN" in note["note"].iloc[0]
@@ -92,7 +95,7 @@ def test_morris_runs_and_is_the_same_in_a_process_pool():
     values = serial.indices.set_index(["parameter", "index"])["value"]
     assert set(serial.indices["index"]) == {"mu_star", "sigma", "mu"}
     assert np.isfinite(values).all()
-    assert values[("lcr_min", "mu_star")] == 0.0
+    assert values[("state_guarantee_fee_bp", "mu_star")] == 0.0
     assert values[("enforcement_efficiency", "mu_star")] > 0
     mu_star = serial.indices[serial.indices["index"] == "mu_star"]
     assert np.isfinite(mu_star["conf"]).all()
@@ -131,10 +134,14 @@ def _with_parameter(name: str, low: float, high: float) -> dict:
 @pytest.mark.parametrize(
     ("spec", "key", "expected"),
     [
-        (_with_parameter("courage", 0, 1), "parameters.courage", "not a legal-regime field"),
+        (
+            _with_parameter("courage", 0, 1),
+            "parameters.courage",
+            "not a legal-regime or prudential field",
+        ),
         (_with_parameter("bulk_threshold", 1, 5), "parameters.bulk_threshold", "not a float"),
         (_with_parameter("spv_form", 0, 1), "parameters.spv_form", "not a float"),
-        (_with_parameter("car_min", 0.05, 0.3), "parameters.car_min.high", "0.04 to 0.25"),
+        (_with_parameter("car_min", 0.05, 0.3), "parameters.car_min.high", "0.02 to 0.25"),
         (_with_parameter("car_min", 0.01, 0.1), "parameters.car_min.low", "below the field"),
         (_with_parameter("disclosure_level", 0.8, 0.8), "parameters.disclosure_level", "low"),
         ({**TINY, "colour": "red"}, "colour", "unknown key"),
@@ -144,7 +151,11 @@ def _with_parameter(name: str, low: float, high: float) -> dict:
         ({**TINY, "seeds": []}, "seeds", "at least 1"),
         ({**TINY, "base": "atlantis"}, "base", "unknown scenario"),
         ({**TINY, "overrides": {"n_loans": 5}}, "overrides.n_loans", "greater than or equal"),
-        ({**TINY, "overrides": {"lcr_min": 0.5}}, "overrides.lcr_min", "sampled parameter"),
+        (
+            {**TINY, "overrides": {"disclosure_level": 0.5}},
+            "overrides.disclosure_level",
+            "sampled parameter",
+        ),
     ],
 )
 def test_spec_errors_name_the_file_and_key(tmp_path, capsys, spec, key, expected):

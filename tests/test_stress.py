@@ -15,6 +15,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import VOLATILE
 
 from nplsim import NPLMarketModel
 from nplsim.market.errors import ConfigError
@@ -80,6 +81,7 @@ def test_all_npl_book_under_the_1999_carve_out_runs_and_records_the_carve_out():
 def test_all_npl_book_with_no_provisioning_floor_runs_to_the_end():
     model = run_checked(
         "restart_2016", 1, **ALL_NPL, provision_coverage_min=0.0, loan_provision_ratio_min=0.0,
+        provision_coverage_target=0.0,
         banks=banks_with("restart_2016", internal_control=0.0),
     )  # fmt: skip
     frame = model.model_frame()
@@ -88,8 +90,8 @@ def test_all_npl_book_with_no_provisioning_floor_runs_to_the_end():
 
 
 def test_all_npl_book_the_law_cannot_fund_is_refused_with_one_clear_error():
-    # restart_2016's provisioning rules on a 95% NPL book exceed the banks' funding: refused at
-    # construction, naming the key, rather than run with negative deposits.
+    # restart_2016's provisioning on a 95% NPL book exceeds the loans themselves: refused at
+    # construction, naming the key, rather than run with a negative loan book.
     with pytest.raises(ConfigError) as exc:
         NPLMarketModel(
             scenario="restart_2016", rng=1, n_loans=N_LOANS, **ALL_NPL,
@@ -195,9 +197,11 @@ def test_two_claims_on_one_guarantor_in_a_quarter_cannot_exceed_its_capital():
 
 
 # ------------------------------------------------------------------------------- distress
-@pytest.mark.parametrize(("scenario", "seed"), [("pilot_2005", 1), ("restart_2016", 5)])
+@pytest.mark.parametrize(("scenario", "seed"), [("pilot_2005", 1), ("restart_2016", 2)])
 def test_every_originator_distressed_without_remoteness_recharacterises_its_pools(scenario, seed):
-    stress = {"car_min": 0.25, "bankruptcy_remoteness": 0.0}
+    # no State recapitalises them: the banks stay distressed (a test of the law, not of the State)
+    stress = {"car_min": 0.25, "bankruptcy_remoteness": 0.0, "state__recapitalises": False,
+              **VOLATILE}  # fmt: skip
     model = run_checked(scenario, seed, **stress)
     assert all(bank.distressed for bank in model.banks)
     bank_names = {bank.name for bank in model.banks}
@@ -212,7 +216,7 @@ def test_every_originator_distressed_without_remoteness_recharacterises_its_pool
     assert kinds(model)["freeze_released"] > 0
     assert model.model_frame()["recharacterisations"].sum() == len(rechar)
     # the same world with full remoteness recharacterises nothing
-    control = run_checked(scenario, seed, car_min=0.25, bankruptcy_remoteness=1.0)
+    control = run_checked(scenario, seed, **{**stress, "bankruptcy_remoteness": 1.0})
     assert kinds(control)["recharacterisation"] == 0
 
 
@@ -252,8 +256,8 @@ def test_enforcement_at_its_bounds_runs_and_orders_recoveries(scenario, seed):
 
 @pytest.mark.parametrize("scenario", ["pilot_2005", "restart_2016", "mature_market"])
 def test_disclosure_at_zero_and_one_runs_and_disclosure_cuts_bid_noise(scenario):
-    opaque = run_checked(scenario, 1, disclosure_level=0.0)
-    clear = run_checked(scenario, 1, disclosure_level=1.0)
+    opaque = run_checked(scenario, 1, disclosure_level=0.0, **VOLATILE)
+    clear = run_checked(scenario, 1, disclosure_level=1.0, **VOLATILE)
     noise_opaque = np.nanmean(opaque.model_frame()["amc_bid_dispersion"])
     noise_clear = np.nanmean(clear.model_frame()["amc_bid_dispersion"])
     assert noise_clear < noise_opaque
@@ -265,13 +269,16 @@ def test_all_regime_levers_at_their_upper_bounds_run_to_the_end():
         "bankruptcy_remoteness": 1.0, "guarantee_enforceability": 1.0,
         "state_guarantee_fee_bp": 1000.0, "notice_delay_q": 8, "enforcement_efficiency": 3.0,
         "disclosure_level": 1.0, "investor_protection": 1.0, "risk_retention": 0.5,
-        "carveout_quarter": 200, "carveout_share": 1.0, "amc_bond_rate": 0.2,
+        "state__carveout_quarter": 400, "state__carveout_share": 1.0,
+        "state__amc_bond_rate": 0.2,
         "stamp_duty_bp": 100.0, "vat_rate": 0.2, "spv_entity_tax": 0.5, "car_min": 0.25,
         "provision_coverage_min": 3.0, "loan_provision_ratio_min": 0.1,
         "liquidity_ratio_min": 1.0, "lcr_min": 3.0, "npl_ratio_target": 1.0,
     }  # fmt: skip
+    # a 300% coverage floor is more than the 1999 book's 42% NPLs could carry: start it at 30%
+    books = {"amc_only_1999": {"initial_npl_ratio": 0.3}}
     for scenario in ("restart_2016", "amc_only_1999", "shanxi_power"):
-        run_checked(scenario, 2, quarters=30, **levers)
+        run_checked(scenario, 2, quarters=30, **levers, **books.get(scenario, {}))
 
 
 # ------------------------------------------------------------------------------- power and coal
@@ -304,6 +311,8 @@ def test_a_bank_too_small_for_the_fixed_deal_costs_runs_to_the_end():
     tiny = {"name": "Tiny", "loans_cny_bn": 1e-6, "internal_control": 0.5,
             "workout_skill": 1.0, "equity_ratio": 0.1, "bond_share": 0.1}  # fmt: skip
     model = run_checked("pilot_2005", 1, n_loans=6000, quarters=8, banks=[tiny])
+    (bank,) = model.banks
+    assert bank.cash >= -1e-12  # the shortfall is borrowed, never an overdraft
     assert model.deal_frame().empty
 
 

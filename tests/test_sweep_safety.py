@@ -41,8 +41,8 @@ def test_values_that_are_one_value_are_one_run(tmp_path, values, kept):
 
 
 def test_a_sweep_over_a_nested_regime_key_changes_the_simulation(tmp_path):
-    # was: one config hash and one result for different values of regime_overrides.car_min
-    spec = _spec(tmp_path, '[parameters."regime_overrides.car_min"]\nvalues = [0.08, 0.2]\n')
+    # was: one config hash and one result for different values of regime_overrides.risk_retention
+    spec = _spec(tmp_path, '[parameters."regime_overrides.risk_retention"]\nvalues = [0.08, 0.2]\n')
     assert _sweep(tmp_path, spec) == 0
     summary = load_sweep(tmp_path / "out")
     assert summary["config_hash"].nunique() == 2
@@ -51,8 +51,8 @@ def test_a_sweep_over_a_nested_regime_key_changes_the_simulation(tmp_path):
 def test_two_parameters_that_set_one_field_are_refused(tmp_path, capsys):
     spec = _spec(
         tmp_path,
-        "[parameters.car_min]\nvalues = [0.1]\n"
-        '[parameters."regime_overrides.car_min"]\nvalues = [0.12]\n',
+        "[parameters.risk_retention]\nvalues = [0.1]\n"
+        '[parameters."regime_overrides.risk_retention"]\nvalues = [0.12]\n',
     )
     assert _sweep(tmp_path, spec) == 2
     assert "names the same field twice" in capsys.readouterr().err
@@ -60,14 +60,14 @@ def test_two_parameters_that_set_one_field_are_refused(tmp_path, capsys):
 
 
 def test_a_nested_regime_value_out_of_range_is_refused(tmp_path, capsys):
-    spec = _spec(tmp_path, '[parameters."regime_overrides.car_min"]\nvalues = [0.1, 2]\n')
+    spec = _spec(tmp_path, '[parameters."regime_overrides.risk_retention"]\nvalues = [0.1, 2]\n')
     assert _sweep(tmp_path, spec) == 2
     err = capsys.readouterr().err
-    assert f"{spec}: parameters.regime_overrides.car_min: value 2" in err
+    assert f"{spec}: parameters.regime_overrides.risk_retention: value 2" in err
 
 
 def test_a_preset_file_in_a_spec_is_read_beside_the_spec(tmp_path, monkeypatch):
-    law = load_regime("pilot_2005").as_dict() | {"car_min": 0.2}
+    law = load_regime("pilot_2005").as_dict() | {"risk_retention": 0.2}
     lines = [f"{k} = {json.dumps(v).replace('true', 'true')}" for k, v in law.items()]
     (tmp_path / "law.toml").write_text("\n".join(lines) + "\n")
     spec = _spec(tmp_path, '[parameters.regime]\nvalues = ["law.toml", "pilot_2005"]\n')

@@ -27,15 +27,21 @@ LABEL_PX_PER_CHAR = 6.5  # reform labels: width of a character at 11 px
 LABEL_ROW_PX = 14  # and the height of a row of labels
 NARROWEST_PLOT_PX = 340  # the narrowest plot area a chart gets (one column at 1280 px)
 
+# A part is a column of banks.parquet, or several joined by "+" (summed).
 ASSET_PARTS = {
     "cash": "cash & reserves",
-    "gov_bonds": "government bonds",
+    "gov_bonds+policy_bonds": "government & policy bonds",
+    "placements+investments": "placements & securities",
     "amc_bonds": "AMC bonds",
     "abs_and_pipeline": "retained ABS & pipeline",
     "performing_loans": "performing loans",
     "gross_npl": "gross NPLs",
 }
-FUNDING_PARTS = {"deposits": "deposits", "interbank": "interbank", "equity": "equity"}
+FUNDING_PARTS = {
+    "deposits_stable+deposits_other": "deposits",
+    "interbank_borrowing+slf+mlf": "interbank & central bank",
+    "equity+at1+sub_debt": "equity & capital instruments",
+}
 DISPOSAL_CHANNELS = {
     "npl_resolved": "worked out",
     "npl_sold_amc": "sold to AMCs",
@@ -130,8 +136,8 @@ def bank_sums(
             raw = frame["retained_abs"].to_numpy(float) + frame["pending_securitisation"].to_numpy(
                 float
             )
-        elif column in frame:
-            raw = frame[column].to_numpy(dtype=float)
+        elif all(part in frame for part in column.split("+")):
+            raw = sum(frame[part].to_numpy(dtype=float) for part in column.split("+"))
         else:
             continue
         names.append(label)
