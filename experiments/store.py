@@ -40,9 +40,7 @@ from nplsim.market.errors import ConfigError, os_reason, read_json
 
 log = logging.getLogger(__name__)
 
-Kind = Literal[
-    "run", "sweep", "compare", "sensitivity", "validate", "routes", "levers", "stress"
-]
+Kind = Literal["run", "sweep", "compare", "sensitivity", "validate", "routes", "levers", "stress"]
 MARKER = ".nplsim-results.json"
 RESULTS_ROOT = Path("results")  # where commands put results unless told otherwise (--out)
 WRITABLE = "a path in a directory where you can create files"
