@@ -163,8 +163,9 @@ def senior_spread_bp(model: NPLMarketModel) -> float:
         weights.append(float(desk.book.balance["senior"][index]))
         spreads.append(float((desk.book.coupon["senior"][index] - rf) * 1e4))
     for row in issued_now.values():
-        weights.append(float(row["senior_size"]))
-        spreads.append(float(row["senior_spread_bp"]))
+        if row["senior_size"] > 0:  # a deal that placed no senior tranche has no senior spread
+            weights.append(float(row["senior_size"]))
+            spreads.append(float(row["senior_spread_bp"]))
     if sum(weights) <= 0:
         return float("nan")
     return float(np.average(spreads, weights=weights))

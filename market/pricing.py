@@ -133,8 +133,10 @@ def senior_risk_weight(
     """Capital risk weight of an NPL deal's senior tranche: the weight of its rating (from
     ``weight_of``, the prudential rules in force; the Basel II table by default), capped at
     ``cap`` where the non-refundable purchase discount is at least 50% (BCBS d511)."""
-    weight = weight_of(rating) if weight_of is not None else RISK_WEIGHTS.get(
-        rating, RISK_WEIGHTS["unrated"]
+    weight = (
+        weight_of(rating)
+        if weight_of is not None
+        else RISK_WEIGHTS.get(rating, RISK_WEIGHTS["unrated"])
     )
     if purchase_discount >= NPL_SENIOR_CAP_DISCOUNT:
         weight = min(weight, cap)
