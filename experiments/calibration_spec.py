@@ -22,8 +22,8 @@ A spec is a TOML file, validated like every other input::
     fact = "restart_coverage"
     held_out = true
 
-A moment is either a fact of ``experiments/facts.toml`` (``nplsim validate``'s facts: the same
-statistic, target and tolerance, so there is one copy of each) or a whole fact table written in
+A moment is either a fact of ``experiments/facts.toml`` (a fact of ``nplsim validate``, the
+same statistic, target and tolerance, so there is one copy of each) or a whole fact table written in
 the spec (``[[moments]]`` with ``id``, ``description``, ``source``, ``unit``, ``target``,
 ``tolerance`` and ``[moments.statistic]``). A fitted moment's band (its target and tolerance) sets
 its weight in the distance. Parameters are behavioural and unobserved ones only: legal-regime
@@ -129,7 +129,9 @@ class CalibrationSpec(StrictModel):
     min_epsilon: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     seed: int = Field(default=1, ge=0, le=2**32 - 1)
     predictive_draws: int = Field(default=20, ge=2, le=1000)
-    facts: str | None = Field(default=None, description="a facts file (default: the shipped one)")
+    facts_file: str | None = Field(
+        default=None, description="a facts file (default: the shipped one)"
+    )
     parameters: dict[str, ParameterPrior] = Field(min_length=1)
     moments: list[MomentSpec] = Field(min_length=1)
 
@@ -204,7 +206,8 @@ def resolve_calibration(
     """Check a validated spec against the scenario and the facts, and resolve its moments."""
     loaded = LoadedCalibration(spec, source, scenario, (), raw or spec.model_dump(mode="json"))
     config = _check_parameters(loaded)
-    facts_path = Path(path_beside(spec.facts, base_dir)) if spec.facts else FACTS_FILE  # type: ignore[arg-type]
+    given = spec.facts_file
+    facts_path = Path(str(path_beside(given, base_dir))) if given else FACTS_FILE
     facts = {f.id: f for f in load_facts(facts_path)}
     moments = tuple(
         _moment(entry, index, facts, source, config) for index, entry in enumerate(spec.moments)
@@ -255,16 +258,16 @@ def _check_parameters(loaded: LoadedCalibration) -> ScenarioConfig:
 def _moment(
     entry: MomentSpec,
     index: int,
-    facts: dict[str, FactSpec],
+    known: dict[str, FactSpec],
     source: str,
     config: ScenarioConfig,
 ) -> Moment:
     where = f"moments.{index}"
     if entry.fact is not None:
-        if entry.fact not in facts:
+        if entry.fact not in known:
             raise ConfigError(source, f"{where}.fact", f"unknown fact {entry.fact!r}",
-                              ", ".join(sorted(facts)))  # fmt: skip
-        fact = facts[entry.fact]
+                              ", ".join(sorted(known)))  # fmt: skip
+        fact = known[entry.fact]
     else:
         data = entry.model_dump(exclude={"fact", "held_out"}, exclude_none=True)
         data.setdefault("kind", "output")

@@ -283,6 +283,8 @@ def claim(
             may not be replaced, each as one line naming the flag that would allow it.
     """
     shown = str(out_dir)
+    if "\x00" in shown:
+        raise ConfigError(repr(shown), "--out", "holds a NUL character", WRITABLE)
     path = Path(os.path.abspath(out_dir))
     _refuse_special(path, shown)
     check_creatable(path, shown)
