@@ -483,12 +483,3 @@ class DealDesk:
         """Outstanding principal (notional for the sub) of every live deal's tranches."""
         live = [spv.terms.book_index for spv in self.live()]
         return float(sum(self.book.balance[t][live].sum() for t in TRANCHES))
-
-    def senior_spread_bp(self) -> float:
-        """Balance-weighted senior coupon over the risk-free rate of live deals, bp."""
-        live = [spv.terms.book_index for spv in self.live()]
-        balance = self.book.balance["senior"][live]
-        if balance.sum() <= 0:
-            return float("nan")
-        coupon = np.average(self.book.coupon["senior"][live], weights=balance)
-        return float((coupon - self.world.scenario.macro.gov_bond_yield) * 1e4)
