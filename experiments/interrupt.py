@@ -73,9 +73,11 @@ def sigint_ignored() -> Iterator[None]:
 
 
 @contextmanager
-def signals_as_exceptions() -> Iterator[None]:
+def signals_as_exceptions(*, ignore_after: bool = False) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise (once); the previous handlers are restored
-    after. Outside the main thread (where handlers cannot be set) it does nothing."""
+    after, or with ``ignore_after`` both signals are ignored from then on (for a process whose
+    work is done and which only has to exit). Outside the main thread (where handlers cannot be
+    set) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -86,4 +88,4 @@ def signals_as_exceptions() -> Iterator[None]:
         yield
     finally:
         for caught, handler in previous.items():
-            signal.signal(caught, handler)
+            signal.signal(caught, signal.SIG_IGN if ignore_after else handler)

@@ -1373,6 +1373,25 @@ def _one_line_exit_2(argv: list[str], cwd: Path) -> None:
     assert leftovers(cwd, {"afile", "spec.toml", "sens.toml"}) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_command_ended_leaves_its_status(tmp_path, signum):
+    # was: Ctrl-C after a run had written its results, while the interpreter shut down, ended
+    # the process by Python's default (status -2, a traceback) although the run was complete
+    script = (
+        "import os, signal, sys, time\n"
+        "from nplsim.__main__ import main\n"
+        "status = main(['regimes', 'list'])\n"
+        f"os.kill(os.getpid(), {int(signum)})\n"
+        "time.sleep(0.2)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     "key", ["quarters.x", "banks.0", "name.x", "macro.shocks.0", "quarters__x"]
 )
