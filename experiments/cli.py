@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_validate_cli(sub)
     register_stress_cli(sub)
     register_calibrate_cli(sub)
+    __import__("nplsim.experiments.metrics", fromlist=["_"]).register_cli(sub)
     return parser
 
 

@@ -24,11 +24,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nplsim.experiments.metrics import (
+    get,
+    parse_names,
+    parse_window,
+    reduce,
+    source_paths,
+    window_bounds,
+)
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
 from nplsim.experiments.pool import resolve_workers, run_tasks
 from nplsim.experiments.provenance import pins
 from nplsim.experiments.seeds import MAX_SEEDS, check_seeds, seed_range
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.experiments.tables import write_tables
 from nplsim.market.errors import ConfigError, printable
 from nplsim.market.regime import list_presets
 from nplsim.market.scenario import ScenarioConfig, load_scenario
@@ -46,10 +55,18 @@ DEFAULT_METRICS = (
     "bank_recovery_rate",
     "npl_sold_amc",
     "amc_price_to_face",
+    "npl_exit_age_q",
+    "abs_issued",
+    "senior_spread_bp",
+    "npl_securitised",
 )
+# added to the defaults when A or B has power plants
+POWER_METRICS = ("power_cost_bp", "power_funded_share", "power_npl_created",
+                 "power_pooled_minus_loan_bp")  # fmt: skip
 STATISTICS = ("mean", "final")
 TABLE_COLUMNS = [
-    "metric", "statistic", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "n_seeds", "p_value",
+    "metric", "statistic", "unit", "window", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
+    "diff_pct", "ci_low_pct", "ci_high_pct", "n_seeds", "p_value",
 ]  # fmt: skip
 CONFIDENCE = 0.95
 ROUNDING = 1e-12  # relative size below which a spread of paired differences is rounding noise
@@ -86,8 +103,8 @@ def run_columns(task: RunTask) -> np.ndarray:
     from nplsim.experiments.run import simulate
 
     scenario, seed, overrides, columns = task
-    frame = simulate(scenario, seed, overrides).model_frame()
-    return frame.loc[:, list(columns)].to_numpy(dtype=float)
+    model = simulate(scenario, seed, overrides)
+    return source_paths(model.model_frame(), model.bank_frame, columns)
 
 
 def run_many(
@@ -111,21 +128,15 @@ def run_many(
 
 
 def quarter_statistic(values: np.ndarray, statistic: str) -> np.ndarray:
-    """Reduce quarterly paths ``(..., quarters + 1)`` to one number each.
+    """Reduce quarterly paths ``(..., quarters + 1)`` to one number each over quarters 1..T.
 
-    ``"mean"`` averages quarters 1..T, skipping quarters where the metric is undefined (NaN, e.g.
-    an AMC price in a quarter without a sale); ``"final"`` takes quarter T. A path with no defined
-    value gives NaN.
+    ``"mean"`` skips quarters where the metric is undefined (NaN, e.g. an AMC price in a quarter
+    without a sale); ``"final"`` takes the last defined value. A path with no defined value gives
+    NaN. (:func:`nplsim.experiments.metrics.reduce`, which also takes a window.)
     """
-    if statistic == "final":
-        return values[..., -1]
-    if statistic != "mean":
+    if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}")
-    body = values[..., 1:] if values.shape[-1] > 1 else values
-    finite = np.isfinite(body)
-    count = finite.sum(axis=-1)
-    total = np.where(finite, body, 0.0).sum(axis=-1)
-    return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+    return reduce(values, statistic)
 
 
 # ====================================================================== statistics
@@ -216,19 +227,32 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
     return check_seeds(seeds, "compare", "seeds")
 
 
-def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
-    from nplsim.economy.measurement import MODEL_COLUMNS
+def _check_metrics(metrics: Sequence[str] | None, power: bool = False) -> tuple[str, ...]:
+    """Registered metric names (:mod:`nplsim.experiments.metrics`); by default
+    :data:`DEFAULT_METRICS`, and :data:`POWER_METRICS` when a side has power plants."""
+    if metrics is None:
+        return DEFAULT_METRICS + (POWER_METRICS if power else ())
+    return parse_names(metrics, "compare", "metrics")
 
-    chosen = tuple(metrics) if metrics is not None else DEFAULT_METRICS
-    allowed = [c for c in MODEL_COLUMNS if c != "quarter"]
-    if not chosen:
-        raise ConfigError("compare", "metrics", "need at least one metric", ", ".join(allowed))
-    for metric in chosen:
-        if metric not in allowed:
-            raise ConfigError(
-                "compare", "metrics", f"unknown metric {metric!r}", ", ".join(allowed)
-            )
-    return chosen
+
+def _table_rows(chosen, paths_a, paths_b, bounds, window: str) -> list[dict]:
+    """One row per metric and statistic (a path: its mean and final value) over the window."""
+    sources = list(dict.fromkeys(get(name).source for name in chosen))
+    rows = []
+    for name in chosen:
+        metric = get(name)
+        j = sources.index(metric.source)
+        for statistic in STATISTICS if metric.is_path else (metric.statistic,):
+            stat_a = reduce(paths_a[:, :, j], statistic, *bounds)
+            stat_b = reduce(paths_b[:, :, j], statistic, *bounds)
+            pair = paired_difference(stat_a, stat_b)
+            base = abs(pair["mean_a"])
+            pct = {f"{k}_pct": 100.0 * pair[k] / base if base > 0 else float("nan")
+                   for k in ("diff", "ci_low", "ci_high")}  # fmt: skip
+            where = f"q{bounds[0]}-q{bounds[1]} ({window})"
+            rows.append({"metric": name, "statistic": statistic, "unit": metric.unit,
+                         "window": where, **pair, **pct})  # fmt: skip
+    return rows
 
 
 def _scenario_name(scenario: Scenario) -> str:
@@ -320,6 +344,7 @@ def compare(
     workers: int | None = None,
     labels: tuple[str, str] | None = None,
     progress: bool = False,
+    window: str = "post",
 ) -> ComparisonResult:
     """Run every seed under scenarios A and B and compare them pairwise.
 
@@ -331,10 +356,13 @@ def compare(
         overrides_a: scenario or regime fields for A (``n_loans``, ``disclosure_level``, ...).
         overrides_b: the same for B; ``events=[{"quarter": k, "regime": "strengthened"}]`` makes
             a reform at quarter k (see :func:`reform_overrides`).
-        metrics: ``model.parquet`` columns to compare (default :data:`DEFAULT_METRICS`).
+        metrics: registered metric names (``nplsim metrics``; default :data:`DEFAULT_METRICS`,
+            plus :data:`POWER_METRICS` for power scenarios).
         workers: worker processes (default one per CPU; 1 runs in this process).
         labels: names of A and B for tables and figures (default from names and overrides).
         progress: show a progress bar.
+        window: quarters the statistics cover: ``post`` (from the first regime event of A or B
+            on; all quarters without one), ``all`` or ``Q1:Q2``.
 
     Returns:
         The comparison table and the quarterly paths.
@@ -343,7 +371,7 @@ def compare(
         ConfigError: bad scenarios, overrides, seeds, metrics or workers — before any run.
     """
     seed_list = _seed_list(seeds)
-    chosen = _check_metrics(metrics)
+    parse_window(window)
     workers = resolve_workers(workers)
     overrides_a, overrides_b = dict(overrides_a or {}), dict(overrides_b or {})
     run_a = _with_horizon(overrides_a, quarters)
@@ -358,24 +386,21 @@ def compare(
         )  # fmt: skip
     horizon = config_a.quarters
     label_a, label_b = labels or default_labels(a, b, overrides_a, overrides_b)
+    chosen = _check_metrics(metrics, config_a.power is not None or config_b.power is not None)
+    events = sorted(set(_regime_events(config_a)) | set(_regime_events(config_b)))
+    bounds = window_bounds(window, horizon, [q for q, _ in events])
+    sources = tuple(dict.fromkeys(get(name).source for name in chosen))
 
     started = time.perf_counter()
-    tasks = [(scenario, seed, run, chosen) for scenario, run in ((a, run_a), (b, run_b))
+    tasks = [(scenario, seed, run, sources) for scenario, run in ((a, run_a), (b, run_b))
              for seed in seed_list]  # fmt: skip
     results = run_many(tasks, workers, progress, desc=f"{label_a} vs {label_b}")
     n = len(seed_list)
     paths_a = np.stack(results[:n])  # (seed, quarter, metric)
     paths_b = np.stack(results[n:])
 
-    rows = []
-    for j, metric in enumerate(chosen):
-        for statistic in STATISTICS:
-            stat_a = quarter_statistic(paths_a[:, :, j], statistic)
-            stat_b = quarter_statistic(paths_b[:, :, j], statistic)
-            rows.append({"metric": metric, "statistic": statistic,
-                         **paired_difference(stat_a, stat_b)})  # fmt: skip
+    rows = _table_rows(chosen, paths_a, paths_b, bounds, window)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"n_seeds": "int64"})
-    events = sorted(set(_regime_events(config_a)) | set(_regime_events(config_b)))
     settings = {
         "a": str(a) if not isinstance(a, ScenarioConfig) else a.model_dump(mode="json"),
         "b": str(b) if not isinstance(b, ScenarioConfig) else b.model_dump(mode="json"),
@@ -386,13 +411,15 @@ def compare(
         "seeds": seed_list,
         "quarters": horizon,
         "metrics": list(chosen),
+        "window": window,
+        "window_quarters": list(bounds),
         "confidence": CONFIDENCE,
         "wall_time_s": round(time.perf_counter() - started, 3),
         **_pins(config_a, config_b),
     }
     return ComparisonResult(
         table=table,
-        paths=_tidy_paths(paths_a, paths_b, seed_list, chosen),
+        paths=_tidy_paths(paths_a, paths_b, seed_list, sources),
         label_a=label_a,
         label_b=label_b,
         seeds=seed_list,
@@ -436,7 +463,8 @@ def _tidy_paths(
 def write_comparison(
     result: ComparisonResult, out_dir: str | Path | Claim, *, overwrite: bool = False
 ) -> Path:
-    """Write ``comparison.csv``/``.parquet``, ``paths.parquet``, ``manifest.json`` and figures.
+    """Write ``comparison.csv``/``.md``/``.tex``/``.parquet``, ``paths.parquet``,
+    ``manifest.json`` and figures.
 
     The directory is written through :mod:`nplsim.experiments.store`: it appears complete or not
     at all, and earlier comparison results are replaced only with ``overwrite``.
@@ -444,12 +472,14 @@ def write_comparison(
     manifest = {"kind": "compare", **result.settings, "events": result.events}
 
     def write(staging: Path) -> None:
-        result.table.to_csv(staging / "comparison.csv", index=False)
+        caption = (f"{result.label_b} (B) vs {result.label_a} (A): B − A over "
+                   f"{len(result.seeds)} paired seeds, {CONFIDENCE:.0%} CI")  # fmt: skip
+        write_tables(result.table, staging, "comparison", caption)
         result.table.to_parquet(staging / "comparison.parquet", index=False)
         result.paths.to_parquet(staging / "paths.parquet", index=False)
         figures = staging / "figures"
         figures.mkdir()
-        for metric in result.table["metric"].unique():
+        for metric in result.paths["metric"].unique():
             comparison_figure(result, metric, figures / f"compare_{metric}.png")
         (staging / "manifest.json").write_text(json_text(manifest))
 
@@ -462,7 +492,7 @@ def comparison_figure(result: ComparisonResult, metric: str, path: Path) -> None
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    title, unit, scale = METRIC_DISPLAY.get(metric, (metric, "model units", 1.0))
+    title, unit, scale = METRIC_DISPLAY.get(metric, (metric, get(metric).unit, 1.0))
     rows = result.paths[result.paths["metric"] == metric]
     wide = {
         side: rows[rows["scenario"] == side]
@@ -510,6 +540,11 @@ def format_table(table: pd.DataFrame) -> str:
 # ====================================================================== command line
 def _cmd_compare(args: argparse.Namespace) -> int:
     seeds = seed_range(args.seed_start, args.seeds, "compare", "--seed-start", "--seeds")
+    if len(seeds) < 2:
+        raise ConfigError("compare", "--seeds", f"{len(seeds)}: a confidence interval needs at "
+                          "least two paired seeds", "2 or more")  # fmt: skip
+    metrics = parse_names(args.metrics) if args.metrics is not None else None
+    window = parse_window(args.window)
     workers = resolve_workers(args.workers)
     set_a, set_b = parse_set(args.set_a, "--set-a"), parse_set(args.set_b, "--set-b")
     b = args.b if args.b is not None else args.a
@@ -541,6 +576,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             workers=workers,
             labels=labels,
             progress=not args.quiet,
+            metrics=metrics,
+            window=window,
         )
         write_comparison(result, claimed)
     print(f"A: {printable(result.label_a)}")
@@ -571,6 +608,7 @@ def _compare_over_posterior(
         table, central = compare_over_posterior(
             args.a, b, seeds, posterior, args.draws, overrides_a=set_a, overrides_b=set_b,
             quarters=args.quarters, workers=workers, labels=labels, progress=not args.quiet,
+            metrics=parse_names(args.metrics) if args.metrics else None, window=args.window,
         )  # fmt: skip
         settings = {**central.settings, "posterior": str(args.posterior), "draws": args.draws}
 
@@ -610,6 +648,16 @@ def register_compare_cli(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (default 10)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--quarters", type=int, help="horizon for both scenarios")
+    p.add_argument(
+        "--metrics",
+        metavar="A,B,...",
+        help="metrics to compare, comma-separated "
+        "(names of `nplsim metrics`; default: NPL, capital, liquidity, recovery, "
+        "disposal age and securitisation; power outcomes for power scenarios)",
+    )
+    p.add_argument("--window", default="post", metavar="post|all|Q1:Q2",
+                   help="quarters the statistics cover (default post: from the reform or event "
+                   "on, all quarters without one)")  # fmt: skip
     for side in ("a", "b"):
         p.add_argument(
             f"--set-{side}",

@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, ValidationError
 
-from nplsim.experiments.compare import quarter_statistic, run_many
+from nplsim.experiments import metrics
+from nplsim.experiments.compare import run_many
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs
 from nplsim.experiments.pool import resolve_workers
 from nplsim.experiments.provenance import pins
 from nplsim.experiments.seeds import check_seeds
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.experiments.tables import markdown_table, write_tables
 from nplsim.market.errors import (
     ConfigError,
     StrictModel,
@@ -39,45 +41,11 @@ from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
 log = logging.getLogger(__name__)
 
-OutcomeName = Literal[
-    "npl_ratio_final",
-    "car_final",
-    "bank_recovery_mean",
-    "amc_price_to_face_mean",
-    "liquidity_ratio_final",
-    "turnover_final",
-    "power_cost_mean",
-    "power_adjusted_leverage_final",
-    "power_npl_created_final",
-    "power_funded_share_final",
-]
-# outcome -> (model.parquet column, statistic over quarters, description with unit)
-OUTCOMES: dict[str, tuple[str, str, str]] = {
-    "npl_ratio_final": ("npl_ratio", "final", "NPL ratio at the horizon (ratio)"),
-    "car_final": ("car", "final", "capital adequacy ratio at the horizon (ratio)"),
-    "bank_recovery_mean": (
-        "bank_recovery_rate", "mean", "banks' recovery on disposed NPLs, mean (share of face)",
-    ),
-    "amc_price_to_face_mean": (
-        "amc_price_to_face", "mean", "AMC auction price, mean (share of face)",
-    ),
-    "liquidity_ratio_final": ("liquidity_ratio", "final", "liquidity ratio at the horizon (ratio)"),
-    "turnover_final": ("turnover", "final", "ABS secondary-market turnover at the horizon"),
-    "power_cost_mean": (
-        "power_cost_bp", "mean", "plants' all-in financing cost, mean (bp a year; power scenarios)",
-    ),
-    "power_adjusted_leverage_final": (
-        "power_adjusted_leverage", "final",
-        "plants' debt-like liabilities / assets at the horizon (power scenarios)",
-    ),
-    "power_npl_created_final": (
-        "power_npl_created", "final", "plant loans turned bad by the horizon, CNY bn (power)",
-    ),
-    "power_funded_share_final": (
-        "power_funded_share", "final", "share of plants' project cost financed (power scenarios)",
-    ),
-}  # fmt: skip
-INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "note"]
+# The outcomes are metric names of nplsim.experiments.metrics (`nplsim metrics`); a path stands for
+# its mean over the window.
+MIN_SOBOL_N = 64  # below this base sample, Sobol indices and their bootstrap CIs are unreliable
+MIN_MORRIS_N = 10  # trajectories
+INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "ci_width", "note"]
 CONFIDENCE = 0.95
 
 
@@ -110,7 +78,9 @@ class SensitivitySpec(StrictModel):
     num_levels: int = Field(default=4, ge=2, le=20, description="Morris grid levels.")
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=1000)
     sample_seed: int = Field(default=0, ge=0, description="Seed of the SALib sample and bootstrap.")
-    outcomes: list[OutcomeName] = Field(min_length=1)
+    outcomes: list[str] = Field(min_length=1, description="Metric names (`nplsim metrics`).")
+    window: str = Field(default="all", description="Quarters the outcomes cover: post, all or"
+                        " Q1:Q2 (see docs/metrics.md).")  # fmt: skip
     parameters: dict[str, ParameterRange] = Field(min_length=1)
 
 
@@ -166,6 +136,9 @@ def _check(spec: SensitivitySpec, source: str) -> None:
             source, "n", f"Sobol sampling needs a power of 2, got {spec.n}", "2, 4, 8, ..., 65536"
         )
     check_seeds(spec.seeds, source, "seeds")
+    for k, outcome in enumerate(spec.outcomes):
+        metrics.get(outcome, source, f"outcomes.{k}")
+    metrics.parse_window(spec.window, source)
     try:
         load_scenario(spec.base)
     except ConfigError as exc:
@@ -276,7 +249,8 @@ def analyse(spec: SensitivitySpec, points: np.ndarray, outcomes: np.ndarray) -> 
         if reason is not None:
             log.warning("sensitivity: outcome %s dropped: %s", outcome, reason)
             rows.append({"outcome": outcome, "parameter": None, "index": "note",
-                         "value": np.nan, "conf": np.nan, "note": reason})  # fmt: skip
+                         "value": np.nan, "conf": np.nan, "ci_width": np.nan,
+                         "note": reason})  # fmt: skip
             continue
         if spec.method == "sobol":
             from SALib.analyze import sobol
@@ -295,12 +269,49 @@ def analyse(spec: SensitivitySpec, points: np.ndarray, outcomes: np.ndarray) -> 
             pairs = (("mu_star", "mu_star_conf"), ("sigma", None), ("mu", None))
         for k, name in enumerate(prob["names"]):
             for index, conf in pairs:
+                half = float(result[conf][k]) if conf else np.nan
                 rows.append({
                     "outcome": outcome, "parameter": name, "index": index,
-                    "value": float(result[index][k]),
-                    "conf": float(result[conf][k]) if conf else np.nan, "note": "",
+                    "value": float(result[index][k]), "conf": half, "ci_width": 2.0 * half,
+                    "note": "",
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+
+
+def convergence_warnings(spec: SensitivitySpec, indices: pd.DataFrame) -> list[str]:
+    """Why the indices may not have converged: a base sample ``n`` too small for the method, or a
+    Sobol index outside [0, 1] by more than its 95% bootstrap half-width (one line each)."""
+    warnings = []
+    least = MIN_SOBOL_N if spec.method == "sobol" else MIN_MORRIS_N
+    if spec.n < least:
+        warnings.append(f"N = {spec.n} is too small for {spec.method} indices (use N >= {least}"
+                        "); the indices and their CIs are unreliable")  # fmt: skip
+    if spec.method == "sobol":
+        values = indices[indices["index"].isin(["S1", "ST"])]
+        conf = values["conf"].fillna(0.0)
+        outside = values[(values["value"] + conf < 0.0) | (values["value"] - conf > 1.0)]
+        for _, row in outside.iterrows():
+            warnings.append(
+                f"{row['outcome']}: {row['index']} of {row['parameter']} = {row['value']:.3g} ± "
+                f"{row['conf']:.2g} lies outside [0, 1] beyond its CI: raise N"
+            )
+    return warnings
+
+
+def convergence_summary(spec: SensitivitySpec, indices: pd.DataFrame) -> list[str]:
+    """The convergence check as lines: the widest CI of each index kind, then any warnings."""
+    lines = []
+    values = indices[indices["index"] != "note"]
+    for index, rows in values.groupby("index", sort=False):
+        widths = rows["ci_width"].dropna()
+        if not widths.empty:
+            row = rows.loc[widths.idxmax()]
+            lines.append(f"widest 95% bootstrap CI of {index}: {row['ci_width']:.3g} "
+                         f"({row['outcome']}, {row['parameter']}); median "
+                         f"{widths.median():.3g}")  # fmt: skip
+    warnings = convergence_warnings(spec, indices)
+    lines += [f"warning: {w}" for w in warnings] or ["converged: no warning (N and index ranges)"]
+    return lines
 
 
 def run_sensitivity(
@@ -328,7 +339,11 @@ def run_sensitivity(
     points = sample(spec)
     names = list(spec.parameters)
     fixed = run_overrides(spec)
-    columns = tuple(dict.fromkeys(OUTCOMES[o][0] for o in spec.outcomes))
+    chosen = [metrics.scalar(o) for o in spec.outcomes]
+    columns = tuple(dict.fromkeys(m.source for m in chosen))
+    config, _ = load_scenario(spec.base, fixed)
+    events = [e.quarter for e in config.events if e.regime is not None or e.overrides]
+    bounds = metrics.window_bounds(spec.window, config.quarters, events, "window")
     tasks = [
         (spec.base, seed, {**fixed, **dict(zip(names, map(float, point), strict=True))}, columns)
         for point in points
@@ -336,11 +351,8 @@ def run_sensitivity(
     ]
     paths = run_many(tasks, workers, progress, desc=f"{spec.method} sensitivity")
     per_run = np.array(
-        [
-            [quarter_statistic(path[:, columns.index(OUTCOMES[o][0])], OUTCOMES[o][1])
-             for o in spec.outcomes]
-            for path in paths
-        ]
+        [[metrics.evaluate(m, path[:, columns.index(m.source)], *bounds) for m in chosen]
+         for path in paths]
     ).reshape(len(points), len(spec.seeds), len(spec.outcomes))  # fmt: skip
     outcomes = _mean_over_seeds(per_run)
     samples = pd.DataFrame(points, columns=names)
@@ -348,11 +360,15 @@ def run_sensitivity(
     for j, outcome in enumerate(spec.outcomes):
         samples[outcome] = outcomes[:, j]
     indices = analyse(spec, points, outcomes)
+    for line in convergence_warnings(spec, indices):
+        log.warning("sensitivity: %s", line)
     settings = {
         "spec": spec.model_dump(mode="json"),
         "n_points": len(points),
         "n_runs": len(tasks),
         "wall_time_s": round(time.perf_counter() - started, 3),
+        "window_quarters": list(bounds),
+        "convergence_warnings": convergence_warnings(spec, indices),
     }
     return SensitivityResult(indices=indices, samples=samples, spec=spec, settings=settings)
 
@@ -381,7 +397,18 @@ def write_sensitivity(
     }
 
     def write(staging: Path) -> None:
-        result.indices.to_csv(staging / "indices.csv", index=False)
+        spec = result.spec
+        caption = (f"{spec.method.capitalize()} indices, base {Path(spec.base).stem}, N = "
+                   f"{spec.n}, {len(spec.seeds)} seeds per point")  # fmt: skip
+        write_tables(result.indices, staging, "indices", caption)
+        summary = [
+            f"# {caption}",
+            "",
+            *(f"- {line}" for line in convergence_summary(spec, result.indices)),
+            "",
+            markdown_table(result.indices),
+        ]
+        (staging / "summary.md").write_text("\n".join(summary))
         result.indices.to_parquet(staging / "indices.parquet", index=False)
         result.samples.to_parquet(staging / "samples.parquet", index=False)
         figures = staging / "figures"
@@ -430,7 +457,8 @@ def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, pa
     ax.legend(fontsize=8)
     runs = result.settings.get("n_runs", 0)
     ax.set_title(
-        f"Sensitivity of {OUTCOMES[outcome][2]}\n{spec.method.capitalize()}, N = {spec.n}, "
+        f"Sensitivity of {outcome} ({metrics.get(outcome).unit})\n"
+        f"{spec.method.capitalize()}, N = {spec.n}, "
         f"{runs} runs ({len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)} per point), "
         f"base {Path(spec.base).stem}",
         fontsize=10,
@@ -478,6 +506,9 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         f"{result.settings['n_runs']} runs"
     )
     print(format_indices(result.indices))
+    print("convergence check:")
+    for line in convergence_summary(spec, result.indices):
+        print(f"  {line}")
     print(f"results: {printable(out)}")
     return 0
 

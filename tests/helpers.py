@@ -32,7 +32,7 @@ def command_line(command: str, workdir: Path, quarters: int = 1) -> list[str]:
         spec.write_text(SWEEP_SPEC)
         return ["sweep", str(spec), "--workers", "1"]
     if command == "compare":
-        return ["compare", "pilot_2005", "restart_2016", "--seeds", "1", "--quarters", "1",
+        return ["compare", "pilot_2005", "restart_2016", "--seeds", "2", "--quarters", "1",
                 "--workers", "1", "--set-a", "n_loans=500", "--set-b", "n_loans=500"]  # fmt: skip
     if command == "sensitivity":
         spec = workdir / "sensitivity-spec.toml"

@@ -189,7 +189,7 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path, capsys):
     out = tmp_path / "thesis"
     out.mkdir()
     (out / "chapter1.tex").write_text("precious")
-    code = main(["compare", "pilot_2005", "strengthened", "--seeds", "1", "--quarters", "4",
+    code = main(["compare", "pilot_2005", "strengthened", "--seeds", "2", "--quarters", "4",
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 2 and "nplsim did not make it" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
@@ -201,7 +201,7 @@ def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(compare_module, "comparison_figure", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        main(["compare", "pilot_2005", "strengthened", "--seeds", "1", "--quarters", "4",
+        main(["compare", "pilot_2005", "strengthened", "--seeds", "2", "--quarters", "4",
               "--set-a", "n_loans=2000", "--set-b", "n_loans=2000", "--workers", "1",
               "--out", str(tmp_path / "o"), "--quiet"])  # fmt: skip
     assert list(tmp_path.iterdir()) == []

@@ -1146,7 +1146,7 @@ USER = b"a user's file: "  # how the files a user put there begin
 SENSITIVITY_EXAMPLE = ROOT / "experiments/specs/sensitivity_example.toml"
 _SMALLEST = {
     "run": lambda w: ["run", "pilot_2005", "--quarters", "1", "--set", "n_loans=500"],
-    "compare": lambda w: ["compare", "pilot_2005", "restart_2016", "--seeds", "1", "--quarters",
+    "compare": lambda w: ["compare", "pilot_2005", "restart_2016", "--seeds", "2", "--quarters",
                           "1", "--workers", "1"],
     "sweep": lambda w: ["sweep", str(_write(w / "spec.toml", "quarters = 1\n"
                                             "overrides = { n_loans = 500 }\n"))],
@@ -1415,7 +1415,7 @@ def test_negative_seed_is_one_line_exit_2(tmp_path, command):
     small = ["--quarters", "1", "--quiet", "--out", str(tmp_path / "o")]
     argv = {
         "run": ["run", "--seed", "-1", "--set", "n_loans=500", *small],
-        "compare": ["compare", "pilot_2005", "restart_2016", "--seeds", "1", "--seed-start", "-1",
+        "compare": ["compare", "pilot_2005", "restart_2016", "--seeds", "2", "--seed-start", "-1",
                     "--workers", "1", "--set-a", "n_loans=500", "--set-b", "n_loans=500", *small],
     }[command]  # fmt: skip
     _one_line_exit_2(argv, tmp_path)
@@ -1432,7 +1432,7 @@ def _out_argv(tmp_path: Path, command: str, out: str) -> list[str]:
     return {
         "run": ["run", "--quarters", "1", "--set", "n_loans=500", *flags],
         "sweep": ["sweep", str(tmp_path / "spec.toml"), "--workers", "1", *flags],
-        "compare": ["compare", "pilot_2005", "restart_2016", "--seeds", "1", "--quarters", "1",
+        "compare": ["compare", "pilot_2005", "restart_2016", "--seeds", "2", "--quarters", "1",
                     "--workers", "1", "--set-a", "n_loans=500", "--set-b", "n_loans=500", *flags],
         "validate": ["validate", "--seeds", "1", "--loans", "500", "--workers", "1", *flags],
         "sensitivity": ["sensitivity", str(tmp_path / "sens.toml"), "--workers", "1", *flags],

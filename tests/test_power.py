@@ -19,7 +19,7 @@ from nplsim.economy.model import NPLMarketModel
 from nplsim.experiments.cli import main
 from nplsim.experiments.compare import compare, paired_difference
 from nplsim.experiments.run import run_to_directory
-from nplsim.experiments.sensitivity import OUTCOMES
+from nplsim.experiments.metrics import DERIVED_PATHS, registry
 from nplsim.market import power, pricing, route_costs
 from nplsim.market.errors import ConfigError
 from nplsim.market.information_costs import (
@@ -408,8 +408,10 @@ def test_power_outcomes_are_nan_safe_metrics_for_compare_sweep_and_sensitivity()
                    "power_adjusted_leverage", "power_bank_npl"):  # fmt: skip
         assert table.loc[(metric, "final"), "n_seeds"] == 3, metric
     assert table.loc[("power_quote_pooled_bp", "final"), "n_seeds"] == 0  # no centre, no quote
-    power_outcomes = [o for o in OUTCOMES if o.startswith("power_")]
-    assert power_outcomes and all(OUTCOMES[o][0] in MODEL_COLUMNS for o in power_outcomes)
+    power_outcomes = [m for m in registry().values() if m.power]
+    assert power_outcomes and all(
+        m.source in MODEL_COLUMNS or m.source in DERIVED_PATHS for m in power_outcomes
+    )
 
 
 def test_cli_routes_compares_the_routes_with_intervals(tmp_path, capsys):

@@ -30,7 +30,7 @@ TINY = {
     "n": 16,
     "seeds": [3],
     "sample_seed": 11,
-    "outcomes": ["npl_ratio_final", "bank_recovery_mean", "turnover_final"],
+    "outcomes": ["npl_ratio_final", "bank_recovery_rate_mean", "turnover_final"],
     "parameters": {
         "enforcement_efficiency": {"low": 0.5, "high": 2.0},
         "disclosure_level": {"low": 0.2, "high": 1.0},
@@ -68,12 +68,12 @@ def test_sobol_finds_the_influential_and_the_ignored_parameter(caplog):
     indices = result.indices
     assert list(indices.columns) == INDEX_COLUMNS
     values = indices[indices["index"] != "note"]
-    assert set(values["outcome"]) == {"npl_ratio_final", "bank_recovery_mean"}
+    assert set(values["outcome"]) == {"npl_ratio_final", "bank_recovery_rate_mean"}
     assert set(values["index"]) == {"S1", "ST"}
     assert len(values) == 2 * 3 * 2  # outcomes x parameters x (S1, ST)
     assert np.isfinite(values["value"]).all() and np.isfinite(values["conf"]).all()
     st = values[values["index"] == "ST"].set_index(["outcome", "parameter"])["value"]
-    for outcome in ("npl_ratio_final", "bank_recovery_mean"):
+    for outcome in ("npl_ratio_final", "bank_recovery_rate_mean"):
         assert st[(outcome, "enforcement_efficiency")] > 0.3
         assert (
             abs(st[(outcome, "state_guarantee_fee_bp")])
@@ -113,7 +113,7 @@ def test_cli_writes_indices_and_figures(tmp_path, capsys):
     assert list(indices.columns) == INDEX_COLUMNS
     assert len(pd.read_csv(out / "indices.csv")) == len(indices)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["sensitivity_bank_recovery_mean.png", "sensitivity_npl_ratio_final.png"]
+    assert figures == ["sensitivity_bank_recovery_rate_mean.png", "sensitivity_npl_ratio_final.png"]
     assert (out / "figures" / figures[0]).stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "enforcement_efficiency" in printed and "note: turnover_final not analysed" in printed
@@ -145,7 +145,7 @@ def _with_parameter(name: str, low: float, high: float) -> dict:
         (_with_parameter("car_min", 0.01, 0.1), "parameters.car_min.low", "below the field"),
         (_with_parameter("disclosure_level", 0.8, 0.8), "parameters.disclosure_level", "low"),
         ({**TINY, "colour": "red"}, "colour", "unknown key"),
-        ({**TINY, "outcomes": ["happiness"]}, "outcomes.0", "npl_ratio_final"),
+        ({**TINY, "outcomes": ["happiness"]}, "outcomes.0", "NAME_final"),
         ({**TINY, "method": "grid"}, "method", "sobol"),
         ({**TINY, "n": 12}, "n", "power of 2"),
         ({**TINY, "seeds": []}, "seeds", "at least 1"),
