@@ -3,11 +3,15 @@
 Every plant with a project is quoted each open route in the same financing round (a loan from its
 house bank, a stand-alone receivables ABS, a place in the centre's pool), so one run already holds
 a paired comparison. Each seed's run gives the mean quote of every route and component over the
-run (``power_quote_*`` columns of ``model.parquet``: interest, information, supervision,
-issuance, total, bp a year); the table shows their means over seeds with 95% t-intervals, and the
-difference of every route from a base route (the bank loan by default), paired by seed, with its
-interval and p-value. A route closed in a run (no centre, no SPV law) has no quote there: its rows
-count the seeds in which it was open. Results go to ``routes.csv`` and ``manifest.json``.
+run (the metrics ``power_quote_*_final`` of ``nplsim metrics``: the last defined value of the
+cumulative mean quote, so a horizon that is not a financing round still counts; interest,
+information, supervision, issuance, total, bp a year); the table shows their means over seeds
+with 95% t-intervals, and the difference of every route from a base route (the bank loan by
+default), paired by seed, with its interval and p-value (the total's difference of the pooled
+route from the loan is the metric
+``power_pooled_minus_loan_bp_final``, which ``compare``, ``sweep`` and ``sensitivity`` also take).
+A route closed in a run (no centre, no SPV law) has no quote there: its rows count the seeds in
+which it was open. Results go to ``routes.csv``/``.md``/``.tex`` and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -22,18 +26,20 @@ import numpy as np
 import pandas as pd
 
 from nplsim.experiments.compare import CONFIDENCE, mean_band, paired_difference, run_many
+from nplsim.experiments.metrics import reduce
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
 from nplsim.experiments.pool import resolve_workers
 from nplsim.experiments.provenance import pins
 from nplsim.experiments.seeds import seed_range
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
+from nplsim.experiments.tables import write_tables
 from nplsim.market.errors import ConfigError, printable
 from nplsim.market.route_costs import COMPONENTS, ROUTES
 from nplsim.market.scenario import load_scenario
 
 PARTS = ("total", *COMPONENTS)
 TABLE_COLUMNS = [
-    "route", "component", "mean_bp", "ci_low", "ci_high", "n_seeds", "base", "diff_bp",
+    "metric", "route", "component", "mean_bp", "ci_low", "ci_high", "n_seeds", "base", "diff_bp",
     "diff_ci_low", "diff_ci_high", "n_pairs", "p_value",
 ]  # fmt: skip
 
@@ -67,7 +73,8 @@ def compare_routes(
     seed_list = list(seeds)
     columns = tuple(quote_column(r, p) for r in ROUTES for p in PARTS)
     tasks = [(scenario, seed, overrides, columns) for seed in seed_list]
-    finals = np.array([path[-1] for path in run_many(tasks, workers, progress, "routes")])
+    runs = run_many(tasks, workers, progress, "routes")
+    finals = np.array([reduce(path.T, "final") for path in runs])  # last defined value
     value = {name: finals[:, j] for j, name in enumerate(columns)}
     rows = []
     for route in ROUTES:
@@ -76,7 +83,8 @@ def compare_routes(
             mean, low, high = (float(x[0]) for x in mean_band(own[:, None], CONFIDENCE))
             pair = paired_difference(value[quote_column(base, part)], own, CONFIDENCE)
             rows.append({
-                "route": route, "component": part, "mean_bp": mean, "ci_low": low,
+                "metric": f"{quote_column(route, part)}_final", "route": route,
+                "component": part, "mean_bp": mean, "ci_low": low,
                 "ci_high": high, "n_seeds": int(np.isfinite(own).sum()), "base": base,
                 "diff_bp": pair["diff"], "diff_ci_low": pair["ci_low"],
                 "diff_ci_high": pair["ci_high"], "n_pairs": pair["n_seeds"],
@@ -99,7 +107,10 @@ def write_routes(
     manifest = {"kind": "routes", **settings, **pins(config)}
 
     def write(staging: Path) -> None:
-        table.to_csv(staging / "routes.csv", index=False)
+        caption = (f"{Path(str(settings['scenario'])).stem}: financing routes' all-in "
+                   f"cost (bp a year) over {len(settings['seeds'])} seeds, "
+                   f"{CONFIDENCE:.0%} CIs")  # fmt: skip
+        write_tables(table, staging, "routes", caption)
         (staging / "manifest.json").write_text(json_text(manifest))
 
     return write_directory(out_dir, "routes", write, overwrite=overwrite)
@@ -108,7 +119,7 @@ def write_routes(
 def format_routes(table: pd.DataFrame) -> str:
     """The route table for the console."""
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        return table.drop(columns=["base"]).to_string(
+        return table.drop(columns=["base", "metric"]).to_string(
             index=False, float_format=lambda v: f"{v:.4g}", na_rep="nan"
         )
 
