@@ -83,6 +83,7 @@ from nplsim.experiments.sweep_store import (  # noqa: F401 (the sweep's public n
     simulate_run,
     write_partition,
 )
+from nplsim.experiments.sweep_summary import SUMMARY_DIR, write_summary
 from nplsim.market.errors import ConfigError, printable, read_json
 from nplsim.market.scenario import ScenarioConfig, list_scenarios, load_scenario
 
@@ -150,7 +151,7 @@ def run_sweep(
         loaded = _load(spec)
     else:
         _check_consistency(spec, "spec")
-        loaded = _Loaded(spec, "spec", spec.model_dump(mode="json"), Path.cwd())
+        loaded = _Loaded(spec, "spec", spec.resolved(), Path.cwd())
     if workers is not None:
         resolve_workers(workers)
     if workers is not None and (scheduler or executor):
@@ -182,6 +183,7 @@ def run_sweep(
             done, failed = _execute(
                 executor, workers, base, pending, loaded.spec, claimed, skipped, progress
             )
+        write_summary(out, loaded.spec)  # outcomes table and figures (with outcomes only)
         manifest["updated"] = _now()
         manifest["status"] = {
             "finished": len(finished_run_ids(out)),
@@ -355,7 +357,7 @@ def _manifest(loaded: _Loaded, base: ScenarioConfig, n_runs: int) -> dict[str, A
         "kind": "sweep",
         "spec": loaded.raw,
         "spec_file": loaded.source if loaded.source != "spec" else None,
-        "spec_resolved": loaded.spec.model_dump(mode="json"),
+        "spec_resolved": loaded.spec.resolved(),
         "base_config_hash": hashlib.sha256(base_json.encode()).hexdigest(),
         "runs": n_runs,
         **pinned,
@@ -483,6 +485,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ("runs/minute", f"{report.runs_per_minute:,.1f}"),
         ("out", printable(report.out_dir)),
     ]
+    if (report.out_dir / SUMMARY_DIR).is_dir():
+        rows.append(("summary", printable(report.out_dir / SUMMARY_DIR / "outcomes.md")))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -124,6 +124,13 @@ class SweepSpec(_Strict):
     outputs: list[Output] = Field(default_factory=lambda: ["model", "summary"], min_length=1)
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    outcomes: list[str] = Field(
+        default_factory=list, description="Metric names (`nplsim metrics`) to summarise."
+    )
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as JSON (without ``outcomes`` when it names none, as before they existed)."""
+        return self.model_dump(mode="json", exclude=None if self.outcomes else {"outcomes"})
 
     def seed_list(self) -> list[int]:
         """The seeds every parameter point is run with."""
@@ -203,6 +210,7 @@ def _check_consistency(spec: SweepSpec, source: str) -> None:
             )  # fmt: skip
         seed_range(spec.seed_start, spec.replications or 1, source, "seed_start", "replications")
     _check_int64(spec, source)
+    _check_outcomes(spec, source)
     if len(set(spec.outputs)) < len(spec.outputs):
         raise ConfigError(source, "outputs", "outputs must be distinct", ", ".join(OUTPUTS))
     fixed = {_normal(k) for k in spec.fixed_overrides()}
@@ -232,6 +240,19 @@ def _check_consistency(spec: SweepSpec, source: str) -> None:
         raise ConfigError(
             source, "parameters", f"{method} sampling needs a parameter with low and high"
         )
+
+
+def _check_outcomes(spec: SweepSpec, source: str) -> None:
+    """Outcomes are metric names, and the tables they are computed from are kept."""
+    from nplsim.experiments import metrics
+
+    for k, name in enumerate(spec.outcomes):
+        metrics.get(name, source, f"outcomes.{k}")
+    needed = ["model", *(["banks"] if metrics.needs_banks(spec.outcomes) else [])]
+    missing = [table for table in needed if spec.outcomes and table not in spec.outputs]
+    if missing:
+        raise ConfigError(source, "outputs", f"the outcomes need {', '.join(missing)}",
+                          ", ".join(dict.fromkeys([*spec.outputs, *needed])))  # fmt: skip
 
 
 def _check_int64(spec: SweepSpec, source: str) -> None:
