@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nplsim.experiments import metrics
 from nplsim.experiments.compare import paired_difference, run_many
 from nplsim.experiments.options import add_output_flags
 from nplsim.experiments.pool import resolve_workers
@@ -42,14 +43,14 @@ LEVERS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 ARMS = (*LEVERS, "all_three")
-# model column, how a run is summarised, label and unit
+# metric (a name of `nplsim metrics`), label and unit for the figure
 METRICS: dict[str, tuple[str, str, str]] = {
-    "npl_exit_age_q": ("mean", "Age of NPLs leaving the banks", "quarters"),
-    "npl_age_q": ("mean", "Age of the banks' NPL stock", "quarters"),
-    "car": ("mean", "Bank capital adequacy ratio", "ratio"),
-    "liquidity_ratio": ("mean", "Bank liquidity ratio", "ratio"),
-    "abs_issued": ("sum", "ABS issued over the run", "CNY bn"),
-    "senior_spread_bp": ("mean", "Senior spread, deal quarters", "bp"),
+    "npl_exit_age_q_mean": ("mean", "Age of NPLs leaving the banks", "quarters"),
+    "npl_age_q_mean": ("mean", "Age of the banks' NPL stock", "quarters"),
+    "car_mean": ("mean", "Bank capital adequacy ratio", "ratio"),
+    "liquidity_ratio_mean": ("mean", "Bank liquidity ratio", "ratio"),
+    "abs_issued_sum": ("sum", "ABS issued over the run", "CNY bn"),
+    "senior_spread_bp_mean": ("mean", "Senior spread, deal quarters", "bp"),
 }
 TABLE_COLUMNS = ["arm", "metric", "mean_base", "mean_arm", "diff", "ci_low", "ci_high", "n_seeds"]
 
@@ -62,12 +63,9 @@ def lever_overrides() -> dict[str, dict[str, Any]]:
     return arms
 
 
-def _summary(path: np.ndarray, how: str) -> float:
-    values = path[1:]  # quarter 0 is the opening balance sheet
-    if how == "sum":
-        return float(np.nansum(values))
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
+def _summary(path: np.ndarray, name: str) -> float:
+    """The metric over quarters 1..T (quarter 0 is the opening balance sheet)."""
+    return float(metrics.evaluate(metrics.get(name), path))
 
 
 def decompose(
@@ -77,20 +75,21 @@ def decompose(
     workers: int | None = 1,
 ) -> pd.DataFrame:
     """Run restart_2016 and each arm on ``seeds`` and return the table of paired differences."""
-    columns = tuple(METRICS)
+    names = tuple(METRICS)
+    columns = tuple(metrics.get(name).source for name in names)
     common = {"n_loans": n_loans, "quarters": quarters}
     arms = {"base": {}, **lever_overrides()}
     tasks = [(BASE, s, {**common, **o}, columns) for o in arms.values() for s in seeds]
     runs = run_many(tasks, workers=workers)
     n = len(seeds)
     summary = {
-        arm: np.array([[_summary(run[:, j], METRICS[c][0]) for j, c in enumerate(columns)]
+        arm: np.array([[_summary(run[:, j], name) for j, name in enumerate(names)]
                        for run in runs[k * n:(k + 1) * n]])
         for k, arm in enumerate(arms)
     }  # fmt: skip
     rows = []
     for arm in ARMS:
-        for j, metric in enumerate(columns):
+        for j, metric in enumerate(names):
             d = paired_difference(summary["base"][:, j], summary[arm][:, j])
             rows.append({"arm": arm, "metric": metric, "mean_base": d["mean_a"],
                          "mean_arm": d["mean_b"], "diff": d["diff"], "ci_low": d["ci_low"],
