@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 # its mean over the window.
 MIN_SOBOL_N = 64  # below this base sample, Sobol indices and their bootstrap CIs are unreliable
 MIN_MORRIS_N = 10  # trajectories
+MAX_CI_WIDTH = 0.5  # a Sobol index whose 95% CI is wider than half the index's range is unresolved
 INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "ci_width", "note"]
 CONFIDENCE = 0.95
 
@@ -279,8 +280,9 @@ def analyse(spec: SensitivitySpec, points: np.ndarray, outcomes: np.ndarray) -> 
 
 
 def convergence_warnings(spec: SensitivitySpec, indices: pd.DataFrame) -> list[str]:
-    """Why the indices may not have converged: a base sample ``n`` too small for the method, or a
-    Sobol index outside [0, 1] by more than its 95% bootstrap half-width (one line each)."""
+    """Why the indices may not have converged: a base sample ``n`` too small for the method, a
+    Sobol index outside [0, 1] by more than its 95% bootstrap half-width, or Sobol CIs wider than
+    :data:`MAX_CI_WIDTH` (one line each)."""
     warnings = []
     least = MIN_SOBOL_N if spec.method == "sobol" else MIN_MORRIS_N
     if spec.n < least:
@@ -294,6 +296,14 @@ def convergence_warnings(spec: SensitivitySpec, indices: pd.DataFrame) -> list[s
             warnings.append(
                 f"{row['outcome']}: {row['index']} of {row['parameter']} = {row['value']:.3g} ± "
                 f"{row['conf']:.2g} lies outside [0, 1] beyond its CI: raise N"
+            )
+        wide = values[values["ci_width"] > MAX_CI_WIDTH]
+        if not wide.empty:
+            worst = wide.loc[wide["ci_width"].idxmax()]
+            warnings.append(
+                f"{len(wide)} of {len(values)} indices have a 95% CI wider than {MAX_CI_WIDTH:g} "
+                f"(widest {worst['ci_width']:.2g}: {worst['index']} of {worst['parameter']} for "
+                f"{worst['outcome']}): raise N or the seeds per point"
             )
     return warnings
 
@@ -310,7 +320,10 @@ def convergence_summary(spec: SensitivitySpec, indices: pd.DataFrame) -> list[st
                          f"({row['outcome']}, {row['parameter']}); median "
                          f"{widths.median():.3g}")  # fmt: skip
     warnings = convergence_warnings(spec, indices)
-    lines += [f"warning: {w}" for w in warnings] or ["converged: no warning (N and index ranges)"]
+    lines += [f"warning: {w}" for w in warnings] or [
+        f"no warning: N >= {MIN_SOBOL_N if spec.method == 'sobol' else MIN_MORRIS_N}, indices "
+        f"within [0, 1] up to their CI, every CI narrower than {MAX_CI_WIDTH:g}"
+    ]
     return lines
 
 
