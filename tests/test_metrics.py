@@ -176,3 +176,33 @@ def test_sensitivity_warns_for_an_index_outside_0_1_beyond_its_ci():
     bad = indices.copy()
     bad.loc[bad.index[0], ["value", "conf"]] = [1.4, 0.1]
     assert any("outside [0, 1]" in w for w in convergence_warnings(spec, bad))
+
+
+# ---------------------------------------------------------------------------------- sweep summary
+@pytest.mark.slow
+def test_sweep_outcomes_give_a_summary_table_and_figures(tmp_path):
+    from nplsim.experiments.sweep import load_sweep, run_sweep
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'base = "restart_2016"\nquarters = 3\noverrides = { n_loans = 2000 }\nreplications = 2\n'
+        'outputs = ["model", "banks"]\noutcomes = ["npl_ratio", "bank_car_min_final", '
+        '"abs_issued_sum"]\n[parameters.disclosure_level]\nvalues = [0.3, 0.9]\n'
+        "[parameters.enforcement_efficiency]\nvalues = [0.8, 1.2]\n"
+    )
+    out = tmp_path / "sweep"
+    run_sweep(spec, out, workers=1, progress=False)
+    table = pd.read_csv(out / "summary" / "outcomes.csv")
+    assert len(table) == 4 * 3 and (table["n_seeds"] == 2).all()
+    assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
+    model = load_sweep(out, "model")
+    point = model[(model["disclosure_level"] == 0.3) & (model["enforcement_efficiency"] == 0.8)]
+    expected = point[point["quarter"] >= 1].groupby("seed")["npl_ratio"].mean().mean()
+    row = table[(table["outcome"] == "npl_ratio") & (table["disclosure_level"] == 0.3)
+                & (table["enforcement_efficiency"] == 0.8)].iloc[0]  # fmt: skip
+    assert row["mean"] == pytest.approx(expected)
+    figures = {p.name for p in (out / "summary" / "figures").iterdir()}
+    for outcome in ("npl_ratio", "bank_car_min_final", "abs_issued_sum"):
+        for kind in ("main_effects", "interaction"):
+            assert {f"{kind}_{outcome}.png", f"{kind}_{outcome}.svg"} <= figures
+    assert (out / "summary" / "outcomes.md").read_text().count("\n| ") >= 12
