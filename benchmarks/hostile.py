@@ -183,7 +183,7 @@ def smallest(command: str, folder: Path, quarters: int = 1) -> list[str]:
         spec.write_text(f"quarters = {quarters}\noverrides = {{ n_loans = 500 }}\n")
         return ["sweep", str(spec), "--workers", "1"]
     if command == "compare":
-        return ["compare", "pilot_2005", "restart_2016", "--seeds", "1", "--quarters",
+        return ["compare", "pilot_2005", "restart_2016", "--seeds", "2", "--quarters",
                 str(quarters), "--workers", "1", "--set-a", "n_loans=500", "--set-b",
                 "n_loans=500"]  # fmt: skip
     if command == "sensitivity":
