@@ -22,7 +22,7 @@ one) or ``Q1:Q2`` (quarters Q1 to Q2, both included). All statistics are vectori
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -349,12 +349,6 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--grep", metavar="WORD", help="only metrics whose name or meaning has WORD")
     p.add_argument("--kind", choices=("path", *STATISTICS), help="only metrics of this kind")
     p.set_defaults(handler=_cmd_metrics)
-
-
-def check_names(names: Mapping[str, Any] | Iterable[str], source: str, key: str) -> None:
-    """Every name a registered metric (one line naming the allowed values otherwise)."""
-    for name in names:
-        get(name, source, key)
 
 
 if __name__ == "__main__":
