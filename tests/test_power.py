@@ -18,8 +18,8 @@ from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.economy.model import NPLMarketModel
 from nplsim.experiments.cli import main
 from nplsim.experiments.compare import compare, paired_difference
-from nplsim.experiments.run import run_to_directory
 from nplsim.experiments.metrics import DERIVED_PATHS, registry
+from nplsim.experiments.run import run_to_directory
 from nplsim.market import power, pricing, route_costs
 from nplsim.market.errors import ConfigError
 from nplsim.market.information_costs import (
