@@ -23,7 +23,7 @@ import pandas as pd
 from nplsim.experiments.compare import paired_difference, run_many
 from nplsim.experiments.options import add_output_flags
 from nplsim.experiments.pool import resolve_workers
-from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
 from nplsim.experiments.store import default_out, write_directory
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import load_regime
@@ -145,7 +145,7 @@ def register_cli(sub: Any) -> None:
         "levers", help="the study's three proposals one at a time and together, paired seeds"
     )
     p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (default 10)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help=SEED_START_HELP)
     p.add_argument("--n-loans", type=int, default=20_000, help="loan slots (default 20000)")
     p.add_argument("--quarters", type=int, default=40, help="horizon (default 40)")
     add_output_flags(p, "levers", "results/levers")

@@ -2,8 +2,9 @@
 
 The facts are data (``experiments/facts.toml``): each names a scenario, how the model statistic is
 computed from one run, the fact's value from the project's reference facts and a tolerance band.
-Every scenario a fact needs is run over seeds ``1..N`` in a local process pool, with the scenario's
-own number of loan slots (as ``nplsim compare`` runs it) unless ``--loans`` says otherwise; each
+Every scenario a fact needs is run over ``N`` seeds from ``--seed-start`` (default
+:data:`~nplsim.experiments.seeds.DEFAULT_SEED`) in a local process pool, with the scenario's own
+number of loan slots (as ``nplsim compare`` runs it) unless ``--loans`` says otherwise; each
 statistic is summarised by its median and 2.5–97.5 percentile range over seeds. A fact *holds*
 when the median lies in its band; a floor or a ceiling (a band open on one side) holds only when
 at least 95% of the seeds lie in it (``SEED_SHARE``). Deal statistics aggregate over every deal a
@@ -46,7 +47,7 @@ from nplsim.experiments.facts_spec import (  # noqa: F401 — part of this modul
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs
 from nplsim.experiments.pool import resolve_workers, run_tasks
 from nplsim.experiments.provenance import pins
-from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
 from nplsim.experiments.store import RESULTS_ROOT, Claim, holding, json_text, write_directory
 from nplsim.experiments.validation_report import (  # noqa: F401 — part of this module's API
     CONSOLE_WIDTH,
@@ -146,6 +147,7 @@ def validate(
     *,
     overwrite: bool = False,
     yes: bool = True,
+    seed_start: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """Run the validation and write ``validation.md``, ``validation.csv`` and ``manifest.json``.
 
@@ -159,7 +161,7 @@ def validate(
     Raises:
         ConfigError: a bad seed count, worker count, loan count, facts file or output directory.
     """
-    seed_list = seed_range(1, seeds, "--seeds", "--seeds", str(seeds))
+    seed_list = seed_range(seed_start, seeds, "--seeds", "--seed-start", str(seeds))
     if workers is not None:
         resolve_workers(workers)
     facts_path = Path(facts_path)
@@ -223,6 +225,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         overwrite=args.overwrite,
         yes=args.yes,
+        seed_start=args.seed_start,
     )
     print(console_table(table))
     checked = table[table["holds"] != ""]
@@ -245,7 +248,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         description="Run the scenarios the stylised facts need over seeds and report, per fact, "
         "the model's median and 95% range against the fact's value and tolerance.",
     )
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N per scenario (10)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per scenario (default 10)")
+    parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help=SEED_START_HELP)
     parser.add_argument(
         "--loans", type=int, help="loan slots per run (default: each scenario's own, as compare)"
     )

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from nplsim.experiments.cli import main
+from nplsim.experiments.seeds import DEFAULT_SEED
 from nplsim.experiments.validate import (
     FACTS_FILE,
     N_DEALS,
@@ -51,7 +52,7 @@ def test_writes_one_row_per_fact(report, capsys):
     table = pd.read_csv(out / "validation.csv", keep_default_na=False)
     assert list(table["id"]) == [f.id for f in facts]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["seeds"] == [1, 2] and manifest["n_loans"] == 3000
+    assert manifest["seeds"] == [DEFAULT_SEED, DEFAULT_SEED + 1] and manifest["n_loans"] == 3000
 
     modelled = table[table["kind"] != "not yet modelled"]
     gaps = table[table["kind"] == "not yet modelled"]
