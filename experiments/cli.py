@@ -63,7 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calibrate": ("nplsim.experiments.calibrate", "register_cli",
                   "Bayesian calibration (ABC-SMC) of a scenario's behavioural parameters to facts"),
 }  # fmt: skip
-SET_KEYS_DOC = "docs/ODD.md (tables of scenario parameters and legal-regime fields)"
+SET_KEYS_DOC = "docs/ODD.md, sections 2.2 (legal and prudential fields) and 5 (scenario parameters)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -358,7 +358,11 @@ def _command_of(argv: list[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: every subcommand in full (``command`` None), or only ``command`` in
     full and the others by name and help (what ``nplsim --help`` shows, without their imports)."""
-    parser = _Parser(prog="nplsim", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="nplsim",
+        description="nplsim: an agent-based laboratory for securitisation law and policy.",
+        epilog="'nplsim COMMAND --help' describes a command; docs/tutorial.md walks through them.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, function, help_text) in COMMANDS.items():
         if command is None or name == command:
