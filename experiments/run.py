@@ -126,8 +126,8 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     figures.mkdir(exist_ok=True)
     title, start = figure_title(model), model.config.start
     dashboard(frames["model"], frames["banks"], model.prudential, figures / "dashboard.png",
-              title, start)  # fmt: skip
-    power_figures(frames["model"], frames.get("power"), figures, title, start)
+              title=title, start=start)  # fmt: skip
+    power_figures(frames["model"], frames.get("power"), figures, title=title, start=start)
     (directory / "manifest.json").write_text(json_text(manifest))
 
 

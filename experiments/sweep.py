@@ -56,7 +56,7 @@ from nplsim.experiments.provenance import (
     code_differences,
     pins,
 )
-from nplsim.experiments.seeds import DEFAULT_SEED, MAX_SEED, SEED_RANGE, check_seeds, seed_range
+from nplsim.experiments.seeds import MAX_SEED, SEED_RANGE, check_seeds, seed_range
 from nplsim.experiments.store import (
     TMP_PREFIX,
     Claim,
@@ -166,7 +166,7 @@ class SweepSpec(_Strict):
     )
     replications: int | None = Field(default=None, ge=1, le=100_000)
     seed_start: int = Field(
-        default=DEFAULT_SEED, ge=0, description="First replication seed (the last <= 2**63 - 1)."
+        default=0, ge=0, description="First of the replications' seeds (the last <= 2**63 - 1)."
     )
     outputs: list[Output] = Field(default_factory=lambda: ["model", "summary"], min_length=1)
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ from nplsim.experiments.compare import (
     quarter_statistic,
     reform_overrides,
 )
+from nplsim.experiments.seeds import DEFAULT_SEED
 from nplsim.market.errors import ConfigError
 
 SMALL = {"n_loans": 3000}
@@ -150,7 +151,7 @@ def test_cli_writes_tables_paths_and_figures(tmp_path, capsys):
                                   check_dtype=False)  # fmt: skip
     paths = pd.read_parquet(out / "paths.parquet")
     assert list(paths.columns) == ["quarter", "scenario", "seed", "metric", "value"]
-    assert set(paths["seed"]) == {0, 1} and paths["quarter"].max() == 8
+    assert set(paths["seed"]) == {DEFAULT_SEED, DEFAULT_SEED + 1} and paths["quarter"].max() == 8
     for metric in DEFAULT_METRICS:
         assert (out / "figures" / f"compare_{metric}.png").stat().st_size > 10_000
     printed = capsys.readouterr().out

@@ -427,10 +427,10 @@ def figures(real: bool) -> Iterator[None]:
     if real:
         yield
         return
-    placeholder = lambda *args: Path(args[-1]).write_bytes(b"\x89PNG placeholder")  # noqa: E731
+    placeholder = lambda *args, **kw: Path(args[3]).write_bytes(b"\x89PNG placeholder")  # noqa: E731
     with (
         mock.patch.object(nplsim.experiments.figures, "dashboard", placeholder),
-        mock.patch.object(nplsim.experiments.figures, "power_figures", lambda *args: None),
+        mock.patch.object(nplsim.experiments.figures, "power_figures", lambda *a, **kw: None),
     ):
         yield
 
