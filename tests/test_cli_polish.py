@@ -84,6 +84,7 @@ def _titles(fig: Figure) -> str:
     return " ".join(texts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "scenario, law", [("pilot_2005", "law pilot_2005"), ("shanxi_power", "law shanxi_centre_today")]
 )

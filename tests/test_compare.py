@@ -85,6 +85,7 @@ def test_different_law_gives_significant_differences_with_correct_intervals():
         assert row["p_value"] == pytest.approx(stats.ttest_rel(b[keep], a[keep]).pvalue, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_better_enforcement_raises_recovery_on_common_seeds():
     result = compare(
         "pilot_2005", "pilot_2005", 16, quarters=QUARTERS, overrides_a=MEDIUM,
@@ -116,6 +117,7 @@ def test_reform_at_k_shares_the_world_until_k_then_branches():
     assert changed.sum() > 0.5 * len(after)
 
 
+@pytest.mark.slow
 def test_process_pool_reproduces_the_in_process_comparison():
     kwargs = dict(quarters=6, overrides_a=SMALL, overrides_b={**SMALL, "car_min": 0.1})
     serial = compare("restart_2016", "restart_2016", 3, workers=1, **kwargs)
@@ -136,6 +138,7 @@ def test_paired_difference_edge_cases():
     assert empty["n_seeds"] == 0 and np.isnan(empty["diff"])
 
 
+@pytest.mark.slow
 def test_cli_writes_tables_paths_and_figures(tmp_path, capsys):
     out = tmp_path / "cmp"
     code = main(["compare", "pilot_2005", "--reform-at", "4", "--reform-to", "strengthened",

@@ -38,6 +38,7 @@ def report(tmp_path_factory):
     return code, out
 
 
+@pytest.mark.slow
 def test_writes_one_row_per_fact(report, capsys):
     code, out = report
     assert code == 0
@@ -87,6 +88,7 @@ def test_writes_one_row_per_fact(report, capsys):
     assert all(fact_id in misses for fact_id in gaps["id"])
 
 
+@pytest.mark.slow
 def test_in_process_run_gives_the_same_report(report, tmp_path):
     _, pooled = report
     out = tmp_path / "serial"
