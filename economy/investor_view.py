@@ -19,7 +19,12 @@ import numpy as np
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import learning, legal_risk, pricing
-from nplsim.market.loans import expected_collections, expected_workout_value, workout_value_table
+from nplsim.market.loans import (
+    collections_cv2,
+    expected_collections,
+    expected_workout_value,
+    workout_value_table,
+)
 
 # Assumption (facts: bank-capital-series: total CAR moved 0.4-0.5 pp a year in 2011-23): before
 # they have seen any, investors expect a capital ratio to move 0.3 pp a quarter, with the weight
@@ -60,7 +65,7 @@ class DealRecord:
     schedule: np.ndarray  # expected gross collections by quarter after closing (selection only)
     bias_factor: float  # the originator's bias investors priced in on top
     closing_quarter: int
-    effective_loans: float  # how many equal loans the pool's expected value is spread over
+    cv2: np.ndarray  # squared coefficient of variation of collections to date, by quarter
     collected: list[float] = field(default_factory=list)
     complete: bool = False  # the deal has ended: its pool is empty or it reached maturity
 
@@ -73,20 +78,14 @@ class DealRecord:
             return float(self.schedule.sum())
         return float(self.schedule[: len(self.collected)].sum())
 
-    @property
-    def share_due(self) -> float:
-        """Share of the deal's expected collections due so far."""
-        total = float(self.schedule.sum())
-        return self.expected_to_date / total if total > 0 else 0.0
-
     def noise_var(self, pool_var: float) -> float:
         """Variance of the log ratio of collections to date to their expectation for a correct
         expectation: the pool's own dispersion plus the luck of which of its loans have been
-        resolved so far (binomial over its effective number of loans)."""
-        due = self.share_due
-        if due <= 0.0:
+        resolved so far (a pool of few loans can collect nothing for years; ``cv2``)."""
+        due = self.cv2.size if self.complete else min(len(self.collected), self.cv2.size)
+        if due <= 0 or not np.isfinite(self.cv2[due - 1]):
             return float("inf")
-        return pool_var + (1.0 - due) / (due * max(self.effective_loans, 1.0))
+        return pool_var + float(np.log1p(self.cv2[due - 1]))
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class PoolView:
         sigma_full: log-s.d. of collections with full disclosure and a known originator.
         sigma_seen: the log-s.d. investors actually face.
         borrowers: real borrowers in the pool.
-        effective_loans: the number of equal loans its expected value is spread over.
+        cv2: squared coefficient of variation of its collections cumulated to each quarter.
         schedule: expected gross collections by quarter after closing (selection factor only).
         life_q: collection-weighted mean time to collect, quarters.
         resolve_prob: the servicer's quarterly chance of resolving a loan.
@@ -115,7 +114,7 @@ class PoolView:
     sigma_full: float
     sigma_seen: float
     borrowers: float
-    effective_loans: float
+    cv2: np.ndarray
     schedule: np.ndarray
     life_q: float
     resolve_prob: float
@@ -232,10 +231,9 @@ class InvestorView:
         p_resolve = float(-np.expm1(-world.workout_hazard(spv.servicer.workout_skill)))
         public = self.public_values(spv)
         horizon = max(spv.final_quarter - world.quarter, 1)
-        schedule = spv.pool.lemons_factor * expected_collections(
-            world.loans, idx, world.quarter, p_resolve, config.write_off_age_q, horizon,
-            regime.disclosure_level,
-        )  # fmt: skip
+        law = (world.loans, idx, world.quarter, p_resolve, config.write_off_age_q, horizon,
+               regime.disclosure_level)  # fmt: skip
+        schedule = spv.pool.lemons_factor * expected_collections(*law)
         belief = self.belief(spv.originator, float(np.log(max(spv.pool.lemons_factor, 1e-6))) ** 2)
         borrowers = float(world.loans.borrowers(idx).sum())
         systematic = pricing.collection_sigma(
@@ -252,7 +250,7 @@ class InvestorView:
             sigma_full=pricing.pool_sigma(spec.sigma_floor, idiosyncratic, borrowers, 0.0),
             sigma_seen=pricing.pool_sigma(systematic, idiosyncratic, borrowers, belief.var),
             borrowers=borrowers,
-            effective_loans=float(public.sum() ** 2 / max((public**2).sum(), 1e-300)),
+            cv2=collections_cv2(*law),
             schedule=schedule,
             life_q=life,
             resolve_prob=p_resolve,
@@ -263,8 +261,7 @@ class InvestorView:
         """A deal closed: investors start following its collections against the schedule."""
         world = self.world
         self.records[spv.deal_id] = DealRecord(
-            spv.originator.account, view.schedule, view.belief.factor, world.quarter,
-            view.effective_loans,
+            spv.originator.account, view.schedule, view.belief.factor, world.quarter, view.cv2,
         )  # fmt: skip
 
     def record_collections(self, deal_id: int, amount: float) -> None:

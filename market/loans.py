@@ -682,10 +682,53 @@ def expected_collections(
     probability ``p (1 − p)^(k−1)`` while younger than the write-off age, and recovers its base
     recovery (quality as ``disclosure`` reveals it) at the timing factor of its age then — the
     same law as ``workout_value_table``, spread over time instead of discounted."""
+    per_loan, _ = _collections_by_loan(
+        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
+    )
+    return per_loan.sum(axis=0)
+
+
+def collections_cv2(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Squared coefficient of variation of the collections of NPLs ``idx`` cumulated to each of
+    the next ``horizon_q`` quarters, from the luck of which loans resolve when (the law of
+    ``expected_collections``): a loan resolves all at once, so a pool of few loans can collect
+    nothing for years and a pool of many collects close to its schedule. Entry ``n`` is
+    ``Σ_k Var X_k(n) / (Σ_k E X_k(n))²``, ``X_k(n)`` what loan ``k`` has paid by quarter
+    ``n + 1``; ``inf`` where nothing is expected yet."""
+    per_loan, value = _collections_by_loan(
+        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
+    )
+    mean = np.cumsum(per_loan, axis=1)  # E X_k(n)
+    second = np.cumsum(per_loan * value, axis=1)  # E X_k(n)², a loan pays its value once
+    expected = mean.sum(axis=0)
+    variance = (second - mean**2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected > 0.0, variance / np.maximum(expected, 1e-300) ** 2, np.inf)
+
+
+def _collections_by_loan(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected collections of each loan in each of the next quarters (loans × quarters), and
+    what each loan pays if it resolves in that quarter."""
     base = book.base_recovery(idx, disclosure)
     age = book.age_q(quarter, idx)
     k = np.arange(1, horizon_q + 1)
     age_then = age[:, None] + k[None, :]
     chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
-    timing = recovery_timing_factor(age_then) * (age_then < write_off_age_q)
-    return (base[:, None] * chance[None, :] * timing).sum(axis=0)
+    value = base[:, None] * recovery_timing_factor(age_then) * (age_then < write_off_age_q)
+    return value * chance[None, :], value

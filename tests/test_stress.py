@@ -179,7 +179,7 @@ def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_mor
         deals = model.deal_frame()
         after = deals[deals["quarter_issued"] > defaults["quarter"].iloc[0]]
         assert not (after["guarantor"] == "Tiny").any()
-    assert sum(outcomes) >= 2, outcomes
+    assert any(outcomes) and not all(outcomes), outcomes  # both outcomes were checked
 
 
 def test_two_claims_on_one_guarantor_in_a_quarter_cannot_exceed_its_capital():
