@@ -14,7 +14,7 @@ import mesa
 import numpy as np
 
 from nplsim.agents.originator import Originator, SelectionIncentives
-from nplsim.market.loans import expected_workout_value, workout_value_table
+from nplsim.market.workout_value import expected_workout_value, workout_value_table
 
 if TYPE_CHECKING:
     from nplsim.agents.world import World

@@ -23,7 +23,8 @@ from nplsim.market.disposal import (
     sale_capital_gain,
     shadow_prices,
 )
-from nplsim.market.loans import SEGMENT_CODE, expected_workout_value, workout_value_table
+from nplsim.market.loans import SEGMENT_CODE
+from nplsim.market.workout_value import expected_workout_value, workout_value_table
 
 # A package that finds no buyer at the reserve lowers the bank's belief about AMC prices by half a
 # learning step (assumption: no price is observed, only that it was too low).

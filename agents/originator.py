@@ -16,8 +16,8 @@ from typing import Protocol
 import numpy as np
 
 from nplsim.market.disposal import DealEconomics
-from nplsim.market.loans import expected_workout_value, workout_value_table
 from nplsim.market.pricing import RISK_WEIGHTS
+from nplsim.market.workout_value import expected_workout_value, workout_value_table
 
 # facts: npl-abs-2016-deals: the subordinated tranche was 19-33% of issuance, the senior the rest
 # (rated AAA). A first-loss retention of r of the issue therefore bears about r / SUB_SHARE of the

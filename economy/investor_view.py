@@ -19,7 +19,7 @@ import numpy as np
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import learning, legal_risk, pricing
-from nplsim.market.loans import (
+from nplsim.market.workout_value import (
     collections_cv2,
     expected_collections,
     expected_workout_value,

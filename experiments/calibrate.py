@@ -42,12 +42,13 @@ from typing import Any
 import numpy as np
 
 from nplsim.experiments.calibration_spec import LoadedCalibration, ParameterPrior, load_calibration
+from nplsim.experiments.fact_statistics import run_statistics
+from nplsim.experiments.facts_spec import UNIT_SCALE
 from nplsim.experiments.options import add_yes_flag
 from nplsim.experiments.pool import process_pool, resolve_workers
 from nplsim.experiments.provenance import ALLOW_FLAG, code_differences, pins
 from nplsim.experiments.seeds import MAX_SEED
 from nplsim.experiments.store import Claim, claim, default_out, write_json_atomic
-from nplsim.experiments.validate import UNIT_SCALE, run_statistics
 from nplsim.market.errors import ConfigError, printable, read_json
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from nplsim.experiments.validate import FACTS_FILE, FactSpec, load_facts
+from nplsim.experiments.facts_spec import FACTS_FILE, FactSpec, load_facts
 from nplsim.market.errors import (
     ConfigError,
     StrictModel,

@@ -12,40 +12,22 @@ import argparse
 import logging
 import os
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import pandas as pd
-
-from nplsim.experiments.calibrate import register_cli as register_calibrate_cli
-from nplsim.experiments.compare import register_compare_cli
 from nplsim.experiments.interrupt import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     Terminated,
     signals_as_exceptions,
 )
-from nplsim.experiments.levers import register_cli as register_levers_cli
-from nplsim.experiments.options import add_output_flags, parse_set
-from nplsim.experiments.pool import WorkerDiedError
-from nplsim.experiments.provenance import ALLOW_FLAG
-from nplsim.experiments.routes import register_routes_cli
-from nplsim.experiments.seeds import check_seed
-from nplsim.experiments.sensitivity import register_sensitivity_cli
-from nplsim.experiments.store import default_out
-from nplsim.experiments.stress import register_stress_cli
-from nplsim.experiments.sweep import register_cli as register_sweep_cli
-from nplsim.experiments.validate import register_cli as register_validate_cli
-from nplsim.market.errors import ConfigError, printable
-from nplsim.market.regime import diff_regimes, field_table, list_presets, load_regime
-from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios
 
 if TYPE_CHECKING:
     from nplsim.experiments.run import RunResult
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # work could not be completed (not the user's input)
-DEFAULT_SEED = 42
 SUMMARY_COLUMNS = (
     "npl_ratio",
     "car",
@@ -55,12 +37,42 @@ SUMMARY_COLUMNS = (
     "npl_sold_amc",
     "bank_recovery_rate",
 )
+# Every subcommand: the module that builds its parser (imported only when that subcommand runs, so
+# that ``nplsim --help`` and ``nplsim regimes list`` answer at once), the function that adds it,
+# and its one-line help. tests/test_cli.py checks the help here is the one the module gives.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": (__name__, "register_run_cli", "run a scenario and write its results directory"),
+    "regimes": (__name__, "register_regimes_cli",
+                "list legal-regime presets (with era and summary), show one, or diff two"),
+    "viz": (__name__, "register_viz_cli",
+            "serve the interactive policy lab (default on 127.0.0.1)"),
+    "sweep": ("nplsim.experiments.sweep", "register_cli", "run a parameter sweep from a TOML spec"),
+    "compare": ("nplsim.experiments.compare", "register_compare_cli",
+                "paired comparison of two scenarios on common seeds"),
+    "levers": ("nplsim.experiments.levers", "register_cli",
+               "the study's three proposals one at a time and together, paired seeds"),
+    "routes": ("nplsim.experiments.routes", "register_routes_cli",
+               "compare the financing routes of a power scenario"),
+    "sensitivity": ("nplsim.experiments.sensitivity", "register_sensitivity_cli",
+                    "Sobol or Morris sensitivity to regime parameters"),
+    "validate": ("nplsim.experiments.validate", "register_cli",
+                 "compare the model with the stylised facts (writes validation.md and .csv)"),
+    "stress": ("nplsim.experiments.stress", "register_stress_cli",
+               "liquidity stress: a bank's LCR, central-bank borrowing, funding cost and recovery "
+               "by disposal channel and legal regime (paired seeds)"),
+    "calibrate": ("nplsim.experiments.calibrate", "register_cli",
+                  "Bayesian calibration (ABC-SMC) of a scenario's behavioural parameters to facts"),
+    "metrics": ("nplsim.experiments.metrics", "register_cli", "list metrics: name, unit, meaning"),
+}  # fmt: skip
+SET_KEYS_DOC = "docs/ODD.md, sections 2.2 (legal and prudential fields) and 5 (scenario parameters)"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        from nplsim.market.errors import printable
+
         # one line whatever the user typed: escape line breaks and control characters
         self.exit(EXIT_USAGE, f"nplsim: {printable(message)} (see '{self.prog} --help')\n")
 
@@ -69,13 +81,18 @@ class _OneLineFormatter(logging.Formatter):
     """Log records as one line, with the control characters of echoed user input escaped."""
 
     def format(self, record: logging.LogRecord) -> str:
+        from nplsim.market.errors import printable
+
         return printable(super().format(record))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-
+    from nplsim.experiments.options import parse_set
     from nplsim.experiments.run import run_to_directory
-    from nplsim.market.scenario import load_scenario
+    from nplsim.experiments.seeds import DEFAULT_SEED, check_seed
+    from nplsim.experiments.store import default_out
+    from nplsim.market.errors import ConfigError
+    from nplsim.market.scenario import DEFAULT_SCENARIO, load_scenario
 
     if args.from_manifest is not None:
         return _rerun(args)
@@ -125,8 +142,9 @@ class _ProgressBar:
 
 def _rerun(args: argparse.Namespace) -> int:
     """``nplsim run --from-manifest FILE``: repeat exactly the run a manifest describes."""
-
     from nplsim.experiments.run import read_manifest, rerun_from_manifest
+    from nplsim.experiments.store import default_out
+    from nplsim.market.errors import ConfigError, printable
 
     given = {"SCENARIO": args.scenario, "--seed": args.seed, "--quarters": args.quarters,
              "--set": args.set or None}  # fmt: skip
@@ -148,6 +166,8 @@ def _rerun(args: argparse.Namespace) -> int:
 
 def _print_run(result: RunResult, out: str | Path) -> None:
     """The first and last quarter of the headline columns, and where the results are."""
+    from nplsim.market.errors import printable
+
     frame = result.model.model_frame()
     table = frame.loc[[0, len(frame) - 1], ["quarter", *SUMMARY_COLUMNS]].set_index("quarter")
     print(table.T.to_string(float_format=lambda v: f"{v:,.4g}"))
@@ -155,34 +175,57 @@ def _print_run(result: RunResult, out: str | Path) -> None:
 
 
 def _cmd_regimes(args: argparse.Namespace) -> int:
+    from nplsim.market.presets import list_presets, preset_info
+
+    if args.action == "list":
+        infos = [preset_info(name) for name in list_presets()]
+        width = max(len(info.name) for info in infos)
+        era_width = max(len(info.era) for info in infos)
+        for info in infos:
+            print(f"{info.name:<{width}}  {info.era:<{era_width}}  {info.summary}")
+        return 0
+    import pandas as pd
+
+    from nplsim.market.regime import diff_regimes, field_table, load_regime
+
     with pd.option_context("display.width", 160, "display.max_colwidth", 80):
-        if args.action == "list":
-            for name in list_presets():
-                print(name)
-        elif args.action == "show":
+        if args.action == "show":
             regime = load_regime(_one(args.names, "show"))
             table = field_table()[["field", "environment", "range"]]
             table.insert(1, "value", [str(v) for v in regime.as_dict().values()])
             print(table.to_string(index=False))
         else:
             a, b = _two(args.names)
-            print(diff_regimes(load_regime(a), load_regime(b)).to_string(index=False))
+            table = diff_regimes(load_regime(a), load_regime(b))
+            names = (Path(a).stem, Path(b).stem)
+            if names[0] == names[1]:
+                names = (f"{names[0]} (1)", f"{names[1]} (2)")
+            print(table.rename(columns=dict(zip(("a", "b"), names, strict=True))).to_string(
+                index=False))  # fmt: skip
     return 0
 
 
 def _one(names: list[str], action: str) -> str:
+    from nplsim.market.errors import ConfigError
+    from nplsim.market.regime import list_presets
+
     if len(names) != 1:
         raise ConfigError("regimes", action, "needs one preset name", ", ".join(list_presets()))
     return names[0]
 
 
 def _two(names: list[str]) -> tuple[str, str]:
+    from nplsim.market.errors import ConfigError
+    from nplsim.market.regime import list_presets
+
     if len(names) != 2:
         raise ConfigError("regimes", "diff", "needs two preset names", ", ".join(list_presets()))
     return names[0], names[1]
 
 
 VIZ_PORT = 8765
+VIZ_HOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PORTS = (1, 65535)  # TCP ports a server can listen on
 
 
@@ -197,21 +240,48 @@ def _port(text: str) -> int:
     return port
 
 
+def _host(text: str) -> str:
+    """An IP address to listen on (argparse type): IPv4 or IPv6, or ``localhost``."""
+    import ipaddress
+
+    if text == "localhost":
+        return text
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an IP address: {text!r} (e.g. 127.0.0.1, 0.0.0.0 or ::1)"
+        ) from None
+
+
+def viz_argv(args: argparse.Namespace) -> list[str]:
+    """The server's command line for ``nplsim viz`` (and one warning line when it is not bound
+    to this machine alone)."""
+    if args.host not in LOOPBACK:
+        print(f"nplsim viz: warning: listening on {args.host}:{args.port}, so other machines can "
+              "reach the lab (it has no login); use --host 127.0.0.1 to keep it local",
+              file=sys.stderr)  # fmt: skip
+    return [sys.executable, "-m", "nplsim.viz.server", "--port", str(args.port),
+            "--host", args.host]  # fmt: skip
+
+
 def _cmd_viz(args: argparse.Namespace) -> int:
-    """Replace this process by the policy lab's server (:mod:`nplsim.viz.server`) on 127.0.0.1.
+    """Replace this process by the policy lab's server (:mod:`nplsim.viz.server`).
 
     The server is started by name, not imported here (the viz layer sits above experiments).
     """
-    argv = [sys.executable, "-m", "nplsim.viz.server", "--port", str(args.port)]
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, viz_argv(args))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = _Parser(prog="nplsim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run a scenario and write its results directory")
+def register_run_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``nplsim run``."""
+    from nplsim.experiments.options import add_output_flags
+    from nplsim.experiments.provenance import ALLOW_FLAG
+    from nplsim.experiments.seeds import DEFAULT_SEED
+    from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios
+
+    run = sub.add_parser("run", help=COMMANDS["run"][2])
     run.add_argument(
         "scenario",
         nargs="?",
@@ -229,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a scenario or regime field, e.g. --set bankruptcy_remoteness=0.9 or "
-        "--set regime_overrides.car_min=0.1",
+        "--set regime_overrides.car_min=0.1 (repeatable); the valid keys, their ranges and "
+        f"meanings are listed in {SET_KEYS_DOC} and by 'nplsim regimes show NAME'",
     )
     run.add_argument(
         "--from-manifest",
@@ -245,47 +316,104 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)
-    regimes = sub.add_parser("regimes", help="list, show or diff legal-regime presets")
-    regimes.add_argument("action", choices=("list", "show", "diff"))
-    regimes.add_argument("names", nargs="*", help="preset name(s)")
+
+
+def register_regimes_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``nplsim regimes list | show NAME | diff A B``."""
+    regimes = sub.add_parser(
+        "regimes",
+        help=COMMANDS["regimes"][2],
+        description="Legal-regime presets (market/regimes/*.toml). 'list': every preset with its "
+        "era and a one-line summary; 'show NAME': every field of one preset with its legal "
+        "environment and allowed range; 'diff A B': the fields in which two presets (or regime "
+        "TOML files) differ, one column per preset.",
+    )
+    regimes.add_argument(
+        "action",
+        choices=("list", "show", "diff"),
+        help="list (no names), show (one name) or diff (two names)",
+    )
+    regimes.add_argument("names", nargs="*", help="preset name(s) or regime TOML file(s)")
     regimes.set_defaults(handler=_cmd_regimes)
-    viz = sub.add_parser("viz", help="serve the interactive policy lab on 127.0.0.1")
+
+
+def register_viz_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``nplsim viz``."""
+    viz = sub.add_parser("viz", help=COMMANDS["viz"][2])
     viz.add_argument("--port", type=_port, default=VIZ_PORT, help=f"port (default {VIZ_PORT})")
+    viz.add_argument(
+        "--host",
+        type=_host,
+        default=VIZ_HOST,
+        help=f"address to listen on (default {VIZ_HOST}, this machine only); any other address "
+        "lets other machines reach the lab and prints a one-line warning",
+    )
     viz.set_defaults(handler=_cmd_viz)
-    # subcommands registered by experiment modules (one register_cli(sub) call each, below)
-    register_sweep_cli(sub)
-    register_compare_cli(sub)
-    register_levers_cli(sub)
-    register_routes_cli(sub)
-    register_sensitivity_cli(sub)
-    register_validate_cli(sub)
-    register_stress_cli(sub)
-    register_calibrate_cli(sub)
-    __import__("nplsim.experiments.metrics", fromlist=["_"]).register_cli(sub)
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand in full (``command`` None), or only ``command`` in
+    full and the others by name and help (what ``nplsim --help`` shows, without their imports)."""
+    parser = _Parser(
+        prog="nplsim",
+        description="nplsim: an agent-based laboratory for securitisation law and policy.",
+        epilog="'nplsim COMMAND --help' describes a command; docs/tutorial.md walks through them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module, function, help_text) in COMMANDS.items():
+        if command is None or name == command:
+            getattr(import_module(module), function)(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``nplsim`` console script."""
+def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
+    """Set up logging and parse ``argv``, importing only the named subcommand's modules (the
+    entry point calls this while it still turns signals into a prompt exit)."""
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(words)
+    return build_parser(command if command in COMMANDS else "").parse_args(words)
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    """Entry point of the ``nplsim`` console script (``args``: ``argv`` already parsed)."""
+    if args is None:
+        args = parse_command_line(argv)
     with signals_as_exceptions():
         try:
             return args.handler(args)
-        except ConfigError as exc:
-            print(f"nplsim: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
         except KeyboardInterrupt:
             print("nplsim: interrupted (Ctrl-C); nothing half-written was kept", file=sys.stderr)
             return EXIT_INTERRUPTED
         except Terminated:
             print("nplsim: terminated (SIGTERM); nothing half-written was kept", file=sys.stderr)
             return EXIT_TERMINATED
-        except WorkerDiedError as exc:
-            print(f"nplsim: error: a run stopped: {exc} (out of memory?)", file=sys.stderr)
-            return EXIT_FAILED
+        except Exception as exc:
+            return _reported(exc)
+
+
+def _reported(exc: Exception) -> int:
+    """The exit status of a user mistake (one line, 2) or of a run that died (one line, 1);
+    anything else is raised again. The error classes are looked up only if their modules were
+    imported (a command that never imported them cannot raise them)."""
+    errors = sys.modules.get("nplsim.market.errors")
+    if errors is not None and isinstance(exc, errors.ConfigError):
+        print(f"nplsim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    pool = sys.modules.get("nplsim.experiments.pool")
+    if pool is not None and isinstance(exc, pool.WorkerDiedError):
+        print(f"nplsim: error: a run stopped: {exc} (out of memory?)", file=sys.stderr)
+        return EXIT_FAILED
+    raise exc
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from nplsim.experiments.metrics import (
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
 from nplsim.experiments.pool import resolve_workers, run_tasks
 from nplsim.experiments.provenance import pins
-from nplsim.experiments.seeds import MAX_SEEDS, check_seeds, seed_range
+from nplsim.experiments.seeds import DEFAULT_SEED, MAX_SEEDS, check_seeds, seed_range
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
 from nplsim.experiments.tables import write_tables
 from nplsim.market.errors import ConfigError, printable
@@ -646,7 +646,7 @@ def register_compare_cli(sub: Any) -> None:
         "b", metavar="B", nargs="?", help="scenario B (default: A, with --reform-at/--reform-to)"
     )
     p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (default 10)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help="first seed (%(default)s)")
     p.add_argument("--quarters", type=int, help="horizon for both scenarios")
     p.add_argument(
         "--metrics",

@@ -24,8 +24,8 @@ from nplsim.experiments import metrics
 from nplsim.experiments.compare import paired_difference, run_many
 from nplsim.experiments.options import add_output_flags
 from nplsim.experiments.pool import resolve_workers
-from nplsim.experiments.seeds import seed_range
-from nplsim.experiments.store import default_out, write_directory
+from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
+from nplsim.experiments.store import default_out, holding, write_directory
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import load_regime
 
@@ -115,7 +115,9 @@ def lever_figure(table: pd.DataFrame, path: Path) -> None:
         ax.invert_yaxis()
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(f"change vs restart_2016 ({unit})", fontsize=8)
-    fig.suptitle("The study's proposals one at a time and together (paired seeds, 95% CI)")
+    seeds = int(table["n_seeds"].max()) if len(table) else 0
+    fig.suptitle(f"{BASE}, law {BASE} → {REFORMED}: the study's proposals one at a time and "
+                 f"together ({seeds} paired seeds, 95% CI)")  # fmt: skip
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
@@ -126,13 +128,14 @@ def _cmd_levers(args: argparse.Namespace) -> int:
         raise ConfigError("levers", "--seeds", str(args.seeds), "2 or more (a CI needs two pairs)")
     out = args.out if args.out else default_out("levers")
     workers = resolve_workers(args.workers)
-    table = decompose(seeds, n_loans=args.n_loans, quarters=args.quarters, workers=workers)
+    with holding(out, "levers", overwrite=args.overwrite) as claimed:  # before any run starts
+        table = decompose(seeds, n_loans=args.n_loans, quarters=args.quarters, workers=workers)
 
-    def write(staging: Path) -> None:
-        table.to_csv(staging / "levers.csv", index=False)
-        lever_figure(table, staging / "levers.png")
+        def write(staging: Path) -> None:
+            table.to_csv(staging / "levers.csv", index=False)
+            lever_figure(table, staging / "levers.png")
 
-    path = write_directory(out, "levers", write, overwrite=args.overwrite)
+        path = write_directory(claimed, "levers", write)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"results: {path}")
     return 0
@@ -144,7 +147,7 @@ def register_cli(sub: Any) -> None:
         "levers", help="the study's three proposals one at a time and together, paired seeds"
     )
     p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (default 10)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help=SEED_START_HELP)
     p.add_argument("--n-loans", type=int, default=20_000, help="loan slots (default 20000)")
     p.add_argument("--quarters", type=int, default=40, help="horizon (default 40)")
     add_output_flags(p, "levers", "results/levers")

@@ -30,7 +30,7 @@ from nplsim.experiments.metrics import reduce
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
 from nplsim.experiments.pool import resolve_workers
 from nplsim.experiments.provenance import pins
-from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
 from nplsim.experiments.tables import write_tables
 from nplsim.market.errors import ConfigError, printable
@@ -155,7 +155,7 @@ def register_routes_cli(sub: Any) -> None:
     p = sub.add_parser("routes", help="compare the financing routes of a power scenario")
     p.add_argument("scenario", help="a power scenario: built-in name or TOML file")
     p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
-    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help=SEED_START_HELP)
     p.add_argument("--quarters", type=int, help="horizon")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario or regime field")  # fmt: skip

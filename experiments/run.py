@@ -124,9 +124,24 @@ def write_results(model: NPLMarketModel, directory: Path, manifest: dict[str, An
     (directory / "summary.json").write_text(json_text(summarise(frames["model"])))
     figures = directory / "figures"
     figures.mkdir(exist_ok=True)
-    dashboard(frames["model"], frames["banks"], model.prudential, figures / "dashboard.png")
-    power_figures(frames["model"], frames.get("power"), figures)
+    title, start = figure_title(model), model.config.start
+    dashboard(frames["model"], frames["banks"], model.prudential, figures / "dashboard.png",
+              title=title, start=start)  # fmt: skip
+    power_figures(frames["model"], frames.get("power"), figures, title=title, start=start)
     (directory / "manifest.json").write_text(json_text(manifest))
+
+
+def figure_title(model: NPLMarketModel) -> str:
+    """The title of a run's figures: scenario, seed and law, with every scheduled reform and
+    when it takes effect (``pilot_2005, seed 42, law pilot_2005 → strengthened from 2007Q1``)."""
+    from nplsim.experiments.figures import run_title
+    from nplsim.market.calendar import calendar_quarter
+
+    config = model.config
+    law = config.regime + (" (with overrides)" if config.regime_overrides else "")
+    for quarter, preset, _ in regime_schedule(config, model.initial_regime):
+        law += f" → {preset or 'amended'} from {calendar_quarter(config.start, quarter)}"
+    return run_title(config.name, model.seed, law)
 
 
 def applied_law(model: NPLMarketModel) -> dict[str, Any]:

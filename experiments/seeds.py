@@ -1,7 +1,8 @@
 """Seeds: the one check of a seed, a seed typed as text, and a list or range of seeds.
 
 Every command (run, a manifest, compare, sweep, validate) and the app check seeds here, so that
-the allowed values and the messages are the same everywhere.
+the allowed values and the messages are the same everywhere; :data:`DEFAULT_SEED` is the one
+default seed of them all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from nplsim.market.errors import ConfigError
 MAX_SEED = 2**63 - 1
 SEED_RANGE = f"integers from 0 to 2**63 - 1 ({MAX_SEED})"
 MAX_SEEDS = 100_000  # seeds of one study: more than any needs, and than a machine could run
+# The seed of a run, and the first seed of a batch (compare, levers, routes, stress, validate,
+# sweeps and sensitivity specs), when none is given: one default everywhere.
+DEFAULT_SEED = 42
+SEED_START_HELP = f"first seed (default {DEFAULT_SEED})"
 
 
 def check_seed(value: object, source: str, key: str) -> int:

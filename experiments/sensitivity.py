@@ -24,7 +24,7 @@ from nplsim.experiments.compare import run_many
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs
 from nplsim.experiments.pool import resolve_workers
 from nplsim.experiments.provenance import pins
-from nplsim.experiments.seeds import check_seeds
+from nplsim.experiments.seeds import DEFAULT_SEED, check_seeds
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
 from nplsim.experiments.tables import markdown_table, write_tables
 from nplsim.market.errors import (
@@ -77,7 +77,7 @@ class SensitivitySpec(StrictModel):
         " trajectories (N·(D+1) points).",
     )
     num_levels: int = Field(default=4, ge=2, le=20, description="Morris grid levels.")
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=1000)
+    seeds: list[int] = Field(default_factory=lambda: [DEFAULT_SEED], min_length=1, max_length=1000)
     sample_seed: int = Field(default=0, ge=0, description="Seed of the SALib sample and bootstrap.")
     outcomes: list[str] = Field(min_length=1, description="Metric names (`nplsim metrics`).")
     window: str = Field(default="all", description="Quarters the outcomes cover: post, all or"

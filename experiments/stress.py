@@ -31,7 +31,7 @@ from nplsim.experiments.compare import mean_band, paired_difference
 from nplsim.experiments.options import add_output_flags, add_yes_flag, confirm_runs, parse_set
 from nplsim.experiments.pool import run_tasks
 from nplsim.experiments.provenance import pins
-from nplsim.experiments.seeds import seed_range
+from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
 from nplsim.experiments.store import Claim, default_out, holding, json_text, write_directory
 from nplsim.market.errors import ConfigError, printable
 from nplsim.market.regime import list_presets
@@ -380,7 +380,7 @@ def register_stress_cli(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario", nargs="?", help=f"scenario (default {DEFAULT_SCENARIO})")
     p.add_argument("--seeds", type=int, default=10, help="number of paired seeds (10)")
-    p.add_argument("--seed-start", type=int, default=1, help="first seed (1)")
+    p.add_argument("--seed-start", type=int, default=DEFAULT_SEED, help=SEED_START_HELP)
     p.add_argument("--quarters", type=int, default=24, help="horizon (24)")
     p.add_argument("--at", type=int, default=8, help="quarter the shock starts (8)")
     p.add_argument("--bank", help="the bank hit by the deposit outflow (default: the first)")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Self, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, cast, get_args, get_origin
 
-import pandas as pd
 from pydantic import (
     ConfigDict,
     Field,
@@ -20,14 +19,21 @@ from pydantic import (
     model_validator,
 )
 
+if TYPE_CHECKING:  # pandas is imported where a table is built (nplsim regimes list stays fast)
+    import pandas as pd
+
 from nplsim.market.errors import (
     ConfigError,
     StrictModel,
     config_error_from_validation,
     read_toml,
 )
-
-PRESETS_DIR: Path = Path(__file__).resolve().parent / "regimes"
+from nplsim.market.presets import (  # noqa: E402,F401 — re-exported
+    PRESETS_DIR,
+    PresetInfo,
+    list_presets,
+    preset_info,
+)
 
 Environment = Literal["participants", "process", "accounting_tax"]
 Originator = Literal["bank", "amc", "enterprise"]
@@ -274,11 +280,6 @@ def regime_environment(field: str) -> str:
     return cast(dict[str, str], info.json_schema_extra)["environment"]
 
 
-def list_presets() -> list[str]:
-    """Names of the preset regimes shipped in :data:`PRESETS_DIR`, sorted."""
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
-
-
 def _preset_or_path(name_or_path: str | Path) -> Path:
     """Resolve a preset name to its file; anything that looks like a path is taken as one."""
     path = Path(name_or_path)
@@ -340,6 +341,8 @@ def diff_regimes(a: LegalRegime, b: LegalRegime) -> pd.DataFrame:
         A tidy frame with columns ``field``, ``environment``, ``a`` and ``b`` (values as strings),
         one row per differing field; empty if the regimes are equal.
     """
+    import pandas as pd
+
     rows = [
         (name, regime_environment(name), format_value(getattr(a, name)), format_value(value_b))
         for name in LegalRegime.model_fields
@@ -418,4 +421,6 @@ def field_table() -> pd.DataFrame:
     for name, info in LegalRegime.model_fields.items():
         kind, allowed = _type_and_range(name)
         rows.append((name, regime_environment(name), kind, allowed, info.description))
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["field", "environment", "type", "range", "description"])

@@ -9,6 +9,7 @@ facts); anything else is marked as an assumption.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nplsim.market.banking_spec import MAX_CNY_BN, BankSpec, LiquiditySpec, StateSpec, default_banks
+from nplsim.market.calendar import START_PATTERN
 from nplsim.market.errors import ConfigError, StrictModel, config_error_from_validation
 from nplsim.market.institutions import (  # the scenario's institutions, re-exported
     AMCSpec,
@@ -342,6 +344,11 @@ class ScenarioConfig(_Strict):
     prudential: str = Field(default=DEFAULT_PRUDENTIAL, description="Prudential preset name.")
     prudential_overrides: dict[str, Any] = Field(default_factory=dict)
     quarters: int = Field(default=40, ge=1, le=400, description="Horizon, quarters.")
+    start: str | None = Field(
+        default=None,
+        description="Calendar quarter of quarter 1, e.g. 2016Q1 (quarter 0, the opening balance"
+        " sheets, is the one before); figures label time with it. None: quarters from 0.",
+    )
     n_loans: int = Field(default=100_000, ge=100, le=50_000_000, description="Loan slots.")
     banks: list[BankSpec] = Field(default_factory=default_banks, min_length=1)
     amcs: list[AMCSpec] = Field(default_factory=_default_amcs, min_length=1)
@@ -438,6 +445,13 @@ class ScenarioConfig(_Strict):
     power: PowerSpec | None = Field(
         default=None, description="Power plants and the Securitization Center."
     )
+
+    @field_validator("start")
+    @classmethod
+    def _calendar_quarter(cls, value: str | None) -> str | None:
+        if value is not None and re.fullmatch(START_PATTERN, value) is None:
+            raise ValueError(f"{value!r} is not a calendar quarter: YYYYQn, e.g. 2016Q1")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ScenarioConfig:

@@ -1,7 +1,8 @@
 """``python -m nplsim`` and the ``nplsim`` console script: the command line.
 
 Ctrl-C and SIGTERM are turned into exceptions before the command line's modules are imported
-(which takes about a second), so that even then they end nplsim with one line. A signal interrupts
+(the command line itself is light; a subcommand's modules, imported only when it runs, can take
+about a second), so that even then they end nplsim with one line. A signal interrupts
 an import half-way, so the process then ends at once (``os._exit``) with that line and status 130
 or 143, rather than unwinding through half-imported modules. (Before this module's first line
 runs, Python's own start-up handles signals its default way.) Once the command has ended, its
@@ -36,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     with signals_as_exceptions(ignore_after=True):
         try:
             from nplsim.experiments.cli import main as command_line
+            from nplsim.experiments.cli import parse_command_line
+
+            args = parse_command_line(argv)  # imports the subcommand's modules
         except KeyboardInterrupt:
             _end_while_starting("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
         except Terminated:
             _end_while_starting("terminated (SIGTERM)", EXIT_TERMINATED)
         try:
-            return command_line(argv)
+            return command_line(argv, args)
         except KeyboardInterrupt:
             return _ended_as_it_finished("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
         except Terminated:

@@ -67,6 +67,7 @@ def by_seed(frame: pd.DataFrame, column: str, quarters: slice | int) -> pd.DataF
 
 
 # ================================================================ capital and corrective action
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", list_scenarios())
 def test_capital_is_never_negative_and_tiers_nest(scenario):
     """Over 20 seeds of every built-in scenario, no bank's total CAR falls below zero (the State
@@ -103,6 +104,7 @@ def test_no_bank_stays_short_of_its_requirement_without_an_action(scenario):
                     assert within["kind"].isin(ESCALATIONS).any(), (seed, name, first, last)
 
 
+@pytest.mark.slow
 def test_without_the_state_as_owner_capital_goes_negative():
     """Switch the recapitalisations off and the 1999 banks' capital runs below zero in every
     seed: what keeps CAR non-negative is the owner's decision, not an accounting floor."""
@@ -115,6 +117,7 @@ def test_without_the_state_as_owner_capital_goes_negative():
 
 
 # ================================================================ restart_2016 against the record
+@pytest.mark.slow
 def test_restart_2016_liquidity_matches_the_record():
     """facts: bank-liquidity-2023 — 2023Q2 LCR 150.86%, liquidity ratio 64.37%, LDR 77.69%.
     Over 10 seeds at 2023Q2 (quarter 30): median LCR within 20 pp, liquidity ratio within 15 pp
@@ -158,6 +161,7 @@ def test_restart_2016_coverage_and_capital_match_the_record():
     assert (by_seed(model, "tier1_ratio", 12) < by_seed(model, "car", 12)).all()
 
 
+@pytest.mark.slow
 def test_liquidity_is_the_banks_management_not_a_fixed_share():
     """Take the liquidity minima away and the banks hold less HQLA: the LCR and the liquidity
     ratio come from the treasury's decisions against the rules (5 seeds, paired)."""
@@ -170,6 +174,7 @@ def test_liquidity_is_the_banks_management_not_a_fixed_share():
 
 
 # ================================================================ amc_only_1999: the clean-up
+@pytest.mark.slow
 def test_amc_only_1999_cleans_up_to_single_digits_with_recapitalisations():
     """facts: bigfour-npl, sob-npl-series, recapitalisations-2003 — from ~29% (2000) to 9.22%
     (2006) and 8.05% (2007), with the State's injections of 2003-05. Over 10 seeds: the median

@@ -185,6 +185,7 @@ def test_calibration_recovers_known_parameters(tmp_path):
     assert fit["hit"].sum() >= 2, fit  # the posterior-predictive medians, 6 draws on fresh seeds
 
 
+@pytest.mark.slow
 def test_a_calibration_in_one_process_repeats_exactly(tmp_path):
     spec = tiny_spec(tmp_path / "spec.toml")
     first = calibrate(spec, tmp_path / "a", workers=1, progress=False)
@@ -202,6 +203,7 @@ def test_a_calibration_in_one_process_repeats_exactly(tmp_path):
     assert list(fit["held_out"]) == [False, True]
 
 
+@pytest.mark.slow
 def test_a_calibration_refuses_to_overwrite_and_resumes_only_its_own_spec(tmp_path):
     spec = tiny_spec(tmp_path / "spec.toml", generations=1)
     calibrate(spec, tmp_path / "out", workers=1, progress=False)
@@ -280,6 +282,7 @@ def test_parameter_uncertainty_widens_the_interval_and_one_draw_does_not():
     assert spread.seed_ci_low[0] == 0.5 and spread.seed_ci_high[0] == 1.5
 
 
+@pytest.mark.slow
 def test_compare_over_a_posterior_reports_both_intervals(tmp_path):
     spec = tiny_spec(tmp_path / "spec.toml", generations=1)
     calibrate(spec, tmp_path / "cal", workers=1, progress=False)

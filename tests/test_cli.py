@@ -11,6 +11,7 @@ from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.experiments.cli import main
 
 
+@pytest.mark.slow
 def test_run_writes_the_results_directory(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["run", "restart_2016", "--seed", "3", "--quarters", "6", "--out", str(out),
@@ -113,6 +114,7 @@ def _tiny(tmp_path, *sets: str) -> list[str]:
     return [*argv, "--out", str(tmp_path / "o")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override",
     [

@@ -17,6 +17,7 @@ from nplsim.experiments.compare import (
     quarter_statistic,
     reform_overrides,
 )
+from nplsim.experiments.seeds import DEFAULT_SEED
 from nplsim.market.errors import ConfigError
 
 SMALL = {"n_loans": 3000}
@@ -84,6 +85,7 @@ def test_different_law_gives_significant_differences_with_correct_intervals():
         assert row["p_value"] == pytest.approx(stats.ttest_rel(b[keep], a[keep]).pvalue, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_better_enforcement_raises_recovery_on_common_seeds():
     result = compare(
         "pilot_2005", "pilot_2005", 16, quarters=QUARTERS, overrides_a=MEDIUM,
@@ -115,6 +117,7 @@ def test_reform_at_k_shares_the_world_until_k_then_branches():
     assert changed.sum() > 0.5 * len(after)
 
 
+@pytest.mark.slow
 def test_process_pool_reproduces_the_in_process_comparison():
     kwargs = dict(quarters=6, overrides_a=SMALL, overrides_b={**SMALL, "car_min": 0.1})
     serial = compare("restart_2016", "restart_2016", 3, workers=1, **kwargs)
@@ -135,6 +138,7 @@ def test_paired_difference_edge_cases():
     assert empty["n_seeds"] == 0 and np.isnan(empty["diff"])
 
 
+@pytest.mark.slow
 def test_cli_writes_tables_paths_and_figures(tmp_path, capsys):
     out = tmp_path / "cmp"
     code = main(["compare", "pilot_2005", "--reform-at", "4", "--reform-to", "strengthened",
@@ -150,7 +154,7 @@ def test_cli_writes_tables_paths_and_figures(tmp_path, capsys):
                                   check_dtype=False)  # fmt: skip
     paths = pd.read_parquet(out / "paths.parquet")
     assert list(paths.columns) == ["quarter", "scenario", "seed", "metric", "value"]
-    assert set(paths["seed"]) == {0, 1} and paths["quarter"].max() == 8
+    assert set(paths["seed"]) == {DEFAULT_SEED, DEFAULT_SEED + 1} and paths["quarter"].max() == 8
     for metric in DEFAULT_METRICS:
         assert (out / "figures" / f"compare_{metric}.png").stat().st_size > 10_000
     printed = capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import run_model
 
 SEEDS = (1, 2, 3)
@@ -71,6 +72,7 @@ def test_lower_disclosure_widens_the_spread_of_amc_bids():
     assert opaque > 1.5 * clear, (opaque, clear)
 
 
+@pytest.mark.slow
 def test_banks_under_capital_pressure_sell_more():
     """A higher capital minimum raises the shadow price of capital; well-provisioned 2016 banks
     then sell more NPLs (a sale releases provisions and risk-weighted assets) and hold fewer."""

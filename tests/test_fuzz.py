@@ -427,10 +427,10 @@ def figures(real: bool) -> Iterator[None]:
     if real:
         yield
         return
-    placeholder = lambda *args: Path(args[-1]).write_bytes(b"\x89PNG placeholder")  # noqa: E731
+    placeholder = lambda *args, **kw: Path(args[3]).write_bytes(b"\x89PNG placeholder")  # noqa: E731
     with (
         mock.patch.object(nplsim.experiments.figures, "dashboard", placeholder),
-        mock.patch.object(nplsim.experiments.figures, "power_figures", lambda *args: None),
+        mock.patch.object(nplsim.experiments.figures, "power_figures", lambda *a, **kw: None),
     ):
         yield
 
@@ -505,6 +505,7 @@ def new_workdir(base: Path) -> Path:
 
 
 # ====================================================================== 1. scenario files
+@pytest.mark.slow
 def test_fuzz_scenario_files(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("scenario-files")
     outcomes: Counter = Counter()
@@ -575,6 +576,7 @@ def set_pair(draw) -> str:
     return f"{key}{sep}{raw}"
 
 
+@pytest.mark.slow
 def test_fuzz_set_pairs(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("set-pairs")
     outcomes: Counter = Counter()
@@ -745,6 +747,7 @@ def _manifests(base: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_fuzz_command_lines(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("command-lines")
     manifests = _manifests(base)
@@ -875,6 +878,7 @@ def _sweep_runs_bounded(spec: dict[str, Any]) -> bool:
     return points * max(n, 1) * max(len(seeds), 1) * max(reps, 1) <= 6
 
 
+@pytest.mark.slow
 def test_fuzz_sweep_specs(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("sweep-specs")
     outcomes: Counter = Counter()
@@ -1015,6 +1019,7 @@ def _processes(cases: list[tuple[str, list[str], int]], cwd: Path):
         yield name, expected, proc.returncode, err
 
 
+@pytest.mark.slow
 def test_process_level_exit_status_and_one_line(tmp_path, capsys):
     outcomes: Counter = Counter()
     for name, expected, code, err in _processes(_process_cases(tmp_path), tmp_path):
@@ -1169,6 +1174,7 @@ def _user_files(workdir: Path) -> dict[str, bytes]:
     return found
 
 
+@pytest.mark.slow
 def test_fuzz_output_paths(tmp_path_factory, capsys):
     base = tmp_path_factory.mktemp("output-paths")
     outcomes: Counter = Counter()
@@ -1631,6 +1637,7 @@ def test_every_numeric_field_has_a_finite_range():
     assert unbounded == [], f"give these fields a finite range: {unbounded}"
 
 
+@pytest.mark.slow
 def test_a_sweep_error_after_a_sampling_warning_is_one_line_in_a_process(tmp_path):
     # was: _unit_samples logged "sobol: n=3 is not a power of 2" while expanding the spec, before
     # _check_runs refused a value: two lines on stderr for one error

@@ -69,6 +69,7 @@ def test_every_case_is_pinned_as_defined():
         assert recorded == case.definition(), f"{case.name} redefined: re-pin with {UPDATE}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_golden_values(case, golden_run):
     """Every output table equals the pinned one within the stated tolerance."""
@@ -151,6 +152,7 @@ def _parquet_bytes(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(run_dir.glob("*.parquet"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_rerun_from_manifest_of_every_golden_case_is_byte_identical(case, tmp_path):
     # in this process both times: a run and its re-run use the same numpy kernels
@@ -170,6 +172,7 @@ def default_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_cli_from_manifest_writes_byte_identical_parquet(default_run, tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["run", "--from-manifest", str(default_run / "manifest.json"),
@@ -209,6 +212,7 @@ def _preset_changed(manifest: dict) -> None:
     _rehashed(manifest)
 
 
+@pytest.mark.slow
 def test_a_changed_preset_is_refused_and_allowed_on_request(default_run, tmp_path, capsys, caplog):
     """A manifest made under another version of a preset is refused; with
     --allow-different-code it re-runs under the recorded law (the same bytes as a run that set
@@ -232,6 +236,7 @@ def test_a_changed_preset_is_refused_and_allowed_on_request(default_run, tmp_pat
     assert "reproduces" not in rerun and rerun["reruns"] == str(path.resolve())
 
 
+@pytest.mark.slow
 def test_changed_code_is_refused_and_allowed_on_request(default_run, tmp_path, capsys):
     path = _edited(default_run, tmp_path, lambda m: m["code"].update(code_sha256="0" * 64))
     args = ["run", "--from-manifest", str(path), "--quiet"]

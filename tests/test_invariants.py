@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import run_model
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,7 @@ def test_invariants_hold_every_quarter(preset, levers, seed, n_loans, gov_share)
         assume(False)
 
 
+@pytest.mark.slow
 def test_invariants_hold_for_every_preset_over_a_full_horizon():
     for preset in list_presets():
         run_model(world_of(preset), 11, check=True, n_loans=3000)

@@ -31,6 +31,7 @@ def effect(variant: str, metric: str) -> dict:
     return row.iloc[0].to_dict()
 
 
+@pytest.mark.slow
 def test_the_shock_sends_the_bank_to_the_central_bank_and_it_recovers():
     """In every seed the stressed bank borrows from the central bank after the shock, its LCR
     falls below its pre-shock level, and it repays within the horizon."""

@@ -14,10 +14,12 @@ from nplsim.market.loans import (
     SegmentTable,
     Status,
     asset_correlation,
-    collections_cv2,
     effective_correlation,
-    expected_collections,
     recovery_timing_factor,
+)
+from nplsim.market.workout_value import (
+    collections_cv2,
+    expected_collections,
     workout_value_table,
 )
 

@@ -318,6 +318,7 @@ def test_the_centre_and_the_reforms_lower_adjusted_leverage_and_bad_assets():
     assert paired("power_share_pooled", reform)["ci_low"] > 0.3
 
 
+@pytest.mark.slow
 def test_pooled_quotes_beat_stand_alone_deals_on_information_and_supervision():
     """Ten seeds of a fleet whose projects are all the same size (so a pool's bp and a plant's
     own deal's bp spread the same costs): the centre's pool saves on information and supervision
@@ -369,6 +370,7 @@ def test_the_law_closes_or_prices_the_abs_routes():
         )
 
 
+@pytest.mark.slow
 def test_abs_funding_lowers_the_bank_debt_ratio_more_than_leverage():
     """Five seeds: plants that fund projects only by ABS report lower bank-debt ratios than plants
     that fund them by loans; counted as debt, the receivables sold close most of that gap."""
@@ -383,6 +385,7 @@ def test_abs_funding_lowers_the_bank_debt_ratio_more_than_leverage():
     assert all((m["power_share_loan"].dropna() == 0).all() for m in abs_)
 
 
+@pytest.mark.slow
 def test_receivables_that_fall_short_are_abs_investors_losses():
     squeeze = [{"quarter": 6, "log_jump": 1.6}]
     hit = [frames("shanxi_no_centre", s, quarters=16, power__routes=["standalone"],
@@ -461,6 +464,7 @@ def test_invariants_hold_for_random_fleets(seed, n_plants, routes, centre, jump,
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_and_a_power_table(tmp_path):
     overrides = {**SMALL, "quarters": 12}
     for name in ("a", "b"):
@@ -489,6 +493,7 @@ def test_a_world_without_plants_has_empty_power_columns():
     assert model.power_frame().empty and not model.plants and model.power.violations() == []
 
 
+@pytest.mark.slow
 def test_cli_run_writes_power_outputs(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["run", "shanxi_power", "--seed", "2", "--quarters", "6", "--out", str(out),

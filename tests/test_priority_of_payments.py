@@ -74,6 +74,7 @@ def _mezz_repaid_before_senior(model: NPLMarketModel) -> int:
 CYCLE = {"macro__credit_factor_sd": 1.0, "disposal_lag_q": 4}
 
 
+@pytest.mark.slow
 def test_a_scenario_with_its_own_priority_of_payments_runs_and_routes_by_it():
     written_out = {
         "normal": ["tax", "fee trustee", "fee servicer_base", "fee guarantee_fee", "capped_cost",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mesa
 import pandas as pd
+import pytest
 from conftest import VOLATILE
 
 from nplsim import NPLMarketModel
@@ -12,6 +13,7 @@ from nplsim.experiments.run import run_to_directory
 TABLES = ("model", "banks", "amcs", "deals", "trades", "events")
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_parquet(tmp_path):
     for name in ("a", "b"):
         run_to_directory("amc_only_1999", 5, tmp_path / name, {"n_loans": 5000, "quarters": 12})
@@ -57,6 +59,7 @@ def test_batch_run_with_two_seeds_and_two_parameter_values():
     assert all(r["Step"] == 4 and 0 <= r["npl_ratio"] <= 1 for r in results)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_deals_and_trades_with_securitisation(tmp_path):
     overrides = {"n_loans": 20_000, "quarters": 24, **VOLATILE}  # a credit cycle that makes deals
     for name in ("a", "b"):

@@ -36,6 +36,7 @@ def _argv(command: str, out: Path, workdir: Path) -> list[str]:
     return [*command_line(command, workdir), "--out", str(out), "--quiet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_marks_its_results_and_refuses_to_replace_them(tmp_path, capsys, command):
     # was: run and compare replaced an earlier results directory silently
@@ -72,6 +73,7 @@ def test_a_folder_nplsim_did_not_make_is_never_written(tmp_path, capsys, command
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "compare"])
 def test_overwrite_never_removes_a_file_nplsim_did_not_write(tmp_path, capsys, command):
     out = tmp_path / "out"
@@ -116,6 +118,7 @@ def test_a_symbolic_link_as_out_is_refused(tmp_path, capsys, link):
     assert path.is_symlink() and os.readlink(path) == str(target)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_to_one_directory_exactly_one_wins(tmp_path):
     # was: three concurrent runs all exited 0 and printed the same path; the last one's survived
     out = tmp_path / "out"
@@ -146,6 +149,7 @@ def _commit_many(out: str, count: int, queue) -> None:
     queue.put(failures)
 
 
+@pytest.mark.slow
 def test_processes_committing_at_once_never_race(tmp_path):
     # was: 41 failures in 600 commits and 35 .old.* folders left behind
     out = str(tmp_path / "out")
@@ -185,6 +189,7 @@ def test_staging_a_killed_writer_left_is_cleaned_when_the_name_is_claimed_again(
         busy.release(failed=True)
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_writing_leaves_nothing_the_next_run_keeps(tmp_path):
     out = tmp_path / "o"
     proc = nplsim_process([*command_line("run", tmp_path, quarters=12), "--out", str(out)],
@@ -208,6 +213,7 @@ def _wait(condition, limit: int = 6000) -> None:
     raise AssertionError("condition not met")
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_is_one_line_naming_the_path_and_keeps_the_work(tmp_path):
     # was: 51 lines of traceback after the whole run
     out = tmp_path / "o"
@@ -228,6 +234,7 @@ def test_disk_full_while_writing_is_one_line_naming_the_path_and_keeps_the_work(
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_read_only_results_folder_is_one_line(tmp_path, command):
     # was: a traceback (run: after the whole simulation)
@@ -239,6 +246,7 @@ def test_a_read_only_results_folder_is_one_line(tmp_path, command):
     assert "Permission denied" in proc.stderr and list(results.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_scenario_in_a_folder_that_may_not_be_read_is_one_line(tmp_path):
     # was: a traceback from Path.exists
     locked = tmp_path / "locked"
@@ -254,6 +262,7 @@ def test_a_scenario_in_a_folder_that_may_not_be_read_is_one_line(tmp_path):
     assert "Permission denied" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/absolute", "..", ".hidden", "a/b\nc"])
 def test_a_name_from_a_manifest_cannot_lead_out_of_the_results_root(tmp_path, monkeypatch, name):
     # was: a manifest's scenario name made --from-manifest write outside results/
@@ -282,6 +291,7 @@ def test_summary_json_is_strict_json(tmp_path, monkeypatch):
     assert json.loads(text)["final"] == {"npl_ratio": None, "car": None}
 
 
+@pytest.mark.slow
 def test_a_name_too_long_leaves_room_for_every_derived_name(tmp_path, capsys):
     longest = os.pathconf(tmp_path, "PC_NAME_MAX") - STAGING_EXTRA
     assert main(_argv("run", tmp_path / ("z" * longest), tmp_path)) == 0

@@ -93,6 +93,7 @@ def market_medians(**overrides) -> dict[str, float]:
     }
 
 
+@pytest.mark.slow
 def test_admitting_more_investor_classes_raises_turnover_and_narrows_spreads():
     narrow = market_medians(investor_classes_allowed=["bank_treasury", "insurer"],
                             foreign_investors_allowed=False)  # fmt: skip
@@ -101,6 +102,7 @@ def test_admitting_more_investor_classes_raises_turnover_and_narrows_spreads():
     assert wide["bid_ask_bp"] < narrow["bid_ask_bp"] - 20
 
 
+@pytest.mark.slow
 def test_better_disclosure_lowers_spreads():
     opaque = market_medians(disclosure_level=0.1)
     clear = market_medians(disclosure_level=0.95)

@@ -45,6 +45,7 @@ def test_deals_happen_and_every_invariant_holds_with_spvs_investors_and_enhancer
     assert {"Guarantor A", "Guarantor B", "State guarantee scheme"} & set(frame["guarantor"])
 
 
+@pytest.mark.slow
 def test_better_disclosure_lowers_the_information_premium_and_enlarges_the_senior():
     """Paired seeds: the same economy with clearer pool data has a smaller information premium on
     average and a larger senior share (the rating agencies' stress widens with opacity)."""
@@ -56,6 +57,7 @@ def test_better_disclosure_lowers_the_information_premium_and_enlarges_the_senio
     assert senior_share(clear) > senior_share(opaque)
 
 
+@pytest.mark.slow
 def test_individual_debtor_notice_is_slower_and_costlier_than_public_announcement():
     public = deals(debtor_notice="public_announcement", notice_cost_per_borrower_cny=2.0,
                    notice_delay_q=0)  # fmt: skip
@@ -75,6 +77,7 @@ def test_retention_is_always_met(form):
     assert (frame["retained"] >= frame["retention_required"] - 1e-9).all()
 
 
+@pytest.mark.slow
 def test_derecognition_gives_capital_relief_and_so_more_securitisation():
     """Under capital pressure (the credit cycle of ``VOLATILE`` pushes the banks into their
     buffers, where the supervisor stops payouts), a deal that removes the pool from the books
@@ -133,6 +136,7 @@ def test_senior_realised_yield_equals_an_independent_irr():
     assert ours > 0
 
 
+@pytest.mark.slow
 def test_recharacterisation_hits_investors_only_when_remoteness_fails():
     def run(remoteness: float):
         frames = [
@@ -153,6 +157,7 @@ def test_recharacterisation_hits_investors_only_when_remoteness_fails():
     assert loss_rate(fragile) > 1.1 * loss_rate(safe)
 
 
+@pytest.mark.slow
 def test_amcs_originate_deals_only_where_the_regime_lets_them():
     amc_names = {"Huarong", "Great Wall", "Orient", "Cinda"}
     banks_only = deals("pilot_2005", seeds=(1, 2), originators_allowed=["bank"])

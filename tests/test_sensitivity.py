@@ -61,6 +61,7 @@ def write_spec(path: Path, spec: dict) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sobol_finds_the_influential_and_the_ignored_parameter(caplog):
     spec = load_sensitivity_spec(TINY)
     with caplog.at_level(logging.WARNING, logger="nplsim.experiments.sensitivity"):

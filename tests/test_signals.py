@@ -68,6 +68,7 @@ def test_a_signal_ends_a_run_with_one_line_and_nothing_half_written(tmp_path, si
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "status", "to_group", "started"),
     [
@@ -98,6 +99,7 @@ def test_a_signal_ends_a_sweep_and_its_workers(tmp_path, signum, status, to_grou
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_leaves_no_process_behind(tmp_path):
     # was: forkserver, resource tracker and workers ran on for 30 s or more after SIGKILL
     tag = uuid.uuid4().hex
@@ -110,6 +112,7 @@ def test_a_killed_sweep_leaves_no_process_behind(tmp_path):
     _wait(lambda: not _tagged(tag))
 
 
+@pytest.mark.slow
 def test_a_dead_worker_costs_no_run(tmp_path):
     # was: one killed worker marked every pending run failed (BrokenProcessPool), exit status 0
     tag = uuid.uuid4().hex

@@ -157,6 +157,7 @@ TINY_GUARANTOR = {
 }
 
 
+@pytest.mark.slow
 def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_more():
     # Whether claims outrun capital plus the fees earned so far depends on the draws: over six
     # seeds some guarantors default and some do not; each outcome must be consistent.

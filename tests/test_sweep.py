@@ -226,6 +226,7 @@ def small_sweeps(tmp_path_factory) -> dict[str, Path]:
     return {"spec": spec, **{f"w{k}": v for k, v in outs.items()}}
 
 
+@pytest.mark.slow
 def test_one_and_two_workers_give_identical_results(small_sweeps):
     _assert_same_results(small_sweeps["w1"], small_sweeps["w2"])
 
@@ -274,6 +275,7 @@ def _tls_files(folder: Path) -> dict[str, str]:
     return {"ca": str(cert), "cert": str(cert), "key": str(key)}
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_over_tls_gives_the_local_pool_results(small_sweeps, tmp_path):
     """The cluster recipe of docs/sweeps.md: scheduler, workers and nplsim speak TLS with a
     cluster certificate (dask's Security, from its configuration), never open TCP."""
@@ -349,6 +351,7 @@ def test_a_dask_cluster_over_tls_gives_the_local_pool_results(small_sweeps, tmp_
                 _stop(process)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_completes_without_duplicates(tmp_path):
     spec = _spec_file(
         tmp_path,
@@ -408,6 +411,7 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     assert (report.done, report.skipped, report.failed) == (0, 1, 1)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
     spec = _spec_file(tmp_path, TINY)
     out = tmp_path / "out"

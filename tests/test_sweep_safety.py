@@ -122,6 +122,7 @@ def test_a_broken_sweep_json_is_one_line(tmp_path, capsys, content, expected):
     assert err.count("\n") == 1 and expected in err and str(path) in err, err
 
 
+@pytest.mark.slow
 def test_resume_with_read_only_runs_is_one_line(tmp_path):
     # was: a traceback
     spec, _ = _resumable(tmp_path)

@@ -61,6 +61,7 @@ def _text(notebook) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_notebook_runs_end_to_end(tmp_path: Path):
     """One test, so that the notebook runs once however pytest-xdist distributes the tests."""
     cwd, work = tmp_path / "cwd", tmp_path / "work"

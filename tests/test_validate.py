@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from nplsim.experiments.cli import main
+from nplsim.experiments.seeds import DEFAULT_SEED
 from nplsim.experiments.validate import (
     FACTS_FILE,
     N_DEALS,
@@ -37,6 +38,7 @@ def report(tmp_path_factory):
     return code, out
 
 
+@pytest.mark.slow
 def test_writes_one_row_per_fact(report, capsys):
     code, out = report
     assert code == 0
@@ -51,7 +53,7 @@ def test_writes_one_row_per_fact(report, capsys):
     table = pd.read_csv(out / "validation.csv", keep_default_na=False)
     assert list(table["id"]) == [f.id for f in facts]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["seeds"] == [1, 2] and manifest["n_loans"] == 3000
+    assert manifest["seeds"] == [DEFAULT_SEED, DEFAULT_SEED + 1] and manifest["n_loans"] == 3000
 
     modelled = table[table["kind"] != "not yet modelled"]
     gaps = table[table["kind"] == "not yet modelled"]
@@ -86,6 +88,7 @@ def test_writes_one_row_per_fact(report, capsys):
     assert all(fact_id in misses for fact_id in gaps["id"])
 
 
+@pytest.mark.slow
 def test_in_process_run_gives_the_same_report(report, tmp_path):
     _, pooled = report
     out = tmp_path / "serial"

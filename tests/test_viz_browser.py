@@ -289,6 +289,7 @@ CONTRAST_JS = """els => els.map(el => {
 
 
 # ====================================================================== tests
+@pytest.mark.slow
 def test_the_lab_loads_steps_and_reforms(browser_context):
     page = browser_context()
     assert _quarter(page) == 0
@@ -314,6 +315,7 @@ def test_the_lab_loads_steps_and_reforms(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_the_levers_follow_the_scenario(browser_context):
     page = browser_context(SMALL)
     _choose(page, ".nplsim-settings", "scenario", "amc_only_1999")
@@ -350,6 +352,7 @@ def test_the_levers_follow_the_scenario(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interval", [3, 7, 20])
 def test_no_step_runs_past_the_horizon(browser_context, interval):
     page = browser_context(SMALL)
@@ -365,6 +368,7 @@ def test_no_step_runs_past_the_horizon(browser_context, interval):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_play_stops_at_the_horizon(browser_context):
     page = browser_context(SMALL)
     _set_slider(page, "render-interval", 19)
@@ -380,6 +384,7 @@ def test_play_stops_at_the_horizon(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_ab_mode_shows_the_paired_difference(browser_context):
     page = browser_context(f"scenario=pilot_2005&{SMALL}")
     _set_slider(page, "render-interval", 9)
@@ -401,6 +406,7 @@ def test_ab_mode_shows_the_paired_difference(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_the_export_reproduces_the_run(browser_context, tmp_path):
     page = browser_context(f"scenario=pilot_2005&{SMALL}&disclosure_level=0.8&shock_z=-2")
     _set_slider(page, "render-interval", 19)
@@ -426,6 +432,7 @@ def test_the_export_reproduces_the_run(browser_context, tmp_path):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_the_power_view_of_shanxi_power(browser_context):
     page = browser_context("scenario=shanxi_power")
     _set_slider(page, "render-interval", 7)
@@ -439,6 +446,7 @@ def test_the_power_view_of_shanxi_power(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["mature_market", "shanxi_power"])
 def test_nothing_overlaps_at_1280x800(browser_context, scenario):
     page = browser_context(f"scenario={scenario}&{SMALL}")
@@ -472,6 +480,7 @@ def test_nothing_overlaps_at_1280x800(browser_context, scenario):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_the_deals_table_fits_its_card(browser_context):
     page = browser_context(f"scenario=pilot_2005&{SMALL}")
     _set_slider(page, "render-interval", 19)
@@ -488,6 +497,7 @@ def test_the_deals_table_fits_its_card(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_the_dark_theme_is_readable(browser_context):
     page = browser_context(SMALL, dark=True)
     page.wait_for_selector(".v-application.theme--dark")
@@ -506,6 +516,7 @@ def test_the_dark_theme_is_readable(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_reform_labels_never_overlap(browser_context):
     page = browser_context(
         f"scenario=pilot_2005&{SMALL}&reform=3:strengthened&reform=4:mature_market"
@@ -520,6 +531,7 @@ def test_reform_labels_never_overlap(browser_context):
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_a_link_restores_the_settings(browser_context):
     query = f"scenario=pilot_2005&seed=9&{SMALL}&disclosure_level=0.9&shock_z=-1.5&shock_quarter=6"
     page = browser_context(query)

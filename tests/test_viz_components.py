@@ -451,6 +451,7 @@ def test_an_invalid_policy_is_a_message():
     assert ab.ABPair(**params).a is None
 
 
+@pytest.mark.slow
 def test_more_seeds_give_a_band_and_paired_differences_with_compare_s_code():
     settings = lab.Settings(**{**lab.settings_for("pilot_2005").__dict__, "n_loans": 3_000})
     policy = ab.Policy(kind="preset", preset="strengthened")
@@ -478,6 +479,7 @@ def test_the_scenario_file_is_the_scenario(scenario, tmp_path):
     assert load_scenario(path)[0] == config
 
 
+@pytest.mark.slow
 def test_the_export_reproduces_the_run_byte_for_byte(tmp_path):
     the_lab = small_lab("pilot_2005", law={"disclosure_level": 0.8}, shock_z=-2.0, shock_quarter=5)
     stepped(the_lab, 6)
@@ -496,6 +498,7 @@ def test_the_export_reproduces_the_run_byte_for_byte(tmp_path):
         assert a == (tmp_path / "rerun" / f"{table}.parquet").read_bytes(), table
 
 
+@pytest.mark.slow
 def test_an_export_before_the_horizon_is_repeated_from_its_manifest(tmp_path):
     the_lab = stepped(small_lab("pilot_2005"), 7)
     out = export.export_run(the_lab, tmp_path / "export")
@@ -514,6 +517,7 @@ def test_nothing_to_export_is_one_message(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_an_export_never_writes_over_the_user_s_files_or_an_earlier_export(tmp_path):
     the_lab = stepped(small_lab("pilot_2005"), 2)
     mine = tmp_path / "mine"

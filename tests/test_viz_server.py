@@ -84,6 +84,7 @@ def server_port():
                 server.wait(timeout=STOP_TIMEOUT_S)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
 def test_its_own_pages_are_served(server_port, name):
     assert _get(server_port, f"{name}:{server_port}") == 200

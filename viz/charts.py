@@ -13,6 +13,7 @@ model only sends new data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ import altair as alt
 import pandas as pd
 import solara
 
+from nplsim.experiments.channels import CHANNEL_COLOURS
 from nplsim.viz.lab import PolicyLab
 from nplsim.viz.series import ALL_BANKS, ChartDef
 from nplsim.viz.vega import VEGA_LITE_SCHEMA, Chart, spec_json
@@ -111,8 +113,7 @@ def time_spec(
     """The Vega-Lite spec of a time-series chart (see the module docstring); its colours are
     the page theme's (``"@name"``, see :mod:`nplsim.viz.vega`)."""
     colors = {name: f"@{name}" for name in PALETTES["light"]}
-    palette = iter(PALETTE)
-    color_range = [colors["strong"] if s == ALL_BANKS else next(palette, "#999999") for s in series]
+    color_range = series_colours(series, colors["strong"])
     x = alt.X(
         "quarter:Q",
         title="quarter",
@@ -225,6 +226,16 @@ def time_spec(
 def time_spec_text(*args: Any) -> str:
     """:func:`time_spec` as JSON text, cached too."""
     return spec_json(time_spec(*args))
+
+
+def series_colours(series: Sequence[str], strong: str) -> list[str]:
+    """A colour for each series: ``strong`` for all banks, a disposal channel's own colour
+    (:mod:`nplsim.experiments.channels`, as in the run's figures), else the next of the palette."""
+    palette = iter(PALETTE)
+    return [
+        strong if s == ALL_BANKS else CHANNEL_COLOURS.get(s) or next(palette, "#999999")
+        for s in series
+    ]
 
 
 def series_names(frame: pd.DataFrame) -> tuple[str, ...]:

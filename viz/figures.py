@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from nplsim.agents.spv import LIVE
 from nplsim.economy.model import NPLMarketModel
-from nplsim.viz.charts import PALETTE, series_names, theme
+from nplsim.viz.charts import series_colours, series_names, theme
 from nplsim.viz.lab import PolicyLab
 from nplsim.viz.series import ALL_BANKS, LABEL_ROW_PX, ChartDef
 from nplsim.viz.series import empty as series_empty
@@ -52,14 +52,14 @@ def chart_figure(definition: ChartDef, lab: PolicyLab, dark: bool = False) -> Fi
     ax.set_facecolor("none")
     tidy = data["series"]
     names = series_names(tidy)
-    palette = iter(PALETTE)
+    colours = dict(zip(names, series_colours(names, colors["strong"]), strict=True))
     wide = tidy.pivot_table(index="quarter", columns="series", values="value", dropna=False)
     if definition.draw == "area" and len(wide):
         ax.stackplot(
             wide.index.to_numpy(),
             *(wide[n].fillna(0.0).to_numpy() for n in names),
             labels=list(names),
-            colors=[next(palette) for _ in names],
+            colors=series_colours(names, colors["strong"]),
             alpha=0.85,
         )
     else:
@@ -70,7 +70,7 @@ def chart_figure(definition: ChartDef, lab: PolicyLab, dark: bool = False) -> Fi
                 wide[name],
                 label=name,
                 lw=2.4 if strong else 1.6,
-                color=colors["strong"] if strong else next(palette, "#999999"),
+                color=colours[name],
             )
     for name, rows in data.get("limits", series_empty()).groupby("series"):
         ax.step(

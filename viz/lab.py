@@ -28,7 +28,7 @@ from nplsim.market.regime import LegalRegime, list_presets
 from nplsim.market.regime import field_bounds as regime_bounds
 from nplsim.market.scenario import DEFAULT_SCENARIO, list_scenarios, load_scenario
 
-DEFAULT_SEED = 42
+DEFAULT_SEED = seeds.DEFAULT_SEED  # the one default seed of every command
 SHOCK_Z_LIMIT = 4.0  # the scenario schema allows |z| <= 6; 4 is already a deep recession
 DEFAULT_SHOCK_QUARTER = 8
 N_LOANS_MIN, N_LOANS_MAX, N_LOANS_STEP = 5_000, 1_000_000, 5_000

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nplsim.economy.model import NPLMarketModel
+from nplsim.experiments.channels import CHANNEL_LABELS
 from nplsim.viz.lab import LIMIT_FIELDS, PolicyLab, scheduled_reforms
 
 TIDY = ["quarter", "series", "value"]
@@ -42,13 +43,7 @@ FUNDING_PARTS = {
     "interbank_borrowing+slf+mlf": "interbank & central bank",
     "equity+at1+sub_debt": "equity & capital instruments",
 }
-DISPOSAL_CHANNELS = {
-    "npl_resolved": "worked out",
-    "npl_sold_amc": "sold to AMCs",
-    "npl_securitised": "securitised",
-    "npl_carved_out": "policy carve-out",
-    "written_off": "written off",
-}
+DISPOSAL_CHANNELS = CHANNEL_LABELS  # column -> label, one colour each (experiments/channels.py)
 POWER_ROUTES = {"loan": "bank loan", "standalone": "stand-alone ABS", "pooled": "centre's pool"}
 CAPEX_COLUMNS = ("power_capex_funded", "power_capex_unfunded")
 

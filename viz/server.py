@@ -1,5 +1,8 @@
 """The server of ``nplsim viz``: the policy lab (a Solara app) on 127.0.0.1, for local pages only.
 
+``--host`` binds another address (``nplsim viz`` warns in one line that other machines can then
+reach the lab); the server then also answers requests addressed to that address by name.
+
 A server bound to 127.0.0.1 is still within reach of any web page the user visits: a page can
 make the browser send it requests under a name that resolves to 127.0.0.1 (DNS rebinding, which
 shows as a foreign ``Host``) or open a websocket to it (which carries the page's ``Origin``).
@@ -37,11 +40,12 @@ class LocalOnly:
     """ASGI middleware: pass on only requests and websockets addressed to this server by a local
     name (``Host``) and, where a browser says which page sent them (``Origin``), from its own."""
 
-    def __init__(self, app: ASGIApp, port: int):
+    def __init__(self, app: ASGIApp, port: int, host: str = HOST):
         self.app = app
-        names = [f"{name}:{port}" for name in LOCAL_NAMES]
+        own = [*LOCAL_NAMES, f"[{host}]" if ":" in host else host]  # and the address bound to
+        names = [f"{name}:{port}" for name in own]
         if port == 80:  # the default port may be left out of Host and Origin
-            names += list(LOCAL_NAMES)
+            names += own
         self.hosts = frozenset(names)
         self.origins = frozenset(f"http://{name}" for name in names)
 
@@ -67,28 +71,29 @@ class LocalOnly:
         await send({"type": "http.response.body", "body": body})
 
 
-def _listen(port: int) -> socket.socket:
-    """A socket listening on 127.0.0.1:``port``, or one line and exit status 2."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listen(port: int, host: str = HOST) -> socket.socket:
+    """A socket listening on ``host``:``port``, or one line and exit status 2."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        print(f"nplsim: error: --port: {port}: cannot listen on {HOST}:{port}: "
+        print(f"nplsim: error: --port: {port}: cannot listen on {host}:{port}: "
               f"{exc.strerror or exc}", file=sys.stderr)  # fmt: skip
         raise SystemExit(EXIT_USAGE) from None
     sock.set_inheritable(True)
     return sock
 
 
-def serve(port: int) -> None:
-    """Serve the policy lab on 127.0.0.1:``port`` until stopped (Ctrl-C, SIGTERM)."""
-    sock = _listen(port)
+def serve(port: int, host: str = HOST) -> None:
+    """Serve the policy lab on ``host``:``port`` (127.0.0.1 unless told) until stopped."""
+    sock = _listen(port, host)
     os.environ["SOLARA_APP"] = APP
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
     os.environ["SOLARA_MODE"] = "production"
-    os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = HOST, str(port)
+    os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = host, str(port)
     import uvicorn
     from solara.server.starlette import app
 
@@ -96,16 +101,19 @@ def serve(port: int) -> None:
     # samesite=lax cookie it falls back to, so the advice is noise here.
     warnings.filterwarnings("ignore", "Cookies with samesite=none", UserWarning)
 
-    config = uvicorn.Config(LocalOnly(app, port), log_level="warning", lifespan="on")
-    print(f"nplsim viz: the policy lab is at http://{HOST}:{port}/", file=sys.stderr, flush=True)
+    config = uvicorn.Config(LocalOnly(app, port, host), log_level="warning", lifespan="on")
+    shown = f"[{host}]" if ":" in host else host
+    print(f"nplsim viz: the policy lab is at http://{shown}:{port}/", file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m nplsim.viz.server --port PORT``."""
+    """``python -m nplsim.viz.server --port PORT [--host ADDRESS]``."""
     parser = argparse.ArgumentParser(prog="nplsim viz", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    serve(parser.parse_args(argv).port)
+    parser.add_argument("--host", default=HOST)
+    args = parser.parse_args(argv)
+    serve(args.port, args.host)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,134 @@
+"""What working non-performing loans out is worth: the present value a holder expects
+(``workout_value_table``, ``expected_workout_value``) and the collections an outside buyer expects
+quarter by quarter with their dispersion (``expected_collections``, ``collections_cv2``).
+
+One law throughout, the one ``LoanBook.work_out`` runs: a loan resolves in a quarter with the
+holder's probability while younger than the write-off age and then recovers its base recovery at
+the timing factor of its age.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nplsim.market.loans import LoanBook, recovery_timing_factor
+
+
+def workout_value_table(
+    p_resolve: float, discount_q: float, write_off_age_q: int, cost_rate: float
+) -> np.ndarray:
+    """Expected present value, per unit of base recovery, of working out an NPL of each age
+    (a read-only array, computed once per set of arguments; see ``_workout_value_table``)."""
+    return _workout_value_table(
+        float(p_resolve), float(discount_q), int(write_off_age_q), float(cost_rate)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _workout_value_table(
+    p_resolve: float, discount_q: float, write_off_age_q: int, cost_rate: float
+) -> np.ndarray:
+    """Expected present value, per unit of base recovery, of working out an NPL of each age.
+
+    ``G[a] = (1 − c)·[p·timing(a) + (1 − p)·δ·G[a + 1]]`` with ``G[write_off_age] = 0``: the
+    loan is resolved this quarter with probability ``p`` and recovers less the older it is.
+
+    Args:
+        p_resolve: quarterly probability of resolution of this holder.
+        discount_q: quarterly discount factor δ.
+        write_off_age_q: age at which unresolved loans are charged off.
+        cost_rate: workout cost per unit recovered.
+    """
+    ages = np.arange(write_off_age_q + 1)
+    timing = recovery_timing_factor(ages)
+    table = np.zeros(write_off_age_q + 1)
+    for a in range(write_off_age_q - 1, -1, -1):  # a backward recursion over ages, not loans
+        table[a] = p_resolve * timing[a] + (1.0 - p_resolve) * discount_q * table[a + 1]
+    table *= 1.0 - cost_rate
+    table.flags.writeable = False
+    return table
+
+
+def expected_workout_value(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    table: np.ndarray,
+    discount_q: float,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Present value of working out NPLs ``idx`` from next quarter on (CNY bn per loan).
+
+    Valuation happens after this quarter's workout, so the next chance to resolve is at age + 1,
+    one quarter away: ``base_recovery · δ · G[age + 1]`` with ``G`` from ``workout_value_table``.
+    """
+    age_next = np.minimum(book.age_q(quarter, idx) + 1, len(table) - 1)
+    return book.base_recovery(idx, disclosure) * discount_q * table[age_next]
+
+
+def expected_collections(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Expected gross collections of NPLs ``idx`` in each of the next ``horizon_q`` quarters
+    (CNY bn, undiscounted, summed over the loans): a loan resolves in quarter ``k`` with
+    probability ``p (1 − p)^(k−1)`` while younger than the write-off age, and recovers its base
+    recovery (quality as ``disclosure`` reveals it) at the timing factor of its age then — the
+    same law as ``workout_value_table``, spread over time instead of discounted."""
+    per_loan, _ = _collections_by_loan(
+        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
+    )
+    return per_loan.sum(axis=0)
+
+
+def collections_cv2(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """Squared coefficient of variation of the collections of NPLs ``idx`` cumulated to each of
+    the next ``horizon_q`` quarters, from the luck of which loans resolve when (the law of
+    ``expected_collections``): a loan resolves all at once, so a pool of few loans can collect
+    nothing for years and a pool of many collects close to its schedule. Entry ``n`` is
+    ``Σ_k Var X_k(n) / (Σ_k E X_k(n))²``, ``X_k(n)`` what loan ``k`` has paid by quarter
+    ``n + 1``; ``inf`` where nothing is expected yet."""
+    per_loan, value = _collections_by_loan(
+        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
+    )
+    mean = np.cumsum(per_loan, axis=1)  # E X_k(n)
+    second = np.cumsum(per_loan * value, axis=1)  # E X_k(n)², a loan pays its value once
+    expected = mean.sum(axis=0)
+    variance = (second - mean**2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected > 0.0, variance / np.maximum(expected, 1e-300) ** 2, np.inf)
+
+
+def _collections_by_loan(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    write_off_age_q: int,
+    horizon_q: int,
+    disclosure: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected collections of each loan in each of the next quarters (loans × quarters), and
+    what each loan pays if it resolves in that quarter."""
+    base = book.base_recovery(idx, disclosure)
+    age = book.age_q(quarter, idx)
+    k = np.arange(1, horizon_q + 1)
+    age_then = age[:, None] + k[None, :]
+    chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
+    value = base[:, None] * recovery_timing_factor(age_then) * (age_then < write_off_age_q)
+    return value * chance[None, :], value
