@@ -345,7 +345,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 def register_cli(sub: Any) -> None:
     """Add ``nplsim metrics`` to the subcommands."""
-    p = sub.add_parser("metrics", help="list the metrics: name, unit and meaning")
+    p = sub.add_parser("metrics", help="list metrics: name, unit, meaning")
     p.add_argument("--grep", metavar="WORD", help="only metrics whose name or meaning has WORD")
     p.add_argument("--kind", choices=("path", *STATISTICS), help="only metrics of this kind")
     p.set_defaults(handler=_cmd_metrics)
