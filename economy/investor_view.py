@@ -20,8 +20,7 @@ from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import learning, legal_risk, pricing
 from nplsim.market.workout_value import (
-    collections_cv2,
-    expected_collections,
+    collections_outlook,
     expected_workout_value,
     workout_value_table,
 )
@@ -231,9 +230,11 @@ class InvestorView:
         p_resolve = float(-np.expm1(-world.workout_hazard(spv.servicer.workout_skill)))
         public = self.public_values(spv)
         horizon = max(spv.final_quarter - world.quarter, 1)
-        law = (world.loans, idx, world.quarter, p_resolve, config.write_off_age_q, horizon,
-               regime.disclosure_level)  # fmt: skip
-        schedule = spv.pool.lemons_factor * expected_collections(*law)
+        outlook = collections_outlook(
+            world.loans, idx, world.quarter, p_resolve, config.write_off_age_q, horizon,
+            regime.disclosure_level,
+        )  # fmt: skip
+        schedule = spv.pool.lemons_factor * outlook.schedule
         belief = self.belief(spv.originator, float(np.log(max(spv.pool.lemons_factor, 1e-6))) ** 2)
         borrowers = float(world.loans.borrowers(idx).sum())
         systematic = pricing.collection_sigma(
@@ -250,7 +251,7 @@ class InvestorView:
             sigma_full=pricing.pool_sigma(spec.sigma_floor, idiosyncratic, borrowers, 0.0),
             sigma_seen=pricing.pool_sigma(systematic, idiosyncratic, borrowers, belief.var),
             borrowers=borrowers,
-            cv2=collections_cv2(*law),
+            cv2=outlook.cv2,
             schedule=schedule,
             life_q=life,
             resolve_prob=p_resolve,

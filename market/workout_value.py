@@ -1,6 +1,6 @@
 """What working non-performing loans out is worth: the present value a holder expects
 (``workout_value_table``, ``expected_workout_value``) and the collections an outside buyer expects
-quarter by quarter with their dispersion (``expected_collections``, ``collections_cv2``).
+quarter by quarter with their dispersion (``collections_outlook``).
 
 One law throughout, the one ``LoanBook.work_out`` runs: a loan resolves in a quarter with the
 holder's probability while younger than the write-off age and then recovers its base recovery at
@@ -10,6 +10,7 @@ the timing factor of its age.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,7 +69,14 @@ def expected_workout_value(
     return book.base_recovery(idx, disclosure) * discount_q * table[age_next]
 
 
-def expected_collections(
+class CollectionsOutlook(NamedTuple):
+    """What a pool of NPLs is expected to collect, quarter by quarter, and how surely."""
+
+    schedule: np.ndarray  # expected gross collections in each of the next quarters (CNY bn)
+    cv2: np.ndarray  # squared coefficient of variation of collections cumulated to each quarter
+
+
+def collections_outlook(
     book: LoanBook,
     idx: np.ndarray,
     quarter: int,
@@ -76,59 +84,29 @@ def expected_collections(
     write_off_age_q: int,
     horizon_q: int,
     disclosure: float = 1.0,
-) -> np.ndarray:
+) -> CollectionsOutlook:
     """Expected gross collections of NPLs ``idx`` in each of the next ``horizon_q`` quarters
-    (CNY bn, undiscounted, summed over the loans): a loan resolves in quarter ``k`` with
-    probability ``p (1 − p)^(k−1)`` while younger than the write-off age, and recovers its base
-    recovery (quality as ``disclosure`` reveals it) at the timing factor of its age then — the
-    same law as ``workout_value_table``, spread over time instead of discounted."""
-    per_loan, _ = _collections_by_loan(
-        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
-    )
-    return per_loan.sum(axis=0)
+    (CNY bn, undiscounted, summed over the loans), and their dispersion.
 
-
-def collections_cv2(
-    book: LoanBook,
-    idx: np.ndarray,
-    quarter: int,
-    p_resolve: float,
-    write_off_age_q: int,
-    horizon_q: int,
-    disclosure: float = 1.0,
-) -> np.ndarray:
-    """Squared coefficient of variation of the collections of NPLs ``idx`` cumulated to each of
-    the next ``horizon_q`` quarters, from the luck of which loans resolve when (the law of
-    ``expected_collections``): a loan resolves all at once, so a pool of few loans can collect
-    nothing for years and a pool of many collects close to its schedule. Entry ``n`` is
-    ``Σ_k Var X_k(n) / (Σ_k E X_k(n))²``, ``X_k(n)`` what loan ``k`` has paid by quarter
-    ``n + 1``; ``inf`` where nothing is expected yet."""
-    per_loan, value = _collections_by_loan(
-        book, idx, quarter, p_resolve, write_off_age_q, horizon_q, disclosure
-    )
-    mean = np.cumsum(per_loan, axis=1)  # E X_k(n)
-    second = np.cumsum(per_loan * value, axis=1)  # E X_k(n)², a loan pays its value once
-    expected = mean.sum(axis=0)
-    variance = (second - mean**2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(expected > 0.0, variance / np.maximum(expected, 1e-300) ** 2, np.inf)
-
-
-def _collections_by_loan(
-    book: LoanBook,
-    idx: np.ndarray,
-    quarter: int,
-    p_resolve: float,
-    write_off_age_q: int,
-    horizon_q: int,
-    disclosure: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Expected collections of each loan in each of the next quarters (loans × quarters), and
-    what each loan pays if it resolves in that quarter."""
+    A loan resolves in quarter ``k`` with probability ``p (1 − p)^(k−1)`` while younger than the
+    write-off age, and recovers its base recovery (quality as ``disclosure`` reveals it) at the
+    timing factor of its age then — the law of ``workout_value_table``, spread over time instead
+    of discounted. A loan pays all at once, so a pool of few loans can collect nothing for years
+    while a pool of many collects close to its schedule: ``cv2[n]`` is
+    ``Σ_k Var X_k(n) / (Σ_k E X_k(n))²`` with ``X_k(n)`` what loan ``k`` has paid by quarter
+    ``n + 1`` (``inf`` where nothing is expected yet).
+    """
     base = book.base_recovery(idx, disclosure)
     age = book.age_q(quarter, idx)
     k = np.arange(1, horizon_q + 1)
     age_then = age[:, None] + k[None, :]
     chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
     value = base[:, None] * recovery_timing_factor(age_then) * (age_then < write_off_age_q)
-    return value * chance[None, :], value
+    per_loan = value * chance[None, :]  # loans × quarters
+    mean = np.cumsum(per_loan, axis=1)  # E X_k(n)
+    second = np.cumsum(per_loan * value, axis=1)  # E X_k(n)²: a loan pays its value once
+    expected = mean.sum(axis=0)
+    variance = (second - mean**2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv2 = np.where(expected > 0.0, variance / np.maximum(expected, 1e-300) ** 2, np.inf)
+    return CollectionsOutlook(per_loan.sum(axis=0), cv2)

@@ -18,8 +18,7 @@ from nplsim.market.loans import (
     recovery_timing_factor,
 )
 from nplsim.market.workout_value import (
-    collections_cv2,
-    expected_collections,
+    collections_outlook,
     workout_value_table,
 )
 
@@ -451,7 +450,7 @@ def test_collections_and_their_dispersion_match_simulated_workouts_of_a_small_po
     """Pools of three loans (principal 1, 2 and 5; defaulted 0, 5 and 9 quarters before) worked
     out by ``work_out`` for ten quarters: mean and squared coefficient of variation of each
     pool's collections cumulated to each quarter, across 10,000 pools, match the law investors
-    use (``expected_collections``, ``collections_cv2``) within 4 standard errors / 10%."""
+    use (``collections_outlook``) within 4 standard errors / 10%."""
     p, w, horizon, start = 0.15, 28, 10, 10
     hazard = np.array([-np.log1p(-p)])
     pools = N // 2
@@ -459,8 +458,7 @@ def test_collections_and_their_dispersion_match_simulated_workouts_of_a_small_po
     for k, age in enumerate((0, 5, 9)):
         _make_npl(book, slice(k, None, 3), default_q=start - age)
     pool = np.arange(3)
-    mean = expected_collections(book, pool, start, p, w, horizon)
-    cv2 = collections_cv2(book, pool, start, p, w, horizon)
+    mean, cv2 = collections_outlook(book, pool, start, p, w, horizon)
     rng = np.random.default_rng(71)
     paid = np.zeros((pools, horizon))
     for q in range(horizon):
