@@ -52,17 +52,19 @@ FILE_POWERS = "--bounding-set=-dac_override,-dac_read_search"  # what lets root 
 SMALL = ["--set", "n_loans=500"]
 STAGING = re.compile(r"\.(stage|old)-[0-9a-f]{8}$|\.lock$|^\.tmp-|^\.nplsim-check-")
 COMMANDS = ("run", "sweep", "compare", "sensitivity", "validate")
-REGIME_FLOATS = {  # field: (a valid value, a value out of its range)
-    "car_min": (0.1, 2.0),
+REGIME_FLOATS = {  # field of the law: (a valid value, a value out of its range)
     "disclosure_level": (0.3, 1.5),
     "bankruptcy_remoteness": (0.5, -0.1),
     "investor_protection": (0.2, 7.0),
     "risk_retention": (0.1, 0.9),
     "enforcement_efficiency": (1.2, 0.01),
     "guarantee_enforceability": (0.8, 1.01),
+    "stamp_duty_bp": (5.0, 1000.0),
+}
+PRUDENTIAL_FLOATS = {  # field of the prudential rules: (a valid value, a value out of its range)
+    "car_min": (0.1, 2.0),
     "liquidity_ratio_min": (0.3, 2.0),
     "npl_ratio_target": (0.1, -1.0),
-    "stamp_duty_bp": (5.0, 1000.0),
 }
 
 
@@ -367,7 +369,7 @@ def _killed_staging(work: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------- 2. silently wrong
-def _set_ok(items: list[str], expect: dict[str, float]):
+def _set_ok(items: list[str], expect: dict[str, float], section: str = "regime"):
     def check(work: Path) -> list[str]:
         argv = ["run", "pilot_2005", "--quarters", "2", *SMALL, "--out", "o", "--quiet"]
         for item in items:
@@ -375,8 +377,8 @@ def _set_ok(items: list[str], expect: dict[str, float]):
         result = nplsim(argv, work)
         if result.code != 0:
             return ok(result)
-        regime = json.loads((work / "o" / "manifest.json").read_text())["regime"]
-        return [f"{k}: {regime[k]} != {v}" for k, v in expect.items() if regime[k] != v]
+        held = json.loads((work / "o" / "manifest.json").read_text())[section]
+        return [f"{k}: {held[k]} != {v}" for k, v in expect.items() if held[k] != v]
 
     return check
 
@@ -393,18 +395,22 @@ def _set_refused(items: list[str], says: str):
     return check
 
 
-for _field, (_good, _bad) in REGIME_FLOATS.items():
-    for _spelling in (
-        f"regime_overrides.{_field}={{v}}",
-        f"regime_overrides={{{{{_field}={{v}}}}}}",
-        f"regime_overrides__{_field}={{v}}",
-    ):
-        case("silently wrong", f"--set {_spelling.format(v=_good)}")(
-            _set_ok([_spelling.format(v=_good)], {_field: _good})
-        )
-        case("silently wrong", f"--set {_spelling.format(v=_bad)} (out of range)")(
-            _set_refused([_spelling.format(v=_bad)], "--set: regime_overrides")
-        )
+for _table, _section, _floats in (
+    ("regime_overrides", "regime", REGIME_FLOATS),
+    ("prudential_overrides", "prudential", PRUDENTIAL_FLOATS),
+):
+    for _field, (_good, _bad) in _floats.items():
+        for _spelling in (
+            f"{_table}.{_field}={{v}}",
+            f"{_table}={{{{{_field}={{v}}}}}}",
+            f"{_table}__{_field}={{v}}",
+        ):
+            case("silently wrong", f"--set {_spelling.format(v=_good)}")(
+                _set_ok([_spelling.format(v=_good)], {_field: _good}, _section)
+            )
+            case("silently wrong", f"--set {_spelling.format(v=_bad)} (out of range)")(
+                _set_refused([_spelling.format(v=_bad)], f"--set: {_table}")
+            )
 for _item, _says in [
     ("quarters=true", "expected a number, got a boolean"),
     ("n_loans=true", "expected a number, got a boolean"),
@@ -439,22 +445,22 @@ def _events(events: str, expect: dict[str, float], sets: list[str]):
 
 case("silently wrong", "an event with only overrides keeps --set's regime overrides")(
     _events(
-        "[{quarter=2, overrides={car_min=0.1}}]",
-        {"disclosure_level": 0.05, "car_min": 0.1},
+        "[{quarter=2, overrides={stamp_duty_bp=7.0}}]",
+        {"disclosure_level": 0.05, "stamp_duty_bp": 7.0},
         ["disclosure_level=0.05"],
     )  # fmt: skip
 )
 case("silently wrong", "two events in one quarter both apply")(
     _events(
-        "[{quarter=2, overrides={car_min=0.1}}, {quarter=2, overrides={risk_retention=0.1}}]",
-        {"car_min": 0.1, "risk_retention": 0.1},
+        "[{quarter=2, overrides={stamp_duty_bp=7.0}}, {quarter=2, overrides={risk_retention=0.1}}]",
+        {"stamp_duty_bp": 7.0, "risk_retention": 0.1},
         [],
     )  # fmt: skip
 )
 case("silently wrong", "an event keeps the scenario file's regime overrides")(
     _events(
-        "[{quarter=1, overrides={car_min=0.12}}]",
-        {"car_min": 0.12, "investor_protection": 0.2},
+        "[{quarter=1, overrides={stamp_duty_bp=7.0}}]",
+        {"stamp_duty_bp": 7.0, "investor_protection": 0.2},
         ["regime_overrides={investor_protection=0.2}"],
     )  # fmt: skip
 )
@@ -487,8 +493,11 @@ case("silently wrong", "sweep values [0.0, -0.0] are one run")(_sweep_runs("[0.0
 case("silently wrong", "sweep values [0.5, 0.5, 1, 1.0, 0] are three runs")(
     _sweep_runs("[0.5, 0.5, 1, 1.0, 0]", 3)
 )
-case("silently wrong", "a sweep over regime_overrides.car_min gives distinct simulations")(
-    _sweep_runs("[0.08, 0.1, 0.2]", 3, "regime_overrides.car_min")
+case("silently wrong", "a sweep over regime_overrides.stamp_duty_bp gives distinct simulations")(
+    _sweep_runs("[1.0, 5.0, 10.0]", 3, "regime_overrides.stamp_duty_bp")
+)
+case("silently wrong", "a sweep over prudential_overrides.car_min gives distinct simulations")(
+    _sweep_runs("[0.08, 0.1, 0.2]", 3, "prudential_overrides.car_min")
 )
 
 
@@ -550,7 +559,8 @@ _MANIFEST_EDITS = [
      "config_hash: does not match", None),
     ("tampered n_loans", lambda m: m["scenario"].update(n_loans=900), "config_hash: does not match",
      None),
-    ("tampered regime", lambda m: m["regime"].update(car_min=0.2), "config_hash: does not match",
+    ("tampered regime", lambda m: m["regime"].update(stamp_duty_bp=7.0),
+     "config_hash: does not match",
      None),
     ("top-level quarters differs", _set_key("quarters", 9), "the manifest was edited", None),
     ("seed is text", _set_key("seed", "3"), "seed: expected integer", None),
@@ -625,7 +635,7 @@ def _pins(work: Path) -> list[str]:
 def _beside_scenario(work: Path) -> list[str]:
     (work / "study").mkdir()
     (work / "elsewhere").mkdir()
-    law = _preset("pilot_2005") | {"car_min": 0.2}
+    law = _preset("pilot_2005") | {"stamp_duty_bp": 7.0}
     (work / "study" / "law.toml").write_text(_toml(law))
     (work / "study" / "s.toml").write_text('regime = "law.toml"\nquarters = 1\nn_loans = 500\n')
     result = nplsim(["run", str(work / "study" / "s.toml"), "--out", "o", "--quiet"],
@@ -633,14 +643,14 @@ def _beside_scenario(work: Path) -> list[str]:
     if result.code != 0:
         return ok(result)
     regime = json.loads((work / "elsewhere" / "o" / "manifest.json").read_text())["regime"]
-    return [] if regime["car_min"] == 0.2 else [f"car_min {regime['car_min']}"]
+    return [] if regime["stamp_duty_bp"] == 7.0 else [f"stamp_duty_bp {regime['stamp_duty_bp']}"]
 
 
 @case("paths", "a preset file in a sweep spec is read beside the spec")
 def _beside_spec(work: Path) -> list[str]:
     (work / "study").mkdir()
     (work / "elsewhere").mkdir()
-    (work / "study" / "law.toml").write_text(_toml(_preset("pilot_2005") | {"car_min": 0.2}))
+    (work / "study" / "law.toml").write_text(_toml(_preset("pilot_2005") | {"stamp_duty_bp": 7.0}))
     (work / "study" / "s.toml").write_text(
         'quarters = 1\noverrides = { n_loans = 500, regime = "law.toml" }\n'
     )

@@ -373,8 +373,6 @@ def run_sensitivity(
     for j, outcome in enumerate(spec.outcomes):
         samples[outcome] = outcomes[:, j]
     indices = analyse(spec, points, outcomes)
-    for line in convergence_warnings(spec, indices):
-        log.warning("sensitivity: %s", line)
     settings = {
         "spec": spec.model_dump(mode="json"),
         "n_points": len(points),
@@ -523,6 +521,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     for line in convergence_summary(spec, result.indices):
         print(f"  {line}")
     print(f"results: {printable(out)}")
+    for line in result.settings["convergence_warnings"]:  # once the results are in place
+        log.warning("sensitivity: %s", line)
     return 0
 
 

@@ -10,7 +10,7 @@ Relative preset paths are read beside the file that names them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,7 @@ def apply_overrides(
         if key in PrudentialRules.model_fields:
             prudential_changes[key] = value
         elif head == PRUDENTIAL_TABLE and rest:
-            if rest not in PrudentialRules.model_fields:
-                raise ConfigError(origin, str(raw_key), "not a prudential field",
-                                  ", ".join(PrudentialRules.model_fields))  # fmt: skip
+            _check_prudential_field(rest, origin, str(raw_key))
             prudential_changes[rest] = value
         elif key in LegalRegime.model_fields:
             regime_changes[key] = value
@@ -105,14 +103,12 @@ def apply_overrides(
             regime_changes[rest] = value
             applied.regime_keys[rest] = str(raw_key)
         elif key == REGIME_TABLE:
-            if not isinstance(value, Mapping):
-                raise ConfigError(origin, str(raw_key), "expected a table of regime fields",
-                                  "{FIELD = VALUE, ...} with legal-regime fields")  # fmt: skip
-            regime_changes = {}
-            for name, inner in value.items():
-                _check_regime_field(str(name), origin, f"{raw_key}.{name}")
-                regime_changes[str(name)] = inner
-                applied.regime_keys[str(name)] = f"{raw_key}.{name}"
+            regime_changes = _table(value, origin, str(raw_key), "regime", _check_regime_field)
+            applied.regime_keys.update({name: f"{raw_key}.{name}" for name in regime_changes})
+        elif key == PRUDENTIAL_TABLE:
+            prudential_changes = _table(
+                value, origin, str(raw_key), "prudential", _check_prudential_field
+            )
         else:
             if key == "regime" or key == "events":
                 value = _with_paths_beside(key, value, base_dir)
@@ -134,6 +130,26 @@ def _with_paths_beside(key: str, value: Any, base_dir: Path | None) -> Any:
         else event
         for event in value
     ]
+
+
+def _table(
+    value: Any, origin: str, key: str, what: str, check: Callable[[str, str, str], None]
+) -> dict[str, Any]:
+    """A whole ``regime_overrides`` or ``prudential_overrides`` table given as one value: it
+    replaces the scenario's, each field checked."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(origin, key, f"expected a table of {what} fields",
+                          f"{{FIELD = VALUE, ...}} with {what} fields")  # fmt: skip
+    for name in value:
+        check(str(name), origin, f"{key}.{name}")
+    return {str(name): inner for name, inner in value.items()}
+
+
+def _check_prudential_field(name: str, origin: str, key: str) -> None:
+    if name not in PrudentialRules.model_fields:
+        raise ConfigError(
+            origin, key, "not a prudential field", ", ".join(PrudentialRules.model_fields)
+        )
 
 
 def _check_regime_field(name: str, origin: str, key: str) -> None:

@@ -540,6 +540,9 @@ def load_scenario(
         if exc.source != "overrides":
             raise
         given = {str(k).replace("__", "."): str(k) for k in (overrides or {})}
+        table = (overrides or {}).get("prudential_overrides")
+        if isinstance(table, dict):  # the whole table given at once
+            given.update({f"prudential_overrides.{k}": f"prudential_overrides.{k}" for k in table})
         key = given.get(exc.key) or given.get(f"prudential_overrides.{exc.key}")
         where = origin if key else source
         key = key or f"prudential_overrides.{exc.key}"

@@ -34,9 +34,10 @@ def test_every_spelling_of_a_regime_override_is_applied(overrides):
 @pytest.mark.parametrize(
     "overrides",
     [{"prudential_overrides.car_min": 0.1}, {"prudential_overrides__car_min": 0.1},
-     {"car_min": 0.1}],
+     {"prudential_overrides": {"car_min": 0.1}}, {"car_min": 0.1}],
 )  # fmt: skip
 def test_a_prudential_field_goes_to_the_prudential_rules_not_the_law(overrides):
+    # was: the table spelling, prudential_overrides={car_min=0.1}, exited 0 and kept 0.08
     from nplsim.market.prudential_rules import scenario_prudential
 
     config, regime = load_scenario("restart_2016", overrides)
@@ -57,6 +58,25 @@ def test_a_regime_override_out_of_range_is_refused_under_the_key_given(overrides
         load_scenario("restart_2016", overrides, origin="--set")
     assert (error.value.source, error.value.key) == ("--set", key)
     assert "less than or equal to 0.5" in error.value.problem
+
+
+@pytest.mark.parametrize(("field", "value"), [("car_min", 2.0), ("npl_ratio_target", -1.0)])
+def test_a_prudential_table_out_of_range_is_refused_under_the_key_given(field, value):
+    with pytest.raises(ConfigError) as error:
+        load_scenario("restart_2016", {"prudential_overrides": {field: value}}, origin="--set")
+    assert (error.value.source, error.value.key) == ("--set", f"prudential_overrides.{field}")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"prudential_overrides": {"nope": 1}}, {"prudential_overrides": 3}],
+)
+def test_an_unknown_prudential_key_or_a_non_table_is_refused(overrides):
+    with pytest.raises(ConfigError) as error:
+        load_scenario("restart_2016", overrides, origin="--set")
+    assert error.value.source == "--set"
+    allowed = error.value.allowed or ""
+    assert "car_min" in allowed or "prudential fields" in allowed
 
 
 @pytest.mark.parametrize(
