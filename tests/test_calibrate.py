@@ -253,6 +253,9 @@ def test_a_killed_calibration_resumes_from_its_last_complete_generation(tmp_path
 def test_a_calibration_on_a_local_dask_cluster_agrees_with_the_local_pool(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = tiny_spec(tmp_path / "spec.toml", generations=2)
+    # 48 particles, not the tiny spec's 12: with 12 the medians themselves are too noisy for two
+    # independent runs to agree reliably (one failure in three full runs)
+    spec.write_text(spec.read_text().replace("population = 12", "population = 48"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
         on_dask = calibrate(spec, tmp_path / "dask", scheduler=cluster.scheduler_address,
@@ -261,12 +264,8 @@ def test_a_calibration_on_a_local_dask_cluster_agrees_with_the_local_pool(tmp_pa
     assert on_dask.generations == local.generations == 2
     a = pd.read_csv(tmp_path / "dask" / "results" / "identification.csv").iloc[0]
     b = pd.read_csv(tmp_path / "pool" / "results" / "identification.csv").iloc[0]
-    # Monte Carlo agreement of two small independent ABC runs: both posteriors narrow the prior
-    # (a sampler that returned the prior would not) and their 95% intervals overlap. (Asking
-    # each median to lie inside the other's interval failed once in three full runs: with 2
-    # generations of a tiny population the intervals are themselves noisy.)
-    assert a.sd_ratio < 0.8 and b.sd_ratio < 0.8, (a.sd_ratio, b.sd_ratio)
-    assert a.p2_5 <= b.p97_5 and b.p2_5 <= a.p97_5, (a.p2_5, a.p97_5, b.p2_5, b.p97_5)
+    # Monte Carlo agreement: each posterior median lies inside the other's 95% interval
+    assert a.p2_5 <= b["median"] <= a.p97_5 and b.p2_5 <= a["median"] <= b.p97_5, (a, b)
 
 
 # ====================================================================== uncertainty into policy

@@ -159,10 +159,10 @@ TINY_GUARANTOR = {
 
 @pytest.mark.slow
 def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_more():
-    # Whether claims outrun capital plus the fees earned so far depends on the draws: over six
+    # Whether claims outrun capital plus the fees earned so far depends on the draws: over ten
     # seeds some guarantors default and some do not; each outcome must be consistent.
     outcomes = []
-    for seed in range(1, 7):
+    for seed in range(1, 11):
         model = run_checked("pilot_2005", seed, quarters=30, **TINY_GUARANTOR)
         (tiny,) = model.enhancers
         events = model.event_frame()
@@ -179,7 +179,7 @@ def test_enhancer_whose_claims_exceed_its_capital_defaults_and_guarantees_no_mor
         deals = model.deal_frame()
         after = deals[deals["quarter_issued"] > defaults["quarter"].iloc[0]]
         assert not (after["guarantor"] == "Tiny").any()
-    assert any(outcomes) and not all(outcomes), outcomes  # both outcomes were checked
+    assert sum(outcomes) >= 2 and not all(outcomes), outcomes  # both outcomes checked
 
 
 def test_two_claims_on_one_guarantor_in_a_quarter_cannot_exceed_its_capital():
