@@ -246,3 +246,16 @@ def test_bank_outputs_are_defined_and_move(scenario):
     with_senior = deals.loc[deals["senior_size"] > 0, "quarter_issued"].unique()
     assert with_senior.size > 0 or scenario == "amc_only_1999"  # no securitisation law in 1999
     assert model.loc[with_senior, "senior_spread_bp"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"), [("first_loss", 6.0), ("vertical", 0.75 * 0.4 + 0.25 * 6.0)]
+)
+def test_the_weight_a_bank_expects_on_its_retained_slice_is_the_prudential_one(form, expected):
+    # was: a fixed Basel II table, whatever the prudential rules in force said
+    model = NPLMarketModel(
+        scenario="restart_2016", rng=1, n_loans=20_000, retention_form=form,
+        prudential_overrides={"securitisation_weight_unrated": 6.0,
+                              "securitisation_weight_aa": 0.4},
+    )  # fmt: skip
+    assert model.banks[0].retention_risk_weight() == pytest.approx(expected)
