@@ -59,23 +59,22 @@ def deferred() -> Iterator[None]:
 
 
 @contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """Start processes within the block that ignore Ctrl-C, without losing one sent to this
-    process meanwhile (in the main thread).
+def ctrl_c_held_for_children() -> Iterator[None]:
+    """Start processes within the block that are born with Ctrl-C held back (in the main thread).
 
-    A started process inherits the ignoring (it survives ``exec``), so that Ctrl-C in a terminal
-    reaches only the command, which stops the rest. This process blocks SIGINT for the block as
-    well: a blocked signal is never discarded, even while ignored, so one that arrives in the
-    block stays pending and reaches this process's own handler once the block ends."""
+    This thread blocks SIGINT for the block, and a process started in it inherits the blocked
+    signal (the mask survives ``fork`` and ``exec``): Ctrl-C in a terminal waits in it, never
+    interrupting its start, until it ignores the signal itself (the fork server does once it
+    has started, each worker as its first act) and is then discarded. Only the children ignore
+    it: this process keeps its own handler, so a Ctrl-C sent to it meanwhile waits until the
+    block ends and then reaches the handler (one taken by another thread runs it too)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from multiprocessing import forkserver, resource_tracker
 from typing import Any
 
-from nplsim.experiments.interrupt import deferred, sigint_ignored
+from nplsim.experiments.interrupt import ctrl_c_held_for_children, deferred
 from nplsim.market.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,10 @@ def _outcome(index: int, future: Future) -> Outcome:
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    # The resource tracker first, outside the block: starting it unblocks SIGINT, which would
-    # discard a Ctrl-C held back by the block (it protects itself from Ctrl-C).
+    # The resource tracker first, outside the block: starting it unblocks SIGINT (it protects
+    # itself from Ctrl-C), which would leave the fork server unprotected while it starts.
     resource_tracker.ensure_running()
-    with sigint_ignored():  # the fork server, and every worker it forks, ignore Ctrl-C
+    with ctrl_c_held_for_children():  # the fork server, and every worker it forks, ignore Ctrl-C
         forkserver.ensure_running()
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_started, initargs=(os.getpid(),)

@@ -144,6 +144,13 @@ from nplsim.experiments import pool
 from nplsim.experiments.interrupt import deferred, signals_as_exceptions
 
 spawn, calls = util.spawnv_passfds, []
+if {with_bar}:  # a progress bar, whose monitor thread could take a signal the command blocks
+    import time
+    from tqdm import tqdm
+    tqdm.monitor_interval = 0.05
+    bar = tqdm(total=2, disable=False)
+    time.sleep(0.1)
+    assert tqdm.monitor is not None and tqdm.monitor.is_alive()
 
 def spawn_after_ctrl_c(*args, **kwargs):
     calls.append(args[0])
@@ -161,13 +168,16 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.parametrize("with_bar", [False, True], ids=["", "with a progress bar"])
 @pytest.mark.parametrize("nth", [1, 2], ids=["resource tracker", "fork server"])
-def test_ctrl_c_while_the_pool_starts_its_helpers_is_not_lost(nth):
+def test_ctrl_c_while_the_pool_starts_its_helpers_is_not_lost(nth, with_bar):
     # was: a Ctrl-C sent to the command while its resource tracker or fork server started was
-    # ignored with them (starting the tracker unblocks SIGINT), and the sweep ended with status 0
+    # ignored with them (starting the tracker unblocks SIGINT), and the sweep ended with status 0;
+    # then, with a progress bar, its monitor thread took the Ctrl-C the command held back
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _CTRL_C_DURING_START.replace("{nth}", str(nth))],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    script = _CTRL_C_DURING_START.replace("{nth}", str(nth)).replace("{with_bar}", str(with_bar))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
     assert done.stdout.strip() == "interrupted after 2 spawns", (done.stdout, done.stderr)
