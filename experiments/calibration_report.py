@@ -174,9 +174,14 @@ def fit_markdown(loaded: LoadedCalibration, fit: pd.DataFrame, ident: pd.DataFra
 
 
 def calibrated_scenario(
-    loaded: LoadedCalibration, ident: pd.DataFrame, generations: int, when: str
+    loaded: LoadedCalibration,
+    ident: pd.DataFrame,
+    generations: int,
+    when: str,
+    code: dict[str, Any] | None = None,
 ) -> str:
-    """The scenario with every parameter at its posterior median, as a TOML file."""
+    """The scenario with every parameter at its posterior median, as a TOML file, headed by the
+    spec, the code (``code``: the manifest's git commit) and the date it was made with."""
     values = dict(zip(ident["parameter"], ident["median"], strict=True))
     overrides = {k: v for k, v in loaded.overrides(values).items() if k != "n_loans"}
     config, _ = load_scenario(loaded.scenario, overrides)
@@ -187,10 +192,18 @@ def calibrated_scenario(
         f"# Made by: nplsim calibrate {loaded.source} ({generations} generations, "
         f"{loaded.spec.population} particles, {loaded.spec.seeds_per_particle} seeds per "
         f"particle, {loaded.spec.n_loans} loan slots), {when}.",
+        f"# Code: {_commit_text(code or {})}.",
         "# Parameters: " + ", ".join(f"{k} = {v:.6g}" for k, v in values.items()),
         "# Run it: nplsim run calibrated.toml (the fit was made at the loan slots above).",
     ]
     return "\n".join(header) + "\n\n" + toml_document(body)
+
+
+def _commit_text(code: dict[str, Any]) -> str:
+    commit = code.get("git_commit")
+    if not commit:
+        return "not a git checkout"
+    return f"commit {commit[:12]}" + (" with uncommitted changes" if code.get("git_dirty") else "")
 
 
 def write_results(
@@ -219,7 +232,8 @@ def write_results(
         (staging / "fit.md").write_text(fit_markdown(loaded, fit, ident), encoding="utf-8")
         ident.to_csv(staging / "identification.csv", index=False)
         (staging / "calibrated.toml").write_text(
-            calibrated_scenario(loaded, ident, len(gens), when), encoding="utf-8"
+            calibrated_scenario(loaded, ident, len(gens), when, _manifest_code(claimed)),
+            encoding="utf-8",
         )
         figures = staging / "figures"
         figures.mkdir()
@@ -231,6 +245,15 @@ def write_results(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     assert (claimed.path / RESULTS_DIR).is_dir()
+
+
+def _manifest_code(claimed: Claim) -> dict[str, Any]:
+    """The code a calibration was begun under, as its manifest pins it."""
+    from nplsim.experiments.calibrate import MANIFEST
+    from nplsim.market.errors import read_json
+
+    code = read_json(claimed.path / MANIFEST, "calibration.json").get("code")
+    return code if isinstance(code, dict) else {}
 
 
 def _figures(

@@ -4,6 +4,7 @@ and parameter uncertainty carried into a comparison."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -196,6 +197,7 @@ def test_a_calibration_in_one_process_repeats_exactly(tmp_path):
     assert first.generations == 2
     calibrated = (tmp_path / "a" / "results" / "calibrated.toml").read_text()
     assert calibrated.startswith("# restart_2016, calibrated")
+    assert re.search(r"^# Code: (commit [0-9a-f]{12}|not a git checkout)", calibrated, re.M)
     calibrated_file = str(tmp_path / "a" / "results" / "calibrated.toml")
     argv = ["run", calibrated_file, "--quarters", "1", "--set", "n_loans=1000"]
     assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
