@@ -44,6 +44,8 @@ def run_outcomes(out_dir: Path, spec: SweepSpec) -> pd.DataFrame:
         paths = metrics.source_paths(frame, bank_groups.get(run_id), sources)
         row: dict[str, Any] = {"run_id": run_id, "seed": int(frame["seed"].iloc[0])}
         row.update({p: frame[p].iloc[0] for p in params})
+        if "draw" in frame.columns:
+            row["draw"] = int(frame["draw"].iloc[0])
         for metric in chosen:
             path = paths[:, sources.index(metric.source)]
             row[metric.name] = float(metrics.evaluate(metric, path, 1, horizon))
