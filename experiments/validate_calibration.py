@@ -69,7 +69,7 @@ def load_calibration_dir(directory: str | Path, facts: list[FactSpec]) -> Calibr
         raise ConfigError(shown, FLAG, problem, f"{ALLOWED} (or continue it with --resume)")
     spec_file = str(manifest.get("spec_file", ""))
     try:
-        spec = CalibrationSpec.model_validate(manifest.get("spec_resolved"))
+        spec = CalibrationSpec.model_validate(_given(manifest.get("spec_resolved")))
     except ValidationError:
         raise ConfigError(str(path / MANIFEST), "spec_resolved", "not a calibration spec",
                           ALLOWED) from None  # fmt: skip
@@ -97,6 +97,18 @@ def load_calibration_dir(directory: str | Path, facts: list[FactSpec]) -> Calibr
         roles=roles, beyond_horizon=tuple(beyond), parameters=parameters,
         code=dict(manifest.get("code") or {}),
     )  # fmt: skip
+
+
+def _given(spec: Any) -> Any:
+    """A resolved spec as written: a moment's fields that were not given are dropped (the
+    resolved spec lists them as null, and a moment by ``fact`` may have no others)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("moments"), list):
+        return spec
+    moments = [
+        {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m
+        for m in spec["moments"]
+    ]
+    return {**spec, "moments": moments}
 
 
 def config_value(config: Any, key: str) -> Any:

@@ -19,9 +19,12 @@ from tests.test_calibrate import tiny_spec
 
 @pytest.fixture(scope="module")
 def calibration(tmp_path_factory):
-    """A tiny finished calibration (one generation): ``ldr`` fitted, ``car_end`` held out."""
+    """A tiny finished calibration (one generation): ``ldr`` fitted, ``car_end`` and a fact of
+    the facts file by id held out."""
     root = tmp_path_factory.mktemp("cal")
     spec = tiny_spec(root / "spec.toml", generations=1)
+    spec.write_text(spec.read_text() + '\n[[moments]]\nfact = "commercial_npl_end2015"\n'
+                    "held_out = true\n")  # fmt: skip
     calibrate(load_calibration(spec), root / "cal", workers=1, progress=False)
     return root
 
@@ -36,14 +39,17 @@ def test_validate_reports_in_sample_and_held_out_apart(calibration, tmp_path, ca
     assert "in sample: " in printed and "held out: " in printed
     table = pd.read_csv(out / "validation.csv", keep_default_na=False)
     # the calibration's moments first, fitted then held out, then the era's other facts that the
-    # calibrated horizon (4 quarters) reaches: the starting NPL ratio (quarter 0), the deals
-    # statistic over the whole run and the facts not modelled yet
+    # calibrated horizon (4 quarters) reaches: the deals statistic over the whole run and the
+    # facts not modelled yet
     assert list(table["id"][:3]) == ["ldr", "car_end", "commercial_npl_end2015"]
-    assert list(table["fit"]) == ["in sample", "held out"] + ["not used"] * (len(table) - 2)
+    assert list(table["fit"]) == ["in sample", "held out", "held out"] + ["not used"] * (
+        len(table) - 3
+    )
     assert "car_2023" not in set(table["id"]) and "abs_2016_issued_to_pool" in set(table["id"])
     manifest = json.loads((out / "manifest.json").read_text())
     cal = manifest["calibration"]
-    assert cal["in_sample"] == ["ldr"] and cal["held_out"] == ["car_end"]
+    assert cal["in_sample"] == ["ldr"]
+    assert cal["held_out"] == ["car_end", "commercial_npl_end2015"]
     assert "commercial_npl_2018_23" in cal["beyond_horizon"]
     assert manifest["n_loans"] == 1000  # the calibration's loan slots
     report = (out / "validation.md").read_text()
