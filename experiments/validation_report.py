@@ -259,22 +259,22 @@ def _clip(text: object, width: int) -> str:
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
     """The summary as printed by ``nplsim validate``: one short line per fact (the model's
     median and 95% range over seeds, the fact, the band and the verdict), at most ``width``
-    characters (the description, source, statistic and notes are in the written report)."""
+    characters (the description, source, statistic and notes are in the written report). With
+    a calibration's ``fit`` column, the fact's value gives way to it (the band stays)."""
     rows = []
     for _, row in table.iterrows():
         median, span = _model_text(row)
-        fit = {"fit": row["fit"]} if "fit" in row.index else {}
-        rows.append(
-            {
-                "fact": _clip(row["id"], 26),
-                **fit,
-                "median": _clip(median, 10),
-                "95% range": _clip(span, 15),
-                "fact value": _clip(row["fact_value"], 18),
-                "band": _clip(_band_text(row), 16),
-                "holds": "—" if row["holds"] == "" else ("yes" if row["holds"] else "NO"),
-            }
-        )
+        fit = "fit" in row.index
+        shown = {
+            "fact": _clip(row["id"], 26),
+            **({"fit": row["fit"]} if fit else {}),
+            "median": _clip(median, 10),
+            "95% range": _clip(span, 15),
+            **({} if fit else {"fact value": _clip(row["fact_value"], 18)}),
+            "band": _clip(_band_text(row), 16),
+            "holds": "—" if row["holds"] == "" else ("yes" if row["holds"] else "NO"),
+        }
+        rows.append(shown)
     columns = list(rows[0]) if rows else []
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]

@@ -37,6 +37,9 @@ def test_validate_reports_in_sample_and_held_out_apart(calibration, tmp_path, ca
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "in sample: " in printed and "held out: " in printed
+    lines = {line.split()[0]: line for line in printed.splitlines() if line.strip()}
+    for fact in ("ldr", "car_end", "commercial_npl_end2015"):  # the verdict is not cut off
+        assert lines[fact].split()[-1] in ("yes", "NO") and len(lines[fact]) <= 100
     table = pd.read_csv(out / "validation.csv", keep_default_na=False)
     # the calibration's moments first, fitted then held out, then the era's other facts that the
     # calibrated horizon (4 quarters) reaches: the deals statistic over the whole run and the
