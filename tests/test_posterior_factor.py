@@ -47,7 +47,7 @@ def _sweep_spec(path, posterior, extra="", draws=3):
 # ====================================================================== sweep
 @pytest.mark.slow
 def test_a_sweep_crosses_every_point_with_the_posterior_draws(calibration, tmp_path):
-    spec = _sweep_spec(tmp_path / "sweep.toml", calibration)
+    spec = _sweep_spec(tmp_path / "sweep.toml", calibration, 'outcomes = ["car_final"]\n')
     report = run_sweep(spec, tmp_path / "a", workers=1, progress=False)
     assert (report.total, report.done, report.failed) == (6, 6, 0)
     summary = load_sweep(tmp_path / "a")
@@ -66,6 +66,10 @@ def test_a_sweep_crosses_every_point_with_the_posterior_draws(calibration, tmp_p
             "loan_growth_annual": row.loan_growth_annual,
         })  # fmt: skip
         assert row.config_hash == config_hash(config, regime.as_dict(), 1)
+    outcomes = (tmp_path / "a" / "summary" / "outcomes.md").read_text()
+    assert "× 3 posterior draws (draws pooled with seeds" in outcomes
+    by_run = pd.read_csv(tmp_path / "a" / "summary" / "outcomes_by_run.csv")
+    assert sorted(by_run["draw"]) == [0, 0, 1, 1, 2, 2]
     for _, point in summary.groupby("reserve_ratio"):
         assert sorted(point["draw"]) == [0, 1, 2]
         by_value = point.groupby("loan_growth_annual")["config_hash"].nunique()
