@@ -550,24 +550,36 @@ def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, pa
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     runs = result.settings.get("n_runs", 0)
+    posterior = result.settings.get("posterior")
     ax.set_title(
         f"Sensitivity of {outcome} ({metrics.get(outcome).unit})\n"
         f"{spec.method.capitalize()}, N = {spec.n}, "
         f"{runs} runs ({len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)} per point), "
-        f"base {Path(spec.base).stem}",
+        f"base {Path(spec.base).stem}"
+        + (
+            f"\nmean of the indices at {len(posterior['draws'])} posterior draws"
+            if posterior
+            else ""
+        ),  # fmt: skip
         fontsize=10,
     )
     fig.savefig(path, dpi=110)
 
 
 def format_indices(indices: pd.DataFrame) -> str:
-    """The indices as a console table (value ± conf), with the notes below."""
+    """The indices as a console table (value ± conf, and over posterior draws the range
+    [draw_low, draw_high]), with the notes below."""
     values = indices[indices["index"] != "note"]
     lines = []
+    drawn = "draw_low" in indices.columns
+    if drawn:
+        lines.append("mean over posterior draws ± mean bootstrap half-width [95% range over draws]")
     if not values.empty:
         cell = values.apply(
             lambda r: (
-                f"{r['value']:.3g}" + (f" ± {r['conf']:.2g}" if np.isfinite(r["conf"]) else "")
+                f"{r['value']:.3g}"
+                + (f" ± {r['conf']:.2g}" if np.isfinite(r["conf"]) else "")
+                + (f" [{r['draw_low']:.3g}, {r['draw_high']:.3g}]" if drawn else "")
             ),
             axis=1,
         )
