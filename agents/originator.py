@@ -16,18 +16,12 @@ from typing import Protocol
 import numpy as np
 
 from nplsim.market.disposal import DealEconomics
-from nplsim.market.pricing import RISK_WEIGHTS
 from nplsim.market.workout_value import expected_workout_value, workout_value_table
 
 # facts: npl-abs-2016-deals: the subordinated tranche was 19-33% of issuance, the senior the rest
 # (rated AAA). A first-loss retention of r of the issue therefore bears about r / SUB_SHARE of the
 # pool's shortfalls, and a vertical slice carries the senior's and the sub's weights in proportion.
 SUB_SHARE_OF_ISSUE = 0.25
-RETAINED_WEIGHT = {
-    "first_loss": RISK_WEIGHTS["unrated"],
-    "vertical": (1.0 - SUB_SHARE_OF_ISSUE) * RISK_WEIGHTS["AAA"]
-    + SUB_SHARE_OF_ISSUE * RISK_WEIGHTS["unrated"],
-}
 
 
 @dataclass(frozen=True)
@@ -116,8 +110,13 @@ class Originator:
         return min(1.0, regime.risk_retention / SUB_SHARE_OF_ISSUE)
 
     def retention_risk_weight(self) -> float:
-        """Capital risk weight the originator expects on the slice it must retain."""
-        return RETAINED_WEIGHT[self.world.regime.retention_form]
+        """Capital risk weight the originator expects on the slice it must retain, under the
+        prudential rules in force: a first-loss slice is unrated; a vertical slice carries the
+        senior's (AAA) and the sub's weights in proportion to the issue."""
+        weight = self.world.prudential.securitisation_weight
+        if self.world.regime.retention_form == "first_loss":
+            return weight("unrated")
+        return (1.0 - SUB_SHARE_OF_ISSUE) * weight("AAA") + SUB_SHARE_OF_ISSUE * weight("unrated")
 
     def servicing_share(self) -> float:
         """Base servicing fees per unit of a pool's value, where the originator services its own

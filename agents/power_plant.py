@@ -294,8 +294,7 @@ class PowerPlant(mesa.Agent):
         spec = config.power
         if (not rollover and "loan" not in spec.routes) or self.house_bank is None:
             return route_costs.RouteCost()
-        assets_after = self.total_assets + (amount if rollover else new_assets)
-        leverage = (self.liabilities + amount) / assets_after if assets_after > 0 else math.inf
+        leverage = self.leverage_after(amount, amount if rollover else new_assets)
         segment = config.segments["power_plant"]
         lgd = route_costs.loss_given_default(
             segment.secured_share, segment.collateral_cover, segment.haircut,
@@ -316,6 +315,12 @@ class PowerPlant(mesa.Agent):
         return route_costs.loan_cost(
             amount, rate, knowing, self.bank_debt + amount, spec.loan_maturity_q, open_
         )
+
+    def leverage_after(self, amount: float, new_assets: float) -> float:
+        """Adjusted leverage once it raises ``amount`` (bank debt or receivables sold forward) and
+        adds ``new_assets``; infinite without assets."""
+        assets = self.total_assets + new_assets
+        return (self.liabilities + amount) / assets if assets > 0 else math.inf
 
     def receive_financing(self, payer: int, amount: float, route: str, upfront_cost: float) -> None:
         """Cash from a bank loan or an ABS issue; an ABS issue is a forward sale of receivables

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from nplsim.market import power, route_costs
+from nplsim.market import power, pricing, route_costs
 
 if TYPE_CHECKING:
     from nplsim.agents.power_plant import PowerPlant
@@ -41,6 +41,7 @@ class AbsQuote:
     rating: str = "unrated"
     default_prob: float = float("nan")
     coupon: float = float("nan")  # what the investors' book clears at
+    legal: pricing.ClaimRisk = pricing.NO_RISK  # recharacterisation risk from members' distress
     fees: route_costs.DealFees | None = None
     reason: str = ""
 

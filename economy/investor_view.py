@@ -33,9 +33,6 @@ CUSHION_VOL_PRIOR_WEIGHT = 8.0
 # Assumption: investors start as if one distress episode had happened where the structural model
 # expected one (the history then moves the scale away from 1).
 DISTRESS_EPISODE_PRIOR = 1.0
-# A deal that has collected nothing yet counts as having collected this share of what was due
-# (keeps the log of the ratio finite).
-MIN_RATIO = 0.05
 
 
 @dataclass
@@ -77,14 +74,15 @@ class DealRecord:
             return float(self.schedule.sum())
         return float(self.schedule[: len(self.collected)].sum())
 
-    def noise_var(self, pool_var: float) -> float:
-        """Variance of the log ratio of collections to date to their expectation for a correct
-        expectation: the pool's own dispersion plus the luck of which of its loans have been
-        resolved so far (a pool of few loans can collect nothing for years; ``cv2``)."""
+    def relative_var(self, pool_var: float) -> float:
+        """Variance of the ratio of collections to date to their expectation, for a correct
+        expectation: the pool's own dispersion (log-variance ``pool_var``) times the luck of
+        which of its loans have been resolved so far (a pool of few loans can collect nothing
+        for years; ``cv2``)."""
         due = self.cv2.size if self.complete else min(len(self.collected), self.cv2.size)
         if due <= 0 or not np.isfinite(self.cv2[due - 1]):
             return float("inf")
-        return pool_var + float(np.log1p(self.cv2[due - 1]))
+        return float(np.exp(pool_var) * (1.0 + self.cv2[due - 1]) - 1.0)
 
 
 @dataclass(frozen=True)
@@ -283,15 +281,15 @@ class InvestorView:
     def belief(self, originator, prior_var: float) -> learning.Belief:
         """Investors' posterior about the originator's bias from its deals' collections so far,
         from a prior of log-variance ``prior_var``."""
-        world = self.world
-        prior = prior_var
         mine = [r for r in self.records.values() if r.originator == originator.account]
         mine = [r for r in mine if r.collected and r.expected_to_date > 0]
-        ratios = np.array([max(sum(r.collected), 0.0) / r.expected_to_date for r in mine])
-        log_ratios = np.log(np.maximum(ratios, MIN_RATIO))
-        pool_var = world.scenario.securitisation.sigma_floor**2
-        precision = np.array([1.0 / r.noise_var(pool_var) for r in mine])
-        return learning.update_bias(prior, log_ratios, precision)
+        pool_var = self.world.scenario.securitisation.sigma_floor**2
+        return learning.update_bias(
+            prior_var,
+            np.array([sum(r.collected) for r in mine]),
+            np.array([r.expected_to_date for r in mine]),
+            np.array([r.relative_var(pool_var) for r in mine]),
+        )  # fmt: skip
 
     def expected_path(self, deal_id: int) -> tuple[float, float]:
         """Collections investors priced in for a deal's latest reported quarter and cumulated to

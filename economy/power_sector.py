@@ -162,6 +162,7 @@ class PowerSector:
             service = self.roll_over(plant, due.principal[k], draws.secured[k])
             if plant.close_quarter(service):
                 self.default_plant(plant, draws.quality[k], draws.legal[k])
+        self.desk.observe_plants(plants)
         self.plant_loans.snapshot(loans)
         self.refresh_loans()
         self.world.holdings.recount(self.world.loans, self.world.ledger.n_accounts)

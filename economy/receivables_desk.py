@@ -9,6 +9,7 @@ investors' book) and issues it. The law that gates NPL deals gates these too
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import mesa
@@ -22,10 +23,10 @@ from nplsim.agents.securitization_center import (
     SecuritizationCenter,
 )
 from nplsim.agents.underwriter import Underwriter
+from nplsim.economy.investor_view import DISTRESS_EPISODE_PRIOR, KindHistory
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import power, pricing, route_costs
+from nplsim.market import legal_risk, power, pricing, route_costs
 from nplsim.market.information_costs import information_cost, similarity
-from nplsim.market.legal_risk import court_reach
 
 # Coupon investors are expected to ask over the risk-free rate when the underwriter sizes the
 # receivables a deal needs, before the book is run (assumption).
@@ -53,6 +54,9 @@ class ReceivablesDesk:
         self.centre = centre
         self.liquidity_share = liquidity_share
         self.vehicles: list[ReceivablesVehicle] = []
+        self.distress = KindHistory()  # plant defaults seen and predicted (observe_plants)
+        self.last_cushion: dict[int, float] = {}
+        self.was_in_default: dict[int, bool] = {}
 
     def route_closed(self, pooled: bool) -> str:
         """Why the law or the institutions close a receivables ABS route ('' if open): it needs
@@ -69,22 +73,22 @@ class ReceivablesDesk:
         return ""
 
     def investor_book(
-        self, size: float, default_prob: float, expected_loss: float, rating: str
+        self, size: float, risk: tuple[float, float], rating: str, legal: pricing.ClaimRisk
     ) -> tuple[list[Investor], pricing.Clearing]:
         """Bookbuild a receivables ABS with the investors the regime and their mandates admit:
         each asks risk-free + expected loss + unexpected-loss, legal and liquidity premia, as for
         an NPL tranche (what it costs to know the plants is the cost technology's, paid by the
-        deal, so the book charges no opacity premium on top); the book clears at one coupon."""
+        deal, so the book charges no opacity premium on top); the book clears at one coupon.
+        ``risk`` is the receivables' default probability over the deal's life and annual expected
+        loss; ``legal`` the members' recharacterisation risk (``legal_risk``)."""
         world = self.world
-        regime, sec = world.regime, world.scenario.securitisation
+        sec = world.scenario.securitisation
+        default_prob, expected_loss = risk
         rf = world.scenario.macro.gov_bond_yield
         years = world.scenario.power.abs_tenor_q / 4
         investors = [
             i for i in self.investors if i.eligible("senior", rating) and i.cash > CASH_DUST
         ]
-        # a member plant's default is the distress that can bring a court to the pool
-        reach = default_prob * court_reach(regime.bankruptcy_remoteness, regime.spv_form)
-        legal = pricing.ClaimRisk(reach * world.scenario.power.abs_loss_severity, reach)
         credit = pricing.ClaimRisk(min(expected_loss * years, 1.0), default_prob)
         yields = np.array([
             pricing.required_yield(
@@ -131,6 +135,7 @@ class ReceivablesDesk:
         )
         quote.default_prob = route_costs.abs_default_prob(coverage, sigma, tenor)
         expected_loss = self.expected_loss(quote.default_prob)
+        quote.legal = self.legal_risk(plants, quote.amounts)
         alike = similarity(
             np.array([p.characteristics for p in plants]), spec.information.similarity_bandwidth
         )
@@ -141,7 +146,9 @@ class ReceivablesDesk:
         best = None
         for rated in (True,) if regime.rating_required else (True, False):
             rating = pricing.rating_from_default_prob(quote.default_prob) if rated else "unrated"
-            _, book = self.investor_book(size, quote.default_prob, expected_loss, rating)
+            _, book = self.investor_book(
+                size, (quote.default_prob, expected_loss), rating, quote.legal
+            )
             if book.sold < size * FULLY_PLACED:
                 quote.rating = quote.rating if best else rating
                 continue
@@ -159,6 +166,45 @@ class ReceivablesDesk:
         quote.cost, quote.rated, quote.rating, quote.coupon, quote.fees = best
         return quote
 
+    def legal_risk(self, plants: list[PowerPlant], amounts: np.ndarray) -> pricing.ClaimRisk:
+        """The deal's recharacterisation risk from its members' own state, priced as for an NPL
+        deal's originator (``legal_risk.distress_probability``): each member plant is the
+        originator whose distress can bring a court to its receivables. Its cushion is its log
+        distance to default, ``−ln`` of its adjusted leverage once the project is built and
+        funded, a driftless walk with the lenders' asset volatility; investors scale that
+        structural hazard by how often plants actually defaulted in the run against how often
+        it predicted. Then the regime's court reach, and what a member's recharacterisation
+        costs them (``abs_loss_severity`` of its share)."""
+        world = self.world
+        spec, regime = world.scenario.power, world.regime
+        distress = np.array([
+            legal_risk.distress_probability(
+                plant_cushion(plant.leverage_after(float(amount), plant.capex_need)),
+                spec.asset_volatility / 2, spec.abs_tenor_q, self.distress.episodes,
+                self.distress.expected_episodes, DISTRESS_EPISODE_PRIOR,
+            )
+            for plant, amount in zip(plants, amounts, strict=True)
+        ])  # fmt: skip
+        return route_costs.pool_legal_risk(
+            distress, amounts,
+            legal_risk.court_reach(regime.bankruptcy_remoteness, regime.spv_form),
+            spec.abs_loss_severity,
+        )  # fmt: skip
+
+    def observe_plants(self, plants: list[PowerPlant]) -> None:
+        """Investors' record of plant distress, once a quarter after the defaults: each plant
+        that was performing adds the structural chance that it would default this quarter, and
+        each that did adds an episode."""
+        vol_q = self.world.scenario.power.asset_volatility / 2
+        history = self.distress
+        for plant in plants:
+            last = self.last_cushion.get(plant.index)
+            if last is not None and not self.was_in_default.get(plant.index, False):
+                history.expected_episodes += legal_risk.first_passage_prob(last, vol_q, 1.0)
+                history.episodes += float(plant.in_default)
+            self.last_cushion[plant.index] = plant_cushion(plant.adjusted_leverage)
+            self.was_in_default[plant.index] = plant.in_default
+
     def expected_loss(self, default_prob: float) -> float:
         """Investors' annual expected loss on a power ABS that defaults with ``default_prob`` over
         its life and then loses ``abs_loss_severity``."""
@@ -175,8 +221,9 @@ class ReceivablesDesk:
         size = float(quote.amounts.sum())
         if quote.fees.upfront >= size:  # an issue that cannot pay its own costs is not made
             return None
+        expected_loss = self.expected_loss(quote.default_prob)
         investors, book = self.investor_book(
-            size, quote.default_prob, self.expected_loss(quote.default_prob), quote.rating
+            size, (quote.default_prob, expected_loss), quote.rating, quote.legal
         )
         if book.sold < size * FULLY_PLACED:
             return None
@@ -202,3 +249,11 @@ class ReceivablesDesk:
         world.log_event("power_abs_issued", route, f"{vehicle.name}: {len(quote.plants)} plants, "
                         f"{quote.rating}, coupon {quote.coupon:.2%}", size)  # fmt: skip
         return vehicle
+
+
+def plant_cushion(leverage: float) -> float:
+    """A plant's log distance to default, ``−ln L`` of its adjusted leverage (−∞ without assets
+    left, so that it counts as distressed)."""
+    if not leverage < math.inf:
+        return -math.inf
+    return -math.log(leverage) if leverage > 0 else math.inf

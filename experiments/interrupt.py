@@ -60,16 +60,23 @@ def deferred() -> Iterator[None]:
 
 @contextmanager
 def sigint_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C within the block (in the main thread): a process started in it inherits
-    the ignoring, so that Ctrl-C in a terminal reaches only the command, which stops the rest."""
+    """Start processes within the block that ignore Ctrl-C, without losing one sent to this
+    process meanwhile (in the main thread).
+
+    A started process inherits the ignoring (it survives ``exec``), so that Ctrl-C in a terminal
+    reaches only the command, which stops the rest. This process blocks SIGINT for the block as
+    well: a blocked signal is never discarded, even while ignored, so one that arrives in the
+    block stays pending and reaches this process's own handler once the block ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextmanager

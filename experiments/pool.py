@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from typing import Any
 
 from nplsim.experiments.interrupt import deferred, sigint_ignored
@@ -175,6 +175,9 @@ def _outcome(index: int, future: Future) -> Outcome:
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
+    # The resource tracker first, outside the block: starting it unblocks SIGINT, which would
+    # discard a Ctrl-C held back by the block (it protects itself from Ctrl-C).
+    resource_tracker.ensure_running()
     with sigint_ignored():  # the fork server, and every worker it forks, ignore Ctrl-C
         forkserver.ensure_running()
     return ProcessPoolExecutor(

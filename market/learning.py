@@ -14,12 +14,12 @@ expectations): the lemons discount, or premium. It vanishes with full disclosure
 shrinks as the bounds widen (strong pressure to dispose; a retained share that makes cherry-picking
 pointless).
 
-Track record: investors keep a normal belief about the log ratio of an originator's realised to
-expected collections beyond what the rule predicts (its bias), starting at a multiplicative bias of
-1 with the log-variance ``(ln λ)²`` of the selection discount ``λ`` itself (full disclosure leaves
-nothing to doubt), and update it from each of its deals' collections to date, each weighted by how
-precisely it measures the bias (more precisely the more of the deal's expected collections should
-have arrived and the more loans they are spread over). Plain numpy/scipy.
+Track record: investors keep a belief about the multiplicative bias of an originator's realised
+to expected collections beyond what the rule predicts, starting at 1 with the log-variance
+``(ln λ)²`` of the selection discount ``λ`` itself (full disclosure leaves nothing to doubt), and
+update it from the pooled collections to date of all its deals, weighted by how precisely they
+measure the bias (more precisely the more of the deals' expected collections should have arrived
+and the more loans they are spread over). Plain numpy/scipy.
 """
 
 from __future__ import annotations
@@ -113,21 +113,37 @@ class Belief:
         return float(np.exp(self.mean + self.var / 2.0))
 
 
-def update_bias(prior_var: float, log_ratios: np.ndarray, precisions: np.ndarray) -> Belief:
-    """Posterior of an originator's log bias after its deals' records.
+def update_bias(
+    prior_var: float, realised: np.ndarray, expected: np.ndarray, relative_var: np.ndarray
+) -> Belief:
+    """Investors' belief about an originator's bias after its deals' collections to date.
 
-    Each deal reports ``x_k = ln(realised / expected)`` of its collections to date, a noisy
-    measure of the bias with precision ``precisions[k]`` (1 / its noise variance: lower early in
-    a deal's life and for pools of few loans). Prior ``N(0, prior_var)``; a prior variance of 0
-    means investors are certain there is no bias. The prior mean ``−prior_var / 2`` makes the
-    expected multiplicative bias 1 before any record.
+    The bias is the multiplicative factor ``θ = e^b`` by which its pools collect more or less
+    than the rule of selection predicts; before any record ``θ`` has mean 1 and variance
+    ``τ² = e^{prior_var} − 1`` (log-variance ``prior_var``; 0 means investors are certain there is
+    no bias). Deals of few loans collect in lumps — mostly nothing, then a whole loan's
+    recovery — so a logarithm of one deal's ratio would be biased far below ``b`` (and a deal
+    that collected nothing has none). Investors instead pool the record: ``R = Σ realised /
+    Σ expected`` has mean ``θ`` and, at ``θ = 1``, the variance ``V = Σ E_k² v_k / (Σ E_k)²``
+    (``v_k`` each deal's relative variance: fewer loans and fewer quarters due make it larger).
+    Their estimate is the best linear one (credibility weighting): ``θ̂ = Z·R + (1 − Z)`` with
+    ``Z = τ² / (τ² + V)``, right on average whatever the lumps, with the variance ``(1 − Z)·τ²``
+    left. The belief is returned as the lognormal of that mean and variance.
     """
     if prior_var <= 0.0:
         return Belief(0.0, 0.0)
-    x = np.asarray(log_ratios, dtype=float)
-    w = np.asarray(precisions, dtype=float)
-    keep = np.isfinite(x) & (w > 0.0) & np.isfinite(w)
-    prior_mean = -prior_var / 2.0  # a multiplicative bias of 1 on average
-    precision = 1.0 / prior_var + float(w[keep].sum())
-    mean = (prior_mean / prior_var + float((w[keep] * x[keep]).sum())) / precision
-    return Belief(mean, 1.0 / precision)
+    tau2 = float(np.expm1(prior_var))
+    realised = np.asarray(realised, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    relative_var = np.asarray(relative_var, dtype=float)
+    keep = (expected > 0.0) & np.isfinite(relative_var) & np.isfinite(realised)
+    total = float(expected[keep].sum())
+    if total > 0.0:
+        ratio = float(np.maximum(realised[keep], 0.0).sum()) / total
+        noise = float((expected[keep] ** 2 * relative_var[keep]).sum()) / total**2
+        weight = tau2 / (tau2 + noise)
+    else:
+        ratio, weight = 1.0, 0.0
+    factor = weight * ratio + (1.0 - weight)
+    var = float(np.log1p((1.0 - weight) * tau2 / factor**2))
+    return Belief(float(np.log(factor)) - var / 2.0, var)

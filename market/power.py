@@ -240,7 +240,13 @@ class PowerSpec(_Strict):
     revenue_correlation: float = Field(
         default=0.5, ge=0, le=1, description="Share of receivables risk common to all plants."
     )
-    abs_loss_severity: float = Field(default=0.3, ge=0, le=1)
+    abs_loss_severity: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Investors' loss, share of face, when a power ABS's receivables fall short or"
+        " a court reaches a member's receivables (assumption).",
+    )
     min_coverage: float = Field(
         default=1.5, ge=1, le=20, description="Receivables / scheduled ABS service needed to issue."
     )

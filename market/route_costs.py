@@ -179,6 +179,23 @@ def abs_default_prob(coverage: float, sigma: float, tenor_q: int) -> float:
     return 1.0 - (1.0 - shortfall_q) ** tenor_q
 
 
+def pool_legal_risk(member_distress: np.ndarray, amounts: np.ndarray, reach: float,
+                    severity: float) -> pricing.ClaimRisk:  # fmt: skip
+    """Recharacterisation risk of a receivables ABS as a claim. Each member plant is an
+    originator: if it defaults while the deal lives (``member_distress``) a court reaches its
+    receivables with probability ``reach`` and investors lose ``severity`` of that member's share
+    of the deal. The expected loss is the amount-weighted mean of the members' risks, pooled or
+    not; the chance that some member is reached rises with their number while what each takes
+    falls with its share, so a pool diversifies legal risk as it diversifies receivables risk."""
+    amounts = np.asarray(amounts, dtype=float)
+    hit = np.clip(np.asarray(member_distress, dtype=float), 0.0, 1.0) * reach
+    if amounts.sum() <= 0 or not hit.any():
+        return pricing.NO_RISK
+    share = amounts / amounts.sum()
+    loss = float(min((share * hit).sum() * severity, 1.0))
+    return pricing.ClaimRisk(loss, float(1.0 - np.prod(1.0 - hit)))
+
+
 @dataclass(frozen=True)
 class DealFees:
     """Cash costs of one ABS deal (CNY bn): paid at issue, and every year while it lives."""

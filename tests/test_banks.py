@@ -234,11 +234,28 @@ BANK_BLOCK = (
 def test_bank_outputs_are_defined_and_move(scenario):
     """The bank block's model columns are never NaN and never constantly zero (the interbank
     market, write-offs and funding cost are modelled), and an issue quarter's senior spread is
-    defined whenever a deal was issued."""
-    model = run(scenario, 1, n_loans=20_000).model_frame()
+    defined whenever a deal placed a senior tranche (a pool too thin for any rated senior is
+    sold as one subordinated tranche, which has no senior spread)."""
+    result = run(scenario, 1, n_loans=20_000)
+    model = result.model_frame()
     for column in BANK_BLOCK:
         values = model[column].iloc[1:]
         assert values.notna().all(), column
         assert (values != 0).any(), column
-    issued = model["abs_issued"] > 0
-    assert model.loc[issued, "senior_spread_bp"].notna().all()
+    deals = result.deal_frame()
+    with_senior = deals.loc[deals["senior_size"] > 0, "quarter_issued"].unique()
+    assert with_senior.size > 0 or scenario == "amc_only_1999"  # no securitisation law in 1999
+    assert model.loc[with_senior, "senior_spread_bp"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"), [("first_loss", 6.0), ("vertical", 0.75 * 0.4 + 0.25 * 6.0)]
+)
+def test_the_weight_a_bank_expects_on_its_retained_slice_is_the_prudential_one(form, expected):
+    # was: a fixed Basel II table, whatever the prudential rules in force said
+    model = NPLMarketModel(
+        scenario="restart_2016", rng=1, n_loans=20_000, retention_form=form,
+        prudential_overrides={"securitisation_weight_unrated": 6.0,
+                              "securitisation_weight_aa": 0.4},
+    )  # fmt: skip
+    assert model.banks[0].retention_risk_weight() == pytest.approx(expected)

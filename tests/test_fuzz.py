@@ -612,6 +612,12 @@ def test_fuzz_set_pairs(tmp_path_factory, capsys):
 
 # ====================================================================== 3. command lines
 SUBCOMMANDS = ["run", "regimes", "sweep", "compare", "sensitivity", "validate", "viz"]
+# Metric lists and windows of ``compare``: known names, unknown ones, and malformed lists.
+METRIC_LISTS = st.sampled_from(
+    ["abs_issued_sum", "car_mean,npl_ratio_final", "nope", "", ",", "abs_issued_sum,nope",
+     "car_mean,car_mean"]
+)  # fmt: skip
+WINDOWS = st.sampled_from(["post", "all", "1:4", "4:1", "0:2", "x", "1:", ":", "", "-1:3"])
 FLAGS = [
     "--seed",
     "--quarters",
@@ -638,6 +644,10 @@ FLAGS = [
     "--quarters=2",
     "--seed=abc",
     "--from-manifest",
+    "--metrics",
+    "--window",
+    "--posterior",
+    "--draws",
 ]
 
 
@@ -696,7 +706,8 @@ def _grammar(workdir: Path, extra_files: list[str]) -> dict[str, Any]:
         "compare": (st.lists(names, min_size=1, max_size=2), {
             "--seeds": INTS, "--seed-start": INTS, "--quarters": INTS, "--set-a": pair,
             "--set-b": pair, "--reform-at": INTS, "--reform-to": presets, "--out": path,
-            "--workers": INTS, "--quiet": None}),
+            "--workers": INTS, "--quiet": None, "--metrics": METRIC_LISTS, "--window": WINDOWS,
+            "--posterior": path, "--draws": INTS, "--overwrite": None, "--yes": None}),
         "sensitivity": (st.lists(spec, min_size=1, max_size=1), {
             "--out": path, "--workers": INTS, "--quiet": None}),
         "validate": (st.just([]), {

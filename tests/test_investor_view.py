@@ -73,22 +73,59 @@ def test_retention_narrows_the_lemons_discount():
 
 # the track record ------------------------------------------------------------------------------
 def test_without_a_record_investors_expect_no_bias():
-    belief = update_bias(0.04, np.array([]), np.array([]))
+    belief = update_bias(0.04, np.array([]), np.array([]), np.array([]))
     assert belief.var == pytest.approx(0.04)
     assert belief.factor == pytest.approx(1.0)
-    assert update_bias(0.0, np.array([0.5]), np.array([10.0])) == Belief(0.0, 0.0)
+    certain = update_bias(0.0, np.array([0.5]), np.array([1.0]), np.array([0.1]))
+    assert certain == Belief(0.0, 0.0)
 
 
-def test_the_bias_posterior_is_the_normal_update():
-    prior, x, w = 0.04, np.array([np.log(0.8), np.log(0.9)]), np.array([50.0, 25.0])
-    belief = update_bias(prior, x, w)
-    precision = 1 / prior + w.sum()
-    assert belief.var == pytest.approx(1 / precision)
-    assert belief.mean == pytest.approx(((-prior / 2) / prior + (w * x).sum()) / precision)
-    # many precise records of a pool that collected 80% of what was expected
-    assert update_bias(prior, np.full(40, np.log(0.8)), np.full(40, 1e3)).factor == pytest.approx(
-        0.8, rel=1e-3
+def _lumpy_records(rng, bias: float, deals: int, loans: int, p_paid: float):
+    """Deals of a few loans each, every loan paying its whole value at once with chance
+    ``p_paid``: collections to date are mostly 0 or far above what was expected."""
+    value = rng.lognormal(0.0, 1.0, (deals, loans))
+    expected = p_paid * value.sum(axis=1)
+    realised = bias * (value * (rng.random((deals, loans)) < p_paid)).sum(axis=1)
+    relative_var = (value**2).sum(axis=1) * p_paid * (1 - p_paid) / expected**2
+    return realised, expected, relative_var
+
+
+@pytest.mark.parametrize("bias", [1.0, 0.6])
+def test_the_belief_is_right_on_average_however_lumpy_the_records(bias):
+    # was: each deal's log ratio, with a floor for a deal that collected nothing, pulled the
+    # belief about an unbiased originator of two-loan deals to about half the truth
+    rng = np.random.default_rng(11)
+    prior = 0.3
+    factors = [
+        update_bias(prior, *_lumpy_records(rng, bias, deals=6, loans=2, p_paid=0.3)).factor
+        for _ in range(4000)
+    ]
+    # the credibility estimate Z·R + (1 − Z) has mean Z·bias + (1 − Z): exactly 1 for an
+    # unbiased originator, and between the prior's 1 and the truth otherwise
+    if bias == 1.0:
+        assert np.mean(factors) == pytest.approx(1.0, abs=0.02)
+    else:
+        assert bias < np.mean(factors) < 1.0 - 0.25 * (1.0 - bias)
+
+
+def test_a_long_precise_record_reveals_the_bias():
+    rng = np.random.default_rng(3)
+    realised, expected, relative_var = _lumpy_records(rng, 0.8, deals=400, loans=200, p_paid=0.6)
+    belief = update_bias(0.3, realised, expected, relative_var)
+    assert belief.factor == pytest.approx(0.8, rel=0.03)
+    assert belief.var < 0.01 * 0.3  # little doubt left
+
+
+def test_the_belief_is_the_credibility_weighted_ratio():
+    prior, realised, expected, v = 0.09, np.array([0.0, 3.0]), np.array([1.0, 2.0]), np.array(
+        [0.5, 0.25]
     )
+    tau2 = np.expm1(prior)
+    noise = (expected**2 * v).sum() / expected.sum() ** 2
+    weight = tau2 / (tau2 + noise)
+    belief = update_bias(prior, realised, expected, v)
+    assert belief.factor == pytest.approx(weight * 1.0 + (1 - weight))  # R = 3 / 3 = 1
+    assert np.expm1(belief.var) * belief.factor**2 == pytest.approx((1 - weight) * tau2)
 
 
 # recharacterisation risk -----------------------------------------------------------------------

@@ -135,3 +135,39 @@ def _is_worker(pid: int) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return b"forkserver" in command
+
+
+_CTRL_C_DURING_START = """
+import os, signal
+from multiprocessing import util
+from nplsim.experiments import pool
+from nplsim.experiments.interrupt import deferred, signals_as_exceptions
+
+spawn, calls = util.spawnv_passfds, []
+
+def spawn_after_ctrl_c(*args, **kwargs):
+    calls.append(args[0])
+    if len(calls) == {nth}:
+        os.kill(os.getpid(), signal.SIGINT)
+    return spawn(*args, **kwargs)
+
+util.spawnv_passfds = spawn_after_ctrl_c
+try:
+    with signals_as_exceptions(), deferred():
+        pool._kill(pool._new_pool(2))
+    print("lost after", len(calls), "spawns")
+except KeyboardInterrupt:
+    print("interrupted after", len(calls), "spawns")
+"""
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["resource tracker", "fork server"])
+def test_ctrl_c_while_the_pool_starts_its_helpers_is_not_lost(nth):
+    # was: a Ctrl-C sent to the command while its resource tracker or fork server started was
+    # ignored with them (starting the tracker unblocks SIGINT), and the sweep ended with status 0
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_DURING_START.replace("{nth}", str(nth))],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.stdout.strip() == "interrupted after 2 spawns", (done.stdout, done.stderr)
