@@ -302,6 +302,10 @@ def test_the_lab_loads_steps_and_reforms(browser_context):
     assert _quarter(page) == 3
     for chart in ("npl-ratio", "car", "disposal", "abs-market"):
         _chart(page, chart, 3)
+    # the time axis names calendar quarters from restart_2016's start, 2016Q1 at quarter 1
+    ticks = _chart(page, "car", 3).locator("text", has_text=re.compile(r"^20[12][0-9]Q[1-4]$"))
+    expect(ticks.first).to_be_visible()
+    assert "2015Q4" in ticks.all_text_contents()  # quarter 0, the opening balance sheets
 
     page.get_by_role("button", name="Reform now", exact=True).click()
     expect(page.locator(".nplsim-reform-log")).to_have_text(

@@ -554,3 +554,17 @@ def test_a_bad_link_value_is_named_and_left_at_the_scenario_s(query):
     settings, reforms, problems = lab.parse_query(query)
     assert len(problems) == 1 and reforms == []
     assert settings.law == {}
+
+
+def test_the_time_axis_names_calendar_quarters_from_the_scenario_s_start():
+    # was: the app's charts counted model quarters (0, 5, 10, ...) whatever the scenario's start
+    expr = charts.calendar_expr("2016Q1", 5)
+    names = ["2015Q4", "2016Q1", "2016Q2", "2016Q3", "2016Q4", "2017Q1"]
+    assert expr == f"{names!r}[round(QUARTER)]"
+    assert charts.calendar_expr(None, 5) is None
+    spec = json.dumps(charts.time_spec("line", "%", ".2f", ("a",), 5, True, start="2016Q1"))
+    assert expr.replace("QUARTER", "datum.value") in spec  # the axis labels
+    assert expr.replace("QUARTER", "datum.quarter") in spec  # the tooltips
+    assert '"calendar quarter"' in spec
+    plain = json.dumps(charts.time_spec("line", "%", ".2f", ("a",), 5, True))
+    assert "labelExpr" not in plain and '"quarter"' in plain

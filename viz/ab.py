@@ -37,7 +37,7 @@ from nplsim.experiments.compare import (
 from nplsim.market.errors import ConfigError
 from nplsim.market.regime import list_presets
 from nplsim.market.scenario import ScenarioConfig, load_scenario
-from nplsim.viz.charts import time_spec, time_spec_text
+from nplsim.viz.charts import CHART_HEIGHT, time_spec, time_spec_text
 from nplsim.viz.controls import LabeledSlider, LeverControl
 from nplsim.viz.lab import (
     LEVER_FIELDS,
@@ -232,9 +232,12 @@ def run_seeds(pair: ABPair, seeds: list[int], metrics: tuple[str, ...]) -> SeedR
     return SeedRuns(seeds, metrics, np.stack(results[:n]), np.stack(results[n:]))
 
 
-def band_spec(horizon: int, unit: str) -> dict[str, Any]:
-    """The paired-difference chart: the live seed's B − A with the seeds' mean and band."""
-    spec = time_spec("line", unit, ",.3f", (DIFFERENCE,), horizon, False)
+def band_spec(horizon: int, unit: str, start: str | None = None) -> dict[str, Any]:
+    """The paired-difference chart: the live seed's B − A with the seeds' mean and band (time
+    axis in calendar quarters from ``start``)."""
+    spec = time_spec(
+        "line", unit, ",.3f", (DIFFERENCE,), horizon, False, False, CHART_HEIGHT, start
+    )
     colors = {"muted": "@muted"}
     band = {
         "data": {"name": "band"},
@@ -420,7 +423,7 @@ def ABCharts(pair: ABPair, metric: str, seeds: SeedRuns | None, tick: int = 0) -
     title, unit, _ = METRIC_DISPLAY.get(metric, (metric, "", 1.0))
     both, diff = pair_series(pair, metric)
     marks = reform_marks(pair.b)
-    horizon = pair.a.config.quarters
+    horizon, start = pair.a.config.quarters, pair.a.config.start
     names = tuple(dict.fromkeys(both["series"]))
     revision = f"{id(pair)}-{pair.a.quarter}-{metric}-{seeds is not None}"
     band = seeds.band(metric) if seeds is not None and metric in seeds.metrics else None
@@ -431,7 +434,9 @@ def ABCharts(pair: ABPair, metric: str, seeds: SeedRuns | None, tick: int = 0) -
     with solara.Div(classes=["nplsim-grid"]):
         with solara.Card(margin=0, classes=["nplsim-card"]):
             solara.Text(f"{title}: A and B", classes=["nplsim-chart-title"])
-            spec = time_spec_text("line", unit, ",.3f", names, horizon, False)
+            spec = time_spec_text(
+                "line", unit, ",.3f", names, horizon, False, False, CHART_HEIGHT, start
+            )
             Chart(spec, {"series": both, "reforms": marks}, revision, "ab-overlay")
         with solara.Card(margin=0, classes=["nplsim-card"]):
             solara.Text(
@@ -440,7 +445,7 @@ def ABCharts(pair: ABPair, metric: str, seeds: SeedRuns | None, tick: int = 0) -
                 classes=["nplsim-chart-title"],
             )
             Chart(
-                band_spec(horizon, diff_unit),
+                band_spec(horizon, diff_unit, start),
                 {"series": diff, "reforms": marks, "band": band_frame},
                 revision,
                 "ab-difference",

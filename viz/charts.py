@@ -22,6 +22,7 @@ import pandas as pd
 import solara
 
 from nplsim.experiments.channels import CHANNEL_COLOURS
+from nplsim.market.calendar import calendar_quarter
 from nplsim.viz.lab import PolicyLab
 from nplsim.viz.series import ALL_BANKS, ChartDef
 from nplsim.viz.vega import VEGA_LITE_SCHEMA, Chart, spec_json
@@ -109,17 +110,24 @@ def time_spec(
     with_limits: bool,
     zero: bool = False,
     height: int = CHART_HEIGHT,
+    start: str | None = None,
 ) -> dict[str, Any]:
     """The Vega-Lite spec of a time-series chart (see the module docstring); its colours are
-    the page theme's (``"@name"``, see :mod:`nplsim.viz.vega`)."""
+    the page theme's (``"@name"``, see :mod:`nplsim.viz.vega`). With the scenario's ``start``
+    the time axis and the tooltips name calendar quarters (``2016Q1``)."""
     colors = {name: f"@{name}" for name in PALETTES["light"]}
     color_range = series_colours(series, colors["strong"])
+    when = calendar_expr(start, horizon)
     x = alt.X(
         "quarter:Q",
-        title="quarter",
+        title="quarter" if when is None else "calendar quarter",
         scale=alt.Scale(domain=[0, horizon], nice=False, zero=True),
-        axis=alt.Axis(format="d", tickMinStep=1, labelFlush=True),
-    )
+        axis=alt.Axis(
+            format="d", tickMinStep=1, labelFlush=True,
+            **({} if when is None else {"labelExpr": when.replace("QUARTER", "datum.value")}),
+        ),
+    )  # fmt: skip
+    when_tip = alt.Tooltip("quarter:Q" if when is None else "when:N", title="quarter")
     longest = max((len(s) for s in series), default=1)
     columns = max(1, min(len(series), int(LEGEND_PX // (26 + LEGEND_PX_PER_CHAR * longest))))
     color = alt.Color(
@@ -155,6 +163,7 @@ def time_spec(
     if with_limits:
         layers.append(
             alt.Chart(alt.NamedData("limits"))
+            .transform_calculate(when=when.replace("QUARTER", "datum.quarter") if when else "''")
             .mark_line(
                 interpolate="step-after",
                 strokeDash=[6, 4],
@@ -167,7 +176,7 @@ def time_spec(
                 detail="series:N",
                 tooltip=[
                     alt.Tooltip("series:N", title="limit"),
-                    alt.Tooltip("quarter:Q"),
+                    when_tip,
                     alt.Tooltip("value:Q", format=fmt),
                 ],
             )
@@ -203,12 +212,13 @@ def time_spec(
         clear="mouseout",
         empty=False,
     )
-    tooltip = [alt.Tooltip("quarter:Q", title="quarter")] + [
+    tooltip = [when_tip] + [
         alt.Tooltip(field=_field(s), type="quantitative", title=s, format=fmt) for s in series
     ]
     layers.append(
         alt.Chart(data)
         .transform_pivot("series", value="value", groupby=["quarter"])
+        .transform_calculate(when=when.replace("QUARTER", "datum.quarter") if when else "''")
         .mark_rule(color=colors["muted"], strokeWidth=1)
         .encode(x=x, opacity=alt.condition(hover, alt.value(0.7), alt.value(0)), tooltip=tooltip)
         .add_params(hover)
@@ -223,6 +233,15 @@ def time_spec(
 
 
 @lru_cache(maxsize=256)
+def calendar_expr(start: str | None, horizon: int) -> str | None:
+    """A Vega expression naming the calendar quarter of model quarter ``QUARTER`` (a
+    placeholder for the field it reads) for quarters 0 to ``horizon``; None without a start."""
+    if not start:
+        return None
+    names = [calendar_quarter(start, q) for q in range(horizon + 1)]
+    return f"{names!r}[round(QUARTER)]"
+
+
 def time_spec_text(*args: Any) -> str:
     """:func:`time_spec` as JSON text, cached too."""
     return spec_json(time_spec(*args))
@@ -270,6 +289,8 @@ def ChartCard(definition: ChartDef, lab: PolicyLab, key_extra: str = "", tick: i
         max(market.config.quarters, 1),
         definition.limit is not None,
         definition.zero,
+        CHART_HEIGHT,
+        market.config.start,
     )
     with solara.Card(classes=["nplsim-card", f"nplsim-card-{definition.name}"], margin=0):
         solara.Text(definition.title, classes=["nplsim-chart-title"])
