@@ -14,11 +14,16 @@
   moments hardly pin it down;
 - ``calibrated.toml`` — the scenario with each parameter at its posterior median, headed by how
   it was made; ``nplsim run calibrated.toml`` runs it;
+- ``preset.toml`` — the same as a preset to ship: the same header, ``base =`` the calibrated
+  scenario and only the calibrated parameters, each with its 95% interval (copied to
+  ``market/scenarios/NAME.toml`` it is the scenario NAME; not written when a parameter lies
+  inside a list, which a base scenario cannot be laid over);
 - ``figures/`` — marginal and pairwise posteriors and the threshold by generation (PNG and SVG).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +40,7 @@ from nplsim.experiments.calibrate import (
 from nplsim.experiments.calibration_spec import LoadedCalibration
 from nplsim.experiments.pool import run_tasks
 from nplsim.experiments.store import Claim
-from nplsim.market.scenario import load_scenario
+from nplsim.market.scenario import list_scenarios, load_scenario
 from nplsim.market.tomlfile import toml_document
 
 # A posterior standard deviation above half the prior's: the moments do not pin the parameter
@@ -174,23 +179,84 @@ def fit_markdown(loaded: LoadedCalibration, fit: pd.DataFrame, ident: pd.DataFra
 
 
 def calibrated_scenario(
-    loaded: LoadedCalibration, ident: pd.DataFrame, generations: int, when: str
+    loaded: LoadedCalibration,
+    ident: pd.DataFrame,
+    generations: int,
+    when: str,
+    code: dict[str, Any] | None = None,
 ) -> str:
-    """The scenario with every parameter at its posterior median, as a TOML file."""
+    """The scenario with every parameter at its posterior median, as a TOML file, headed by the
+    spec, the code (``code``: the manifest's git commit) and the date it was made with."""
     values = dict(zip(ident["parameter"], ident["median"], strict=True))
     overrides = {k: v for k, v in loaded.overrides(values).items() if k != "n_loans"}
     config, _ = load_scenario(loaded.scenario, overrides)
     body = config.model_dump(mode="json", exclude_none=True)
     header = [
-        f"# {config.name}, calibrated: every parameter of {Path(loaded.source).name} at its "
+        *_header(loaded, config.name, values, generations, when, code),
+        "# Run it: nplsim run calibrated.toml (the fit was made at the loan slots above).",
+    ]
+    return "\n".join(header) + "\n\n" + toml_document(body)
+
+
+def calibrated_preset(
+    loaded: LoadedCalibration,
+    ident: pd.DataFrame,
+    generations: int,
+    when: str,
+    code: dict[str, Any] | None = None,
+) -> str | None:
+    """The calibrated scenario as a preset: the header of :func:`calibrated_scenario`, ``base =``
+    the calibrated scenario and each parameter's posterior median with its 95% interval and
+    identification; None when a parameter lies inside a list (``banks.0.x``)."""
+    keys = [key.replace("__", ".") for key in ident["parameter"]]
+    if any(part.isdigit() for key in keys for part in key.split(".")):
+        return None
+    values = dict(zip(ident["parameter"], ident["median"], strict=True))
+    config, _ = load_scenario(loaded.scenario, loaded.overrides())
+    base = loaded.spec.scenario if loaded.spec.scenario in list_scenarios() else loaded.scenario
+    description = f"{config.description} (calibrated by {Path(loaded.source).name})"
+    lines = [
+        *_header(loaded, config.name, values, generations, when, code),
+        f"# A preset: copied to market/scenarios/NAME.toml it is the scenario NAME, {config.name} "
+        "with only the parameters below changed.",
+        "",
+        f"base = {json.dumps(str(base))}",
+        f"description = {json.dumps(description)}",
+    ]
+    for key, row in zip(keys, ident.itertuples(), strict=True):
+        identified = "identified" if row.identified else "not identified"
+        lines.append(
+            f"{key} = {float(row.median)!r}  # posterior median, 95% interval "
+            f"{row.p2_5:.4g}-{row.p97_5:.4g}, sd ratio {row.sd_ratio:.2f} ({identified})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _header(
+    loaded: LoadedCalibration,
+    name: str,
+    values: dict[str, float],
+    generations: int,
+    when: str,
+    code: dict[str, Any] | None,
+) -> list[str]:
+    """How a calibrated scenario was made: spec, search, date, code and posterior medians."""
+    return [
+        f"# {name}, calibrated: every parameter of {Path(loaded.source).name} at its "
         "posterior median.",
         f"# Made by: nplsim calibrate {loaded.source} ({generations} generations, "
         f"{loaded.spec.population} particles, {loaded.spec.seeds_per_particle} seeds per "
         f"particle, {loaded.spec.n_loans} loan slots), {when}.",
+        f"# Code: {_commit_text(code or {})}.",
         "# Parameters: " + ", ".join(f"{k} = {v:.6g}" for k, v in values.items()),
-        "# Run it: nplsim run calibrated.toml (the fit was made at the loan slots above).",
     ]
-    return "\n".join(header) + "\n\n" + toml_document(body)
+
+
+def _commit_text(code: dict[str, Any]) -> str:
+    commit = code.get("git_commit")
+    if not commit:
+        return "not a git checkout"
+    return f"commit {commit[:12]}" + (" with uncommitted changes" if code.get("git_dirty") else "")
 
 
 def write_results(
@@ -218,9 +284,13 @@ def write_results(
         fit.to_csv(staging / "fit.csv", index=False)
         (staging / "fit.md").write_text(fit_markdown(loaded, fit, ident), encoding="utf-8")
         ident.to_csv(staging / "identification.csv", index=False)
+        code = _manifest_code(claimed)
         (staging / "calibrated.toml").write_text(
-            calibrated_scenario(loaded, ident, len(gens), when), encoding="utf-8"
+            calibrated_scenario(loaded, ident, len(gens), when, code), encoding="utf-8"
         )
+        preset = calibrated_preset(loaded, ident, len(gens), when, code)
+        if preset is not None:
+            (staging / "preset.toml").write_text(preset, encoding="utf-8")
         figures = staging / "figures"
         figures.mkdir()
         _figures(loaded, posterior, gens, figures)
@@ -231,6 +301,15 @@ def write_results(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     assert (claimed.path / RESULTS_DIR).is_dir()
+
+
+def _manifest_code(claimed: Claim) -> dict[str, Any]:
+    """The code a calibration was begun under, as its manifest pins it."""
+    from nplsim.experiments.calibrate import MANIFEST
+    from nplsim.market.errors import read_json
+
+    code = read_json(claimed.path / MANIFEST, "calibration.json").get("code")
+    return code if isinstance(code, dict) else {}
 
 
 def _figures(

@@ -37,6 +37,7 @@ import nplsim.agents
 from nplsim.economy.measurement import MODEL_COLUMNS
 from nplsim.economy.model import NPLMarketModel
 from nplsim.economy.outputs import DEAL_COLUMNS
+from nplsim.experiments.odd_calibration import calibration_specs_section
 from nplsim.experiments.odd_notes import (
     MODEL_COLUMN_NOTES,
     OUTPUT_COLUMN_NOTES,
@@ -583,6 +584,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "regime-presets": regime_presets_section,
     "prudential-fields": prudential_fields_section,
     "prudential-presets": prudential_presets_section,
+    "calibration-specs": calibration_specs_section,
     "scenarios": scenarios_section,
     "scenario-parameters": scenario_parameters_section,
     "default-institutions": default_institutions_section,

@@ -13,6 +13,7 @@ of the effect over the posterior.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nplsim.experiments.calibrate import RESULTS_DIR
+from nplsim.experiments.calibrate import MANIFEST, RESULTS_DIR
 from nplsim.experiments.calibration_report import posterior_draws, weighted_quantile
 from nplsim.experiments.compare import CONFIDENCE, Scenario, compare
-from nplsim.market.errors import ConfigError
+from nplsim.market.errors import ConfigError, read_json
+from nplsim.market.scenario import load_scenario
 
 POSTERIOR_FILE = "posterior.parquet"
 MIXTURE_SAMPLES = 20_000  # draws from the effect's mixture for its quantiles (seeded)
@@ -45,6 +47,57 @@ def read_posterior(directory: str | Path) -> pd.DataFrame:
             return frame
     raise ConfigError(str(directory), "--posterior", "holds no posterior.parquet nplsim wrote",
                       "the results directory of nplsim calibrate")  # fmt: skip
+
+
+def load_draws(
+    directory: str | Path, draws: int, source: str, key: str = "posterior"
+) -> tuple[list[dict[str, float]], dict[str, Any]]:
+    """``draws`` parameter vectors of a calibration's posterior (by weight, with replacement; the
+    same vectors as ``nplsim compare --posterior`` draws) and what a manifest records of them:
+    the directory, the calibrated scenario, the SHA-256 of the posterior and the draws.
+
+    Raises:
+        ConfigError: ``directory`` is not a finished calibration (blamed on ``source``/``key``).
+    """
+    path = Path(directory)
+    allowed = "the directory of a finished nplsim calibrate"
+    try:
+        posterior = read_posterior(path)
+    except ConfigError:
+        raise ConfigError(source, key, f"{directory}: holds no {RESULTS_DIR}/{POSTERIOR_FILE} "
+                          "nplsim wrote", allowed) from None  # fmt: skip
+    if not (path / MANIFEST).is_file():
+        raise ConfigError(source, key, f"{directory}: holds no {MANIFEST}", allowed)
+    manifest = read_json(path / MANIFEST, key)
+    scenario = manifest.get("scenario")
+    if manifest.get("kind") != "calibrate" or not isinstance(scenario, str):
+        raise ConfigError(source, key, f"{directory}: {MANIFEST} is not a calibration's", allowed)
+    file = path / RESULTS_DIR / POSTERIOR_FILE
+    if not file.is_file():
+        file = path / POSTERIOR_FILE
+    info = {
+        "directory": str(directory),
+        "scenario": load_scenario(scenario)[0].name,
+        "parameters": [c for c in posterior.columns if c != "weight"],
+        "posterior_sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+        "draws": posterior_draws(posterior, draws, DRAW_SEED),
+    }
+    return info["draws"], info
+
+
+def check_draws(
+    info: Mapping[str, Any], scenario: str, fixed: Iterable[str], source: str, key: str
+) -> None:
+    """Refuse posterior draws of another scenario's calibration, or of a parameter that is also
+    fixed or varied (``fixed``: the field names, dotted)."""
+    if info["scenario"] != scenario:
+        raise ConfigError(source, key, f"{info['directory']} calibrates {info['scenario']}, not "
+                          f"{scenario}", f"a calibration of {scenario}")  # fmt: skip
+    normal = {k.replace("__", ".") for k in fixed}
+    both = sorted(p for p in info["parameters"] if p.replace("__", ".") in normal)
+    if both:
+        problem = f"the posterior draws {', '.join(both)}, which is also set here; set it once"
+        raise ConfigError(source, key, problem, "parameters the posterior does not draw")
 
 
 def posterior_median(posterior: pd.DataFrame) -> dict[str, float]:

@@ -3,6 +3,12 @@
 A TOML spec names a base scenario, the regime fields to vary with their ranges, the outcomes and
 the seeds. Every sample point is run once per seed (the same seeds at every point: common random
 numbers) and the outcomes are averaged over seeds before SALib estimates the indices.
+
+With ``--posterior DIR --draws K`` (a calibration of the base scenario's behavioural parameters)
+the whole study is repeated at each of ``K`` posterior draws (the same sample points and seeds at
+every draw): the indices are estimated draw by draw, and each reported index is their mean over
+the draws, with its spread over the draws (2.5 and 97.5 percentiles, ``draw_low``/``draw_high``)
+beside the mean bootstrap half-width ``conf``; ``indices_by_draw`` keeps every draw's indices.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ MIN_SOBOL_N = 64  # below this base sample, Sobol indices and their bootstrap CI
 MIN_MORRIS_N = 10  # trajectories
 MAX_CI_WIDTH = 0.5  # a Sobol index whose 95% CI is wider than half the index's range is unresolved
 INDEX_COLUMNS = ["outcome", "parameter", "index", "value", "conf", "ci_width", "note"]
+DRAW_COLUMNS = ["draw_low", "draw_high", "draws"]  # the spread of an index over posterior draws
 CONFIDENCE = 0.95
 
 
@@ -327,11 +334,43 @@ def convergence_summary(spec: SensitivitySpec, indices: pd.DataFrame) -> list[st
     return lines
 
 
+def combine_draws(per_draw: list[pd.DataFrame]) -> pd.DataFrame:
+    """Indices over posterior draws: each index's mean over the draws where its outcome could be
+    analysed, its mean bootstrap half-width and its 2.5–97.5 percentile range over the draws;
+    an outcome analysable in no draw keeps one note row."""
+    both = pd.concat([d.assign(draw=k) for k, d in enumerate(per_draw)], ignore_index=True)
+    values = both[both["index"] != "note"]
+    keys = ["outcome", "parameter", "index"]
+    grouped = values.groupby(keys, sort=False)
+    table = grouped.agg(value=("value", "mean"), conf=("conf", "mean"), draws=("draw", "nunique"))
+    table["draw_low"] = grouped["value"].quantile(0.025)
+    table["draw_high"] = grouped["value"].quantile(0.975)
+    table = table.reset_index()
+    table["ci_width"] = 2.0 * table["conf"]
+    noted = both[both["index"] == "note"].groupby("outcome", sort=False)["note"]
+    notes = {o: f"not analysable in {len(n)} of {len(per_draw)} draws: {n.iloc[0]}"
+             for o, n in noted}  # fmt: skip
+    table["note"] = [notes.get(o, "") for o in table["outcome"]]
+    rows = [table]
+    for outcome, note in notes.items():
+        if outcome not in set(table["outcome"]):
+            rows.append(pd.DataFrame([{"outcome": outcome, "parameter": None, "index": "note",
+                                       "note": note, "draws": 0}]))  # fmt: skip
+    order = {o: k for k, o in enumerate(dict.fromkeys(per_draw[0]["outcome"]))}
+    found = pd.concat(rows, ignore_index=True).sort_values(
+        "outcome", key=lambda s: s.map(order), kind="stable"
+    )
+    found["draws"] = found["draws"].astype("int64")
+    return found[INDEX_COLUMNS + DRAW_COLUMNS].reset_index(drop=True)
+
+
 def run_sensitivity(
     spec: SensitivitySpec | str | Path,
     *,
     workers: int | None = None,
     progress: bool = False,
+    posterior: str | Path | None = None,
+    draws: int | None = None,
 ) -> SensitivityResult:
     """Sample the parameters, run every point for every seed, and estimate the indices.
 
@@ -339,9 +378,12 @@ def run_sensitivity(
         spec: a validated spec or the path of a TOML spec.
         workers: worker processes (default one per CPU; 1 runs in this process).
         progress: show a progress bar.
+        posterior: a calibration directory of the base scenario: repeat the study at ``draws``
+            posterior draws and report the indices averaged over draws, with their spread.
+        draws: how many posterior draws (at least 2).
 
     Raises:
-        ConfigError: an invalid spec, before any run.
+        ConfigError: an invalid spec or posterior, before any run.
     """
     if isinstance(spec, SensitivitySpec):
         _check(spec, "spec")
@@ -357,22 +399,34 @@ def run_sensitivity(
     config, _ = load_scenario(spec.base, fixed)
     events = [e.quarter for e in config.events if e.regime is not None or e.overrides]
     bounds = metrics.window_bounds(spec.window, config.quarters, events, "window")
+    drawn, info = _posterior_draws(posterior, draws, config.name, [*fixed, *names])
     tasks = [
-        (spec.base, seed, {**fixed, **dict(zip(names, map(float, point), strict=True))}, columns)
+        (spec.base, seed,
+         {**fixed, **values, **dict(zip(names, map(float, point), strict=True))}, columns)
+        for values in drawn
         for point in points
         for seed in spec.seeds
-    ]
+    ]  # fmt: skip
     paths = run_many(tasks, workers, progress, desc=f"{spec.method} sensitivity")
     per_run = np.array(
         [[metrics.evaluate(m, path[:, columns.index(m.source)], *bounds) for m in chosen]
          for path in paths]
-    ).reshape(len(points), len(spec.seeds), len(spec.outcomes))  # fmt: skip
-    outcomes = _mean_over_seeds(per_run)
-    samples = pd.DataFrame(points, columns=names)
-    samples.insert(0, "point", np.arange(len(points), dtype="int64"))
-    for j, outcome in enumerate(spec.outcomes):
-        samples[outcome] = outcomes[:, j]
-    indices = analyse(spec, points, outcomes)
+    ).reshape(len(drawn), len(points), len(spec.seeds), len(spec.outcomes))  # fmt: skip
+    frames, per_draw = [], []
+    for k, values in enumerate(drawn):
+        outcomes = _mean_over_seeds(per_run[k])
+        samples = pd.DataFrame(points, columns=names)
+        samples.insert(0, "point", np.arange(len(points), dtype="int64"))
+        if info is not None:
+            samples.insert(1, "draw", k)
+            for key, value in values.items():
+                samples.insert(2, key, value)
+        for j, outcome in enumerate(spec.outcomes):
+            samples[outcome] = outcomes[:, j]
+        frames.append(samples)
+        per_draw.append(analyse(spec, points, outcomes))
+    samples = pd.concat(frames, ignore_index=True)
+    indices = per_draw[0] if info is None else combine_draws(per_draw)
     settings = {
         "spec": spec.model_dump(mode="json"),
         "n_points": len(points),
@@ -381,7 +435,30 @@ def run_sensitivity(
         "window_quarters": list(bounds),
         "convergence_warnings": convergence_warnings(spec, indices),
     }
+    if info is not None:
+        settings["posterior"] = info
+        settings["indices_by_draw"] = pd.concat(
+            [d.assign(draw=k) for k, d in enumerate(per_draw)], ignore_index=True
+        )
     return SensitivityResult(indices=indices, samples=samples, spec=spec, settings=settings)
+
+
+def _posterior_draws(
+    posterior: str | Path | None, draws: int | None, scenario: str, fixed: list[str]
+) -> tuple[list[dict[str, float]], dict[str, Any] | None]:
+    """The posterior draws to repeat the study at (one empty draw without a posterior)."""
+    if posterior is None:
+        if draws is not None:
+            raise ConfigError("sensitivity", "--draws", "needs --posterior", "--posterior DIR")
+        return [{}], None
+    if draws is None or draws < 2:
+        raise ConfigError("sensitivity", "--draws", f"{draws}: a spread over draws needs at "
+                          "least 2 draws", ">= 2 with --posterior")  # fmt: skip
+    from nplsim.experiments.posterior import check_draws, load_draws
+
+    values, info = load_draws(posterior, draws, "sensitivity", "--posterior")
+    check_draws(info, scenario, fixed, "sensitivity", "--posterior")
+    return values, info
 
 
 def _mean_over_seeds(per_run: np.ndarray) -> np.ndarray:
@@ -401,9 +478,11 @@ def write_sensitivity(
     The directory is written through :mod:`nplsim.experiments.store`: it appears complete or not
     at all, and earlier sensitivity results are replaced only with ``overwrite``.
     """
+    settings = dict(result.settings)
+    by_draw = settings.pop("indices_by_draw", None)
     manifest = {
         "kind": "sensitivity",
-        **result.settings,
+        **settings,
         **pins(load_scenario(result.spec.base)[0]),
     }
 
@@ -411,6 +490,10 @@ def write_sensitivity(
         spec = result.spec
         caption = (f"{spec.method.capitalize()} indices, base {Path(spec.base).stem}, N = "
                    f"{spec.n}, {len(spec.seeds)} seeds per point")  # fmt: skip
+        if by_draw is not None:
+            caption += (f", at {len(settings['posterior']['draws'])} posterior draws (mean "
+                        "over draws; draw_low/draw_high: their 95% range)")  # fmt: skip
+            by_draw.to_csv(staging / "indices_by_draw.csv", index=False)
         write_tables(result.indices, staging, "indices", caption)
         summary = [
             f"# {caption}",
@@ -467,24 +550,36 @@ def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, pa
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     runs = result.settings.get("n_runs", 0)
+    posterior = result.settings.get("posterior")
     ax.set_title(
         f"Sensitivity of {outcome} ({metrics.get(outcome).unit})\n"
         f"{spec.method.capitalize()}, N = {spec.n}, "
         f"{runs} runs ({len(spec.seeds)} seed{'s' * (len(spec.seeds) > 1)} per point), "
-        f"base {Path(spec.base).stem}",
+        f"base {Path(spec.base).stem}"
+        + (
+            f"\nmean of the indices at {len(posterior['draws'])} posterior draws"
+            if posterior
+            else ""
+        ),  # fmt: skip
         fontsize=10,
     )
     fig.savefig(path, dpi=110)
 
 
 def format_indices(indices: pd.DataFrame) -> str:
-    """The indices as a console table (value ± conf), with the notes below."""
+    """The indices as a console table (value ± conf, and over posterior draws the range
+    [draw_low, draw_high]), with the notes below."""
     values = indices[indices["index"] != "note"]
     lines = []
+    drawn = "draw_low" in indices.columns
+    if drawn:
+        lines.append("mean over posterior draws ± mean bootstrap half-width [95% range over draws]")
     if not values.empty:
         cell = values.apply(
             lambda r: (
-                f"{r['value']:.3g}" + (f" ± {r['conf']:.2g}" if np.isfinite(r["conf"]) else "")
+                f"{r['value']:.3g}"
+                + (f" ± {r['conf']:.2g}" if np.isfinite(r["conf"]) else "")
+                + (f" [{r['draw_low']:.3g}, {r['draw_high']:.3g}]" if drawn else "")
             ),
             axis=1,
         )
@@ -507,13 +602,21 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     spec = load_sensitivity_spec(args.spec)
     workers = resolve_workers(args.workers)
     out = args.out if args.out else default_out(f"sensitivity-{Path(args.spec).stem}")
-    confirm_runs(len(sample(spec)) * len(spec.seeds), args.yes, printable(args.spec))
+    draws = args.draws
+    if args.posterior is not None or draws is not None:  # checked before anything is written
+        config, _ = load_scenario(spec.base, run_overrides(spec))
+        fixed = [*run_overrides(spec), *spec.parameters]
+        _posterior_draws(args.posterior, draws, config.name, fixed)
+    runs = len(sample(spec)) * len(spec.seeds) * (draws or 1)
+    confirm_runs(runs, args.yes, printable(args.spec))
     with holding(out, "sensitivity", overwrite=args.overwrite) as claimed:
-        result = run_sensitivity(spec, workers=workers, progress=not args.quiet)
+        result = run_sensitivity(spec, workers=workers, progress=not args.quiet,
+                                 posterior=args.posterior, draws=draws)  # fmt: skip
         write_sensitivity(result, claimed)
+    over = f" x {draws} posterior draws" if draws else ""
     print(
         f"{spec.method} sensitivity of {printable(Path(spec.base).stem)}: "
-        f"{result.settings['n_points']} points x {len(spec.seeds)} seeds = "
+        f"{result.settings['n_points']} points x {len(spec.seeds)} seeds{over} = "
         f"{result.settings['n_runs']} runs"
     )
     print(format_indices(result.indices))
@@ -532,6 +635,13 @@ def register_sensitivity_cli(sub: Any) -> None:
     p.add_argument("spec", help="TOML spec (see experiments/specs/sensitivity_example.toml)")
     add_output_flags(p, "sensitivity", "results/sensitivity-SPEC")
     p.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    p.add_argument(
+        "--posterior",
+        metavar="DIR",
+        help="a calibration of the base scenario: "
+        "repeat the study at --draws posterior draws (indices averaged over draws)",
+    )
+    p.add_argument("--draws", type=int, help="posterior draws with --posterior (at least 2)")
     add_yes_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_sensitivity)

@@ -160,9 +160,12 @@ def run_sweep(
         raise ConfigError("--resume", "--overwrite", "give one of them, not both")
     confirm_runs(count_runs(loaded.spec), yes, loaded.source)
     base = _base_config(loaded)
-    runs = expand(loaded.spec, loaded.source, loaded.base_dir)
+    draws, posterior = _posterior(loaded, base)
+    runs = expand(loaded.spec, loaded.source, loaded.base_dir, draws)
     _check_runs(loaded, base, runs)
     manifest = _manifest(loaded, base, len(runs))
+    if posterior is not None:
+        manifest["posterior"] = posterior
     claimed = claim(out_dir, "sweep", overwrite=overwrite, resume=resume)
     failed_claim = True
     try:
@@ -300,6 +303,22 @@ def _base_config(loaded: _Loaded) -> ScenarioConfig:
     return config
 
 
+def _posterior(loaded: _Loaded, base: ScenarioConfig) -> tuple[Any, dict[str, Any] | None]:
+    """The posterior draws a spec crosses with its points (``posterior``, ``draws``), or none."""
+    spec = loaded.spec
+    if spec.posterior is None or spec.draws is None:
+        return None, None
+    from nplsim.experiments.posterior import check_draws, load_draws
+
+    directory = Path(spec.posterior)  # read beside the spec file when relative
+    directory = directory if directory.is_absolute() else loaded.base_dir / directory
+    draws, info = load_draws(directory, spec.draws, loaded.source, "posterior")
+    info["directory"] = spec.posterior  # as written (the manifest stays machine-free)
+    fixed = [*spec.fixed_overrides(), *spec.parameters]
+    check_draws(info, base.name, fixed, loaded.source, "posterior")
+    return draws, info
+
+
 def _check_runs(loaded: _Loaded, base: ScenarioConfig, runs: list[RunSpec]) -> None:
     """Resolve every distinct set of overrides, so a bad name or value fails before any run, and
     refuse two parameter points that are one simulation (``car_min`` and
@@ -383,6 +402,12 @@ def _resume(claimed: Claim, manifest: dict[str, Any], allow_different_code: bool
         raise ConfigError(
             source, "spec", "differs from the spec this sweep was started with",
             "the same spec with --resume, or another --out directory",
+        )  # fmt: skip
+    then, now = existing.get("posterior"), manifest.get("posterior")
+    if (then or {}).get("posterior_sha256") != (now or {}).get("posterior_sha256"):
+        raise ConfigError(
+            source, "posterior", "the posterior changed since this sweep was started",
+            "another --out directory",
         )  # fmt: skip
     if existing.get("base_config_hash") != manifest["base_config_hash"]:
         raise ConfigError(

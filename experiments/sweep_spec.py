@@ -127,10 +127,20 @@ class SweepSpec(_Strict):
     outcomes: list[str] = Field(
         default_factory=list, description="Metric names (`nplsim metrics`) to summarise."
     )
+    posterior: str | None = Field(
+        default=None, min_length=1, description="A calibration directory (nplsim calibrate)."
+    )
+    draws: int | None = Field(
+        default=None, ge=1, le=10_000, description="Posterior draws crossed with every point."
+    )
 
     def resolved(self) -> dict[str, Any]:
-        """The spec as JSON (without ``outcomes`` when it names none, as before they existed)."""
-        return self.model_dump(mode="json", exclude=None if self.outcomes else {"outcomes"})
+        """The spec as JSON (without ``outcomes`` when it names none, and without ``posterior``
+        and ``draws`` when it has no posterior, as before they existed)."""
+        exclude = set() if self.outcomes else {"outcomes"}
+        if self.posterior is None and self.draws is None:
+            exclude |= {"posterior", "draws"}
+        return self.model_dump(mode="json", exclude=exclude or None)
 
     def seed_list(self) -> list[int]:
         """The seeds every parameter point is run with."""
@@ -148,12 +158,15 @@ class SweepSpec(_Strict):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: its stable id, the varied parameters, the seed and all overrides."""
+    """One run of a sweep: its stable id, the varied parameters, the seed and all overrides;
+    with a posterior, the draw's index and its parameter values (also among the overrides)."""
 
     run_id: str
     params: dict[str, Any]
     seed: int
     overrides: dict[str, Any] = field(repr=False)
+    draw: int | None = None
+    drawn: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,10 @@ def _validate(raw: Mapping[str, Any], source: str) -> SweepSpec:
 
 
 def _check_consistency(spec: SweepSpec, source: str) -> None:
+    if (spec.posterior is None) != (spec.draws is None):
+        given, missing = ("posterior", "draws") if spec.draws is None else ("draws", "posterior")
+        raise ConfigError(source, missing, f"required with {given}",
+                          "posterior = DIR and draws = K together, or neither")  # fmt: skip
     if spec.seeds is not None and spec.replications is not None:
         raise ConfigError(source, "replications", "give seeds or replications, not both")
     if spec.seeds is not None:
@@ -269,28 +286,40 @@ def _check_int64(spec: SweepSpec, source: str) -> None:
 
 
 # ====================================================================== expansion
-def expand(spec: SweepSpec, source: str = "spec", base_dir: Path | None = None) -> list[RunSpec]:
-    """Every run of a sweep: parameter points (outer) × seeds (inner), in a stable order.
+def expand(
+    spec: SweepSpec,
+    source: str = "spec",
+    base_dir: Path | None = None,
+    draws: list[dict[str, float]] | None = None,
+) -> list[RunSpec]:
+    """Every run of a sweep: parameter points (outer) × posterior draws × seeds (inner), in a
+    stable order. Without ``draws`` (the posterior's parameter vectors) there is one draw: none.
 
     A preset path among the overrides and parameter values is read from ``base_dir`` (the spec
-    file's folder) when relative; the run id is made from the values as written.
+    file's folder) when relative; the run id is made from the values as written (and the draw's
+    index, so that a vector drawn twice is two runs with equal results).
 
     Raises:
         ConfigError: if two runs would be identical (an integer range narrower than ``n``).
     """
     fixed = spec.fixed_overrides()
     runs, seen = [], set()
+    indexed: list[tuple[int | None, dict[str, float]]] = (
+        list(enumerate(draws)) if draws is not None else [(None, {})]
+    )
     for params in _parameter_points(spec):
-        for seed in spec.seed_list():
-            rid = run_id(spec.base, spec.quarters, {**spec.overrides, **params}, seed)
-            if rid in seen:
-                raise ConfigError(
-                    source, "sampling.n", f"two samples are identical ({params})",
-                    "fewer samples, or wider integer ranges",
-                )  # fmt: skip
-            seen.add(rid)
-            overrides = _paths_beside({**fixed, **params}, base_dir)
-            runs.append(RunSpec(rid, params, seed, overrides))
+        for k, drawn in indexed:
+            for seed in spec.seed_list():
+                given = {**spec.overrides, **drawn, **params}
+                rid = run_id(spec.base, spec.quarters, given, seed, k)
+                if rid in seen:
+                    raise ConfigError(
+                        source, "sampling.n", f"two samples are identical ({params})",
+                        "fewer samples, or wider integer ranges",
+                    )  # fmt: skip
+                seen.add(rid)
+                overrides = _paths_beside({**fixed, **drawn, **params}, base_dir)
+                runs.append(RunSpec(rid, params, seed, overrides, k, dict(drawn)))
     return runs
 
 
@@ -299,6 +328,7 @@ def count_runs(spec: SweepSpec) -> int:
     points = math.prod(len(p.values) for p in spec.parameters.values() if not p.continuous)
     if any(p.continuous for p in spec.parameters.values()):
         points *= int(spec.sampling.n or 0)
+    points *= spec.draws or 1
     return points * (len(spec.seeds) if spec.seeds is not None else (spec.replications or 1))
 
 
@@ -309,9 +339,18 @@ def _paths_beside(overrides: dict[str, Any], base_dir: Path | None) -> dict[str,
     return {**overrides, "regime": path_beside(overrides["regime"], base_dir)}
 
 
-def run_id(base: str, quarters: int | None, overrides: Mapping[str, Any], seed: int) -> str:
-    """Short stable id of a run: SHA-256 of canonical JSON, the same on every machine."""
+def run_id(
+    base: str,
+    quarters: int | None,
+    overrides: Mapping[str, Any],
+    seed: int,
+    draw: int | None = None,
+) -> str:
+    """Short stable id of a run: SHA-256 of canonical JSON, the same on every machine (a run
+    without a posterior draw has the id it had before draws existed)."""
     payload = {"base": base, "quarters": quarters, "overrides": dict(overrides), "seed": seed}
+    if draw is not None:
+        payload["draw"] = draw
     return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:RUN_ID_LENGTH]
 
 

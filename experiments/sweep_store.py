@@ -79,6 +79,9 @@ def _frames(model: Any, run: RunSpec, outputs: tuple[str, ...]) -> dict[str, pd.
 def _tagged(frame: pd.DataFrame, run: RunSpec) -> pd.DataFrame:
     """Prefix the run's id, seed and parameters (non-scalar values as canonical JSON text)."""
     tags: dict[str, Any] = {"run_id": run.run_id, "seed": run.seed}
+    if run.draw is not None:
+        tags["draw"] = run.draw
+        tags.update(run.drawn)
     for name, value in run.params.items():
         tags[name] = _canonical(value) if isinstance(value, list | dict) else value
     clash = set(tags) & set(frame.columns)
@@ -130,6 +133,8 @@ def write_partition(out_dir: Path, rid: str, tables: Mapping[str, bytes]) -> Pat
 def record_failure(out_dir: Path, run: RunSpec, error: Mapping[str, str]) -> Path:
     """Write ``failures/RUNID.json``: the run, its parameters and seed, and what went wrong."""
     record = {"run_id": run.run_id, "params": run.params, "seed": run.seed, **error}
+    if run.draw is not None:
+        record.update(draw=run.draw, drawn=run.drawn)
     path = out_dir / FAILURES_DIR / f"{run.run_id}.json"
     write_json_atomic(path, record)
     return path

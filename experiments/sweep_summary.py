@@ -44,6 +44,8 @@ def run_outcomes(out_dir: Path, spec: SweepSpec) -> pd.DataFrame:
         paths = metrics.source_paths(frame, bank_groups.get(run_id), sources)
         row: dict[str, Any] = {"run_id": run_id, "seed": int(frame["seed"].iloc[0])}
         row.update({p: frame[p].iloc[0] for p in params})
+        if "draw" in frame.columns:
+            row["draw"] = int(frame["draw"].iloc[0])
         for metric in chosen:
             path = paths[:, sources.index(metric.source)]
             row[metric.name] = float(metrics.evaluate(metric, path, 1, horizon))
@@ -83,7 +85,9 @@ def _levels(series: pd.Series) -> pd.Series:
 def _title(spec: SweepSpec, what: str) -> str:
     seeds = spec.seed_list()
     shown = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 2 else ", ".join(map(str, seeds))
-    return f"{what}\n{Path(spec.base).stem}, {len(seeds)} seed{'s' * (len(seeds) > 1)} ({shown})"
+    draws = f" × {spec.draws} posterior draws" if spec.draws else ""
+    return (f"{what}\n{Path(spec.base).stem}, {len(seeds)} seed{'s' * (len(seeds) > 1)} "
+            f"({shown}){draws}")  # fmt: skip
 
 
 def main_effect_figure(values: pd.DataFrame, spec: SweepSpec, outcome: str, stem: Path) -> None:
@@ -159,6 +163,8 @@ def write_summary(out_dir: str | Path, spec: SweepSpec) -> Path | None:
     try:
         table = summary_table(values, spec)
         caption = _title(spec, "Sweep outcomes: mean over seeds, 95% CI").replace("\n", "; ")
+        if spec.draws:
+            caption += " (draws pooled with seeds: mean and CI over both, n_seeds counts runs)"
         write_tables(table, staging, "outcomes", caption)
         values.to_csv(staging / "outcomes_by_run.csv", index=False)
         figures = staging / "figures"

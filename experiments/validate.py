@@ -13,6 +13,10 @@ deals. Facts the model does not speak to yet are listed without a verdict, so th
 gaps. The report
 (``validation.md``, ``validation.csv``, ``manifest.json``) is written atomically; misses are
 reported, never an error (exit 0). Only user mistakes exit 2.
+
+With ``--calibration DIR`` it validates a calibration instead: the calibrated scenario at its
+posterior medians against the moments it fitted (*in sample*), those it held out (*held out*) and
+the era's other facts (*not used*), reported apart (:mod:`nplsim.experiments.validate_calibration`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ from nplsim.experiments.pool import resolve_workers, run_tasks
 from nplsim.experiments.provenance import pins
 from nplsim.experiments.seeds import DEFAULT_SEED, SEED_START_HELP, seed_range
 from nplsim.experiments.store import RESULTS_ROOT, Claim, holding, json_text, write_directory
+from nplsim.experiments.validate_calibration import (
+    FLAG,
+    fit_sentence,
+    load_calibration_dir,
+    markdown_section,
+)
+from nplsim.experiments.validate_calibration import meta as calibration_meta
 from nplsim.experiments.validation_report import (  # noqa: F401 — part of this module's API
     CONSOLE_WIDTH,
     console_table,
@@ -148,12 +159,15 @@ def validate(
     overwrite: bool = False,
     yes: bool = True,
     seed_start: int = DEFAULT_SEED,
+    calibration: str | Path | None = None,
 ) -> pd.DataFrame:
     """Run the validation and write ``validation.md``, ``validation.csv`` and ``manifest.json``.
 
     Everything the user gave is checked, and the output directory claimed, before any run starts;
     an earlier report there is replaced only with ``overwrite``. Without ``yes``, more than
-    :data:`~nplsim.experiments.options.LARGE_RUNS` runs are confirmed first.
+    :data:`~nplsim.experiments.options.LARGE_RUNS` runs are confirmed first. With
+    ``calibration`` (a calibration directory) the calibrated scenario is validated against the
+    facts of its era, each row with its role in the fit (the ``fit`` column).
 
     Returns:
         The summary table, one row per fact (as in ``validation.csv``).
@@ -167,7 +181,15 @@ def validate(
     facts_path = Path(facts_path)
     facts_bytes = read_bytes(facts_path, "--facts")
     facts = load_facts(facts_path)
-    scenarios = check_facts(facts, facts_path, n_loans)
+    cal = None
+    if calibration is not None:
+        cal = load_calibration_dir(calibration, facts)
+        facts = list(cal.facts)
+        n_loans = cal.n_loans if n_loans is None else n_loans
+        load_scenario(cal.scenario_file, _slots(n_loans), origin="--loans")
+        scenarios = {f.id: cal.scenario_file for f in facts if f.needs_run}
+    else:
+        scenarios = check_facts(facts, facts_path, n_loans)
     n_jobs = len(set(scenarios.values())) * len(seed_list)
     workers = max(1, min(resolve_workers(workers), n_jobs))
     confirm_runs(n_jobs, yes, "validate")
@@ -180,6 +202,8 @@ def validate(
                 facts, scenarios, seed_list, n_loans, workers, bar.update
             )
         table = summarise(facts, scenarios, values, deal_counts)
+        if cal is not None:
+            table.insert(1, "fit", table["id"].map(cal.roles))
         scenario_names = list(dict.fromkeys(f.scenario for f in facts if f.id in scenarios))
         scenarios_by_name = {f.scenario: scenarios[f.id] for f in facts if f.id in scenarios}
         meta = {
@@ -197,8 +221,12 @@ def validate(
             **_pins(set(scenarios.values())),
             "command": list(command) if command is not None else sys.argv,
         }
+        sections = None
+        if cal is not None:
+            meta["calibration"] = calibration_meta(cal)
+            sections = markdown_section(table, meta["calibration"])
         files = {
-            "validation.md": markdown_report(table, facts, meta),
+            "validation.md": markdown_report(table, facts, meta, sections),
             "validation.csv": table.to_csv(index=False),
             "manifest.json": json_text(meta),
         }
@@ -226,6 +254,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         yes=args.yes,
         seed_start=args.seed_start,
+        calibration=args.calibration,
     )
     print(console_table(table))
     checked = table[table["holds"] != ""]
@@ -234,6 +263,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{len(checked) - len(missed)} of {len(checked)} checked facts hold"
         + (f"; misses: {', '.join(missed['id'])}" if len(missed) else "")
         + f"; {int((table['holds'] == '').sum())} not yet modelled"
+        + (f" ({fit_sentence(table)})" if "fit" in table.columns else "")
     )
     print(textwrap.fill(verdict, CONSOLE_WIDTH, break_on_hyphens=False))
     print(f"report: {printable(Path(args.out) / 'validation.md')} (every column, with sources)")
@@ -257,6 +287,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     add_output_flags(parser, "validation", str(DEFAULT_OUT))
     parser.set_defaults(out=str(DEFAULT_OUT))
     parser.add_argument("--facts", default=str(FACTS_FILE), help="facts TOML file (built-in)")
+    parser.add_argument(
+        FLAG,
+        metavar="DIR",
+        help="validate a calibration (the directory of nplsim calibrate): its scenario at the "
+        "posterior medians, the fitted and held-out moments reported apart",
+    )
     add_yes_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_cmd_validate)

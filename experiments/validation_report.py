@@ -124,9 +124,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     shown = []
     for _, row in table.iterrows():
         median, span = _model_text(row)
+        fit = {"fit": row["fit"]} if "fit" in row.index else {}
         shown.append(
             {
                 "id": row["id"],
+                **fit,
                 "kind": row["kind"],
                 "description": row["description"],
                 "source (docs/facts.md)": row["source"],
@@ -209,8 +211,14 @@ def _slots_text(meta: dict) -> str:
     return f"each scenario's own loan slots, as `nplsim compare` runs it ({slots})"
 
 
-def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) -> str:
-    """``validation.md``: how to read it, the table, where the model misses, and notes."""
+def markdown_report(
+    table: pd.DataFrame,
+    facts: Sequence[FactSpec],
+    meta: dict,
+    sections: Sequence[str] | None = None,
+) -> str:
+    """``validation.md``: how to read it, the table, (``sections``, e.g. a calibration's fit in
+    sample and held out), where the model misses, and notes."""
     shown = display_table(table)
     lines = [
         "# nplsim validation against stylised facts",
@@ -234,7 +242,8 @@ def markdown_report(table: pd.DataFrame, facts: Sequence[FactSpec], meta: dict) 
     ]
     for _, row in shown.iterrows():
         lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
-    lines += ["", "## Where the model misses", "", misses_paragraph(table), "", "## Notes", ""]
+    lines += ["", *(sections or [])]
+    lines += ["## Where the model misses", "", misses_paragraph(table), "", "## Notes", ""]
     lines += [f"- **{r['id']}**: {r['note']}" for _, r in table.iterrows() if r["note"]]
     return "\n".join(lines) + "\n"
 
@@ -250,20 +259,22 @@ def _clip(text: object, width: int) -> str:
 def console_table(table: pd.DataFrame, width: int = CONSOLE_WIDTH) -> str:
     """The summary as printed by ``nplsim validate``: one short line per fact (the model's
     median and 95% range over seeds, the fact, the band and the verdict), at most ``width``
-    characters (the description, source, statistic and notes are in the written report)."""
+    characters (the description, source, statistic and notes are in the written report). With
+    a calibration's ``fit`` column, the fact's value gives way to it (the band stays)."""
     rows = []
     for _, row in table.iterrows():
         median, span = _model_text(row)
-        rows.append(
-            {
-                "fact": _clip(row["id"], 26),
-                "median": _clip(median, 10),
-                "95% range": _clip(span, 15),
-                "fact value": _clip(row["fact_value"], 18),
-                "band": _clip(_band_text(row), 16),
-                "holds": "—" if row["holds"] == "" else ("yes" if row["holds"] else "NO"),
-            }
-        )
+        fit = "fit" in row.index
+        shown = {
+            "fact": _clip(row["id"], 26),
+            **({"fit": row["fit"]} if fit else {}),
+            "median": _clip(median, 10),
+            "95% range": _clip(span, 15),
+            **({} if fit else {"fact value": _clip(row["fact_value"], 18)}),
+            "band": _clip(_band_text(row), 16),
+            "holds": "—" if row["holds"] == "" else ("yes" if row["holds"] else "NO"),
+        }
+        rows.append(shown)
     columns = list(rows[0]) if rows else []
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]

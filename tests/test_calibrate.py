@@ -4,6 +4,7 @@ and parameter uncertainty carried into a comparison."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from nplsim.experiments.cli import main
 from nplsim.experiments.posterior import combine
 from nplsim.experiments.run import simulate
 from nplsim.market.errors import ConfigError
+from nplsim.market.scenario import load_scenario
 
 TRUTH = {"loan_growth_annual": 0.10, "deposit_growth_annual": 0.06, "reserve_ratio": 0.15}
 N_LOANS, QUARTERS = 10_000, 6
@@ -196,11 +198,23 @@ def test_a_calibration_in_one_process_repeats_exactly(tmp_path):
     assert first.generations == 2
     calibrated = (tmp_path / "a" / "results" / "calibrated.toml").read_text()
     assert calibrated.startswith("# restart_2016, calibrated")
+    assert re.search(r"^# Code: (commit [0-9a-f]{12}|not a git checkout)", calibrated, re.M)
     calibrated_file = str(tmp_path / "a" / "results" / "calibrated.toml")
     argv = ["run", calibrated_file, "--quarters", "1", "--set", "n_loans=1000"]
     assert main([*argv, "--out", str(tmp_path / "run"), "--quiet"]) == 0
     fit = pd.read_csv(tmp_path / "a" / "results" / "fit.csv")
     assert list(fit["held_out"]) == [False, True]
+    # the preset: the same header, restart_2016 with only the calibrated parameter changed
+    preset = (tmp_path / "a" / "results" / "preset.toml").read_text()
+    assert preset.splitlines()[:4] == calibrated.splitlines()[:4]
+    shipped = tmp_path / "restart_2016_tuned.toml"
+    shipped.write_text(preset)
+    config, _ = load_scenario(str(shipped))
+    mine, base = config.model_dump(), load_scenario("restart_2016")[0].model_dump()
+    assert {k for k in mine if mine[k] != base[k]} == {"name", "description",
+                                                       "loan_growth_annual"}  # fmt: skip
+    ident = pd.read_csv(tmp_path / "a" / "results" / "identification.csv")
+    assert mine["loan_growth_annual"] == ident.loc[0, "median"]
 
 
 @pytest.mark.slow

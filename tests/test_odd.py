@@ -71,6 +71,22 @@ def test_every_preset_is_documented(held):
     _documented(held, "regime-presets", list_presets(), "regime presets")
 
 
+def test_every_calibration_spec_is_documented_with_its_priors_and_moments(held):
+    from nplsim.experiments.calibration_spec import load_calibration
+    from nplsim.experiments.odd_calibration import shipped_specs
+
+    specs = shipped_specs()
+    assert any(p.name == "calibrate_restart_2016.toml" for p in specs)  # discovery works
+    for path in specs:
+        loaded = load_calibration(path)
+        names = [f"experiments/specs/{path.name}", *loaded.spec.parameters,
+                 *(m.id for m in loaded.moments)]  # fmt: skip
+        _documented(held, "calibration-specs", names, f"{path.name}'s parameters and moments")
+        for m in loaded.moments:
+            role = "held out" if m.held_out else "fitted"
+            assert f"| `{m.id}` | {role} |" in held["calibration-specs"], (m.id, role)
+
+
 def test_every_prudential_field_and_preset_is_documented(held):
     fields = list(PrudentialRules.model_fields)
     _documented(held, "prudential-fields", fields, "PrudentialRules fields")
