@@ -96,6 +96,12 @@ def test_notebook_runs_end_to_end(tmp_path: Path):
     indices = pd.read_csv(work / "sobol" / "indices.csv")
     assert {"S1", "ST"} <= set(indices["index"])
     assert (work / "validation" / "validation.md").is_file()
+    # the calibration: its fit table (in sample and held out), and the comparison it carries
+    fit = pd.read_csv(work / "calibration" / "results" / "fit.csv")
+    assert set(fit["held_out"]) == {True, False} and fit["hit"].dtype == bool
+    assert (work / "calibration" / "results" / "preset.toml").is_file()
+    for column in ("seed_ci_low", "param_ci_low", "param_ci_high"):
+        assert column in text
     original = (work / "restart_2016-seed42" / "model.parquet").read_bytes()
     assert (work / "rerun" / "model.parquet").read_bytes() == original
     images = [out for out in _outputs(notebook) if "image/png" in out.get("data", {})]
