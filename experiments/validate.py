@@ -184,7 +184,7 @@ def validate(
     cal = None
     if calibration is not None:
         cal = load_calibration_dir(calibration, facts)
-        facts = list(cal.facts)
+        facts = list(cal.chosen)
         n_loans = cal.n_loans if n_loans is None else n_loans
         load_scenario(cal.scenario_file, _slots(n_loans), origin="--loans")
         scenarios = {f.id: cal.scenario_file for f in facts if f.needs_run}

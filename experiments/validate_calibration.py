@@ -42,14 +42,14 @@ class CalibrationFacts:
     scenario_name: str
     scenario_file: str  # DIR/results/calibrated.toml
     n_loans: int
-    facts: tuple[FactSpec, ...]  # in sample, then held out, then the era's other facts
+    chosen: tuple[FactSpec, ...]  # in sample, then held out, then the era's other facts
     roles: dict[str, str]  # fact id -> in sample | held out | not used
     beyond_horizon: tuple[str, ...]  # the era's facts the calibrated horizon does not reach
     parameters: dict[str, Any]
     code: dict[str, Any]
 
 
-def load_calibration_dir(directory: str | Path, facts: list[FactSpec]) -> CalibrationFacts:
+def load_calibration_dir(directory: str | Path, known: list[FactSpec]) -> CalibrationFacts:
     """Read a calibration directory and choose the facts to validate it against.
 
     Raises:
@@ -81,7 +81,7 @@ def load_calibration_dir(directory: str | Path, facts: list[FactSpec]) -> Calibr
     chosen = [m.fact for m in loaded.moments if not m.held_out]
     chosen += [m.fact for m in loaded.moments if m.held_out]
     beyond = []
-    for fact in facts:
+    for fact in known:
         if fact.scenario != config.name or fact.id in roles:
             continue
         statistic = fact.statistic
@@ -93,7 +93,7 @@ def load_calibration_dir(directory: str | Path, facts: list[FactSpec]) -> Calibr
     parameters = {key: config_value(config, key) for key in spec.parameters}
     return CalibrationFacts(
         directory=shown, spec_file=spec_file, scenario_name=config.name,
-        scenario_file=str(scenario_file), n_loans=spec.n_loans, facts=tuple(chosen),
+        scenario_file=str(scenario_file), n_loans=spec.n_loans, chosen=tuple(chosen),
         roles=roles, beyond_horizon=tuple(beyond), parameters=parameters,
         code=dict(manifest.get("code") or {}),
     )  # fmt: skip
