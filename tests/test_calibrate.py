@@ -229,15 +229,13 @@ def test_a_calibration_refuses_to_overwrite_and_resumes_only_its_own_spec(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known problem: in one full run on the loaded 2-core machine the calibration did not "
-    "end within 120 s of SIGTERM; passes alone (docs/calibration.md)",
-)
 def test_a_killed_calibration_resumes_from_its_last_complete_generation(tmp_path):
     """SIGTERM mid-calibration, then --resume: the history keeps every complete generation once,
-    and the calibration ends with as many generations as the spec asks."""
-    spec = tiny_spec(tmp_path / "spec.toml", generations=6)
+    the calibration ends with as many generations as the spec asks, and its posterior agrees
+    with an uninterrupted calibration of the same spec within Monte Carlo error (each median
+    inside the other's 95% interval; 48 particles, as for the Dask test)."""
+    spec = tiny_spec(tmp_path / "spec.toml", generations=4)
+    spec.write_text(spec.read_text().replace("population = 12", "population = 48"))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nplsim", "calibrate", str(spec), "--out",
@@ -250,17 +248,28 @@ def test_a_killed_calibration_resumes_from_its_last_complete_generation(tmp_path
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read()
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 143
+    try:
+        status = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        # docs/calibration.md, known problems: seen once on the loaded 2-core machine
+        pytest.xfail("the calibration did not end within 120 s of SIGTERM")
+    assert status == 143
     done_before = _complete_generations(out)
-    assert 1 <= done_before < 6
+    assert 1 <= done_before < 4
     report = calibrate(spec, out, workers=1, progress=False, resume=True)
-    assert report.generations == 6 and report.new_generations == 6 - done_before
+    assert report.generations == 4 and report.new_generations == 4 - done_before
     import pyabc
 
     history = pyabc.History(f"sqlite:///{out / 'history' / 'abc.db'}", _id=1)
     populations = history.get_all_populations()
-    assert sorted(populations[populations.t >= 0].t) == [0, 1, 2, 3, 4, 5]
+    assert sorted(populations[populations.t >= 0].t) == [0, 1, 2, 3]
     assert (out / "results" / "posterior.parquet").is_file()
+    calibrate(spec, tmp_path / "straight", workers=1, progress=False)
+    a = pd.read_csv(out / "results" / "identification.csv").iloc[0]
+    b = pd.read_csv(tmp_path / "straight" / "results" / "identification.csv").iloc[0]
+    assert a.p2_5 <= b["median"] <= a.p97_5 and b.p2_5 <= a["median"] <= b.p97_5, (a, b)
 
 
 @pytest.mark.slow
