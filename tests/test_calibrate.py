@@ -16,80 +16,23 @@ import pandas as pd
 import pytest
 
 from nplsim.experiments.calibrate import _complete_generations, calibrate
+from nplsim.experiments.calibration_recovery import TRUTH, recovery_table
+from nplsim.experiments.calibration_recovery import recovery_spec as make_recovery_spec
 from nplsim.experiments.calibration_spec import load_calibration
 from nplsim.experiments.cli import main
 from nplsim.experiments.posterior import combine
-from nplsim.experiments.run import simulate
 from nplsim.market.errors import ConfigError
 from nplsim.market.scenario import load_scenario
 
-TRUTH = {"loan_growth_annual": 0.10, "deposit_growth_annual": 0.06, "reserve_ratio": 0.15}
 N_LOANS, QUARTERS = 10_000, 6
 
-MOMENT = """
-[[moments]]
-id = "{id}"
-description = "{id}"
-source = "synthetic: the model at known parameter values"
-unit = "{unit}"
-target = {target:.8g}
-tolerance = {tolerance:.8g}
-[moments.statistic]
-table = "model"
-column = "{column}"
-quarter = {quarter}
-{extra}
-"""
 
-
-def _targets(seeds: int = 5) -> dict[str, tuple[float, float]]:
-    """Mean and standard deviation over seeds of three moments at the true parameters."""
-    values = []
-    for seed in range(1000, 1000 + seeds):
-        overrides = {"n_loans": N_LOANS, "quarters": QUARTERS, **TRUTH}
-        frame = simulate("restart_2016", seed, overrides).model_frame()
-        values.append((frame.gross_loans.iloc[-1] - frame.gross_loans.iloc[0],
-                       frame.loan_to_deposit.iloc[-1] * 100,
-                       frame.liquidity_ratio.iloc[-1] * 100))  # fmt: skip
-    mean, sd = np.mean(values, axis=0), np.std(values, axis=0, ddof=1)
-    return {name: (mean[i], sd[i]) for i, name in enumerate(("loan_growth", "ldr", "liquidity"))}
-
-
-def recovery_spec(path: Path, *, population: int, generations: int, min_epsilon: float,
-                  n_loans: int = N_LOANS, seed: int = 5) -> Path:  # fmt: skip
-    """A spec whose targets are the model's own moments at :data:`TRUTH`."""
-    found = _targets()
-    text = f"""scenario = "restart_2016"
-n_loans = {n_loans}
-quarters = {QUARTERS}
-seeds_per_particle = 1
-population = {population}
-generations = {generations}
-min_epsilon = {min_epsilon}
-seed = {seed}
-predictive_draws = 6
-
-[parameters.loan_growth_annual]
-low = 0.0
-high = 0.25
-
-[parameters.deposit_growth_annual]
-low = 0.0
-high = 0.25
-
-[parameters.reserve_ratio]
-low = 0.05
-high = 0.25
-"""
-    rows = (("loan_growth", "cny_bn", "gross_loans", "minus_quarter = 0"),
-            ("ldr", "percent", "loan_to_deposit", ""),
-            ("liquidity", "percent", "liquidity_ratio", ""))  # fmt: skip
-    for name, unit, column, extra in rows:
-        target, sd = found[name]
-        text += MOMENT.format(id=name, unit=unit, target=target, tolerance=sd, column=column,
-                              quarter=QUARTERS, extra=extra)  # fmt: skip
-    path.write_text(text)
-    return path
+def recovery_spec(path: Path, *, population: int, generations: int, min_epsilon: float) -> Path:
+    """The small recovery calibration of the test suite (the full one: benchmarks/)."""
+    return make_recovery_spec(
+        path, population=population, generations=generations, min_epsilon=min_epsilon,
+        n_loans=N_LOANS, quarters=QUARTERS,
+    )  # fmt: skip
 
 
 TINY = """scenario = "restart_2016"
@@ -179,10 +122,9 @@ def test_calibration_recovers_known_parameters(tmp_path):
     of the prior's)."""
     spec = recovery_spec(tmp_path / "spec.toml", population=30, generations=8, min_epsilon=0.7)
     calibrate(spec, tmp_path / "out", workers=1, progress=False)
-    ident = pd.read_csv(tmp_path / "out" / "results" / "identification.csv")
-    for row in ident.itertuples():
-        assert row.p2_5 <= TRUTH[row.parameter] <= row.p97_5, row
-    assert (ident["sd_ratio"] < 0.6).sum() >= 2, ident
+    table = recovery_table(tmp_path / "out")
+    assert set(table["parameter"]) == set(TRUTH) and table["covered"].all(), table
+    assert (table["sd_ratio"] < 0.6).sum() >= 2, table
     fit = pd.read_csv(tmp_path / "out" / "results" / "fit.csv")
     assert fit["hit"].sum() >= 2, fit  # the posterior-predictive medians, 6 draws on fresh seeds
 
