@@ -79,7 +79,11 @@ class Layout:
 TMP_PREFIX = ".tmp-"  # temporary files and folders written inside a results directory
 LAYOUTS: dict[str, Layout] = {
     "sweep": Layout(
-        {"runs": r"run_id=[0-9a-f]+|\.tmp-.*", "failures": r"[0-9a-f]+\.json|\.tmp-.*"},
+        {
+            "runs": r"run_id=[0-9a-f]+|\.tmp-.*",
+            "failures": r"[0-9a-f]+\.json|\.tmp-.*",
+            "summary": r"outcomes(_by_run)?\.(csv|md|tex)|figures",  # sweep_summary's
+        },
         scratch=r"\.tmp-.*",
     ),
     "calibrate": Layout(

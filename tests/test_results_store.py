@@ -318,3 +318,22 @@ def test_an_os_error_while_writing_names_the_path_and_the_cause(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "summary.json: No space left on device" in err
     assert "what was written is kept in" in err and not (tmp_path / "o").exists()
+
+
+def test_a_sweep_with_a_summary_is_replaced_with_overwrite(tmp_path, capsys):
+    # was: "holds files nplsim did not write (summary/)": the outcomes summary a sweep writes was
+    # not among the entries a sweep's results directory may hold, so --overwrite refused it
+    spec = tmp_path / "s.toml"
+    spec.write_text('quarters = 2\noverrides = { n_loans = 500 }\nreplications = 2\n'
+                    'outcomes = ["car_mean"]\n[parameters.disclosure_level]\n'
+                    'values = [0.3, 0.6]\n')  # fmt: skip
+    out = tmp_path / "o"
+    argv = ["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]
+    assert main(argv) == 0
+    assert (out / "summary" / "outcomes.csv").is_file()
+    assert main([*argv, "--overwrite"]) == 0, capsys.readouterr().err
+    assert (out / "summary" / "outcomes.csv").is_file()
+    (out / "summary" / "notes.txt").write_text("mine\n")  # a user's file inside is still foreign
+    assert main([*argv, "--overwrite"]) == 2
+    assert "summary/notes.txt" in capsys.readouterr().err
+    assert (out / "summary" / "notes.txt").read_text() == "mine\n"
