@@ -369,5 +369,6 @@ def _figures(
 
 
 def _save(fig: Any, stem: Path) -> None:
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    fig.savefig(stem.with_suffix(".svg"))
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, stem.with_suffix(".png"), dpi=120)

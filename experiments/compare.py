@@ -528,7 +528,9 @@ def comparison_figure(result: ComparisonResult, metric: str, path: Path) -> None
     bottom.set_ylabel(f"Δ pp{unit[1:]}" if unit.startswith("%") else f"Δ {unit}")
     bottom.legend(fontsize=8)
     fig.suptitle(f"{result.label_a} vs {result.label_b}")
-    fig.savefig(path, dpi=110)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def format_table(table: pd.DataFrame) -> str:

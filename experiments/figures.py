@@ -25,9 +25,10 @@ PNG_DPI = 110
 VECTOR_FORMATS = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}  # no timestamps
 
 
-def save(fig: Figure, path: Path) -> list[Path]:
-    """Write ``fig`` as ``path`` (PNG) and as SVG and PDF beside it; returns the files."""
-    fig.savefig(path, dpi=PNG_DPI)
+def save(fig: Figure, path: Path, dpi: int = PNG_DPI) -> list[Path]:
+    """Write ``fig`` as ``path`` (PNG at ``dpi``) and as SVG and PDF beside it, without
+    timestamps, so that a re-run writes the same bytes; returns the files."""
+    fig.savefig(path, dpi=dpi)
     written = [path]
     with rc_context({"svg.hashsalt": "nplsim"}):  # the SVG's element ids do not vary by run
         for suffix, metadata in VECTOR_FORMATS.items():

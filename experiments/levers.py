@@ -118,7 +118,9 @@ def lever_figure(table: pd.DataFrame, path: Path) -> None:
     seeds = int(table["n_seeds"].max()) if len(table) else 0
     fig.suptitle(f"{BASE}, law {BASE} → {REFORMED}: the study's proposals one at a time and "
                  f"together ({seeds} paired seeds, 95% CI)")  # fmt: skip
-    fig.savefig(path, dpi=150)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, path, dpi=150)
     plt.close(fig)
 
 

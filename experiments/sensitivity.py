@@ -563,7 +563,9 @@ def index_figure(result: SensitivityResult, outcome: str, rows: pd.DataFrame, pa
         ),  # fmt: skip
         fontsize=10,
     )
-    fig.savefig(path, dpi=110)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def format_indices(indices: pd.DataFrame) -> str:

@@ -280,7 +280,9 @@ def stress_figure(result: StressResult, path: Path) -> None:
         f"{100 * design.freeze_spike:.1f} pp with {design.rollover:.0%} rollover, fire-sale "
         f"discount {design.fire_sale:.0%}, from quarter {design.at} for {design.duration_q}"
     )
-    fig.savefig(path, dpi=100)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, path, dpi=100)
 
 
 def markdown(result: StressResult) -> str:

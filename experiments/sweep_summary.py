@@ -120,8 +120,9 @@ def main_effect_figure(values: pd.DataFrame, spec: SweepSpec, outcome: str, stem
         ax.set_ylabel(f"{outcome} ({unit})")
         ax.legend(fontsize=8)
     fig.suptitle(_title(spec, f"Main effects on {outcome}"), fontsize=10)
-    for ext in ("png", "svg"):
-        fig.savefig(stem.with_suffix(f".{ext}"), dpi=110)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, stem.with_suffix(".png"), dpi=110)
 
 
 def interaction_figure(values: pd.DataFrame, spec: SweepSpec, outcome: str, stem: Path) -> None:
@@ -145,8 +146,9 @@ def interaction_figure(values: pd.DataFrame, spec: SweepSpec, outcome: str, stem
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(f"{outcome} ({metrics.get(outcome).unit}), mean over seeds")
     fig.suptitle(_title(spec, f"Interaction of {first} and {second} on {outcome}"), fontsize=10)
-    for ext in ("png", "svg"):
-        fig.savefig(stem.with_suffix(f".{ext}"), dpi=110)
+    from nplsim.experiments.figures import save as save_figure
+
+    save_figure(fig, stem.with_suffix(".png"), dpi=110)
 
 
 def write_summary(out_dir: str | Path, spec: SweepSpec) -> Path | None:

@@ -114,8 +114,9 @@ def test_cli_writes_indices_and_figures(tmp_path, capsys):
     assert list(indices.columns) == INDEX_COLUMNS
     assert len(pd.read_csv(out / "indices.csv")) == len(indices)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["sensitivity_bank_recovery_rate_mean.png", "sensitivity_npl_ratio_final.png"]
-    assert (out / "figures" / figures[0]).stat().st_size > 10_000
+    stems = ["sensitivity_bank_recovery_rate_mean", "sensitivity_npl_ratio_final"]
+    assert figures == sorted(f"{s}.{ext}" for s in stems for ext in ("pdf", "png", "svg"))
+    assert (out / "figures" / f"{stems[0]}.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "enforcement_efficiency" in printed and "note: turnover_final not analysed" in printed
 
