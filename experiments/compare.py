@@ -602,8 +602,19 @@ def _compare_over_posterior(
     out: str | Path,
 ) -> int:
     """``compare --posterior DIR --draws K``: the comparison with parameter uncertainty."""
-    from nplsim.experiments.posterior import compare_over_posterior, read_posterior
+    from nplsim.experiments.posterior import (
+        check_draws,
+        compare_over_posterior,
+        load_draws,
+        read_posterior,
+        require_draws,
+    )
 
+    # the same checks as a sweep's or a sensitivity study's draws: a finished calibration of A's
+    # scenario, drawing no parameter that --set-a or --set-b also sets
+    require_draws(args.draws)
+    _, info = load_draws(args.posterior, args.draws, "compare", "--posterior")
+    check_draws(info, load_scenario(args.a)[0].name, [*set_a, *set_b], "compare", "--posterior")
     posterior = read_posterior(args.posterior)
     confirm_runs(2 * len(seeds) * (args.draws + 1), args.yes, "compare")
     with holding(out, "compare", overwrite=args.overwrite) as claimed:

@@ -100,6 +100,13 @@ def check_draws(
         raise ConfigError(source, key, problem, "parameters the posterior does not draw")
 
 
+def require_draws(draws: int) -> None:
+    """Refuse fewer than two posterior draws for a comparison: an interval needs two."""
+    if draws < 2:
+        raise ConfigError("compare", "--draws", f"{draws}: an interval needs at least 2 draws",
+                          ">= 2")  # fmt: skip
+
+
 def posterior_median(posterior: pd.DataFrame) -> dict[str, float]:
     """Each parameter's weighted posterior median."""
     w = posterior["weight"].to_numpy()
@@ -128,9 +135,7 @@ def compare_over_posterior(
     ``options`` are :func:`~nplsim.experiments.compare.compare`'s (quarters, metrics, workers,
     labels). Returns the table :data:`COLUMNS` and the comparison at the posterior median.
     """
-    if draws < 2:
-        raise ConfigError("compare", "--draws", f"{draws}: an interval needs at least 2 draws",
-                          ">= 2")  # fmt: skip
+    require_draws(draws)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     oa, ob = dict(overrides_a or {}), dict(overrides_b or {})
     median = posterior_median(posterior)

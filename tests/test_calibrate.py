@@ -266,3 +266,31 @@ def test_compare_over_a_posterior_reports_both_intervals(tmp_path):
     assert len(table) == 4 and (table["draws"] == 2).all()
     ok = table.dropna(subset=["param_ci_low"])
     assert len(ok) > 0 and (ok.param_ci_low <= ok.param_ci_high).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [(["pilot_2005", "strengthened"], "calibrates restart_2016, not pilot_2005"),  # another era
+     (["--set-a", "loan_growth_annual=0.1"], "also set here"),  # the draw would overrule it
+     (["--draws", "-1"], "--draws")],
+)  # fmt: skip
+def test_compare_refuses_a_posterior_it_would_apply_wrongly(tmp_path, capsys, change, words):
+    # was: compare took any calibration's posterior, of another scenario too, and its draws
+    # silently overruled a --set-a of the same parameter
+    spec = tiny_spec(tmp_path / "spec.toml", generations=1)
+    calibrate(spec, tmp_path / "cal", workers=1, progress=False)
+    argv = ["compare", "restart_2016", "strengthened", "--seeds", "2", "--quarters", "2",
+            "--posterior", str(tmp_path / "cal"), "--draws", "2", "--workers", "1", "--quiet",
+            "--out", str(tmp_path / "cmp")]  # fmt: skip
+    if change[0] == "pilot_2005":
+        argv[1:3] = change
+    elif change[0] == "--draws":
+        argv[argv.index("--draws") + 1] = change[1]
+    else:
+        argv += change
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "cmp").exists()
