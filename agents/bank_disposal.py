@@ -2,7 +2,8 @@
 in the NPL auctions, or put it into a securitisation — weighing what a treasurer would: the price
 against the bank's own informed value of the loan, capital relief where the pool is derecognised
 (net of the capital on the retained slice), funding (collections later are worth less when the
-bank's marginal funding is dear), the supervisory pressure of the NPL ratio, the servicing fees it
+bank's marginal funding is dear), the cost of the capital each loan ties up for as long as it
+would stay on the books, the supervisory pressure of the NPL ratio, the servicing fees it
 keeps as servicer of its deals, the transfer costs of each loan and the fixed costs of a deal; and
 what it learns from the prices it gets.
 """
@@ -22,6 +23,7 @@ from nplsim.market.disposal import (
     reserve_price,
     sale_capital_gain,
     shadow_prices,
+    years_on_books,
 )
 from nplsim.market.loans import SEGMENT_CODE
 from nplsim.market.workout_value import expected_workout_value, workout_value_table
@@ -54,8 +56,32 @@ class DisposalPolicy:
             car_weight=config.capital_pressure_weight,
             npl_weight=self.npl_pressure_weight,
             car_buffer=config.car_buffer,
+            carry=self.capital_carry,
         )
         return self.shadow
+
+    @property
+    def capital_carry(self) -> float:
+        """Annual cost of a unit of capital tied up: the bank's cost of equity less the risk-free
+        return (0 where the scenario does not price the banks' equity)."""
+        config = self.world.scenario
+        if config.bank_cost_of_equity <= 0.0:
+            return 0.0
+        return max(config.bank_cost_of_equity - config.macro.gov_bond_yield, 0.0)
+
+    def loan_prices(self, idx: np.ndarray) -> ShadowPrices:
+        """The bank's shadow prices for disposing of loans ``idx`` now, with the carry of the
+        capital each would tie up for the years it would otherwise stay on the books."""
+        years = years_on_books(
+            self.world.loans.age_q(self.world.quarter, idx),
+            self.resolve_probability(),
+            self.world.scenario.write_off_age_q,
+        )
+        return self.shadow.for_loans(years)
+
+    def resolve_probability(self) -> float:
+        """The bank's quarterly chance of resolving an NPL it works out itself."""
+        return float(-np.expm1(-self.world.workout_hazard(self.workout_skill)))
 
     @property
     def capital_cushion(self) -> float:
@@ -88,7 +114,7 @@ class DisposalPolicy:
         rate = config.bank_discount_rate + self.marginal_funding_premium()
         discount_q = (1.0 + rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
+            p_resolve=self.resolve_probability(),
             discount_q=discount_q,
             write_off_age_q=config.write_off_age_q,
             cost_rate=config.bank_workout_cost,
@@ -164,7 +190,7 @@ class DisposalPolicy:
         """The terms of the bank's choice of loans for a deal, per unit of disclosed value."""
         deal = self.deal_economics(idx)
         quote = self.securitisation_quote(idx, deal)
-        prices = self.shadow
+        prices = self.loan_prices(idx)
         public = np.maximum(deal.public_value, 1e-300)
         other = (
             prices.capital * quote.capital_gain
@@ -200,12 +226,13 @@ class DisposalPolicy:
             per channel name, the slots offered and the bank's reserve price for each (CNY bn):
             the lowest price at which selling still beats holding under regulatory pressure.
         """
-        prices = self.update_shadow_prices()
+        self.update_shadow_prices()
         idx = self.own_npls()
         world = self.world
         idx = idx[world.loans.age_q(world.quarter, idx) >= world.scenario.disposal_lag_q]
         if idx.size == 0:
             return {}
+        prices = self.loan_prices(idx)
         hold = self.hold_value(idx)
         quotes = [self.amc_quote(idx)] if amc_open else []
         if securitisation_open:
@@ -262,7 +289,7 @@ class DisposalPolicy:
         choice[left_out] = fallback[left_out]
         pool = np.flatnonzero(choice == k_sec)
         fixed = world.scenario.securitisation.fixed_cost_cny_bn
-        if float(surplus[pool].sum()) <= fixed * (1.0 + prices.capital):
+        if float(surplus[pool].sum()) <= fixed * (1.0 + self.shadow.capital):
             choice[pool] = fallback[pool]
         return choice
 

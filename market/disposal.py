@@ -8,8 +8,11 @@ largest gain over holding::
 
     gain = value − hold_value + λ_capital·capital_gain + λ_npl·face_removed
 
-``λ_capital`` (per unit of capital) rises as the capital ratio falls through a buffer above its
-minimum; ``λ_npl`` (per unit of face) rises with the NPL ratio's excess over the supervisory target.
+``λ_capital`` (per unit of capital) is what the capital a loan ties up costs the bank: the cost of
+equity, net of the risk-free return, for the years the loan would otherwise stay on the books
+(a loan about to be written off ties up capital for a quarter, a young one for years), plus a
+pressure that rises as the capital ratio falls through a buffer above its minimum; ``λ_npl`` (per
+unit of face) rises with the NPL ratio's excess over the supervisory target.
 A thinly provisioned bank under capital pressure therefore avoids selling at a loss, while a well
 provisioned one sells more. Channels are rows of a matrix, so securitisation is one more row.
 """
@@ -28,12 +31,22 @@ class ShadowPrices:
     """Regulatory pressure on a bank.
 
     Attributes:
-        capital: value of one more unit of regulatory capital surplus (dimensionless).
+        capital: value of one more unit of regulatory capital surplus (dimensionless; per loan
+            once ``for_loans`` has added the carry).
         npl: value of removing one unit of NPL face from the balance sheet (per unit).
+        carry: annual cost of a unit of capital tied up: the cost of equity less the risk-free
+            return the capital would earn (0 where capital is not priced).
     """
 
-    capital: float
+    capital: float | np.ndarray
     npl: float
+    carry: float = 0.0
+
+    def for_loans(self, years_on_books: np.ndarray) -> ShadowPrices:
+        """The prices for disposing of loans that would otherwise stay ``years_on_books``: the
+        capital a disposal frees (or costs) is worth the carry over those years on top of the
+        pressure on the capital ratio."""
+        return ShadowPrices(self.capital + self.carry * years_on_books, self.npl, self.carry)
 
 
 @dataclass(frozen=True)
@@ -111,13 +124,27 @@ def shadow_prices(
     car_weight: float,
     npl_weight: float,
     car_buffer: float,
+    carry: float = 0.0,
 ) -> ShadowPrices:
-    """Shadow prices of capital and of NPL stock from the bank's ratios and the regime's rules."""
+    """Shadow prices of capital and of NPL stock from the bank's ratios and the regime's rules;
+    ``carry`` is the annual cost of capital tied up (see ``ShadowPrices``)."""
     car_gap = float(np.clip((car_min + car_buffer - car) / car_buffer, 0.0, 2.0))
     if np.isnan(car):
         car_gap = 0.0
     npl_excess = max(0.0, (npl_ratio - npl_target) / max(npl_target, 1e-9))
-    return ShadowPrices(capital=car_weight * car_gap, npl=npl_weight * min(npl_excess, 3.0))
+    return ShadowPrices(
+        capital=car_weight * car_gap, npl=npl_weight * min(npl_excess, 3.0), carry=carry
+    )
+
+
+def years_on_books(age_q: np.ndarray, p_resolve: float, write_off_age_q: int) -> np.ndarray:
+    """Expected years NPLs of age ``age_q`` stay on the books if held: each quarter until the
+    write-off age a loan is still there with probability ``(1 − p)^k``, so the expected number
+    of quarters is ``(1 − (1 − p)^n) / p`` with ``n`` the quarters left before write-off."""
+    left = np.maximum(write_off_age_q - np.asarray(age_q), 0)
+    if p_resolve <= 0.0:
+        return left / 4.0
+    return -np.expm1(left * np.log1p(-min(p_resolve, 1.0 - 1e-12))) / p_resolve / 4.0
 
 
 def funding_premium(

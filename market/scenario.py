@@ -392,6 +392,14 @@ class ScenarioConfig(_Strict):
     bank_workout_cost: float = Field(default=0.08, ge=0, le=1)
     write_off_age_q: int = Field(default=28, ge=1, le=120)
     bank_discount_rate: float = Field(default=0.08, ge=0, le=1, description="Annual.")
+    bank_cost_of_equity: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="Return the banks' shareholders require on equity (annual); capital an NPL"
+        " ties up costs this less the government bond yield for as long as the loan stays on the"
+        " books (0: equity not priced).",
+    )
     amc_discount_rate: float = Field(default=0.1, ge=0, le=1, description="Annual.")
     amc_funding_rate: float = Field(default=0.0225, ge=0, le=0.3)
     capital_pressure_weight: float = Field(default=0.3, ge=0, le=5)

@@ -13,6 +13,7 @@ from nplsim.market.disposal import (
     reserve_price,
     sale_capital_gain,
     shadow_prices,
+    years_on_books,
 )
 
 CAR_MIN, BUFFER, W_CAR, W_NPL = 0.08, 0.02, 0.3, 0.05
@@ -155,3 +156,35 @@ def test_npl_pressure_lowers_reserve_but_not_below_zero():
     pressed = reserve_price(hold, net, face, RISK_WEIGHT, CAR_MIN, ShadowPrices(0.0, 0.1))
     np.testing.assert_allclose(pressed, [0.4, 0.0])
     assert (pressed <= base).all()
+
+
+# ---------------------------------------------------------------------------- capital carry
+def test_years_on_books_counts_the_quarters_a_held_loan_would_stay():
+    """A loan stays each quarter until write-off with probability (1 − p)^k: brute force over
+    quarters agrees with the closed form; a loan at the write-off age stays no longer."""
+    p, write_off = 0.1, 12
+    ages = np.arange(0, 14)
+    brute = np.array(
+        [sum((1 - p) ** k for k in range(max(write_off - a, 0))) / 4 for a in ages]
+    )
+    assert years_on_books(ages, p, write_off) == pytest.approx(brute)
+    assert years_on_books(np.array([12, 13]), p, write_off).tolist() == [0.0, 0.0]
+    assert years_on_books(np.array([4]), 0.0, write_off) == pytest.approx([2.0])
+
+
+def test_capital_carry_favours_disposing_of_loans_that_would_stay_longer():
+    """With the ratios far from their limits the only regulatory price is the carry: freeing a
+    unit of capital tied up for two years is worth twice one tied up for one; without the carry
+    the same disposal gains nothing beyond its price."""
+    base = shadow_prices(0.2, CAR_MIN, 0.01, 0.05, W_CAR, W_NPL, BUFFER, carry=0.08)
+    per_loan = base.for_loans(np.array([1.0, 2.0]))
+    assert per_loan.capital == pytest.approx([0.08, 0.16])
+    quote = ChannelQuote(
+        "amc", value=np.array([0.3, 0.3]), face_removed=np.ones(2),
+        capital_gain=np.array([0.5, 0.5]), feasible=np.ones(2, dtype=bool),
+    )  # fmt: skip
+    hold = np.array([0.3, 0.3])
+    assert quote.gain(hold, per_loan) == pytest.approx([0.04, 0.08])
+    assert quote.gain(hold, ShadowPrices(0.0, 0.0).for_loans(np.array([1.0, 2.0]))) == (
+        pytest.approx([0.0, 0.0])
+    )
