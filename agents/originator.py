@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from nplsim.market import pricing
 from nplsim.market.disposal import DealEconomics
 from nplsim.market.workout_value import expected_workout_value, workout_value_table
 
@@ -128,17 +129,22 @@ class Originator:
 
     def investor_value(self, idx: np.ndarray, disclosure: float) -> np.ndarray:
         """Investors' value of the loans' collections (CNY bn per loan): worked out by this
-        originator as servicer, net of the capped disposal costs, discounted at the risk-free
+        originator as servicer, net of the capped disposal costs and the vehicle's taxes under
+        the regime's SPV form, discounted at the risk-free
         rate, the borrower's quality as ``disclosure`` reveals it (1: as the originator knows
         it)."""
         world, config = self.world, self.world.scenario
+        regime, spec = world.regime, config.securitisation
         discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
         table = workout_value_table(
             p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
             discount_q=discount_q,
             write_off_age_q=config.write_off_age_q,
-            cost_rate=config.securitisation.disposal_cost_cap,
-        )
+            cost_rate=pricing.collection_leakage(
+                spec.disposal_cost_cap, regime.vat_rate, regime.spv_entity_tax,
+                regime.spv_form, spec.taxable_income_share,
+            ),
+        )  # fmt: skip
         return expected_workout_value(
             world.loans, idx, world.quarter, table, discount_q, disclosure
         )

@@ -201,15 +201,19 @@ class InvestorView:
 
     def public_values(self, spv: SpecialPurposeVehicle) -> np.ndarray:
         """Investors' PV of each live loan's collections from the disclosed data (risk-free
-        discount, the servicer's workout, net of the capped disposal costs)."""
+        discount, the servicer's workout, net of the capped disposal costs and the vehicle's
+        taxes)."""
         world = self.world
         config = world.scenario
         p_resolve = float(-np.expm1(-world.workout_hazard(spv.servicer.workout_skill)))
         discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
-        table = workout_value_table(
-            p_resolve, discount_q, config.write_off_age_q,
-            config.securitisation.disposal_cost_cap,
+        regime, spec = world.regime, config.securitisation
+        form = spv.terms.spv_form if spv.terms is not None else regime.spv_form
+        leakage = pricing.collection_leakage(
+            spec.disposal_cost_cap, regime.vat_rate, regime.spv_entity_tax, form,
+            spec.taxable_income_share,
         )  # fmt: skip
+        table = workout_value_table(p_resolve, discount_q, config.write_off_age_q, leakage)
         return expected_workout_value(
             world.loans, spv.live_slots, world.quarter, table, discount_q,
             world.regime.disclosure_level,

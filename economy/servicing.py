@@ -22,7 +22,7 @@ from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.agents.underwriter import Underwriter
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import waterfall
+from nplsim.market import pricing, waterfall
 from nplsim.market.legal_risk import court_reach
 
 
@@ -129,11 +129,9 @@ class Trustee:
             self.distribute(spv, k, payments, before, final[k])
 
     def tax_rate(self, spv: SpecialPurposeVehicle) -> float:
-        """Tax on a vehicle's taxable income: VAT, plus the entity tax where it is a company (a
-        trust is tax-transparent, facts: tax-2006)."""
+        """Tax on a vehicle's taxable income under its legal form (``pricing.spv_tax_rate``)."""
         regime = self.world.regime
-        entity = regime.spv_entity_tax if spv.terms.spv_form == "company" else 0.0
-        return regime.vat_rate + entity
+        return pricing.spv_tax_rate(regime.vat_rate, regime.spv_entity_tax, spv.terms.spv_form)
 
     def distribute(
         self,

@@ -575,3 +575,18 @@ def issuance_costs(
         "upfront": upfront,
         "total": upfront + trustee,
     }
+
+
+def spv_tax_rate(vat_rate: float, entity_tax: float, spv_form: str) -> float:
+    """Tax on a vehicle's taxable income: VAT, plus the entity tax where it is a company (a trust
+    is tax-transparent, facts: tax-2006)."""
+    return vat_rate + (entity_tax if spv_form == "company" else 0.0)
+
+
+def collection_leakage(
+    cost_cap: float, vat_rate: float, entity_tax: float, spv_form: str, taxable_share: float
+) -> float:
+    """Share of a pool's collections that never reaches the tranches: the capped disposal costs
+    and the vehicle's taxes on the taxable share of collections, both paid first in the
+    waterfall. Investors value a pool net of it."""
+    return cost_cap + spv_tax_rate(vat_rate, entity_tax, spv_form) * taxable_share

@@ -164,9 +164,7 @@ def test_years_on_books_counts_the_quarters_a_held_loan_would_stay():
     quarters agrees with the closed form; a loan at the write-off age stays no longer."""
     p, write_off = 0.1, 12
     ages = np.arange(0, 14)
-    brute = np.array(
-        [sum((1 - p) ** k for k in range(max(write_off - a, 0))) / 4 for a in ages]
-    )
+    brute = np.array([sum((1 - p) ** k for k in range(max(write_off - a, 0))) / 4 for a in ages])
     assert years_on_books(ages, p, write_off) == pytest.approx(brute)
     assert years_on_books(np.array([12, 13]), p, write_off).tolist() == [0.0, 0.0]
     assert years_on_books(np.array([4]), 0.0, write_off) == pytest.approx([2.0])
