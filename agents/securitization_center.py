@@ -90,6 +90,21 @@ class ReceivablesVehicle(mesa.Agent):
         """Principal still owed to investors."""
         return float(self.member_balance.sum())
 
+    def scheduled_service(self) -> np.ndarray:
+        """What each member's receivables are due to pay next quarter on the deal's schedule: its
+        share of the principal instalment, the interest with its tax and the running fees (0 once
+        the deal is retired)."""
+        balance = self.balance
+        if not self.live or balance <= 0:
+            return np.zeros(len(self.plants))
+        fees = self.fees
+        due = (
+            self.original / self.tenor_q + balance * self.coupon / 4 * (1 + fees.tax_rate)
+            + fees.trustee_bp / 1e4 / 4 * balance
+            + (fees.monitoring_per_year + fees.centre_per_year) / 4
+        )  # fmt: skip
+        return due * self.member_balance / balance
+
     def recharacterise(self, plant: PowerPlant, draw: float) -> bool:
         """A member plant defaulted: with probability 1 − bankruptcy remoteness a court treats its
         receivables as the plant's estate, and the vehicle collects nothing from it for a while."""
@@ -218,6 +233,17 @@ class SecuritizationCenter(mesa.Agent):
                 seen.update({plant: (quote.cost, "") for plant in members})
                 return quote, seen
         return None, seen
+
+    def admit(self, candidates: list[PowerPlant], cover: np.ndarray) -> list[PowerPlant]:
+        """The centre's underwriting screen: a plant joins a pool only if its own cash and
+        projected cash flow cover its debt service after the pool's schedule
+        (``cover``, the underwriter's liquidity cover, against ``centre_liquidity_cover``): a
+        future-flow deal is paid only while its originator keeps generating, so the centre does
+        not sell the receivables of a plant the faster schedule would leave short of cash."""
+        floor = self.world.scenario.power.centre_liquidity_cover
+        if floor <= 0:
+            return list(candidates)
+        return [plant for plant, c in zip(candidates, cover, strict=True) if c >= floor]
 
     @staticmethod
     def _amounts(plants: list[PowerPlant]) -> np.ndarray:

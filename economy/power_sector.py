@@ -187,6 +187,22 @@ class PowerSector:
                 service = self.plant_loans.scheduled_service_of(loans, plant.index)
         return service
 
+    def own_debt_service(self, plants: list[PowerPlant]) -> np.ndarray:
+        """What each plant must pay its banks next quarter from its own cash: interest and
+        instalments, less the instalments its house bank would refinance at a price its owners
+        accept (``refinancing_wanted``: borrowing new to repay old, as in calm years)."""
+        loans, n = self.world.loans, len(self.plants)
+        index = [plant.index for plant in plants]
+        service = self.plant_loans.scheduled_service(loans, n)[index]
+        interest = self.plant_loans.scheduled_interest(loans, n)[index]
+        rolled = np.array([
+            due > 0 and plant.refinancing_wanted(
+                float(due), plant.quote_loan(float(due), 0.0, rollover=True)
+            )
+            for plant, due in zip(plants, service - interest, strict=True)
+        ], dtype=bool)  # fmt: skip
+        return np.where(rolled, interest, service)
+
     def set_tariffs(self) -> None:
         """The tariff rule: the benchmark follows last year's average coal price (the linkage)."""
         spec = self.world.scenario.power
@@ -236,9 +252,18 @@ class PowerSector:
                 p: min((c.total for c in costs[p].values() if c.available), default=np.inf)
                 for p in projects
             }
-            pool, seen = self.centre.form_pool(projects, cheapest, self._quote_pool)
-            for plant, (cost, reason) in seen.items():
-                costs[plant]["pooled"], closed_by[plant]["pooled"] = cost, reason
+            cover = self.desk.liquidity_cover(
+                projects, np.array([p.financing_need for p in projects]),
+                self.own_debt_service(projects),
+            )  # fmt: skip
+            admitted = self.centre.admit(projects, cover)
+            for plant in projects:
+                if plant not in admitted:
+                    closed_by[plant]["pooled"] = "cash flow does not cover the debt service"
+            if admitted:
+                pool, seen = self.centre.form_pool(admitted, cheapest, self._quote_pool)
+                for plant, (cost, reason) in seen.items():
+                    costs[plant]["pooled"], closed_by[plant]["pooled"] = cost, reason
         members = pool.plants if pool is not None and self.desk.issue(pool) is not None else []
         for k, plant in enumerate(plants):
             if plant not in costs:

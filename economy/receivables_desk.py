@@ -166,6 +166,36 @@ class ReceivablesDesk:
         quote.cost, quote.rated, quote.rating, quote.coupon, quote.fees = best
         return quote
 
+    def liquidity_cover(
+        self, plants: list[PowerPlant], amounts: np.ndarray, bank_service: np.ndarray
+    ) -> np.ndarray:
+        """Each plant's liquidity cover after selling ``amounts`` of receivables, as a rating
+        agency measures a corporate's liquidity (sources over uses for the next twelve months;
+        facts: liquidity-cover): its cash and a year of the cash flow its capacity, the
+        project's included, earns at this quarter's coal price and dispatch, over a year of the
+        debt service it must pay from them — its bank loans' (``bank_service``, a quarter's, what
+        its house bank refinances left out), the ABS it has already sold and the new deal's (its
+        instalment at the deal's tenor, and interest with its tax at the coupon the underwriter
+        sizes with). Infinite for a plant that owes nothing."""
+        world = self.world
+        spec, regime = world.scenario.power, world.regime
+        cash = np.array([plant.cash for plant in plants])
+        ebitda = np.array([float(plant.quarter_ops.ebitda[0]) for plant in plants])
+        capacity = np.array([plant.capacity_mw for plant in plants])
+        added = np.array([plant.project_mw for plant in plants])
+        held: dict[int, float] = {}  # each plant's share of its live deals' next service
+        for vehicle in self.vehicles:
+            if vehicle.live:
+                for plant, due in zip(vehicle.plants, vehicle.scheduled_service(), strict=True):
+                    held[plant.index] = held.get(plant.index, 0.0) + float(due)
+        held_by = np.array([held.get(plant.index, 0.0) for plant in plants])
+        coupon = world.scenario.macro.gov_bond_yield + COUPON_GUESS_SPREAD
+        tax = regime.vat_rate + regime.spv_entity_tax
+        new = np.asarray(amounts, dtype=float) * (1 / spec.abs_tenor_q + coupon / 4 * (1 + tax))
+        sources = cash + 4 * ebitda * (capacity + added) / capacity
+        uses = 4 * (np.asarray(bank_service, dtype=float) + held_by + new)
+        return np.divide(sources, uses, out=np.full(len(plants), np.inf), where=uses > 0)
+
     def legal_risk(self, plants: list[PowerPlant], amounts: np.ndarray) -> pricing.ClaimRisk:
         """The deal's recharacterisation risk from its members' own state, priced as for an NPL
         deal's originator (``legal_risk.distress_probability``): each member plant is the

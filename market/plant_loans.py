@@ -131,6 +131,14 @@ class PlantLoans:
         idx = self.mapped
         return np.bincount(self.plant[idx], weights=_due(loans, idx), minlength=n_plants)
 
+    def scheduled_interest(self, loans: LoanBook, n_plants: int) -> np.ndarray:
+        """The interest part of ``scheduled_service``: next quarter's interest on each plant's
+        performing loans."""
+        idx = self.mapped
+        interest = np.where(loans.status[idx] == Status.PERFORMING,
+                            loans.principal[idx] * loans.rate[idx] / 4, 0.0)  # fmt: skip
+        return np.bincount(self.plant[idx], weights=interest, minlength=n_plants)
+
     def scheduled_service_of(self, loans: LoanBook, plant: int) -> float:
         """Interest and instalment one plant's performing loans will be charged next quarter."""
         idx = self.mapped

@@ -137,7 +137,7 @@ CASES: tuple[Case, ...] = (
         "shanxi_power",
         "shanxi_power",
         1,
-        {"n_loans": 8000, "quarters": 28, "power.n_plants": 12},
+        {"n_loans": 8000, "quarters": 28},  # the full fleet: a pool forms past the screen
         {
             "power plants": _positive("power", "capacity_mw"),
             "pooled Securitization Center issue": _positive("model", "power_share_pooled"),
