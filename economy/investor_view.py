@@ -52,6 +52,12 @@ class KindHistory:
             np.sqrt((prior + self.squared_moves) / (CUSHION_VOL_PRIOR_WEIGHT + self.moves))
         )
 
+    def observe_quarter(self, last_cushion: float, vol_q: float, entered: bool) -> None:
+        """A quarter of one that was not distressed at its start: the structural chance that it
+        would enter distress from ``last_cushion`` within the quarter, and whether it did."""
+        self.expected_episodes += legal_risk.first_passage_prob(last_cushion, vol_q, 1.0)
+        self.episodes += float(entered)
+
 
 @dataclass
 class DealRecord:
@@ -153,10 +159,7 @@ class InvestorView:
             if account in self.last_cushion:
                 last = self.last_cushion[account]
                 if not self.was_distressed[account]:
-                    history.expected_episodes += legal_risk.first_passage_prob(
-                        last, history.vol_q, 1.0
-                    )
-                    history.episodes += float(originator.distressed)
+                    history.observe_quarter(last, history.vol_q, originator.distressed)
                 history.squared_moves += (cushion - last) ** 2
                 history.moves += 1
             self.last_cushion[account] = cushion

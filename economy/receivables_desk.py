@@ -155,7 +155,7 @@ class ReceivablesDesk:
             fees = route_costs.deal_fees(
                 size, knowing, rated, spec.rating_cost_share, centre_per_year, sec.underwriting_bp,
                 sec.fixed_cost_cny_bn, sec.trustee_bp_per_year, regime.stamp_duty_bp,
-                regime.vat_rate + regime.spv_entity_tax,
+                self.tax_rate(),
             )  # fmt: skip
             cost = route_costs.abs_cost(size, book.coupon, fees, tenor)
             if best is None or cost.total < best[0].total:
@@ -178,7 +178,7 @@ class ReceivablesDesk:
         instalment at the deal's tenor, and interest with its tax at the coupon the underwriter
         sizes with). Infinite for a plant that owes nothing."""
         world = self.world
-        spec, regime = world.scenario.power, world.regime
+        spec = world.scenario.power
         cash = np.array([plant.cash for plant in plants])
         ebitda = np.array([float(plant.quarter_ops.ebitda[0]) for plant in plants])
         capacity = np.array([plant.capacity_mw for plant in plants])
@@ -190,7 +190,7 @@ class ReceivablesDesk:
                     held[plant.index] = held.get(plant.index, 0.0) + float(due)
         held_by = np.array([held.get(plant.index, 0.0) for plant in plants])
         coupon = world.scenario.macro.gov_bond_yield + COUPON_GUESS_SPREAD
-        tax = regime.vat_rate + regime.spv_entity_tax
+        tax = self.tax_rate()
         new = np.asarray(amounts, dtype=float) * (1 / spec.abs_tenor_q + coupon / 4 * (1 + tax))
         sources = cash + 4 * ebitda * (capacity + added) / capacity
         uses = 4 * (np.asarray(bank_service, dtype=float) + held_by + new)
@@ -210,7 +210,7 @@ class ReceivablesDesk:
         distress = np.array([
             legal_risk.distress_probability(
                 plant_cushion(plant.leverage_after(float(amount), plant.capex_need)),
-                spec.asset_volatility / 2, spec.abs_tenor_q, self.distress.episodes,
+                spec.asset_volatility_q, spec.abs_tenor_q, self.distress.episodes,
                 self.distress.expected_episodes, DISTRESS_EPISODE_PRIOR,
             )
             for plant, amount in zip(plants, amounts, strict=True)
@@ -225,15 +225,18 @@ class ReceivablesDesk:
         """Investors' record of plant distress, once a quarter after the defaults: each plant
         that was performing adds the structural chance that it would default this quarter, and
         each that did adds an episode."""
-        vol_q = self.world.scenario.power.asset_volatility / 2
-        history = self.distress
+        vol_q = self.world.scenario.power.asset_volatility_q
         for plant in plants:
             last = self.last_cushion.get(plant.index)
             if last is not None and not self.was_in_default.get(plant.index, False):
-                history.expected_episodes += legal_risk.first_passage_prob(last, vol_q, 1.0)
-                history.episodes += float(plant.in_default)
+                self.distress.observe_quarter(last, vol_q, plant.in_default)
             self.last_cushion[plant.index] = plant_cushion(plant.adjusted_leverage)
             self.was_in_default[plant.index] = plant.in_default
+
+    def tax_rate(self) -> float:
+        """Tax on a receivables vehicle's taxable income under the regime's SPV form."""
+        regime = self.world.regime
+        return pricing.spv_tax_rate(regime.vat_rate, regime.spv_entity_tax, regime.spv_form)
 
     def expected_loss(self, default_prob: float) -> float:
         """Investors' annual expected loss on a power ABS that defaults with ``default_prob`` over

@@ -211,6 +211,12 @@ class PowerSpec(_Strict):
         le=2,
         description="Lenders' annual log-s.d. of a plant's asset value (default risk).",
     )
+
+    @property
+    def asset_volatility_q(self) -> float:
+        """Quarterly log-s.d. of a plant's asset value (the annual over √4)."""
+        return self.asset_volatility / 2
+
     loan_maturity_q: int = Field(
         default=60, ge=4, le=120, description="Tenor of new plant loans (project loans), quarters."
     )
