@@ -127,8 +127,9 @@ def test_without_derecognition_the_pool_stays_on_the_books():
 @pytest.mark.xfail(
     strict=True,
     reason="calibration gap: the model issues about 4% of pool face (10 seeds, 100,000 slots)"
-    " where the 2016 deals issued 15-34% (facts: restart-2016, npl-abs-2016-deals): banks"
-    " securitise their oldest NPLs, whose disclosed value is 1.4% of face; see"
+    " where the 2016 deals issued 15-34% (facts: restart-2016, npl-abs-2016-deals): NPLs past"
+    " the 6-quarter disposal lag are worth about 12% of principal, because a written-off loan"
+    " recovers nothing more in the model, and banks put the lowest-valued into deals; see"
     " docs/securitisation.md",
 )
 def test_restart_2016_issues_about_a_third_of_pool_face():
