@@ -8,10 +8,11 @@ largest gain over holding::
 
     gain = value − hold_value + λ_capital·capital_gain + λ_npl·face_removed
 
-``λ_capital`` (per unit of capital) is what the capital a loan ties up costs the bank: the cost of
-equity, net of the risk-free return, for the years the loan would otherwise stay on the books
-(a loan about to be written off ties up capital for a quarter, a young one for years), plus a
-pressure that rises as the capital ratio falls through a buffer above its minimum; ``λ_npl`` (per
+``λ_capital`` (per unit of capital) rises as the capital ratio falls through a buffer above its
+minimum; where the scenario prices the banks' equity it adds what the capital a loan ties up costs
+the bank: the cost of equity, net of the risk-free return, for the years the loan would otherwise
+stay on the books (a loan about to be written off ties up capital for a quarter, a young one for
+years); ``λ_npl`` (per
 unit of face) rises with the NPL ratio's excess over the supervisory target.
 A thinly provisioned bank under capital pressure therefore avoids selling at a loss, while a well
 provisioned one sells more. Channels are rows of a matrix, so securitisation is one more row.
