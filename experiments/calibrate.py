@@ -31,9 +31,10 @@ import json
 import logging
 import math
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ import numpy as np
 from nplsim.experiments.calibration_spec import LoadedCalibration, ParameterPrior, load_calibration
 from nplsim.experiments.fact_statistics import run_statistics
 from nplsim.experiments.facts_spec import UNIT_SCALE
+from nplsim.experiments.interrupt import deferred_in_methods
 from nplsim.experiments.options import add_yes_flag
 from nplsim.experiments.pool import process_pool, resolve_workers
 from nplsim.experiments.provenance import ALLOW_FLAG, code_differences, pins
@@ -238,6 +240,9 @@ def _search(loaded: LoadedCalibration, out: Path, sampler: Any, before: int, pro
     """Run pyabc's ABC-SMC for the generations still to make; return its history."""
     import pyabc
 
+    # a Ctrl-C or SIGTERM waits until the history's database call in progress has ended, so
+    # that pyabc can still close the history (it marks the run done) and the command end
+    deferred_in_methods(pyabc.History)
     spec = loaded.spec
     observed, weights = targets(loaded)
     prior = pyabc.Distribution(
@@ -276,23 +281,22 @@ def _last_epsilon(history: Any) -> float | None:
 
 def _complete_generations(out: Path, strict: bool = False) -> int:
     """Generations complete in the history of ``out`` (0 if none, or if it cannot be read yet
-    — unless ``strict``: then an unreadable history is a ConfigError)."""
+    — unless ``strict``: then an unreadable history is a ConfigError). Read-only: opening it
+    with pyabc's ``History`` and closing it with ``done`` would write the run's end time, and
+    take a write lock, while a calibration may be writing."""
     path = out / HISTORY_DIR / DATABASE
     if not path.is_file():
         return 0
-    import pyabc
-
     try:
-        history = pyabc.History(f"sqlite:///{path}", _id=1)
-        try:
-            return int(history.max_t) + 1
-        finally:
-            history.done()
-    except Exception as exc:  # a database being created, or damaged  # noqa: BLE001
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            (last,) = db.execute("SELECT MAX(t) FROM populations WHERE abc_smc_id = 1").fetchone()
+    except sqlite3.Error as exc:  # a database being created, or damaged
         if strict:
             raise ConfigError(str(path), "history", f"cannot be read: {exc}".split("\n")[0],
                               "the history nplsim calibrate wrote") from None  # fmt: skip
         return 0
+    return 0 if last is None else max(int(last) + 1, 0)
 
 
 def _sampler(stack: ExitStack, workers: int, scheduler: str | None) -> Any:

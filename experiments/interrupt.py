@@ -10,6 +10,8 @@ signal waits until the block ends, so that it never lands between two steps that
 
 from __future__ import annotations
 
+import functools
+import inspect
 import signal
 import threading
 from collections.abc import Iterator
@@ -56,6 +58,33 @@ def deferred() -> Iterator[None]:
         if not _Deferral.depth and _Deferral.pending is not None:
             error, _Deferral.pending = _Deferral.pending, None
             raise error
+
+
+def deferred_in_methods(cls: type) -> None:
+    """Hold back Ctrl-C and SIGTERM while any method or property of ``cls`` runs (see
+    :func:`deferred`), once per class: for a library whose methods must not be cut off half-way,
+    such as a database session's (a signal raised inside a transaction leaves the connection
+    unusable, so the library's own clean-up fails or waits for ever on the lock it holds)."""
+    if getattr(cls, "_nplsim_deferred", False):
+        return
+
+    def guard(method):
+        @functools.wraps(method)
+        def guarded(*args, **kwargs):
+            with deferred():
+                return method(*args, **kwargs)
+
+        return guarded
+
+    for name, attribute in list(vars(cls).items()):
+        if name.startswith("__"):
+            continue
+        if isinstance(attribute, property):
+            setattr(cls, name, property(guard(attribute.fget), attribute.fset, attribute.fdel,
+                                        attribute.__doc__))  # fmt: skip
+        elif inspect.isfunction(attribute):
+            setattr(cls, name, guard(attribute))
+    cls._nplsim_deferred = True
 
 
 @contextmanager

@@ -181,3 +181,47 @@ def test_ctrl_c_while_the_pool_starts_its_helpers_is_not_lost(nth, with_bar):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert done.stdout.strip() == "interrupted after 2 spawns", (done.stdout, done.stderr)
+
+
+def test_a_signal_waits_until_a_guarded_method_has_ended():
+    """``deferred_in_methods``: SIGTERM sent while a method of the guarded class runs (a database
+    call of pyabc's history, in a calibration) is raised only once the method has returned, so
+    the method is never cut off half-way; a property is guarded too, and guarding twice is
+    harmless. Unguarded, the same method is cut off."""
+    from nplsim.experiments.interrupt import (
+        Terminated,
+        deferred_in_methods,
+        signals_as_exceptions,
+    )
+
+    class Session:
+        def __init__(self):
+            self.steps = []
+
+        def commit(self):
+            self.steps.append("begin")
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler would run at any of these bytecodes
+                time.sleep(0)
+            self.steps.append("end")
+
+        @property
+        def state(self):
+            self.commit()
+            return "done"
+
+    cut = Session()
+    with pytest.raises(Terminated), signals_as_exceptions():
+        cut.commit()
+    assert cut.steps == ["begin"]
+
+    deferred_in_methods(Session)
+    deferred_in_methods(Session)
+    whole = Session()
+    with pytest.raises(Terminated), signals_as_exceptions():
+        whole.commit()
+    assert whole.steps == ["begin", "end"]
+    read = Session()
+    with pytest.raises(Terminated), signals_as_exceptions():
+        read.state  # noqa: B018 — reading the property is the call
+    assert read.steps == ["begin", "end"]
