@@ -115,7 +115,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
         world, config = self.world, self.world.scenario
         discount_q = (1.0 + self.discount_rate) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
+            p_resolve=world.resolve_probability(self.workout_skill),
             discount_q=discount_q,
             write_off_age_q=config.write_off_age_q,
             cost_rate=self.cost_per_recovered,

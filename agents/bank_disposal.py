@@ -81,7 +81,7 @@ class DisposalPolicy:
 
     def resolve_probability(self) -> float:
         """The bank's quarterly chance of resolving an NPL it works out itself."""
-        return float(-np.expm1(-self.world.workout_hazard(self.workout_skill)))
+        return self.world.resolve_probability(self.workout_skill)
 
     @property
     def capital_cushion(self) -> float:

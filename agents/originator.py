@@ -137,14 +137,11 @@ class Originator:
         regime, spec = world.regime, config.securitisation
         discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
         table = workout_value_table(
-            p_resolve=-np.expm1(-world.workout_hazard(self.workout_skill)),
+            p_resolve=world.resolve_probability(self.workout_skill),
             discount_q=discount_q,
             write_off_age_q=config.write_off_age_q,
-            cost_rate=pricing.collection_leakage(
-                spec.disposal_cost_cap, regime.vat_rate, regime.spv_entity_tax,
-                regime.spv_form, spec.taxable_income_share,
-            ),
-        )  # fmt: skip
+            cost_rate=pricing.collection_leakage(regime, spec, regime.spv_form),
+        )
         return expected_workout_value(
             world.loans, idx, world.quarter, table, discount_q, disclosure
         )

@@ -69,6 +69,10 @@ class World(Protocol):
         force (every holder faces the same courts)."""
         ...
 
+    def resolve_probability(self, skill: float) -> float:
+        """Chance that a workout team of ``skill`` resolves an NPL within a quarter."""
+        ...
+
     def log_event(self, kind: str, agent: str, detail: str, amount: float) -> None:
         """Report an event of this quarter (``events.parquet``)."""
         ...

@@ -208,14 +208,11 @@ class InvestorView:
         taxes)."""
         world = self.world
         config = world.scenario
-        p_resolve = float(-np.expm1(-world.workout_hazard(spv.servicer.workout_skill)))
+        p_resolve = world.resolve_probability(spv.servicer.workout_skill)
         discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
         regime, spec = world.regime, config.securitisation
         form = spv.terms.spv_form if spv.terms is not None else regime.spv_form
-        leakage = pricing.collection_leakage(
-            spec.disposal_cost_cap, regime.vat_rate, regime.spv_entity_tax, form,
-            spec.taxable_income_share,
-        )  # fmt: skip
+        leakage = pricing.collection_leakage(regime, spec, form)
         table = workout_value_table(p_resolve, discount_q, config.write_off_age_q, leakage)
         return expected_workout_value(
             world.loans, spv.live_slots, world.quarter, table, discount_q,
@@ -232,7 +229,7 @@ class InvestorView:
         regime, config = world.regime, world.scenario
         spec = config.securitisation
         idx = spv.live_slots
-        p_resolve = float(-np.expm1(-world.workout_hazard(spv.servicer.workout_skill)))
+        p_resolve = world.resolve_probability(spv.servicer.workout_skill)
         public = self.public_values(spv)
         horizon = max(spv.final_quarter - world.quarter, 1)
         outlook = collections_outlook(

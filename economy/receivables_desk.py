@@ -236,7 +236,7 @@ class ReceivablesDesk:
     def tax_rate(self) -> float:
         """Tax on a receivables vehicle's taxable income under the regime's SPV form."""
         regime = self.world.regime
-        return pricing.spv_tax_rate(regime.vat_rate, regime.spv_entity_tax, regime.spv_form)
+        return pricing.spv_tax_rate(regime, regime.spv_form)
 
     def expected_loss(self, default_prob: float) -> float:
         """Investors' annual expected loss on a power ABS that defaults with ``default_prob`` over

@@ -131,7 +131,7 @@ class Trustee:
     def tax_rate(self, spv: SpecialPurposeVehicle) -> float:
         """Tax on a vehicle's taxable income under its legal form (``pricing.spv_tax_rate``)."""
         regime = self.world.regime
-        return pricing.spv_tax_rate(regime.vat_rate, regime.spv_entity_tax, spv.terms.spv_form)
+        return pricing.spv_tax_rate(regime, spv.terms.spv_form)
 
     def distribute(
         self,

@@ -15,7 +15,7 @@ from nplsim.market.eventlog import EventLog
 from nplsim.market.holdings import HolderTotals
 from nplsim.market.ledger import Ledger
 from nplsim.market.liquidity import FundingConditions
-from nplsim.market.loans import LoanBook
+from nplsim.market.loans import LoanBook, resolution_probability
 from nplsim.market.npl_age import NplExits
 from nplsim.market.prudential_rules import PrudentialRules
 from nplsim.market.regime import LegalRegime
@@ -62,6 +62,10 @@ class EconomyWorld:
         """Quarterly NPL resolution intensity of a holder with workout ``skill`` (banks, AMCs and
         servicers face the same courts; they differ in their teams)."""
         return self.scenario.bank_base_hazard * skill * self.regime.enforcement_efficiency
+
+    def resolve_probability(self, skill: float) -> float:
+        """Chance that a holder with workout ``skill`` resolves an NPL within a quarter."""
+        return resolution_probability(self.workout_hazard(skill))
 
     def log_event(self, kind: str, agent: str, detail: str, amount: float) -> None:
         """Record an event of this quarter."""

@@ -48,6 +48,11 @@ def collateral_realisation(enforcement_efficiency: float) -> float:
     return float(np.sqrt(min(enforcement_efficiency, 1.0)))
 
 
+def resolution_probability(hazard: np.ndarray | float) -> np.ndarray | float:
+    """Chance that an NPL is resolved within a quarter at quarterly resolution ``hazard``."""
+    return -np.expm1(-np.asarray(hazard)) if np.ndim(hazard) else float(-np.expm1(-hazard))
+
+
 def recovery_timing_factor(age_q: np.ndarray) -> np.ndarray:
     """Recovery relative to a resolution within a year, for NPLs aged ``age_q`` quarters."""
     years = np.minimum(np.asarray(age_q) // 4, len(_RECOVERY_BY_YEAR) - 1)
@@ -524,7 +529,7 @@ class LoanBook:
         idx = self.npl_index()
         age = self.age_q(quarter, idx)
         holder = self.holder[idx]
-        p_resolve = -np.expm1(-hazard_by_holder[holder])
+        p_resolve = resolution_probability(hazard_by_holder[holder])
         draws = uniform(idx) if callable(uniform) else uniform[idx]
         resolved_here = (age < write_off_age_q) & (draws < p_resolve)
         off_here = age >= write_off_age_q

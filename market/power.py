@@ -211,12 +211,6 @@ class PowerSpec(_Strict):
         le=2,
         description="Lenders' annual log-s.d. of a plant's asset value (default risk).",
     )
-
-    @property
-    def asset_volatility_q(self) -> float:
-        """Quarterly log-s.d. of a plant's asset value (the annual over √4)."""
-        return self.asset_volatility / 2
-
     loan_maturity_q: int = Field(
         default=60, ge=4, le=120, description="Tenor of new plant loans (project loans), quarters."
     )
@@ -271,6 +265,11 @@ class PowerSpec(_Strict):
     # --- who pays to know and to watch the plants (market/information_costs.py) ---
     information: InformationSpec = Field(default_factory=InformationSpec)
     coal: CoalSpec = Field(default_factory=CoalSpec)
+
+    @property
+    def asset_volatility_q(self) -> float:
+        """Quarterly log-s.d. of a plant's asset value (the annual over √4)."""
+        return self.asset_volatility / 2
 
     @model_validator(mode="after")
     def _check(self) -> PowerSpec:

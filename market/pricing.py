@@ -19,11 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from nplsim.market.disclosure import opacity_scaled
+
+if TYPE_CHECKING:  # annotations only: the regime and the scenario import nothing from here
+    from nplsim.market.regime import LegalRegime
+    from nplsim.market.scenario import SecuritisationSpec
 
 # facts: securitisation-risk-weights: Basel II standardised securitisation risk weights — AAA to
 # AA- 20%, A 50%, BBB 100%, BB 350%, below BB or unrated 1250% (deduction).
@@ -577,16 +582,14 @@ def issuance_costs(
     }
 
 
-def spv_tax_rate(vat_rate: float, entity_tax: float, spv_form: str) -> float:
-    """Tax on a vehicle's taxable income: VAT, plus the entity tax where it is a company (a trust
-    is tax-transparent, facts: tax-2006)."""
-    return vat_rate + (entity_tax if spv_form == "company" else 0.0)
+def spv_tax_rate(regime: LegalRegime, spv_form: str) -> float:
+    """Tax on a vehicle's taxable income under ``regime``: VAT, plus the entity tax where the
+    vehicle is a company (a trust is tax-transparent, facts: tax-2006)."""
+    return regime.vat_rate + (regime.spv_entity_tax if spv_form == "company" else 0.0)
 
 
-def collection_leakage(
-    cost_cap: float, vat_rate: float, entity_tax: float, spv_form: str, taxable_share: float
-) -> float:
+def collection_leakage(regime: LegalRegime, spec: SecuritisationSpec, spv_form: str) -> float:
     """Share of a pool's collections that never reaches the tranches: the capped disposal costs
     and the vehicle's taxes on the taxable share of collections, both paid first in the
     waterfall. Investors value a pool net of it."""
-    return cost_cap + spv_tax_rate(vat_rate, entity_tax, spv_form) * taxable_share
+    return spec.disposal_cost_cap + spv_tax_rate(regime, spv_form) * spec.taxable_income_share
