@@ -117,7 +117,7 @@ class AssetManagementCompany(Originator, mesa.Agent):
         table = workout_value_table(
             p_resolve=world.resolve_probability(self.workout_skill),
             discount_q=discount_q,
-            write_off_age_q=config.write_off_age_q,
+            write_off_age_q=config.claim_end_age_q,
             cost_rate=self.cost_per_recovered,
         )
         seen = world.regime.disclosure_level if disclosure is None else disclosure

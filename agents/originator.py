@@ -139,7 +139,7 @@ class Originator:
         table = workout_value_table(
             p_resolve=world.resolve_probability(self.workout_skill),
             discount_q=discount_q,
-            write_off_age_q=config.write_off_age_q,
+            write_off_age_q=config.claim_end_age_q,
             cost_rate=pricing.collection_leakage(regime, spec, regime.spv_form),
         )
         return expected_workout_value(

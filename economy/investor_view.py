@@ -213,7 +213,7 @@ class InvestorView:
         regime, spec = world.regime, config.securitisation
         form = spv.terms.spv_form if spv.terms is not None else regime.spv_form
         leakage = pricing.collection_leakage(regime, spec, form)
-        table = workout_value_table(p_resolve, discount_q, config.write_off_age_q, leakage)
+        table = workout_value_table(p_resolve, discount_q, config.claim_end_age_q, leakage)
         return expected_workout_value(
             world.loans, spv.live_slots, world.quarter, table, discount_q,
             world.regime.disclosure_level,
@@ -233,7 +233,7 @@ class InvestorView:
         public = self.public_values(spv)
         horizon = max(spv.final_quarter - world.quarter, 1)
         outlook = collections_outlook(
-            world.loans, idx, world.quarter, p_resolve, config.write_off_age_q, horizon,
+            world.loans, idx, world.quarter, p_resolve, config.claim_end_age_q, horizon,
             regime.disclosure_level,
         )  # fmt: skip
         schedule = spv.pool.lemons_factor * outlook.schedule

@@ -61,7 +61,7 @@ class LoanCycle:
             self.hazard_by_account(),
             self.workout_cost_by_account(),
             partial(slot_uniforms, new_key(self.streams["recoveries"])),  # a draw per NPL slot
-            world.scenario.write_off_age_q,
+            self.end_age_by_account(),
         )
         closed, off = out.slots, out.written_off_slots
         world.npl_exits.record(closed, out.face)
@@ -159,6 +159,15 @@ class LoanCycle:
         for spv in self.vehicles:
             hazard[spv.account] = hazard[spv.servicer.account] * spv.enforcement_share()
         return hazard
+
+    def end_age_by_account(self) -> np.ndarray:
+        """Age at which loans held by each ledger account are closed unrecovered: a bank charges
+        them off at the write-off age; a holder that bought the claim pursues it to the claim's
+        end."""
+        config = self.world.scenario
+        end = np.full(self.world.ledger.n_accounts, config.claim_end_age_q)
+        end[self.bank_accounts] = config.write_off_age_q
+        return end
 
     def workout_cost_by_account(self) -> np.ndarray:
         """Workout cost per unit recovered for loans held by each ledger account."""

@@ -263,6 +263,7 @@ PARAMETER_NOTES: dict[str, str] = {
     "tax_rate": "Income tax on banks' positive profit.",
     "bank_workout_cost": "Banks' workout cost per unit recovered (also deals' disposal costs).",
     "write_off_age_q": "Age at which an unresolved NPL is written off, quarters.",
+    "claim_life_q": "Age up to which AMCs, buyers and trusts pursue a claim they bought, quarters.",
     "amc_funding_rate": "Annual rate on AMCs' funding debt.",
     "capital_pressure_weight": "Weight of the shadow price of capital.",
     "npl_pressure_weight": "Weight of the shadow price of NPL stock.",

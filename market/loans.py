@@ -508,7 +508,7 @@ class LoanBook:
         hazard_by_holder: np.ndarray,
         cost_by_holder: np.ndarray,
         uniform: np.ndarray | Callable[[np.ndarray], np.ndarray],
-        write_off_age_q: int,
+        end_age_by_holder: np.ndarray | int,
     ) -> Workout:
         """Resolve non-performing loans with a holder-specific hazard and write off old ones.
 
@@ -519,8 +519,9 @@ class LoanBook:
             cost_by_holder: workout cost per unit of cash recovered, per account.
             uniform: one uniform draw per slot from the recoveries stream, or a function that
                 returns the draws of the slots it is given (only the NPLs need one).
-            write_off_age_q: age at which an unresolved NPL is charged off (it can no longer be
-                resolved at that age).
+            end_age_by_holder: age at which an unresolved NPL is closed unrecovered, per account
+                (a bank's write-off age; the claim life of a holder that bought the claim) or
+                one age for every holder. It can no longer be resolved at that age.
 
         Returns:
             the closed slots with their recoveries, costs, face and carrying value. Only the
@@ -531,8 +532,9 @@ class LoanBook:
         holder = self.holder[idx]
         p_resolve = resolution_probability(hazard_by_holder[holder])
         draws = uniform(idx) if callable(uniform) else uniform[idx]
-        resolved_here = (age < write_off_age_q) & (draws < p_resolve)
-        off_here = age >= write_off_age_q
+        end_age = np.asarray(end_age_by_holder)
+        off_here = age >= (end_age[holder] if end_age.ndim else end_age)
+        resolved_here = ~off_here & (draws < p_resolve)
         closed_here = resolved_here | off_here
         slots = idx[closed_here]
         won = resolved_here[closed_here]

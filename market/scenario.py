@@ -390,7 +390,21 @@ class ScenarioConfig(_Strict):
         default=0.6, ge=0, le=2, description="Log-s.d. of NPL workout quality known to the lender."
     )
     bank_workout_cost: float = Field(default=0.08, ge=0, le=1)
-    write_off_age_q: int = Field(default=28, ge=1, le=120)
+    write_off_age_q: int = Field(
+        default=28,
+        ge=1,
+        le=120,
+        description="Age at which a bank charges an unresolved NPL off and stops pursuing it,"
+        " quarters.",
+    )
+    claim_life_q: int | None = Field(
+        default=None,
+        ge=1,
+        le=120,
+        description="Age up to which a holder that bought the claim (AMC, distressed-debt buyer,"
+        " securitisation trust) keeps pursuing an NPL, quarters; a bank's write-off does not"
+        " end a claim it has sold. None: the banks' write-off age for every holder.",
+    )
     bank_discount_rate: float = Field(default=0.08, ge=0, le=1, description="Annual.")
     bank_cost_of_equity: float = Field(
         default=0.0,
@@ -460,6 +474,11 @@ class ScenarioConfig(_Strict):
         if value is not None and re.fullmatch(START_PATTERN, value) is None:
             raise ValueError(f"{value!r} is not a calendar quarter: YYYYQn, e.g. 2016Q1")
         return value
+
+    @property
+    def claim_end_age_q(self) -> int:
+        """Age at which a holder that bought an NPL's claim stops pursuing it."""
+        return self.write_off_age_q if self.claim_life_q is None else self.claim_life_q
 
     @model_validator(mode="after")
     def _check(self) -> ScenarioConfig:

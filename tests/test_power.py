@@ -209,7 +209,7 @@ def test_plant_loans_settle_instalments_maturities_and_closed_npls():
     assert plant_loans.largest_loan(loans, 1, 0) == -1  # a defaulted loan is not rolled over
     plant_loans.snapshot(loans)
     loans.service_performing(1)
-    loans.work_out(1, np.array([50.0]), np.zeros(1), np.zeros(3), write_off_age_q=8)
+    loans.work_out(1, np.array([50.0]), np.zeros(1), np.zeros(3), end_age_by_holder=8)
     settled = plant_loans.settle(loans, 1, 8, 2)
     assert settled.interest.tolist() == pytest.approx([0.02, 0.0])
     assert settled.principal.tolist() == pytest.approx([0.25 + 1.0, 0.0])
