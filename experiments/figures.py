@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from nplsim.experiments.channels import DISPOSAL_CHANNELS
+from nplsim.experiments.interrupt import deferred
 from nplsim.market.calendar import calendar_quarter
 from nplsim.market.prudential_rules import PrudentialRules
 
@@ -27,13 +28,18 @@ VECTOR_FORMATS = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}  # no 
 
 def save(fig: Figure, path: Path, dpi: int = PNG_DPI) -> list[Path]:
     """Write ``fig`` as ``path`` (PNG at ``dpi``) and as SVG and PDF beside it, without
-    timestamps, so that a re-run writes the same bytes; returns the files."""
-    fig.savefig(path, dpi=dpi)
+    timestamps, so that a re-run writes the same bytes; returns the files.
+
+    Ctrl-C and SIGTERM wait until the files are drawn (``interrupt.deferred``): raised inside
+    the renderer's C++ code, they came out as its ``ValueError`` ("Invalid bounding box"), so the
+    command ended with a traceback and status 1 instead of one line and 130 or 143."""
     written = [path]
-    with rc_context({"svg.hashsalt": "nplsim"}):  # the SVG's element ids do not vary by run
-        for suffix, metadata in VECTOR_FORMATS.items():
-            fig.savefig(path.with_suffix(suffix), metadata=metadata)
-            written.append(path.with_suffix(suffix))
+    with deferred():
+        fig.savefig(path, dpi=dpi)
+        with rc_context({"svg.hashsalt": "nplsim"}):  # the SVG's element ids do not vary by run
+            for suffix, metadata in VECTOR_FORMATS.items():
+                fig.savefig(path.with_suffix(suffix), metadata=metadata)
+                written.append(path.with_suffix(suffix))
     return written
 
 

@@ -225,3 +225,31 @@ def test_a_signal_waits_until_a_guarded_method_has_ended():
     with pytest.raises(Terminated), signals_as_exceptions():
         read.state  # noqa: B018 — reading the property is the call
     assert read.steps == ["begin", "end"]
+
+
+def test_a_signal_while_a_figure_is_drawn_waits_until_its_files_are_written(tmp_path):
+    """Ctrl-C raised inside matplotlib's renderer came out of its C++ code as a ``ValueError``
+    ("Invalid bounding box"), so ``nplsim run`` ended with a traceback and status 1. Now
+    ``figures.save`` holds the signal back until the PNG, SVG and PDF are written, then raises
+    it."""
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+
+    from nplsim.experiments.figures import save
+    from nplsim.experiments.interrupt import signals_as_exceptions
+
+    class Interrupting(Artist):
+        """Sends Ctrl-C to this process while the figure is drawn."""
+
+        def draw(self, renderer):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler would run at any of these bytecodes
+                time.sleep(0)
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [0, 1])
+    fig.add_artist(Interrupting())
+    with pytest.raises(KeyboardInterrupt), signals_as_exceptions():
+        save(fig, tmp_path / "figure.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.pdf", "figure.png", "figure.svg"]
+    assert all(p.stat().st_size > 0 for p in tmp_path.iterdir())
