@@ -403,8 +403,6 @@ class DealDesk:
             the coupons, the senior's yield components (a reference investor's), the senior
             bid-to-cover and the cash investors paid in.
         """
-        spec = self.world.scenario.securitisation
-        rf = self.world.scenario.macro.gov_bond_yield
         ledger = self.world.ledger
         attach = {"senior": 0.0, "mezz": sizes.senior}
         coupon = {"senior": 0.0, "mezz": 0.0}
@@ -427,8 +425,9 @@ class DealDesk:
             yields = self.underwriter.investor_yields(
                 investors, attach[tranche], detach, view, legal, tranche_cover, share
             )
+            top = self.range_top(components[tranche])
             clearing = self.underwriter.bookbuild(
-                spv.deal_id, tranche, for_sale, yields, investors, rf + spec.max_coupon_spread
+                spv.deal_id, tranche, for_sale, yields, investors, top
             )
             for investor, amount in zip(investors, clearing.filled, strict=True):
                 if amount > 0:
@@ -440,12 +439,23 @@ class DealDesk:
                 bid_to_cover = clearing.bid_to_cover
             placed = clearing.sold + clearing.underwriter_takes
             notional[tranche] = placed + kept[tranche]  # best efforts downsizes
-            coupon[tranche] = clearing.coupon if placed > 0 else rf + spec.max_coupon_spread
+            coupon[tranche] = clearing.coupon if placed > 0 else top
             for account, amount in spv.holders[tranche].items():
                 ledger.transfer(account, spv.account, amount, "abs_purchase")
                 cash_in += amount
                 self._record_primary(spv, tranche, account, amount, 1.0)
         return coupon, components, bid_to_cover, cash_in
+
+    def range_top(self, reference: pricing.YieldComponents) -> float:
+        """The top of a tranche's bookbuilding range: the underwriter's estimate of its required
+        yield (a reference investor's ``reference``) plus the range's width, within the issuer's
+        coupon cap."""
+        config = self.world.scenario
+        spec = config.securitisation
+        cap = config.macro.gov_bond_yield + spec.max_coupon_spread
+        if spec.price_range_width is None:
+            return cap
+        return min(cap, reference.total + spec.price_range_width)
 
     def _sell_sub(self, spv: SpecialPurposeVehicle, for_sale: float) -> float:
         """Sell the subordinated tranche at par to eligible investors, pro rata to what each

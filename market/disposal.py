@@ -129,7 +129,7 @@ def shadow_prices(
 ) -> ShadowPrices:
     """Shadow prices of capital and of NPL stock from the bank's ratios and the regime's rules;
     ``carry`` is the annual cost of capital tied up (see ``ShadowPrices``)."""
-    car_gap = float(np.clip((car_min + car_buffer - car) / car_buffer, 0.0, 2.0))
+    car_gap = float(np.clip((car_min + car_buffer - car) / max(car_buffer, 1e-9), 0.0, 2.0))
     if np.isnan(car):
         car_gap = 0.0
     npl_excess = max(0.0, (npl_ratio - npl_target) / max(npl_target, 1e-9))

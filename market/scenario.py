@@ -242,6 +242,14 @@ class SecuritisationSpec(_Strict):
     max_coupon_spread: float = Field(
         default=0.08, gt=0, le=1, description="Highest coupon over risk-free the book accepts."
     )
+    price_range_width: float | None = Field(
+        default=0.015,  # assumption: a price-talk range of about 150 bp over the expected yield
+        ge=0,
+        le=1,
+        description="Width of the bookbuilding range above the underwriter's estimate of the"
+        " tranche's required yield (annual); bids above its top are rejected and a firm"
+        " commitment takes the balance at the top. None: the range reaches the coupon cap.",
+    )
     taxable_income_share: float = Field(
         default=0.3, ge=0, le=1, description="Share of SPV collections taxed as income."
     )
