@@ -79,6 +79,15 @@ class DisposalPolicy:
         )
         return self.shadow.for_loans(years)
 
+    @property
+    def pursuit_age_q(self) -> int:
+        """Age up to which the bank collects on an NPL it keeps: its write-off age, or the
+        claim's end where banks pursue what they have written off."""
+        config = self.world.scenario
+        if config.banks_pursue_written_off:
+            return config.claim_end_age_q
+        return config.write_off_age_q
+
     def resolve_probability(self) -> float:
         """The bank's quarterly chance of resolving an NPL it works out itself."""
         return self.world.resolve_probability(self.workout_skill)
@@ -100,8 +109,11 @@ class DisposalPolicy:
         )  # fmt: skip
 
     def own_npls(self) -> np.ndarray:
-        """Slots of the non-performing loans this bank holds."""
-        return self.world.loans.npls_of(self.account)
+        """Slots of the non-performing loans on this bank's books (not those it has written off
+        and still pursues)."""
+        loans = self.world.loans
+        idx = loans.npls_of(self.account)
+        return idx[loans.written_off_claim[idx] == 0.0]
 
     def hold_value(self, idx: np.ndarray, disclosure: float = 1.0) -> np.ndarray:
         """Expected present value of working the loans out in-house (CNY bn per loan), discounted
@@ -116,7 +128,7 @@ class DisposalPolicy:
         table = workout_value_table(
             p_resolve=self.resolve_probability(),
             discount_q=discount_q,
-            write_off_age_q=config.write_off_age_q,
+            write_off_age_q=self.pursuit_age_q,
             cost_rate=config.bank_workout_cost,
         )
         return expected_workout_value(

@@ -61,7 +61,7 @@ class LoanCycle:
             self.hazard_by_account(),
             self.workout_cost_by_account(),
             partial(slot_uniforms, new_key(self.streams["recoveries"])),  # a draw per NPL slot
-            self.end_age_by_account(),
+            *self.end_ages_by_account(),
         )
         closed, off = out.slots, out.written_off_slots
         world.npl_exits.record(closed, out.face)
@@ -160,14 +160,20 @@ class LoanCycle:
             hazard[spv.account] = hazard[spv.servicer.account] * spv.enforcement_share()
         return hazard
 
-    def end_age_by_account(self) -> np.ndarray:
-        """Age at which loans held by each ledger account are closed unrecovered: a bank charges
-        them off at the write-off age; a holder that bought the claim pursues it to the claim's
-        end."""
+    def end_ages_by_account(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Age at which loans held by each ledger account are closed unrecovered, and the age at
+        which a holder charges them off its books while it keeps pursuing them (None: none
+        does). A holder that bought the claim pursues it to the claim's end; a bank writes it
+        off at the write-off age and, where banks pursue written-off loans, pursues it to the
+        claim's end off its balance sheet."""
         config = self.world.scenario
         end = np.full(self.world.ledger.n_accounts, config.claim_end_age_q)
-        end[self.bank_accounts] = config.write_off_age_q
-        return end
+        if not config.banks_pursue_written_off:
+            end[self.bank_accounts] = config.write_off_age_q
+            return end, None
+        charge_off = end.copy()
+        charge_off[self.bank_accounts] = config.write_off_age_q
+        return end, charge_off
 
     def workout_cost_by_account(self) -> np.ndarray:
         """Workout cost per unit recovered for loans held by each ledger account."""

@@ -131,7 +131,7 @@ class Servicing:
 class Workout:
     """The non-performing loans closed this quarter, one entry per closed slot."""
 
-    slots: np.ndarray  # closed slots (resolved or written off)
+    slots: np.ndarray  # closed slots (resolved or written off), and slots charged off but pursued
     written_off: np.ndarray  # bool: written off at the maximum age (else resolved)
     recovery: np.ndarray  # gross cash recovered (0 for a write-off)
     cost: np.ndarray  # workout cost paid to service providers
@@ -166,6 +166,8 @@ class LoanBook:
         status: ``Status`` code.
         default_q: quarter the loan became non-performing (-1 if never).
         recovered: cumulative gross cash recovered on the loan since it went bad.
+        written_off_claim: the principal of an NPL its holder has charged off (principal and
+            carrying value 0) but still pursues; the claim recoveries are computed on.
         quality: the borrower's workout quality (multiplies recoveries, mean 1), drawn at
             default; the originating bank knows it, outsiders see only what disclosure reveals.
 
@@ -196,6 +198,8 @@ class LoanBook:
         self.default_q = np.full(n, -1, dtype=np.int16)
         self.recovered = np.zeros(n)
         self.quality = np.ones(n)
+        # principal a holder has charged off its books but still pursues (0 for every other slot)
+        self.written_off_claim = np.zeros(n)
         self.collateral_realisation = 1.0
         # What outsiders learn about a borrower's quality (``public_quality``): the log-s.d. of
         # quality and the key of the stream of disclosure noise (set by the model).
@@ -361,7 +365,7 @@ class LoanBook:
         """
         seg = self.segments
         s = self.segment[idx]
-        principal = self.principal[idx]
+        principal = self.principal[idx] + self.written_off_claim[idx]
         enforceable = self.collateral_share[idx] * self.collateral[idx]
         realised = (1.0 - seg.haircut[s]) * self.collateral_realisation
         secured_part = np.minimum(principal, enforceable * realised)
@@ -509,6 +513,7 @@ class LoanBook:
         cost_by_holder: np.ndarray,
         uniform: np.ndarray | Callable[[np.ndarray], np.ndarray],
         end_age_by_holder: np.ndarray | int,
+        charge_off_age_by_holder: np.ndarray | None = None,
     ) -> Workout:
         """Resolve non-performing loans with a holder-specific hazard and write off old ones.
 
@@ -522,6 +527,10 @@ class LoanBook:
             end_age_by_holder: age at which an unresolved NPL is closed unrecovered, per account
                 (a bank's write-off age; the claim life of a holder that bought the claim) or
                 one age for every holder. It can no longer be resolved at that age.
+            charge_off_age_by_holder: age at which a holder charges an NPL off its books but
+                keeps pursuing it until its end age, per account (None: no such holder). The
+                charge-off is reported like a write-off (face and carrying value leave the books)
+                and the slot stays an NPL with its claim in ``written_off_claim``.
 
         Returns:
             the closed slots with their recoveries, costs, face and carrying value. Only the
@@ -536,21 +545,31 @@ class LoanBook:
         off_here = age >= (end_age[holder] if end_age.ndim else end_age)
         resolved_here = ~off_here & (draws < p_resolve)
         closed_here = resolved_here | off_here
-        slots = idx[closed_here]
-        won = resolved_here[closed_here]
+        reported = closed_here
+        charged = idx[:0]
+        if charge_off_age_by_holder is not None:
+            charged_here = ~closed_here & (age >= charge_off_age_by_holder[holder])
+            charged_here &= self.principal[idx] > 0.0  # not yet charged off
+            reported = closed_here | charged_here
+            charged = idx[charged_here]
+        slots = idx[reported]
+        won = resolved_here[reported]
         won_slots = slots[won]
         recovery = np.zeros(slots.size)
         recovery[won] = self.base_recovery(won_slots) * recovery_timing_factor(age[resolved_here])
-        cost = recovery * cost_by_holder[holder[closed_here]]
+        cost = recovery * cost_by_holder[holder[reported]]
         face, carrying = self.principal[slots], self.carrying[slots]
         self.recovered[won_slots] += recovery[won]
+        self.written_off_claim[charged] = self.principal[charged]
         self.principal[slots] = 0.0
         self.carrying[slots] = 0.0
+        closed = idx[closed_here]
+        self.written_off_claim[closed] = 0.0
         self.status[won_slots] = Status.RESOLVED
-        self.status[slots[~won]] = Status.WRITTEN_OFF
+        self.status[idx[off_here]] = Status.WRITTEN_OFF
         self._npl_index = idx[~closed_here]
         self._npl_by_holder = None
-        self._freed(slots)
+        self._freed(closed)
         return Workout(slots, ~won, recovery, cost, face, carrying)
 
     # ------------------------------------------------------------------ ownership
@@ -566,6 +585,7 @@ class LoanBook:
         """Charge off loans ``idx`` (e.g. a pool left at a deal's legal final maturity)."""
         self.principal[idx] = 0.0
         self.carrying[idx] = 0.0
+        self.written_off_claim[idx] = 0.0
         self.status[idx] = Status.WRITTEN_OFF
         self._npl_index = self._npl_by_holder = self._free_index = None
 

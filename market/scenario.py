@@ -413,6 +413,12 @@ class ScenarioConfig(_Strict):
         " securitisation trust) keeps pursuing an NPL, quarters; a bank's write-off does not"
         " end a claim it has sold. None: the banks' write-off age for every holder.",
     )
+    banks_pursue_written_off: bool = Field(
+        default=False,
+        description="Whether a bank keeps pursuing an NPL it has written off, off its balance"
+        " sheet, to the claim's end age (claim_life_q); its recoveries are credited to the"
+        " allowance for losses.",
+    )
     bank_discount_rate: float = Field(default=0.08, ge=0, le=1, description="Annual.")
     bank_cost_of_equity: float = Field(
         default=0.0,
