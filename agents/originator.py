@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from nplsim.market import pricing
+from nplsim.market import deal_timing, pricing
 from nplsim.market.disposal import DealEconomics
-from nplsim.market.workout_value import expected_workout_value, workout_value_table
+from nplsim.market.workout_value import expected_workout_value_within
 
 # facts: npl-abs-2016-deals: the subordinated tranche was 19-33% of issuance, the senior the rest
 # (rated AAA). A first-loss retention of r of the issue therefore bears about r / SUB_SHARE of the
@@ -132,19 +132,16 @@ class Originator:
         originator as servicer, net of the capped disposal costs and the vehicle's taxes under
         the regime's SPV form, discounted at the risk-free
         rate, the borrower's quality as ``disclosure`` reveals it (1: as the originator knows
-        it)."""
+        it), collected until the deal's legal final maturity (``deal_timing``; a bulk pool's
+        approval delay is left out of this estimate)."""
         world, config = self.world, self.world.scenario
         regime, spec = world.regime, config.securitisation
-        discount_q = (1.0 + config.macro.gov_bond_yield) ** -0.25
-        table = workout_value_table(
-            p_resolve=world.resolve_probability(self.workout_skill),
-            discount_q=discount_q,
-            write_off_age_q=config.claim_end_age_q,
-            cost_rate=pricing.collection_leakage(regime, spec, regime.spv_form),
-        )
-        return expected_workout_value(
-            world.loans, idx, world.quarter, table, discount_q, disclosure
-        )
+        return expected_workout_value_within(
+            world.loans, idx, world.quarter, world.resolve_probability(self.workout_skill),
+            (1.0 + config.macro.gov_bond_yield) ** -0.25, config.claim_end_age_q,
+            pricing.collection_leakage(regime, spec, regime.spv_form),
+            deal_timing.collection_horizon_q(regime, spec), disclosure,
+        )  # fmt: skip
 
     def transfer_costs(self, idx: np.ndarray) -> np.ndarray:
         """Debtor notice (per real borrower) and stamp duty of transferring each loan (CNY bn)."""

@@ -159,10 +159,13 @@ class SpecialPurposeVehicle(mesa.Agent):
 
     def outstanding_on_books(self) -> float:
         """Pool principal the originator still reports as its own: while the deal is live and the
-        pool was not derecognised (0 otherwise)."""
+        pool was not derecognised (0 otherwise), and only the loans younger than the age at which
+        it would write them off (the trust pursues them longer)."""
         if self.state != LIVE or self.terms.derecognised:
             return 0.0
-        return float(self.world.loans.principal[self.live_slots].sum())
+        loans, idx = self.world.loans, self.live_slots
+        young = loans.age_q(self.world.quarter, idx) < self.world.scenario.write_off_age_q
+        return float(loans.principal[idx[young]].sum())
 
     def rating(self, tranche: str) -> str:
         """The tranche's rating at issue ("unrated" if none)."""

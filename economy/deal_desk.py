@@ -28,7 +28,7 @@ from nplsim.agents.spv import LIVE, PENDING, DealTerms, PoolAtCutoff, SpecialPur
 from nplsim.agents.underwriter import Design, Underwriter
 from nplsim.economy.investor_view import InvestorView, PoolView
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import pricing, waterfall
+from nplsim.market import deal_timing, pricing, waterfall
 from nplsim.market.blotter import Blotter
 
 # Interest accrued before the cut-off counts in a pool's face for at most this many quarters
@@ -103,18 +103,12 @@ class DealDesk:
 
     def notice_quarters(self) -> int:
         """Quarters until the debtors are bound by notice of a transfer."""
-        regime, spec = self.world.regime, self.world.scenario.securitisation
-        if regime.debtor_notice == "individual":
-            return max(regime.notice_delay_q, spec.individual_notice_min_delay_q)
-        return regime.notice_delay_q
+        return deal_timing.notice_quarters(self.world.regime, self.world.scenario.securitisation)
 
     def closing_lag(self, borrowers: float) -> int:
         """Quarters from cut-off to closing: debtor notice, and approval of a bulk transfer."""
         regime, spec = self.world.regime, self.world.scenario.securitisation
-        lag = 1 + self.notice_quarters()
-        if regime.bulk_transfer_to_amc_only and borrowers >= regime.bulk_threshold:
-            lag += spec.bulk_approval_delay_q
-        return lag
+        return deal_timing.closing_lag_q(regime, spec, borrowers)
 
     def open_vehicle(self, originator: Originator, slots: np.ndarray) -> SpecialPurposeVehicle:
         """Create the vehicle, move the loans into it and charge the transfer frictions; investors

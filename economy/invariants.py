@@ -89,6 +89,12 @@ def _loan_book(model: NPLMarketModel) -> list[str]:
     live = loans.status <= Status.NPL
     if (loans.principal[~live] != 0).any():
         problems.append("closed loan slots still carry principal")
+    claimed = loans.written_off_claim > 0
+    if (claimed & (loans.status != Status.NPL)).any():
+        problems.append("a written-off claim on a slot that is not an NPL")
+    banks = [bank.account for bank in model.banks]
+    if (claimed & ((loans.principal != 0) | ~np.isin(loans.holder, banks))).any():
+        problems.append("a written-off claim still on the books or not held by a bank")
     problems.extend(
         f"stale per-holder totals: {key}" for key in model.world.holdings.stale(loans, n)
     )

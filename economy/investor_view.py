@@ -19,11 +19,7 @@ import numpy as np
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import learning, legal_risk, pricing
-from nplsim.market.workout_value import (
-    collections_outlook,
-    expected_workout_value,
-    workout_value_table,
-)
+from nplsim.market.workout_value import collections_outlook, expected_workout_value_within
 
 # Assumption (facts: bank-capital-series: total CAR moved 0.4-0.5 pp a year in 2011-23): before
 # they have seen any, investors expect a capital ratio to move 0.3 pp a quarter, with the weight
@@ -213,9 +209,9 @@ class InvestorView:
         regime, spec = world.regime, config.securitisation
         form = spv.terms.spv_form if spv.terms is not None else regime.spv_form
         leakage = pricing.collection_leakage(regime, spec, form)
-        table = workout_value_table(p_resolve, discount_q, config.claim_end_age_q, leakage)
-        return expected_workout_value(
-            world.loans, spv.live_slots, world.quarter, table, discount_q,
+        return expected_workout_value_within(
+            world.loans, spv.live_slots, world.quarter, p_resolve, discount_q,
+            config.claim_end_age_q, leakage, spv.final_quarter - world.quarter,
             world.regime.disclosure_level,
         )  # fmt: skip
 

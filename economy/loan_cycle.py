@@ -20,6 +20,7 @@ from nplsim.economy.opening import OpeningBook
 from nplsim.economy.world import EconomyWorld
 from nplsim.market.credit import draw_segments, workout_quality
 from nplsim.market.slotdraws import new_key, slot_uniforms
+from nplsim.market.workout_value import end_ages_by_account
 
 
 class LoanCycle:
@@ -161,19 +162,10 @@ class LoanCycle:
         return hazard
 
     def end_ages_by_account(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Age at which loans held by each ledger account are closed unrecovered, and the age at
-        which a holder charges them off its books while it keeps pursuing them (None: none
-        does). A holder that bought the claim pursues it to the claim's end; a bank writes it
-        off at the write-off age and, where banks pursue written-off loans, pursues it to the
-        claim's end off its balance sheet."""
-        config = self.world.scenario
-        end = np.full(self.world.ledger.n_accounts, config.claim_end_age_q)
-        if not config.banks_pursue_written_off:
-            end[self.bank_accounts] = config.write_off_age_q
-            return end, None
-        charge_off = end.copy()
-        charge_off[self.bank_accounts] = config.write_off_age_q
-        return end, charge_off
+        """Age at which each account's loans are closed unrecovered, and at which a bank charges
+        them off while it keeps pursuing them (``workout_value.end_ages_by_account``)."""
+        world = self.world
+        return end_ages_by_account(world.scenario, world.ledger.n_accounts, self.bank_accounts)
 
     def workout_cost_by_account(self) -> np.ndarray:
         """Workout cost per unit recovered for loans held by each ledger account."""

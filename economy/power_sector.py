@@ -33,6 +33,7 @@ from nplsim.economy.world import EconomyWorld
 from nplsim.market import plant_loans, power, route_costs
 from nplsim.market.credit import workout_quality
 from nplsim.market.loans import SEGMENTS, Status
+from nplsim.market.workout_value import end_ages_by_account
 
 
 class PowerSector:
@@ -143,9 +144,10 @@ class PowerSector:
         new_year = self.world.quarter % 4 == 1  # the first quarter of each year
         if new_year:
             self.set_tariffs()
-        due = self.plant_loans.settle(
-            loans, self.world.quarter, self.world.scenario.write_off_age_q, len(plants)
+        end_age, _ = end_ages_by_account(
+            self.world.scenario, self.world.ledger.n_accounts, self.bank_accounts
         )
+        due = self.plant_loans.settle(loans, self.world.quarter, end_age, len(plants))
         self.refresh_loans()
         for k, plant in enumerate(plants):
             plant.settle_loans(due.interest[k], due.principal[k], due.closed_principal[k],

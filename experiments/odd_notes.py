@@ -146,8 +146,9 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     "liquidity_created_workout": ("CNY bn", "Banks' own workout recoveries less workout costs."),
     "bank_recovery_rate": (
         "share",
-        "Banks' recoveries plus AMC sale proceeds / book value of NPLs resolved, written off or "
-        "sold this quarter.",
+        "Banks' recoveries (those on loans written off in earlier quarters included) plus AMC "
+        "sale proceeds / book value of NPLs resolved, written off or sold this quarter; can "
+        "exceed 1.",
     ),
     "amc_recovery_to_date": (
         "share",

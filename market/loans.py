@@ -549,7 +549,7 @@ class LoanBook:
         charged = idx[:0]
         if charge_off_age_by_holder is not None:
             charged_here = ~closed_here & (age >= charge_off_age_by_holder[holder])
-            charged_here &= self.principal[idx] > 0.0  # not yet charged off
+            charged_here &= self.written_off_claim[idx] == 0.0  # not yet charged off
             reported = closed_here | charged_here
             charged = idx[charged_here]
         slots = idx[reported]

@@ -21,6 +21,12 @@ NO_DEFAULT_THRESHOLD = -40.0
 LARGEST_OPENING_LOAN = 0.25
 
 
+def owed(loans: LoanBook, idx: np.ndarray) -> np.ndarray:
+    """What the borrowers of slots ``idx`` still owe: principal on the holder's books, or a claim
+    the holder has written off and still pursues."""
+    return loans.principal[idx] + loans.written_off_claim[idx]
+
+
 @dataclass
 class Settlement:
     """A quarter's changes to plant loans, per plant (CNY bn)."""
@@ -48,6 +54,7 @@ class PlantLoans:
         self.remaining_q = np.zeros(n_slots, dtype=np.int16)
         self.status = np.full(n_slots, Status.RESOLVED, dtype=np.int8)
         self.default_q = np.full(n_slots, -1, dtype=np.int16)
+        self.holder = np.zeros(n_slots, dtype=np.intp)
         self.base_recovery = np.zeros(n_slots)
         self._mapped: np.ndarray | None = None
 
@@ -67,20 +74,23 @@ class PlantLoans:
     def snapshot(self, loans: LoanBook) -> None:
         """Remember the plant slots' state for the next settlement."""
         idx = self.mapped
-        for name in ("principal", "rate", "remaining_q", "status", "default_q"):
+        for name in ("rate", "remaining_q", "status", "default_q", "holder"):
             getattr(self, name)[idx] = getattr(loans, name)[idx]
+        self.principal[idx] = owed(loans, idx)
         npl = idx[loans.status[idx] == Status.NPL]
         self.base_recovery[idx] = 0.0
         self.base_recovery[npl] = loans.base_recovery(npl)
 
-    def settle(self, loans: LoanBook, quarter: int, write_off_age_q: int,
+    def settle(self, loans: LoanBook, quarter: int, end_age_by_account: np.ndarray,
                n_plants: int) -> Settlement:  # fmt: skip
         """What each plant owes for the loan book's quarter, and which of its loans are gone.
 
         Performing loans paid interest and an instalment in phase 3; a loan that matured is
         repaid. A defaulted loan is closed once the loan book resolved it (recovering a share of
-        its base recovery that falls with its age, facts: recovery-timing), charged it off at
-        the maximum age, or a vehicle wrote it off at its legal final maturity.
+        its base recovery that falls with its age, facts: recovery-timing), closed it
+        unrecovered at its holder's end age (``end_age_by_account``), or a vehicle wrote it off
+        at its legal final maturity. A bank's write-off of a claim it still pursues does not
+        close it: the plant still owes it.
         """
         idx = self.mapped
         owner = self.plant[idx]
@@ -96,7 +106,8 @@ class PlantLoans:
         )
         closed = was_npl & ~still_npl
         age = quarter - self.default_q[idx].astype(int)
-        charged_off = (loans.status[idx] == Status.WRITTEN_OFF) | (age >= write_off_age_q)
+        end_age = np.asarray(end_age_by_account)[self.holder[idx]]
+        charged_off = (loans.status[idx] == Status.WRITTEN_OFF) | (age >= end_age)
         recovered = closed & ~charged_off
         recovery = np.where(
             recovered, self.base_recovery[idx] * recovery_timing_factor(np.maximum(age, 0)), 0.0
@@ -116,14 +127,15 @@ class PlantLoans:
         )
 
     def debt_by_plant(self, loans: LoanBook, n_plants: int) -> np.ndarray:
-        """Outstanding principal of each plant's performing and defaulted loans."""
+        """Outstanding principal of each plant's performing and defaulted loans (a claim its bank
+        has written off but still pursues included)."""
         idx = self.mapped
-        return np.bincount(self.plant[idx], weights=loans.principal[idx], minlength=n_plants)
+        return np.bincount(self.plant[idx], weights=owed(loans, idx), minlength=n_plants)
 
     def npl_by_plant(self, loans: LoanBook, n_plants: int) -> np.ndarray:
         """Principal of each plant's defaulted loans still open."""
         idx = self.mapped
-        npl = np.where(loans.status[idx] == Status.NPL, loans.principal[idx], 0.0)
+        npl = np.where(loans.status[idx] == Status.NPL, owed(loans, idx), 0.0)
         return np.bincount(self.plant[idx], weights=npl, minlength=n_plants)
 
     def scheduled_service(self, loans: LoanBook, n_plants: int) -> np.ndarray:

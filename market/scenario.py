@@ -516,6 +516,11 @@ class ScenarioConfig(_Strict):
             )
         if self.n_loans < 20 * len(self.banks):
             raise ValueError(f"n_loans: must be at least 20 per bank ({20 * len(self.banks)})")
+        if self.claim_life_q is not None and self.claim_life_q < self.write_off_age_q:
+            raise ValueError(
+                f"claim_life_q: must be at least write_off_age_q ({self.write_off_age_q}), or"
+                " None; a claim is pursued at least until the banks write it off"
+            )
         banks = {b.name for b in self.banks}
         for k, shock in enumerate(self.liquidity.shocks):
             unknown_banks = sorted(set(shock.banks) - banks)

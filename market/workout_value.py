@@ -10,11 +10,29 @@ the timing factor of its age.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from nplsim.market.loans import LoanBook, recovery_timing_factor
+
+
+def end_ages_by_account(
+    config: Any, n_accounts: int, bank_accounts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Age at which loans held by each ledger account are closed unrecovered, and the age at which
+    a holder charges them off its books while it keeps pursuing them (None: none does).
+
+    A holder that bought the claim pursues it to the claim's end (``config.claim_end_age_q``); a
+    bank writes it off at ``config.write_off_age_q`` and, where banks pursue written-off loans,
+    pursues it to the claim's end off its balance sheet."""
+    end = np.full(n_accounts, config.claim_end_age_q)
+    if not config.banks_pursue_written_off:
+        end[bank_accounts] = config.write_off_age_q
+        return end, None
+    charge_off = end.copy()
+    charge_off[bank_accounts] = config.write_off_age_q
+    return end, charge_off
 
 
 def workout_value_table(
@@ -67,6 +85,28 @@ def expected_workout_value(
     """
     age_next = np.minimum(book.age_q(quarter, idx) + 1, len(table) - 1)
     return book.base_recovery(idx, disclosure) * discount_q * table[age_next]
+
+
+def expected_workout_value_within(
+    book: LoanBook,
+    idx: np.ndarray,
+    quarter: int,
+    p_resolve: float,
+    discount_q: float,
+    end_age_q: int,
+    cost_rate: float,
+    horizon_q: int,
+    disclosure: float = 1.0,
+) -> np.ndarray:
+    """``expected_workout_value`` of NPLs ``idx`` for a holder that collects for at most
+    ``horizon_q`` more quarters (a trust until its deal's legal final maturity), CNY bn per loan:
+    ``(1 − c)·base·Σ_{k=1..H} δ^k·p(1 − p)^(k−1)·timing(age + k)·[age + k < end]``, which is
+    ``base·δ·G[age + 1]`` where the horizon reaches the end age."""
+    k = np.arange(1, max(int(horizon_q), 0) + 1)
+    age_then = book.age_q(quarter, idx)[:, None] + k[None, :]
+    weight = discount_q**k * p_resolve * (1.0 - p_resolve) ** (k - 1)
+    per_quarter = recovery_timing_factor(age_then) * (age_then < end_age_q)
+    return (1.0 - cost_rate) * book.base_recovery(idx, disclosure) * (per_quarter @ weight)
 
 
 class CollectionsOutlook(NamedTuple):

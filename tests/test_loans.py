@@ -319,6 +319,55 @@ def test_write_off_exactly_at_write_off_age():
     assert book.free_slots().size == 50
 
 
+def test_a_charged_off_claim_stays_pursued_and_recovers_on_its_claim():
+    """A holder that charges NPLs off at age 6 and pursues them to 10: the charge-off reports
+    face and carrying value once, keeps the slot an NPL with its claim, and frees nothing; a later
+    resolution recovers on the claim with no face left to close; at the end age the rest closes
+    unrecovered."""
+    book = _book(n=50)
+    _make_npl(book, slice(None), default_q=0)
+    hazard, cost, never, always = np.zeros(1), np.zeros(1), np.ones(50), np.zeros(50)
+    face = book.principal.copy()
+    base = book.base_recovery()
+    out = book.work_out(6, hazard, cost, never, np.array([10]), np.array([6]))
+    np.testing.assert_array_equal(out.written_off_slots, np.arange(50))
+    np.testing.assert_allclose(out.face, face)
+    assert (book.status == Status.NPL).all() and (book.principal == 0).all()
+    np.testing.assert_allclose(book.written_off_claim, face)
+    np.testing.assert_allclose(book.base_recovery(), base)  # recoveries computed on the claim
+    assert book.free_slots().size == 0 and book.npl_index().size == 50
+    out = book.work_out(7, hazard, cost, never, np.array([10]), np.array([6]))
+    assert out.slots.size == 0  # charged off once
+    resolve = np.where(np.arange(50) < 20, 0.0, 1.0)
+    out = book.work_out(8, np.array([50.0]), cost, resolve, np.array([10]), np.array([6]))
+    np.testing.assert_array_equal(out.resolved_slots, np.arange(20))
+    np.testing.assert_allclose(out.recovery, base[:20] * 62.8 / 84.2)
+    assert (out.face == 0).all() and (out.carrying == 0).all()
+    assert (book.written_off_claim[:20] == 0).all() and (book.status[:20] == Status.RESOLVED).all()
+    np.testing.assert_array_equal(book.free_slots(), np.arange(20))
+    out = book.work_out(10, hazard, cost, always, np.array([10]), np.array([6]))
+    np.testing.assert_array_equal(out.written_off_slots, np.arange(20, 50))
+    assert (out.face == 0).all() and (book.written_off_claim == 0).all()
+    assert book.free_slots().size == 50
+
+
+def test_value_within_a_horizon_is_the_table_value_cut_at_the_horizon():
+    """``expected_workout_value_within`` equals the backward recursion's value where the horizon
+    reaches the end age, and is smaller where a deal's legal final maturity cuts it."""
+    from nplsim.market.workout_value import expected_workout_value, expected_workout_value_within
+
+    book = _book(n=6, secured=True)
+    _make_npl(book, slice(None), default_q=0)
+    p, delta, end, cost = 0.1, 0.99, 40, 0.05
+    table = workout_value_table(p, delta, end, cost)
+    full = expected_workout_value(book, np.arange(6), 9, table, delta)
+    np.testing.assert_allclose(
+        expected_workout_value_within(book, np.arange(6), 9, p, delta, end, cost, 40), full
+    )
+    cut = expected_workout_value_within(book, np.arange(6), 9, p, delta, end, cost, 20)
+    assert (cut < full).all() and (cut > 0.7 * full).all()
+
+
 def test_resolution_recovers_base_recovery_times_timing_factor_less_cost():
     book = _book(n=8, secured=True)
     _make_npl(book, slice(None), default_q=0)

@@ -192,3 +192,13 @@ def _toml(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(value)
+
+
+def test_a_claim_life_shorter_than_the_write_off_age_is_refused():
+    """A claim is pursued at least until the banks write it off."""
+    with pytest.raises(ConfigError) as error:
+        load_scenario("restart_2016", {"claim_life_q": 8}, origin="--set")
+    assert "claim_life_q" in str(error.value) and "write_off_age_q (12)" in str(error.value)
+    assert (
+        load_scenario("restart_2016", {"claim_life_q": 12}, origin="--set")[0].claim_end_age_q == 12
+    )

@@ -210,7 +210,7 @@ def test_plant_loans_settle_instalments_maturities_and_closed_npls():
     plant_loans.snapshot(loans)
     loans.service_performing(1)
     loans.work_out(1, np.array([50.0]), np.zeros(1), np.zeros(3), end_age_by_holder=8)
-    settled = plant_loans.settle(loans, 1, 8, 2)
+    settled = plant_loans.settle(loans, 1, np.array([8]), 2)  # one account: end age 8
     assert settled.interest.tolist() == pytest.approx([0.02, 0.0])
     assert settled.principal.tolist() == pytest.approx([0.25 + 1.0, 0.0])
     assert settled.closed_principal.tolist() == pytest.approx([0.0, 1.0])
@@ -625,3 +625,13 @@ def test_a_power_block_can_be_added_to_any_scenario():
     model = run_model("restart_2016", 2, quarters=5, n_loans=4000, power__n_plants=5,
                       check=True)  # fmt: skip
     assert len(model.plants) == 5 and len(model.power_frame()) == 5 * 3
+
+
+def test_a_plant_still_owes_a_loan_its_bank_has_written_off_and_still_pursues():
+    """With banks pursuing written-off claims (and a short write-off age, so that plant loans
+    reach it), a charged-off plant loan stays on the plant's books until its claim is resolved
+    or ends, and the plant pays what the bank recovers: every invariant, the plants' balance
+    sheets included, holds every quarter."""
+    model = run_model("shanxi_power", 3, check=True, n_loans=4000, write_off_age_q=6,
+                      claim_life_q=40, banks_pursue_written_off=True)  # fmt: skip
+    assert model.model_frame()["written_off"].sum() > 0
