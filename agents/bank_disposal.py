@@ -79,15 +79,6 @@ class DisposalPolicy:
         )
         return self.shadow.for_loans(years)
 
-    @property
-    def pursuit_age_q(self) -> int:
-        """Age up to which the bank collects on an NPL it keeps: its write-off age, or the
-        claim's end where banks pursue what they have written off."""
-        config = self.world.scenario
-        if config.banks_pursue_written_off:
-            return config.claim_end_age_q
-        return config.write_off_age_q
-
     def resolve_probability(self) -> float:
         """The bank's quarterly chance of resolving an NPL it works out itself."""
         return self.world.resolve_probability(self.workout_skill)
@@ -128,7 +119,7 @@ class DisposalPolicy:
         table = workout_value_table(
             p_resolve=self.resolve_probability(),
             discount_q=discount_q,
-            write_off_age_q=self.pursuit_age_q,
+            write_off_age_q=config.bank_pursuit_age_q,
             cost_rate=config.bank_workout_cost,
         )
         return expected_workout_value(

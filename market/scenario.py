@@ -494,6 +494,12 @@ class ScenarioConfig(_Strict):
         """Age at which a holder that bought an NPL's claim stops pursuing it."""
         return self.write_off_age_q if self.claim_life_q is None else self.claim_life_q
 
+    @property
+    def bank_pursuit_age_q(self) -> int:
+        """Age up to which a bank collects on an NPL it keeps: the claim's end where banks pursue
+        what they have written off, else the write-off age."""
+        return self.claim_end_age_q if self.banks_pursue_written_off else self.write_off_age_q
+
     @model_validator(mode="after")
     def _check(self) -> ScenarioConfig:
         missing = set(SEGMENTS) - set(self.segments)

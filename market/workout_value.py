@@ -27,8 +27,8 @@ def end_ages_by_account(
     bank writes it off at ``config.write_off_age_q`` and, where banks pursue written-off loans,
     pursues it to the claim's end off its balance sheet."""
     end = np.full(n_accounts, config.claim_end_age_q)
+    end[bank_accounts] = config.bank_pursuit_age_q
     if not config.banks_pursue_written_off:
-        end[bank_accounts] = config.write_off_age_q
         return end, None
     charge_off = end.copy()
     charge_off[bank_accounts] = config.write_off_age_q
