@@ -111,8 +111,9 @@ def lab_url(tmp_path_factory):
 
 @pytest.fixture
 def browser_context(lab_url):
-    """A fresh Chromium (new empty profile); yields ``open(query, dark=False)`` that opens the
-    lab in a new tab whose console errors and off-machine requests go to ``tab.problems``."""
+    """A fresh Chromium (new empty profile); yields ``open(query, dark=False, hold=None)`` that
+    opens the lab in a new tab whose console errors and off-machine requests go to
+    ``tab.problems``; requests matching the glob ``hold`` are kept in ``tab.held`` unanswered."""
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="nplsim-chromium-")
@@ -121,7 +122,7 @@ def browser_context(lab_url):
         with sync_playwright() as playwright:
             contexts = {}
 
-            def open_lab(query: str = "", dark: bool = False):
+            def open_lab(query: str = "", dark: bool = False, hold: str | None = None):
                 if dark not in contexts:
                     contexts[dark] = playwright.chromium.launch_persistent_context(
                         f"{profile}-{int(dark)}",
@@ -145,6 +146,9 @@ def browser_context(lab_url):
                         else t.problems.append(f"off-machine request: {r.url}")
                     ),
                 )
+                tab.held = []
+                if hold is not None:  # requests for URLs matching ``hold`` wait in tab.held
+                    tab.route(hold, _keeper(tab.held))
                 tab.goto(lab_url + (f"?{query}" if query else ""), timeout=90_000)
                 tab.wait_for_selector(".nplsim-quarter", timeout=90_000)
                 tabs.append(tab)
@@ -159,6 +163,15 @@ def browser_context(lab_url):
 
 
 # ====================================================================== helpers
+def _keeper(held: list):
+    """A route handler that answers nothing and keeps the route in ``held``."""
+
+    def keep(route):
+        held.append(route)
+
+    return keep
+
+
 def expect(locator):
     """Playwright's waiting assertions (imported late: the module loads without playwright)."""
     from playwright.sync_api import expect as playwright_expect
@@ -549,4 +562,22 @@ def test_a_link_restores_the_settings(browser_context):
     link = page.input_value(".nplsim-share-url input")
     for part in query.split("&"):
         assert part in link
+    assert page.problems == []
+
+
+@pytest.mark.slow
+def test_a_chart_that_leaves_the_page_while_loading_fails_quietly(browser_context):
+    """Switching tabs before the chart library has loaded destroys the charts; when it arrives,
+    nothing may be drawn into an element that is gone (it raised "undefined does not exist")."""
+    page = browser_context(SMALL, hold="**/vega-embed*")
+    page.wait_for_function("document.querySelectorAll('.nplsim-chart').length > 0")
+    expect(page.locator(".nplsim-chart[data-revision]")).to_have_count(0)
+    _tab(page, "Export")
+    assert page.held, "the chart library was not requested before the tab switch"
+    for route in page.held:
+        route.continue_()
+    page.unroute("**/vega-embed*")
+    page.wait_for_timeout(1500)
+    _tab(page, "Overview")
+    page.wait_for_selector(".nplsim-chart[data-revision]")
     assert page.problems == []

@@ -39,8 +39,11 @@ module.exports = {
     this.ready = this.loadVega().then(() => this.embed());
   },
   destroyed() {
+    // the chart may leave the page (a tab switch) while vega is still loading: every
+    // asynchronous step below checks ``gone`` before it touches the element
+    this.gone = true;
     if (this.observer) { this.observer.disconnect(); }
-    if (this.view) { this.view.finalize(); }
+    if (this.view) { this.view.finalize(); this.view = null; }
   },
   computed: {
     dark() { return Boolean(this.$vuetify && this.$vuetify.theme.dark); },
@@ -56,6 +59,7 @@ module.exports = {
       const vegaEmbed = await new Promise((resolve, reject) => {
         require(['vega-embed'], resolve, reject);
       });
+      if (this.gone) { return; }
       const options = {
         renderer: 'svg',
         actions: {export: true, source: false, compiled: false, editor: false},
@@ -65,6 +69,7 @@ module.exports = {
       const spec = this.themed(JSON.parse(this.spec_text));
       spec.datasets = Object.assign({}, spec.datasets || {}, JSON.parse(this.data_text));
       const result = await vegaEmbed(this.$refs.plot, spec, options);
+      if (this.gone) { result.view.finalize(); return; }
       this.view = result.view;
       if (!this.observer) {
         this.observer = new ResizeObserver(() => { if (this.view) { this.view.resize(); } });
@@ -94,11 +99,12 @@ module.exports = {
       return out;
     },
     async update() {
-      if (!this.view) { return; }
+      if (this.gone || !this.view) { return; }
       for (const [name, rows] of Object.entries(JSON.parse(this.data_text))) {
         this.view.data(name, rows);
       }
       await this.view.runAsync();
+      if (this.gone) { return; }
       this.$el.dataset.revision = this.revision;
     },
     async loadVega() {
