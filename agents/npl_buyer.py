@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import mesa
 
 from nplsim.agents.amc import AssetManagementCompany
+from nplsim.market.remainder_sale import buyer_may_bid
 
 if TYPE_CHECKING:
     from nplsim.agents.world import World
@@ -38,9 +39,7 @@ class NPLBuyer(AssetManagementCompany):
 
     def may_bid(self, regime: LegalRegime) -> bool:
         """Whether the law lets it buy NPLs from banks at all."""
-        if self.kind not in regime.npl_buyers_allowed:
-            return False
-        return not self.spec.foreign or regime.foreign_investors_allowed
+        return buyer_may_bid(regime, self.kind, self.spec.foreign)
 
     def repay_funding(self) -> None:
         """Pay the quarter's interest on its funding, then repay what surplus cash allows."""

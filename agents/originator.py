@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from nplsim.market import deal_timing, pricing
+from nplsim.market import deal_timing, pricing, remainder_sale
 from nplsim.market.disposal import DealEconomics
 from nplsim.market.workout_value import expected_workout_value_within
 
@@ -133,7 +133,8 @@ class Originator:
         the regime's SPV form, discounted at the risk-free
         rate, the borrower's quality as ``disclosure`` reveals it (1: as the originator knows
         it), collected until the deal's legal final maturity (``deal_timing``; a bulk pool's
-        approval delay is left out of this estimate)."""
+        approval delay is left out of this estimate), when what is left is sold
+        (``remainder_sale``, where deals provide for it)."""
         world, config = self.world, self.world.scenario
         regime, spec = world.regime, config.securitisation
         return expected_workout_value_within(
@@ -141,6 +142,7 @@ class Originator:
             (1.0 + config.macro.gov_bond_yield) ** -0.25, config.claim_end_age_q,
             pricing.collection_leakage(regime, spec, regime.spv_form),
             deal_timing.collection_horizon_q(regime, spec), disclosure,
+            remainder_sale.terminal_prices(world),
         )  # fmt: skip
 
     def transfer_costs(self, idx: np.ndarray) -> np.ndarray:

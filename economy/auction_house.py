@@ -7,7 +7,9 @@ return, and bids with noise that falls with disclosure, shaded for the winner's 
 goes to the highest eligible bid above the bank's reserve that the bidder can pay for. Packages are
 sized in yuan and counted in borrowers, so the bulk-transfer rule — a package of ``bulk_threshold``
 borrowers or more may go only to an AMC where the law says so — decides whether the funds may bid.
-Buyers repay their funding from recoveries at the end of the quarter.
+Buyers repay their funding from recoveries at the end of the quarter. A trust sells what its
+pool has not collected by its deal's legal final maturity in the same auction
+(``sell_remainder``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class AuctionHouse:
     def clear(self, offers: list[Offer]) -> dict[str, float]:
         """Sell this quarter's offered packages; return the auction statistics of the quarter."""
         world = self.world
-        config, loans, regime = world.scenario, world.loans, world.regime
+        config, loans = world.scenario, world.loans
         stats = {"amc_bid_dispersion": float("nan"), "amc_price_to_face": float("nan")}
         if not offers:
             return stats
@@ -61,29 +63,8 @@ class AuctionHouse:
                 packages.append((bank, idx[pos], reserve[pos]))
         offered = np.concatenate([chunk for _, chunk, _ in packages])
         package_of = np.repeat(np.arange(len(packages)), [chunk.size for _, chunk, _ in packages])
-        values = np.stack(
-            [np.bincount(package_of, weights=b.valuation(offered), minlength=len(packages))
-             for b in self.bidders], axis=1,
-        )  # fmt: skip
-        sigma = auction.valuation_noise(
-            regime.disclosure_level, config.bid_noise_at_zero_disclosure, config.bid_noise_floor
-        )
-        draws = self.rng.standard_normal(values.shape)
-        bids = auction.sealed_bids(values, sigma, config.bid_shading, draws)
         reserve = np.array([r.sum() for _, _, r in packages])
-        borrowers = np.bincount(package_of, weights=loans.borrowers(offered))
-        eligible = (
-            auction.bulk_rule_eligibility(
-                borrowers,
-                bidder_is_amc=np.array([b.is_amc for b in self.bidders]),
-                amc_only=regime.bulk_transfer_to_amc_only,
-                threshold=regime.bulk_threshold,
-            )
-            & np.array([b.may_bid(regime) for b in self.bidders])[None, :]
-        )
-        capacity = np.array([b.purchase_capacity for b in self.bidders])
-        winner, price = auction.clear_first_price(bids, reserve, eligible, capacity)
-        self.bids.append(bids)
+        bids, eligible, winner, price = self._auction(offered, package_of, reserve)
         sold = winner >= 0
         world.npl_exits.record(offered[sold[package_of]])
         view = np.zeros(offered.size)  # each seller's market view of its loans
@@ -101,19 +82,15 @@ class AuctionHouse:
             if winner[k] < 0:
                 bank.learn_unsold()
                 continue
-            buyer = self.bidders[winner[k]]
             face, carrying = float(by_package["face"][k]), float(by_package["carrying"][k])
-            share = (
-                loans.principal[chunk] / face if face > 0 else np.full(chunk.size, 1 / chunk.size)
-            )
-            loans.transfer(chunk, buyer.account, price[k] * share)
-            world.holdings.move_npls(bank.account, buyer.account, face, carrying, price[k])
-            buyer.pay_for_portfolio(bank.account, float(price[k]), face)
+            self._deliver(bank.account, chunk, self.bidders[winner[k]], float(price[k]), face,
+                          carrying)  # fmt: skip
             bank.settle_sale(carrying, float(price[k]), float(by_package["view"][k]))
             sold_face += face
             self.blotter.record(
-                "amc_auction", bank.name, buyer.name, SEGMENTS[int(loans.segment[chunk[0]])],
-                face, float(price[k]), n_loans=int(chunk.size), reserve=float(reserve[k]),
+                "amc_auction", bank.name, self.bidders[winner[k]].name,
+                SEGMENTS[int(loans.segment[chunk[0]])], face, float(price[k]),
+                n_loans=int(chunk.size), reserve=float(reserve[k]),
                 n_bids=int(eligible[k].sum()), bid_cv=float(dispersion[k]),
             )  # fmt: skip
         # the national AMCs' bids, as the public record of the 2004-05 tenders describes them
@@ -121,6 +98,76 @@ class AuctionHouse:
         if sold_face > 0:
             stats["amc_price_to_face"] = float(price[winner >= 0].sum()) / sold_face
         return stats
+
+    def sell_remainder(self, seller: str, account: int, idx: np.ndarray) -> float:
+        """A trust's sale, at its deal's legal final maturity, of the loans ``idx`` it has not
+        collected: one package, no reserve (what is unsold is written off), to the highest bid
+        the law admits. Returns the price (0 if no bidder wanted it)."""
+        loans = self.world.loans
+        bids, eligible, winner, price = self._auction(
+            idx, np.zeros(idx.size, dtype=np.int64), np.zeros(1)
+        )
+        if winner[0] < 0 or price[0] <= 0.0:
+            return 0.0
+        buyer = self.bidders[winner[0]]
+        face = float(loans.principal[idx].sum())
+        self._deliver(account, idx, buyer, float(price[0]), face, float(loans.carrying[idx].sum()))
+        self.blotter.record(
+            "remainder_sale", seller, buyer.name, SEGMENTS[int(loans.segment[idx[0]])], face,
+            float(price[0]), n_loans=int(idx.size), reserve=0.0,
+            n_bids=int(eligible[0].sum()), bid_cv=float(auction.bid_dispersion(bids)[0]),
+        )  # fmt: skip
+        return float(price[0])
+
+    def _auction(
+        self, offered: np.ndarray, package_of: np.ndarray, reserve: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every bidder's sealed bid on each package of the loans ``offered`` (package
+        ``package_of``), who may buy which, and the first-price clearing against ``reserve``
+        and the bidders' funds: (bids, eligible, winner, price)."""
+        world = self.world
+        config, loans, regime = world.scenario, world.loans, world.regime
+        n_packages = reserve.size
+        values = np.stack(
+            [np.bincount(package_of, weights=b.valuation(offered), minlength=n_packages)
+             for b in self.bidders], axis=1,
+        )  # fmt: skip
+        sigma = auction.valuation_noise(
+            regime.disclosure_level, config.bid_noise_at_zero_disclosure, config.bid_noise_floor
+        )
+        draws = self.rng.standard_normal(values.shape)
+        bids = auction.sealed_bids(values, sigma, config.bid_shading, draws)
+        borrowers = np.bincount(package_of, weights=loans.borrowers(offered), minlength=n_packages)
+        eligible = (
+            auction.bulk_rule_eligibility(
+                borrowers,
+                bidder_is_amc=np.array([b.is_amc for b in self.bidders]),
+                amc_only=regime.bulk_transfer_to_amc_only,
+                threshold=regime.bulk_threshold,
+            )
+            & np.array([b.may_bid(regime) for b in self.bidders])[None, :]
+        )
+        capacity = np.array([b.purchase_capacity for b in self.bidders])
+        winner, price = auction.clear_first_price(bids, reserve, eligible, capacity)
+        self.bids.append(bids)
+        return bids, eligible, winner, price
+
+    def _deliver(
+        self,
+        seller: int,
+        chunk: np.ndarray,
+        buyer: Bidder,
+        price: float,
+        face: float,
+        carrying: float,
+    ) -> None:
+        """Loans ``chunk`` (of ``face``, carried at ``carrying``) go from ``seller`` to ``buyer``
+        for ``price``, shared by face; the buyer pays."""
+        world, loans = self.world, self.world.loans
+        share = loans.principal[chunk] / face if face > 0 else np.full(chunk.size, 1 / chunk.size)
+        loans.transfer(chunk, buyer.account, price * share)
+        world.holdings.move_npls(seller, buyer.account, face, carrying, price)
+        buyer.pay_for_portfolio(seller, price, face)
 
     def repay_funding(self) -> None:
         """Every buyer repays funding from surplus cash (other buyers pay its interest first)."""

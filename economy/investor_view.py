@@ -18,7 +18,7 @@ import numpy as np
 
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.economy.world import EconomyWorld
-from nplsim.market import learning, legal_risk, pricing
+from nplsim.market import learning, legal_risk, pricing, remainder_sale
 from nplsim.market.workout_value import collections_outlook, expected_workout_value_within
 
 # Assumption (facts: bank-capital-series: total CAR moved 0.4-0.5 pp a year in 2011-23): before
@@ -212,8 +212,14 @@ class InvestorView:
         return expected_workout_value_within(
             world.loans, spv.live_slots, world.quarter, p_resolve, discount_q,
             config.claim_end_age_q, leakage, spv.final_quarter - world.quarter,
-            world.regime.disclosure_level,
+            world.regime.disclosure_level, self.terminal_prices(spv),
         )  # fmt: skip
+
+    def terminal_prices(self, spv: SpecialPurposeVehicle) -> np.ndarray | None:
+        """What investors expect the loans left at the deal's legal final maturity to fetch, per
+        unit of base recovery by age (``remainder_sale``; None where they are written off)."""
+        borrowers = float(self.world.loans.borrowers(spv.live_slots).sum())
+        return remainder_sale.terminal_prices(self.world, borrowers)
 
     def public_value(self, spv: SpecialPurposeVehicle) -> float:
         """The pool's disclosed value now (``public_values`` summed)."""
@@ -230,7 +236,7 @@ class InvestorView:
         horizon = max(spv.final_quarter - world.quarter, 1)
         outlook = collections_outlook(
             world.loans, idx, world.quarter, p_resolve, config.claim_end_age_q, horizon,
-            regime.disclosure_level,
+            regime.disclosure_level, self.terminal_prices(spv),
         )  # fmt: skip
         schedule = spv.pool.lemons_factor * outlook.schedule
         belief = self.belief(spv.originator, float(np.log(max(spv.pool.lemons_factor, 1e-6))) ** 2)

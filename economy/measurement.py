@@ -63,6 +63,7 @@ MODEL_COLUMNS = (
     "investor_losses",
     "enhancer_payouts",
     "recharacterisations",
+    "remainder_sales",
     "systematic_factor",
     *power.MODEL_COLUMNS,  # NaN or 0 without power plants
 )
@@ -143,6 +144,7 @@ def measure(model: NPLMarketModel, flows: dict[str, float]) -> dict[str, float]:
         "investor_losses": trustee["investor_losses"],
         "enhancer_payouts": trustee["enhancer_payouts"],
         "recharacterisations": trustee["recharacterisations"],
+        "remainder_sales": trustee["remainder_sales"],
         "systematic_factor": model.macro.z,
         **model.power.metrics(),
     }

@@ -159,8 +159,9 @@ class NPLMarketModel(mesa.Model):
             world, streams["behaviour"], amcs, self.npl_buyers, self.blotter
         )
         self.trustee = Trustee(
-            world, streams["behaviour"], self.desk, banks, amcs, investors, self.underwriter
-        )
+            world, streams["behaviour"], self.desk, banks, amcs, investors, self.underwriter,
+            self.auction_house,
+        )  # fmt: skip
         self.recorder = AgentRecorder(banks, amcs)
         self.datacollector = mesa.DataCollector(
             model_reporters={col: _reporter(col) for col in MODEL_COLUMNS}

@@ -2,7 +2,9 @@
 everyone the waterfall names.
 
 First the courts: a distressed originator's pool may be pulled back into its estate when
-bankruptcy remoteness fails (recharacterisation), which freezes its collections. Then the trustee
+bankruptcy remoteness fails (recharacterisation), which freezes its collections. A deal at its
+legal final maturity sells the loans it has not collected (``AuctionHouse.sell_remainder``). Then
+the trustee
 runs the priority of payments of every deal that is not frozen, all deals at once
 (``nplsim.market.waterfall``), and pays each step's amount to its recipient: taxes to the state,
 fees to the trustee, servicer and guarantor, coupons, principal and the residual to the tranches'
@@ -20,6 +22,7 @@ from nplsim.agents.bank import StateBank
 from nplsim.agents.investor import Investor
 from nplsim.agents.spv import SpecialPurposeVehicle
 from nplsim.agents.underwriter import Underwriter
+from nplsim.economy.auction_house import AuctionHouse
 from nplsim.economy.deal_desk import DealDesk
 from nplsim.economy.world import EconomyWorld
 from nplsim.market import pricing, waterfall
@@ -38,6 +41,7 @@ class Trustee:
         amcs: list[AssetManagementCompany],
         investors: list[Investor],
         underwriter: Underwriter,
+        auctions: AuctionHouse,
     ):
         self.world = world
         self.rng = rng  # the courts' draws
@@ -45,8 +49,9 @@ class Trustee:
         self.originators = {a.account: a for a in (*banks, *amcs)}
         self.holders = {i.account: i for i in investors}
         self.underwriter = underwriter
+        self.auctions = auctions  # where a trust sells what it has not collected at maturity
         self.flows = dict.fromkeys(
-            ("investor_losses", "enhancer_payouts", "recharacterisations"), 0.0
+            ("investor_losses", "enhancer_payouts", "recharacterisations", "remainder_sales"), 0.0
         )
         choice = world.scenario.securitisation.waterfall  # a name, or the steps written out
         self.priority = waterfall.priority(choice if isinstance(choice, str) else choice.lists())
@@ -57,12 +62,14 @@ class Trustee:
         self.flows = dict.fromkeys(self.flows, 0.0)
 
     def service(self) -> None:
-        """The trustee's report of each live deal's collections to investors, legal risk, then
-        the waterfall of every live deal that is not frozen."""
+        """Legal risk; the sale of what deals at their legal final maturity have not collected;
+        the trustee's report of each live deal's collections to investors; then the waterfall
+        of every live deal that is not frozen."""
         live = self.desk.live()
-        self.report_collections(live)
         self.apply_legal_risk(live)
         active = [spv for spv in live if not spv.frozen]
+        self.sell_remainders([spv for spv in active if self.at_maturity(spv)])
+        self.report_collections(live)
         if active:
             self.run_waterfalls(active)
         for spv in live:
@@ -78,7 +85,7 @@ class Trustee:
     def run_waterfalls(self, active: list[SpecialPurposeVehicle]) -> None:
         """Run the priority of payments of the unfrozen live deals, all at once, and pay it."""
         world = self.world
-        regime, spec, quarter = world.regime, world.scenario.securitisation, world.quarter
+        regime, spec = world.regime, world.scenario.securitisation
         rows = np.array([spv.terms.book_index for spv in active])
         book = _take(self.desk.book, rows)
         collections = np.array(
@@ -93,9 +100,7 @@ class Trustee:
             * book.balance["senior"]
             / 4
         )
-        final = np.array(
-            [quarter >= spv.final_quarter or spv.live_slots.size == 0 for spv in active]
-        )
+        final = np.array([self.at_maturity(spv) for spv in active])
         book.expected_cumulative = path[:, 1]
         inputs = waterfall.PeriodInputs(
             collections=collections,
@@ -127,6 +132,25 @@ class Trustee:
         _put(self.desk.book, rows, book)
         for k, spv in enumerate(active):
             self.distribute(spv, k, payments, before, final[k])
+
+    def at_maturity(self, spv: SpecialPurposeVehicle) -> bool:
+        """Whether the deal ends this quarter: its legal final maturity, or nothing left to
+        collect."""
+        return self.world.quarter >= spv.final_quarter or spv.live_slots.size == 0
+
+    def sell_remainders(self, maturing: list[SpecialPurposeVehicle]) -> None:
+        """Where deals provide for it, each maturing trust sells the loans it has not collected
+        in the NPL auction; the price is collected cash for the final waterfall."""
+        if not self.world.scenario.securitisation.remainder_sale:
+            return
+        for spv in maturing:
+            left = spv.live_slots
+            if left.size == 0:
+                continue
+            price = self.auctions.sell_remainder(spv.name, spv.account, left)
+            self.flows["remainder_sales"] += price
+            if price > 0:
+                self.world.log_event("remainder_sold", spv.originator.name, spv.name, price)
 
     def tax_rate(self, spv: SpecialPurposeVehicle) -> float:
         """Tax on a vehicle's taxable income under its legal form (``pricing.spv_tax_rate``)."""
@@ -212,7 +236,8 @@ class Trustee:
                 self.holders.get(account, self.underwriter).reduce(spv.deal_id, tranche, cut, loss)
 
     def _mature(self, spv: SpecialPurposeVehicle) -> None:
-        """Legal final maturity: loans still in the pool are written off and the deal ends."""
+        """Legal final maturity: loans still in the pool (unsold) are written off and the deal
+        ends."""
         world = self.world
         loans, totals = world.loans, world.holdings
         left = spv.live_slots

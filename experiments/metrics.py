@@ -41,8 +41,8 @@ FLOWS = (
     "new_npl", "written_off", "npl_sold_amc", "npl_carved_out", "npl_securitised",
     "capital_injected", "abs_issued", "secondary_volume", "liquidity_created_amc",
     "liquidity_created_securitisation", "liquidity_created_workout", "investor_losses",
-    "enhancer_payouts", "recharacterisations", "power_npl_new", "power_abs_investor_losses",
-    "power_capex_funded", "power_capex_unfunded", "power_rolled_over",
+    "enhancer_payouts", "recharacterisations", "remainder_sales", "power_npl_new",
+    "power_abs_investor_losses", "power_capex_funded", "power_capex_unfunded", "power_rolled_over",
 )  # fmt: skip
 DOCS_FILE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 

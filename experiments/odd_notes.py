@@ -163,6 +163,11 @@ MODEL_COLUMN_NOTES: dict[str, tuple[str, str]] = {
     ),
     "enhancer_payouts": ("CNY bn", "Guarantee claims paid into SPVs this quarter."),
     "recharacterisations": ("count", "Pools frozen by a recharacterisation this quarter."),
+    "remainder_sales": (
+        "CNY bn",
+        "What trusts at their deal's legal final maturity got this quarter for the loans they had"
+        " not collected, sold in the NPL auction.",
+    ),
     "systematic_factor": ("z-score", "The systematic factor Z_t of the Vasicek model."),
     "coal_price": ("CNY/t", "Thermal-coal spot price (NaN without power plants)."),
     "power_tariff": ("CNY/kWh", "Plants' mean on-grid tariff after the coal-linkage rule."),
@@ -503,7 +508,11 @@ OUTPUT_COLUMN_NOTES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "trades.parquet": {
         "quarter": ("index", "Quarter of the trade."),
-        "market": ("category", "amc_auction, primary or secondary."),
+        "market": (
+            "category",
+            "amc_auction (banks' NPL packages), remainder_sale (a trust's loans left at its"
+            " legal final maturity), primary or secondary.",
+        ),
         "seller": ("name", "Seller."),
         "buyer": ("name", "Buyer."),
         "segment": (

@@ -97,16 +97,31 @@ def expected_workout_value_within(
     cost_rate: float,
     horizon_q: int,
     disclosure: float = 1.0,
+    terminal: np.ndarray | None = None,
 ) -> np.ndarray:
     """``expected_workout_value`` of NPLs ``idx`` for a holder that collects for at most
     ``horizon_q`` more quarters (a trust until its deal's legal final maturity), CNY bn per loan:
     ``(1 − c)·base·Σ_{k=1..H} δ^k·p(1 − p)^(k−1)·timing(age + k)·[age + k < end]``, which is
-    ``base·δ·G[age + 1]`` where the horizon reaches the end age."""
-    k = np.arange(1, max(int(horizon_q), 0) + 1)
-    age_then = book.age_q(quarter, idx)[:, None] + k[None, :]
+    ``base·δ·G[age + 1]`` where the horizon reaches the end age. Where the holder sells what is
+    left at the horizon, ``terminal[a]`` is the price per unit of base recovery it expects for a
+    loan then aged ``a`` (``remainder_sale.expected_price_per_base``; 0 past its end), and
+    ``(1 − c)·base·δ^H·(1 − p)^H·terminal[age + H]`` is added."""
+    horizon = max(int(horizon_q), 0)
+    k = np.arange(1, horizon + 1)
+    age = book.age_q(quarter, idx)
+    age_then = age[:, None] + k[None, :]
     weight = discount_q**k * p_resolve * (1.0 - p_resolve) ** (k - 1)
     per_quarter = recovery_timing_factor(age_then) * (age_then < end_age_q)
-    return (1.0 - cost_rate) * book.base_recovery(idx, disclosure) * (per_quarter @ weight)
+    per_base = per_quarter @ weight
+    if terminal is not None:
+        survive = (discount_q * (1.0 - p_resolve)) ** horizon
+        per_base = per_base + survive * terminal_price(terminal, age + horizon)
+    return (1.0 - cost_rate) * book.base_recovery(idx, disclosure) * per_base
+
+
+def terminal_price(terminal: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """``terminal[age]`` per loan, 0 for ages past the table (claims that have ended)."""
+    return np.where(age < terminal.size, terminal[np.minimum(age, terminal.size - 1)], 0.0)
 
 
 class CollectionsOutlook(NamedTuple):
@@ -124,6 +139,7 @@ def collections_outlook(
     write_off_age_q: int,
     horizon_q: int,
     disclosure: float = 1.0,
+    terminal: np.ndarray | None = None,
 ) -> CollectionsOutlook:
     """Expected gross collections of NPLs ``idx`` in each of the next ``horizon_q`` quarters
     (CNY bn, undiscounted, summed over the loans), and their dispersion.
@@ -134,7 +150,9 @@ def collections_outlook(
     of discounted. A loan pays all at once, so a pool of few loans can collect nothing for years
     while a pool of many collects close to its schedule: ``cv2[n]`` is
     ``Σ_k Var X_k(n) / (Σ_k E X_k(n))²`` with ``X_k(n)`` what loan ``k`` has paid by quarter
-    ``n + 1`` (``inf`` where nothing is expected yet).
+    ``n + 1`` (``inf`` where nothing is expected yet). With ``terminal`` (see
+    ``expected_workout_value_within``) a loan unresolved after the last quarter is sold then at
+    ``base·terminal[age + horizon]``, gross.
     """
     base = book.base_recovery(idx, disclosure)
     age = book.age_q(quarter, idx)
@@ -143,8 +161,14 @@ def collections_outlook(
     chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
     value = base[:, None] * recovery_timing_factor(age_then) * (age_then < write_off_age_q)
     per_loan = value * chance[None, :]  # loans × quarters
+    squared = per_loan * value  # a loan pays its value once
+    if terminal is not None and horizon_q > 0:  # or, unresolved, its price at the end
+        sold = (1.0 - p_resolve) ** horizon_q
+        price = base * terminal_price(terminal, age + horizon_q)
+        per_loan[:, -1] += sold * price
+        squared[:, -1] += sold * price**2
     mean = np.cumsum(per_loan, axis=1)  # E X_k(n)
-    second = np.cumsum(per_loan * value, axis=1)  # E X_k(n)²: a loan pays its value once
+    second = np.cumsum(squared, axis=1)  # E X_k(n)²
     expected = mean.sum(axis=0)
     variance = (second - mean**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

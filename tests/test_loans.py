@@ -368,6 +368,37 @@ def test_value_within_a_horizon_is_the_table_value_cut_at_the_horizon():
     assert (cut < full).all() and (cut > 0.7 * full).all()
 
 
+def test_a_sale_at_the_horizon_at_the_holders_own_value_restores_the_full_value():
+    """With the loans left at the horizon sold for what working them out further is worth to the
+    holder (``terminal[a] = δ·G[a + 1]``), collecting to the horizon and selling is worth as much
+    as working them out to the end; a sale at a discount is worth less, and more than none."""
+    from nplsim.market.workout_value import (
+        collections_outlook,
+        expected_workout_value,
+        expected_workout_value_within,
+    )
+
+    book = _book(n=6, secured=True)
+    _make_npl(book, slice(None), default_q=0)
+    idx, quarter = np.arange(6), 9
+    p, delta, end = 0.1, 0.99, 40
+    table = workout_value_table(p, delta, end, 0.0)
+    own = np.append(delta * table[1:], 0.0)
+    full = expected_workout_value(book, idx, quarter, table, delta)
+    value = lambda terminal: expected_workout_value_within(  # noqa: E731
+        book, idx, quarter, p, delta, end, 0.0, 20, terminal=terminal
+    )
+    np.testing.assert_allclose(value(own), full)
+    assert (value(None) < value(0.8 * own)).all() and (value(0.8 * own) < full).all()
+    # quarter by quarter, undiscounted: the sale adds the survivors' price in the last quarter
+    with_sale = collections_outlook(book, idx, quarter, p, end, 20, terminal=own)
+    without = collections_outlook(book, idx, quarter, p, end, 20)
+    np.testing.assert_allclose(with_sale.schedule[:-1], without.schedule[:-1])
+    survivors = (1 - p) ** 20 * book.base_recovery(idx) * own[book.age_q(quarter, idx) + 20]
+    np.testing.assert_allclose(with_sale.schedule[-1] - without.schedule[-1], survivors.sum())
+    assert with_sale.cv2[-1] < without.cv2[-1]  # a pool that sells its rest is surer
+
+
 def test_resolution_recovers_base_recovery_times_timing_factor_less_cost():
     book = _book(n=8, secured=True)
     _make_npl(book, slice(None), default_q=0)

@@ -154,6 +154,9 @@ TINY_GUARANTOR = {
     "guarantee_enforceability": 1.0,
     "state_guarantee_scheme": False,
     "securitisation__tenor_q": 4,  # deals reach their legal final inside the horizon
+    # what the pools have not collected in a year is written off, so seniors fall short and the
+    # guarantee is called; sold instead, it repaid the seniors and no guarantor of ten defaulted
+    "securitisation__remainder_sale": False,
 }
 
 
