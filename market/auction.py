@@ -102,8 +102,9 @@ def package_ids(segment: np.ndarray, face: np.ndarray, package_face: float) -> n
     for code in np.unique(segment):  # a loop over the six segments, not over loans
         positions = np.flatnonzero(segment == code)
         before = np.cumsum(face[positions]) - face[positions]
-        local = np.floor(before / package_face + 1e-12).astype(np.int64)
-        _, local = np.unique(local, return_inverse=True)
+        # numbered in floats: a package far smaller than a loan puts each loan in its own
+        # package without overflowing an integer
+        _, local = np.unique(np.floor(before / package_face + 1e-12), return_inverse=True)
         ids[positions] = next_id + local
         next_id += int(local.max()) + 1 if local.size else 0
     return ids

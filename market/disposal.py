@@ -161,9 +161,10 @@ def funding_premium(
     ``stress_spread`` at the tighter minimum and to twice that ``buffer`` below it (an LCR
     minimum of 0 is not in force). A bank that must fund itself at the margin values cash now
     over collections later by that much more."""
-    gaps = [(liquidity_min + buffer - liquidity_ratio) / buffer]
-    if lcr_min > 0.0:
-        gaps.append((lcr_min + buffer - lcr) / buffer)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # clipped below
+        gaps = [(liquidity_min + buffer - liquidity_ratio) / buffer]
+        if lcr_min > 0.0:
+            gaps.append((lcr_min + buffer - lcr) / buffer)
     gaps = [g for g in gaps if not np.isnan(g)]
     gap = float(np.clip(max(gaps), 0.0, 2.0)) if gaps else 0.0
     return stress_spread * gap

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from nplsim.market.auction import (
     bid_dispersion,
     bulk_rule_eligibility,
     clear_first_price,
+    package_ids,
     sealed_bids,
     valuation_noise,
 )
@@ -118,3 +121,10 @@ def test_bulk_rule_feeds_auction_clearing():
 def test_bid_dispersion_is_coefficient_of_variation_and_zero_for_empty_package():
     bids = np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 2.0]])
     np.testing.assert_allclose(bid_dispersion(bids), [0.5, 0.0, 0.0])
+
+
+def test_a_package_far_smaller_than_a_loan_holds_one_loan_without_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = package_ids(np.zeros(4, dtype=int), np.array([1e6, 2.0, 3.0, 4.0]), 1e-300)
+    assert sorted(ids.tolist()) == [0, 1, 2, 3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from nplsim.market.disposal import (
     ChannelQuote,
     ShadowPrices,
     choose_channels,
+    funding_premium,
     reserve_price,
     sale_capital_gain,
     shadow_prices,
@@ -186,3 +189,10 @@ def test_capital_carry_favours_disposing_of_loans_that_would_stay_longer():
     assert quote.gain(hold, ShadowPrices(0.0, 0.0).for_loans(np.array([1.0, 2.0]))) == (
         pytest.approx([0.0, 0.0])
     )
+
+
+def test_the_funding_premium_of_a_vanishing_buffer_is_the_cap_without_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        premium = funding_premium(0.1, 0.25, 1.0, 1.0, 1e-310, 0.02)
+    assert premium == 0.04  # twice the stress spread: far below the minimum
