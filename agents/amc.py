@@ -124,7 +124,8 @@ class AssetManagementCompany(Originator, mesa.Agent):
         return expected_workout_value(world.loans, idx, world.quarter, table, discount_q, seen)
 
     def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
-        """Pay a bank for a portfolio, drawing funding first if cash is short."""
+        """Pay the seller (a bank, or a trust selling what it has not collected at its deal's
+        legal final maturity) for a portfolio, drawing funding first if cash is short."""
         self._ensure_cash(price)
         self.world.ledger.transfer(self.account, seller, price, "amc_purchase")
         self.flows["face_bought"] += face

@@ -112,8 +112,10 @@ class AuctionHouse:
         buyer = self.bidders[winner[0]]
         face = float(loans.principal[idx].sum())
         self._deliver(account, idx, buyer, float(price[0]), face, float(loans.carrying[idx].sum()))
+        segments = np.unique(loans.segment[idx])
+        segment = SEGMENTS[int(segments[0])] if segments.size == 1 else "mixed"
         self.blotter.record(
-            "remainder_sale", seller, buyer.name, SEGMENTS[int(loans.segment[idx[0]])], face,
+            "remainder_sale", seller, buyer.name, segment, face,
             float(price[0]), n_loans=int(idx.size), reserve=0.0,
             n_bids=int(eligible[0].sum()), bid_cv=float(auction.bid_dispersion(bids)[0]),
         )  # fmt: skip

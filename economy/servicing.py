@@ -288,6 +288,9 @@ class Trustee:
             * (1.0 - world.regime.investor_protection)
         )
         world.ledger.transfer(spv.account, spv.originator.account, haircut, "recharacterisation")
+        # the frozen collections were reported as they came; the estate's share of them is a
+        # legal loss, not a shortfall of this quarter's collections
+        spv.cash_reported -= haircut
         spv.originator.recover_from_recharacterisation(haircut)
         self.flows["investor_losses"] += haircut
         world.log_event("freeze_released", spv.originator.name, spv.name, haircut)

@@ -517,9 +517,10 @@ OUTPUT_COLUMN_NOTES: dict[str, dict[str, tuple[str, str]]] = {
         "buyer": ("name", "Buyer."),
         "segment": (
             "category",
-            "Borrower segment (AMC auctions), tranche (primary) or SPV and tranche (secondary).",
+            "Borrower segment (AMC auctions; a remainder sale's, or mixed), tranche (primary) or"
+            " SPV and tranche (secondary).",
         ),
-        "n_loans": ("count", "Loan slots in an AMC package (0 for securities)."),
+        "n_loans": ("count", "Loan slots in an NPL package (0 for securities)."),
         "face": ("CNY bn", "Face or notional traded."),
         "price": ("CNY bn", "Cash paid."),
         "price_to_face": ("ratio", "Price / face."),

@@ -24,6 +24,6 @@ def closing_lag_q(regime: Any, spec: Any, borrowers: float) -> int:
 
 
 def collection_horizon_q(regime: Any, spec: Any, borrowers: float = 0.0) -> int:
-    """Quarters from cut-off to the deal's legal final maturity, when the trust writes off what
-    its pool has not yet collected."""
+    """Quarters from cut-off to the deal's legal final maturity, when the trust sells (or, where
+    deals do not provide for a sale, writes off) what its pool has not yet collected."""
     return closing_lag_q(regime, spec, borrowers) + spec.tenor_q

@@ -65,11 +65,13 @@ def admitted_bidders(world: Any, borrowers: float = np.inf) -> list[BidderTerms]
 
 
 def expected_price_per_base(world: Any, borrowers: float = np.inf) -> np.ndarray:
-    """Expected price of an unresolved NPL of each age, per unit of its base recovery, in a sale
-    after the quarter's workout: ``max_b (1 − shading·σ)·δ_b·G_b[a + 1]`` over the bidders the
-    law admits to a package of ``borrowers``, with ``G_b`` the bidder's workout value table to
-    the claim's end (0 from the end age on) and σ the bidders' valuation noise at the regime's
-    disclosure level."""
+    """Price investors expect for an unresolved NPL of each age, per unit of its base recovery,
+    in a sale after the quarter's workout: ``max_b (1 − shading·σ)·δ_b·G_b[a + 1]`` over the
+    bidders the law admits to a package of ``borrowers``, with ``G_b`` the bidder's workout value
+    table to the claim's end (0 from the end age on) and σ the bidders' valuation noise at the
+    regime's disclosure level. It is the best mean bid: the expected highest of the noisy bids
+    lies above it, and a package no bidder can pay for goes unsold, so it is an estimate,
+    checked by the investors' realised against expected collections."""
     config = world.scenario
     end = config.claim_end_age_q
     sigma = auction.valuation_noise(
