@@ -201,6 +201,34 @@ def test_two_claims_on_one_guarantor_in_a_quarter_cannot_exceed_its_capital():
 
 
 # ------------------------------------------------------------------------------- distress
+def test_a_freeze_release_is_not_reported_as_a_shortfall_of_collections(monkeypatch):
+    """When a freeze ends the originator's estate takes its share of the frozen cash: a legal
+    loss investors price separately, so the trustee's report of that quarter's collections (the
+    originator's track record) is what came in, before the estate's share."""
+    from nplsim.economy.investor_view import InvestorView
+    from nplsim.economy.servicing import Trustee
+
+    due, reported = {}, {}
+    release, record = Trustee.release_freeze, InvestorView.record_collections
+
+    def released(self, spv):
+        before = max(spv.cash - spv.cash_reported, 0.0)
+        release(self, spv)
+        due[spv.deal_id, self.world.quarter] = before
+
+    def recorded(self, deal_id, amount):
+        reported[deal_id, self.world.quarter] = amount
+        record(self, deal_id, amount)
+
+    monkeypatch.setattr(Trustee, "release_freeze", released)
+    monkeypatch.setattr(InvestorView, "record_collections", recorded)
+    stress = {"car_min": 0.25, "bankruptcy_remoteness": 0.0, "state__recapitalises": False,
+              **VOLATILE}  # fmt: skip
+    kinds_seen = kinds(run_checked("restart_2016", 2, **stress))
+    assert kinds_seen["freeze_released"] > 0 and len(due) == kinds_seen["freeze_released"]
+    assert {k: reported[k] for k in due} == pytest.approx(due)
+
+
 @pytest.mark.parametrize(("scenario", "seed"), [("pilot_2005", 1), ("restart_2016", 2)])
 def test_every_originator_distressed_without_remoteness_recharacterises_its_pools(scenario, seed):
     # no State recapitalises them: the banks stay distressed (a test of the law, not of the State)
