@@ -35,7 +35,7 @@ class NPLBuyer(AssetManagementCompany):
     @property
     def is_amc(self) -> bool:
         """Whether the law counts it as an asset management company (bulk-transfer rule)."""
-        return self.kind == "local_amc"
+        return self.spec.is_amc
 
     def may_bid(self, regime: LegalRegime) -> bool:
         """Whether the law lets it buy NPLs from banks at all."""

@@ -69,6 +69,11 @@ class BuyerSpec(_Strict):
     discount_rate: float = Field(ge=0, le=1, description="Required return on NPLs, annual.")
     foreign: bool = Field(default=False, description="Needs foreign_investors_allowed.")
 
+    @property
+    def is_amc(self) -> bool:
+        """Whether the law counts it as an asset management company (bulk-transfer rule)."""
+        return self.kind == "local_amc"
+
 
 def _default_buyers() -> list[BuyerSpec]:
     # facts: npl-buyers: provincial AMCs licensed from 2012 (two per province from 2016), private

@@ -45,7 +45,7 @@ def admitted_bidders(world: Any, borrowers: float = np.inf) -> list[BidderTerms]
     config, regime = world.scenario, world.regime
     amc_discount_q = (1.0 + config.amc_discount_rate) ** -0.25
     candidates = [(spec, True, amc_discount_q) for spec in config.amcs] + [
-        (spec, spec.kind == "local_amc", (1.0 + spec.discount_rate) ** -0.25)
+        (spec, spec.is_amc, (1.0 + spec.discount_rate) ** -0.25)
         for spec in config.npl_buyers
         if buyer_may_bid(regime, spec.kind, spec.foreign)
     ]
