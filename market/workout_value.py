@@ -107,16 +107,27 @@ def expected_workout_value_within(
     loan then aged ``a`` (``remainder_sale.expected_price_per_base``; 0 past its end), and
     ``(1 − c)·base·δ^H·(1 − p)^H·terminal[age + H]`` is added."""
     horizon = max(int(horizon_q), 0)
-    k = np.arange(1, horizon + 1)
     age = book.age_q(quarter, idx)
-    age_then = age[:, None] + k[None, :]
-    weight = discount_q**k * p_resolve * (1.0 - p_resolve) ** (k - 1)
-    per_quarter = recovery_timing_factor(age_then) * (age_then < end_age_q)
-    per_base = per_quarter @ weight
+    timing, chance = _resolution_law(age, p_resolve, horizon, end_age_q, discount_q)
+    per_base = timing @ chance
     if terminal is not None:
         survive = (discount_q * (1.0 - p_resolve)) ** horizon
         per_base = per_base + survive * terminal_price(terminal, age + horizon)
     return (1.0 - cost_rate) * book.base_recovery(idx, disclosure) * per_base
+
+
+def _resolution_law(
+    age: np.ndarray, p_resolve: float, horizon_q: int, end_age_q: int, discount_q: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The law a value and an outlook share, over the next ``horizon_q`` quarters ``k``: each
+    loan's recovery timing factor at its age then, 0 from the end age on (loans × quarters), and
+    the discounted chance that a loan is first resolved in quarter ``k``, ``δ^k·p(1 − p)^(k−1)``
+    (undiscounted with ``discount_q = 1``)."""
+    k = np.arange(1, horizon_q + 1)
+    age_then = age[:, None] + k[None, :]
+    timing = recovery_timing_factor(age_then) * (age_then < end_age_q)
+    chance = discount_q**k * p_resolve * (1.0 - p_resolve) ** (k - 1)
+    return timing, chance
 
 
 def terminal_price(terminal: np.ndarray, age: np.ndarray) -> np.ndarray:
@@ -156,10 +167,8 @@ def collections_outlook(
     """
     base = book.base_recovery(idx, disclosure)
     age = book.age_q(quarter, idx)
-    k = np.arange(1, horizon_q + 1)
-    age_then = age[:, None] + k[None, :]
-    chance = p_resolve * (1.0 - p_resolve) ** (k - 1)
-    value = base[:, None] * recovery_timing_factor(age_then) * (age_then < write_off_age_q)
+    timing, chance = _resolution_law(age, p_resolve, horizon_q, write_off_age_q)
+    value = base[:, None] * timing
     per_loan = value * chance[None, :]  # loans × quarters
     squared = per_loan * value  # a loan pays its value once
     if terminal is not None and horizon_q > 0:  # or, unresolved, its price at the end
