@@ -270,7 +270,9 @@ def read_manifest(path: str | Path, *, allow_different_code: bool = False) -> Re
     try:
         recorded = ScenarioConfig.model_validate(data["scenario"])
     except ValidationError as exc:
-        error = config_error_from_validation(exc, source, list(ScenarioConfig.model_fields))
+        error = config_error_from_validation(
+            exc, source, list(ScenarioConfig.model_fields), ScenarioConfig
+        )
         raise _in_manifest(source, error, "scenario") from None
     try:
         recorded_regime = LegalRegime.model_validate(data["regime"]).as_dict()

@@ -139,7 +139,10 @@ def _allowed_from_context(error: dict[str, Any]) -> str | None:
 
 
 def config_error_from_validation(
-    exc: ValidationError, source: str, allowed_keys: list[str] | None = None
+    exc: ValidationError,
+    source: str,
+    allowed_keys: list[str] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> ConfigError:
     """Turn the first error of a pydantic ``ValidationError`` into a one-line :class:`ConfigError`.
 
@@ -147,10 +150,14 @@ def config_error_from_validation(
         exc: the validation error.
         source: the file path or preset name the values came from.
         allowed_keys: the valid keys at the top level, named when the error is an unknown key.
+        model: the validated model; an unknown key inside one of its tables is then named with
+            the keys of that table, not of the top level.
     """
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"]) or "<root>"
     if error.get("type") == "extra_forbidden":
+        if model is not None and len(error["loc"]) > 1:
+            allowed_keys = _keys_at(model, error["loc"][:-1])
         allowed = ", ".join(sorted(allowed_keys)) if allowed_keys else None
         return ConfigError(source, key, "unknown key", allowed)
     message = error.get("msg", "invalid value").removeprefix("Value error, ")
@@ -158,6 +165,32 @@ def config_error_from_validation(
     if key == "<root>" and sep and allowed_keys and field in allowed_keys:
         key, message = field, rest  # a check across fields that names the one at fault
     return ConfigError(source, key, message, _allowed_from_context(error))
+
+
+def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str] | None:
+    """The keys of the table at ``path`` inside ``model`` (list indices and table keys that are
+    not fields are stepped over); None where no model is found there."""
+    for part in path:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            continue  # an index into a list, or a key of a table of models
+        found = _model_in(field.annotation)
+        if found is None:
+            return None
+        model = found
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class an annotation holds (itself, or inside an optional, a union, a list or a
+    table); None if it holds none."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def read_toml(path: str | Path, missing_key: str = "<file>") -> dict[str, Any]:

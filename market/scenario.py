@@ -381,7 +381,9 @@ def _validated(data: dict[str, Any], source: str) -> ScenarioConfig:
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from_validation(exc, source, list(ScenarioConfig.model_fields)) from None
+        raise config_error_from_validation(
+            exc, source, list(ScenarioConfig.model_fields), ScenarioConfig
+        ) from None
 
 
 def load_scenario(

@@ -42,6 +42,11 @@ def test_run_writes_the_results_directory(tmp_path, capsys):
         (["no_such_scenario"], "scenario: unknown scenario (allowed: amc_only_1999"),
         (["--set", "regime=nope"], "regime: unknown preset 'nope' (allowed:"),
         (["--set", "spv_form=llc"], "spv_form"),
+        (["--set", "securitisation.remainder_sale=maybe"], "remainder_sale: Input should be a"),
+        # an unknown key inside a table is named with that table's keys
+        (["--set", "securitisation.remainder_sal=true"],
+         "securitisation.remainder_sal: unknown key (allowed: bulk_approval_delay_q,"),
+        (["--set", "macro.foo=1"], "macro.foo: unknown key (allowed: benchmark_rate,"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, expected):
