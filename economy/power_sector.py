@@ -91,9 +91,11 @@ class PowerSector:
         service = _service_per_unit(loans, power_loans)
         target = spec.initial_debt_ratio * (book + working)
         target /= 1.0 - spec.initial_debt_ratio * spec.cash_buffer_q * service
-        candidates = rng.permutation(np.flatnonzero(  # loans small enough to build a plant's debt
-            power_loans & (loans.principal <= plant_loans.LARGEST_OPENING_LOAN * np.median(target))
-        ))  # fmt: skip
+        small = loans.principal <= plant_loans.LARGEST_OPENING_LOAN * np.median(target)
+        candidates = plant_loans.enough_loans(  # loans small enough to build a plant's debt
+            loans.principal, rng.permutation(np.flatnonzero(power_loans & small)),
+            np.flatnonzero(power_loans & ~small), float(target.sum()),
+        )  # fmt: skip
         owner = plant_loans.assign_by_target(loans.principal[candidates], target)
         self.plant_loans = plant_loans.PlantLoans(loans.n)
         self.plant_loans.assign(candidates[owner >= 0], owner[owner >= 0], loans)

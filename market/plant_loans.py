@@ -211,6 +211,26 @@ def _due(loans: LoanBook, idx: np.ndarray) -> np.ndarray:
     return np.where(loans.status[idx] == Status.PERFORMING, due, 0.0)
 
 
+def enough_loans(principal: np.ndarray, chosen: np.ndarray, spare: np.ndarray,
+                 total: float) -> np.ndarray:  # fmt: skip
+    """``chosen`` loans, then as many of the smallest ``spare`` loans as their principal needs to
+    reach ``total``: with few loan slots a segment's loans are few and large, and the small ones
+    alone may not carry the plants' opening debt, which must not depend on the number of slots.
+
+    Args:
+        principal: principal of every loan slot.
+        chosen: slots handed out first, in order.
+        spare: slots that may be added, smallest first.
+        total: the principal the slots must reach (CNY bn).
+    """
+    short = total - float(principal[chosen].sum())
+    if short <= 0 or spare.size == 0:
+        return chosen
+    spare = spare[np.argsort(principal[spare], kind="stable")]
+    need = int(np.searchsorted(np.cumsum(principal[spare]), short)) + 1
+    return np.concatenate([chosen, spare[:need]])
+
+
 def assign_by_target(principal: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Hand consecutive loans to plants until each reaches its target debt; −1 for loans left.
 

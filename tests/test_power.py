@@ -33,7 +33,7 @@ from nplsim.market.loans import LoanBook, SegmentTable, Status
 from nplsim.market.plant_loans import PlantLoans
 from nplsim.market.streams import STREAMS, split_streams
 
-SMALL = {"n_loans": 3000}
+SMALL = {"n_loans": 20000}  # the Shanxi scenarios' own loan slots
 SEEDS = tuple(range(1, 11))  # economic claims over ten seeds
 FEW = tuple(range(1, 6))  # or five, where each run is a whole sweep of settings
 SHANXI = ("shanxi_power", "shanxi_no_centre", "shanxi_centre_reformed")
@@ -259,6 +259,20 @@ def test_plant_loans_turn_bad_in_the_coal_squeeze():
     assert model["power_bank_npl"].max() > 0
 
 
+@pytest.mark.parametrize("seed", FEW)
+def test_the_opening_debt_does_not_depend_on_the_number_of_loan_slots(seed):
+    """With few slots a segment's loans are few and large; the plants still take over loans
+    until they reach the scenario's opening debt ratio (at 3,000 slots they once opened at 63%
+    for want of small loans)."""
+    debt = {}
+    for n in (1500, 3000, 20000):
+        model = NPLMarketModel(scenario="shanxi_no_centre", rng=seed, n_loans=n, quarters=1)
+        debt[n] = model.power.plant_loans.debt_by_plant(model.world.loans, len(model.plants))
+        assert model.invariant_violations() == []
+    for n in (1500, 3000):
+        assert debt[n].sum() == pytest.approx(debt[20000].sum(), rel=0.03), n
+
+
 def test_the_coal_price_is_a_systematic_shock_every_world_shares():
     paths = {name: frames(name, 3)[0]["coal_price"] for name in SHANXI}
     for path in paths.values():
@@ -306,9 +320,9 @@ def test_under_the_studys_law_the_centre_lowers_the_cost_of_financing_by_mechani
     receivables instead of a leveraged plant), less information (an appraisal shared across alike
     plants), less supervision (a trustee's standard report instead of each holder's monitoring),
     more issuance (deal fees and the centre's running cost). The pool quotes less than a bank loan
-    for information and supervision. Over 20 seeds the plants' bank debt ratio (−0.04 [−0.05,
-    −0.03]) and adjusted leverage (−0.02 [−0.04, −0.01]) are lower at end-2023, and so are the
-    plant loans gone bad (−4.0 CNY bn [−6.7, −1.4]; on seeds 11-20 alone −3.6 [−8.5, +1.3]). With a cost technology that shares nothing the
+    for information and supervision. Over 20 seeds the plants' bank debt ratio (−0.04 [−0.06,
+    −0.02]) and adjusted leverage (−0.03 [−0.05, −0.02]) are lower at end-2023, and so are the
+    plant loans gone bad (−7.8 CNY bn [−11.0, −4.6]). With a cost technology that shares nothing the
     centre's saving vanishes: its pool is then dearer than a stand-alone deal, few plants join,
     and diversification has nothing to work on."""
     total = centre_effect("power_cost_bp")
@@ -335,8 +349,8 @@ def test_under_the_studys_law_the_centre_lowers_the_cost_of_financing_by_mechani
 def test_under_todays_law_the_centre_needs_the_studys_reforms():
     """Paired seeds: under today's law (trust form, remoteness 0.6, a thin investor base, VAT
     and stamp duty) a pool's one price is dearer than a bank loan for most plants in the calm
-    years: in 2016-20 its quote exceeds the same plant's loan quote in most projects of every
-    seed (median difference +35 bp, 95% CI [+30, +39], 20 seeds; the record's order too: China
+    years: in 2016-20 its quote exceeds the same plant's loan quote in 76% of projects (mean over
+    20 seeds; median difference +33 bp, 95% CI [+27, +40]; the record's order too: China
     Huaneng's AAA receivables note of 2017 paid 5.50% against a 4.90% loan benchmark). The
     centre then funds few projects and its saving is far smaller than under the study's law
     (difference in differences below 0); the reforms make the centre work, not the centre
@@ -349,7 +363,7 @@ def test_under_todays_law_the_centre_needs_the_studys_reforms():
         gap = calm["pooled_total_bp"] - calm["loan_total_bp"]
         premium.append(float(gap.median()))
         dearer.append(float((gap > 0).mean()))
-    assert min(dearer) > 0.5, dearer
+    assert np.mean(dearer) > 0.6, dearer
     assert paired_difference(np.zeros(len(premium)), np.array(premium))["ci_low"] > 10, premium
 
     today = paired_difference(final("shanxi_no_centre", "power_cost_bp"),
@@ -399,6 +413,14 @@ def centre_only_defaults(**overrides) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured at 3,000 loan slots, where the plants opened at 63% bank debt instead of the"
+    " scenario's 80% (too few small loans to hand out); with the opening debt at 80% (20,000"
+    " slots, and 3,000 since the fix) the debt of plants that default only because the centre"
+    " exists is 13.2 CNY bn with the screen and 6.2 without it over seeds 1-10: the screen no"
+    " longer halves it (docs/securitisation.md)",
+)
 def test_the_centre_screens_out_plants_its_schedule_would_push_into_default():
     """Ten paired seeds: a pool's five-year amortising schedule takes cash faster than a bank
     loan, and a plant that joins one in the 2021-22 squeeze without the cash flow to carry it
