@@ -14,7 +14,7 @@ import mesa
 import numpy as np
 
 from nplsim.agents.originator import Originator, SelectionIncentives
-from nplsim.market.workout_value import expected_workout_value, workout_value_table
+from nplsim.market.workout_value import BidderTerms, expected_workout_value
 
 if TYPE_CHECKING:
     from nplsim.agents.world import World
@@ -112,16 +112,14 @@ class AssetManagementCompany(Originator, mesa.Agent):
 
     def valuation(self, idx: np.ndarray, disclosure: float | None = None) -> np.ndarray:
         """Expected PV of working out loans ``idx``, from what disclosure reveals (CNY bn)."""
-        world, config = self.world, self.world.scenario
-        discount_q = (1.0 + self.discount_rate) ** -0.25
-        table = workout_value_table(
-            p_resolve=world.resolve_probability(self.workout_skill),
-            discount_q=discount_q,
-            write_off_age_q=config.claim_end_age_q,
-            cost_rate=self.cost_per_recovered,
-        )
+        world = self.world
+        terms = BidderTerms.of(world, self.workout_skill, self.discount_rate,
+                               self.cost_per_recovered)  # fmt: skip
+        table = terms.table(world.scenario.claim_end_age_q)
         seen = world.regime.disclosure_level if disclosure is None else disclosure
-        return expected_workout_value(world.loans, idx, world.quarter, table, discount_q, seen)
+        return expected_workout_value(
+            world.loans, idx, world.quarter, table, terms.discount_q, seen
+        )
 
     def pay_for_portfolio(self, seller: int, price: float, face: float) -> None:
         """Pay the seller (a bank, or a trust selling what it has not collected at its deal's

@@ -82,14 +82,14 @@ class AuctionHouse:
             if winner[k] < 0:
                 bank.learn_unsold()
                 continue
+            buyer = self.bidders[winner[k]]
             face, carrying = float(by_package["face"][k]), float(by_package["carrying"][k])
-            self._deliver(bank.account, chunk, self.bidders[winner[k]], float(price[k]), face,
-                          carrying)  # fmt: skip
+            self._deliver(bank.account, chunk, buyer, float(price[k]), face, carrying)
             bank.settle_sale(carrying, float(price[k]), float(by_package["view"][k]))
             sold_face += face
             self.blotter.record(
-                "amc_auction", bank.name, self.bidders[winner[k]].name,
-                SEGMENTS[int(loans.segment[chunk[0]])], face, float(price[k]),
+                "amc_auction", bank.name, buyer.name, SEGMENTS[int(loans.segment[chunk[0]])],
+                face, float(price[k]),
                 n_loans=int(chunk.size), reserve=float(reserve[k]),
                 n_bids=int(eligible[k].sum()), bid_cv=float(dispersion[k]),
             )  # fmt: skip

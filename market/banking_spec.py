@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from nplsim.market.errors import StrictModel
+from nplsim.market.errors import StrictSpec
 
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 MAX_CNY_BN = 1e6  # CNY 1,000 trn: above the loans of the whole Chinese banking system
 
 
-class _Strict(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class LiquidityShockSpec(_Strict):
+class LiquidityShockSpec(StrictSpec):
     """A scheduled liquidity shock to some or all banks.
 
     ``deposit_outflow``: depositors withdraw ``size`` of the less stable deposits (and of the
@@ -52,7 +48,7 @@ class LiquidityShockSpec(_Strict):
         return not self.banks or bank in self.banks
 
 
-class LiquiditySpec(_Strict):
+class LiquiditySpec(StrictSpec):
     """Funding structure and liquidity management of the banks (shares of deposits unless said).
 
     The defaults describe China's large state banks in the 2010s (facts: bank-liquidity-2023,
@@ -123,7 +119,7 @@ class LiquiditySpec(_Strict):
     )
 
 
-class StateSpec(_Strict):
+class StateSpec(StrictSpec):
     """The State as owner of the state banks: recapitalisations and policy carve-outs."""
 
     recapitalises: bool = Field(
@@ -163,7 +159,7 @@ class StateSpec(_Strict):
     )  # assumption (unverified): the 1999 AMC bonds are reported to pay 2.25% a year
 
 
-class BankSpec(_Strict):
+class BankSpec(StrictSpec):
     """One state-owned commercial bank at the start of the run."""
 
     name: str = Field(min_length=1)

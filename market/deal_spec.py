@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from nplsim.market.banking_spec import MAX_CNY_BN
-from nplsim.market.errors import StrictModel
+from nplsim.market.errors import StrictSpec
 from nplsim.market.waterfall import PRIORITIES, parse_priority
 
 
-class _Strict(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class WaterfallSpec(_Strict):
+class WaterfallSpec(StrictSpec):
     """A priority of payments written out step by step, as ``"kind target"`` strings
     (``"tax"``, ``"fee trustee"``, ``"interest senior"``, ``"pro_rata_principal senior+mezz"``,
     ``"reserve_topup"``, ``"residual sub"``): before and after the performance trigger."""
@@ -36,7 +32,7 @@ class WaterfallSpec(_Strict):
         return self.normal, self.after_trigger
 
 
-class SecuritisationSpec(_Strict):
+class SecuritisationSpec(StrictSpec):
     """How deals are put together, serviced and priced (the regime decides what is legal)."""
 
     max_pool_cny_bn: float = Field(
@@ -145,7 +141,7 @@ class SecuritisationSpec(_Strict):
     )
 
 
-class SecondaryMarketSpec(_Strict):
+class SecondaryMarketSpec(StrictSpec):
     """The quarterly call auction for outstanding tranches and its dealer (all assumptions)."""
 
     forced_sale_share: float = Field(

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 # The largest input file read: the biggest real one (a run's manifest.json) is ~10 kB, a sweep
 # spec listing a million values ~10 MB; beyond this a file is a mistake (a log, a data file).
@@ -117,6 +117,13 @@ class StrictModel(BaseModel):
                     if wrong := _not_a_number(item):
                         raise ValueError(f"expected numbers, got {wrong}")
         return value
+
+
+class StrictSpec(StrictModel):
+    """A block of a scenario or a regime: numbers only where numbers are meant, no unknown keys,
+    finite values, frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _allowed_from_context(error: dict[str, Any]) -> str | None:

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from nplsim.market.banking_spec import MAX_CNY_BN  # the upper bound of amounts
-from nplsim.market.errors import StrictModel
+from nplsim.market.errors import StrictSpec
 
 
-class _Strict(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class AMCSpec(_Strict):
+class AMCSpec(StrictSpec):
     """One asset management company."""
 
     name: str = Field(min_length=1)
@@ -49,7 +45,7 @@ def _default_amcs() -> list[AMCSpec]:
 BuyerKind = Literal["local_amc", "distressed_fund"]
 
 
-class BuyerSpec(_Strict):
+class BuyerSpec(StrictSpec):
     """A buyer of NPL packages other than the four national AMCs (local AMCs licensed since
     2012, private and foreign distressed-debt funds); who may buy is the law's
     (``npl_buyers_allowed``, the bulk-transfer rule)."""
@@ -100,7 +96,7 @@ InvestorClassName = Literal[
 ]
 
 
-class InvestorSpec(_Strict):
+class InvestorSpec(StrictSpec):
     """A group of primary-market investors of one class (each member bids separately)."""
 
     investor_class: InvestorClassName
@@ -152,7 +148,7 @@ def _default_investors() -> list[InvestorSpec]:
     ]  # fmt: skip
 
 
-class EnhancerSpec(_Strict):
+class EnhancerSpec(StrictSpec):
     """A private credit enhancer (guarantor of senior tranches)."""
 
     name: str = Field(min_length=1)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from nplsim.market.errors import StrictModel
+from nplsim.market.errors import StrictSpec
 from nplsim.market.information_costs import InformationSpec
 from nplsim.market.route_costs import COMPONENTS, ROUTES
 
@@ -69,11 +69,7 @@ def empty_metrics() -> dict[str, float]:
     return {c: 0.0 if c in _ZERO_WITHOUT_PLANTS else float("nan") for c in MODEL_COLUMNS}
 
 
-class _Strict(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class CoalShockSpec(_Strict):
+class CoalShockSpec(StrictSpec):
     """A jump in the log coal price at a quarter (0.69 doubles the price)."""
 
     quarter: int = Field(ge=0, le=400)
@@ -96,7 +92,7 @@ def _default_coal_shocks() -> list[CoalShockSpec]:
             for q, jump in COAL_SQUEEZE_2021]  # fmt: skip
 
 
-class CoalSpec(_Strict):
+class CoalSpec(StrictSpec):
     """Thermal-coal price: a mean-reverting log gap to a reference price, plus scheduled jumps."""
 
     reference_cny_per_t: float = Field(
@@ -121,7 +117,7 @@ class CoalSpec(_Strict):
     shocks: list[CoalShockSpec] = Field(default_factory=_default_coal_shocks)
 
 
-class PowerSpec(_Strict):
+class PowerSpec(StrictSpec):
     """The ``[power]`` block: a coal-fired fleet, its financing routes and their costs.
 
     Defaults are the Shanxi calibration of the ``shanxi_*`` scenarios. Facts (docs/facts.md):

@@ -14,21 +14,12 @@ cost and required return), shaded for the winner's curse as bids are (``auction.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from nplsim.market import auction
-from nplsim.market.workout_value import workout_value_table
-
-
-class BidderTerms(NamedTuple):
-    """What decides a buyer's value of an NPL: its chance to resolve one in a quarter, its
-    quarterly discount factor and its workout cost per unit recovered."""
-
-    p_resolve: float
-    discount_q: float
-    cost_rate: float
+from nplsim.market.workout_value import BidderTerms
 
 
 def buyer_may_bid(regime: Any, kind: str, foreign: bool) -> bool:
@@ -43,9 +34,8 @@ def admitted_bidders(world: Any, borrowers: float = np.inf) -> list[BidderTerms]
     """The terms of every bidder the law lets buy a package of ``borrowers`` (the bulk-transfer
     rule may reserve a large one to AMCs; ``inf``: as large as any)."""
     config, regime = world.scenario, world.regime
-    amc_discount_q = (1.0 + config.amc_discount_rate) ** -0.25
-    candidates = [(spec, True, amc_discount_q) for spec in config.amcs] + [
-        (spec, spec.is_amc, (1.0 + spec.discount_rate) ** -0.25)
+    candidates = [(spec, True, config.amc_discount_rate) for spec in config.amcs] + [
+        (spec, spec.is_amc, spec.discount_rate)
         for spec in config.npl_buyers
         if buyer_may_bid(regime, spec.kind, spec.foreign)
     ]
@@ -56,10 +46,8 @@ def admitted_bidders(world: Any, borrowers: float = np.inf) -> list[BidderTerms]
         threshold=regime.bulk_threshold,
     )[0]
     return [
-        BidderTerms(
-            world.resolve_probability(spec.workout_skill), discount_q, spec.cost_per_recovered
-        )
-        for (spec, _, discount_q), ok in zip(candidates, eligible, strict=True)
+        BidderTerms.of(world, spec.workout_skill, rate, spec.cost_per_recovered)
+        for (spec, _, rate), ok in zip(candidates, eligible, strict=True)
         if ok
     ]
 
@@ -79,9 +67,8 @@ def expected_price_per_base(world: Any, borrowers: float = np.inf) -> np.ndarray
     )
     shade = max(0.0, 1.0 - config.bid_shading * sigma)
     best = np.zeros(end + 1)
-    for p, delta, cost in admitted_bidders(world, borrowers):
-        table = workout_value_table(p, delta, end, cost)
-        value = np.append(delta * table[1:], 0.0)  # a loan of age a: next chance at a + 1
+    for terms in admitted_bidders(world, borrowers):
+        value = np.append(terms.discount_q * terms.table(end)[1:], 0.0)  # age a: next at a + 1
         best = np.maximum(best, shade * value)
     return best
 

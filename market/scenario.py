@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from nplsim.market.banking_spec import MAX_CNY_BN, BankSpec, LiquiditySpec, StateSpec, default_banks
 from nplsim.market.calendar import START_PATTERN
@@ -23,7 +23,7 @@ from nplsim.market.deal_spec import (  # noqa: F401 (re-exported)
     SecuritisationSpec,
     WaterfallSpec,
 )
-from nplsim.market.errors import ConfigError, StrictModel, config_error_from_validation
+from nplsim.market.errors import ConfigError, StrictSpec, config_error_from_validation
 from nplsim.market.institutions import (  # the scenario's institutions, re-exported
     AMCSpec,
     BuyerSpec,
@@ -60,11 +60,7 @@ DEFAULT_SCENARIO = "restart_2016"
 MAX_QUARTER = 400  # the longest horizon (ScenarioConfig.quarters)
 
 
-class _Strict(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class SegmentSpec(_Strict):
+class SegmentSpec(StrictSpec):
     """Calibration of one borrower segment (see ``nplsim.market.loans.SegmentTable``)."""
 
     pd_annual: float = Field(ge=0.0001, le=0.9, description="Annual PD of a new loan.")
@@ -140,7 +136,7 @@ def _default_commercial_mix() -> dict[str, float]:
     }
 
 
-class ShockSpec(_Strict):
+class ShockSpec(StrictSpec):
     """A shock to the systematic factor Z (negative = bad times, more defaults)."""
 
     quarter: int = Field(
@@ -149,7 +145,7 @@ class ShockSpec(_Strict):
     z: float = Field(ge=-6, le=6)
 
 
-class MacroSpec(_Strict):
+class MacroSpec(StrictSpec):
     """Systematic factor and interest rates (annual, decimal)."""
 
     z_persistence: float = Field(default=0.7, ge=0, lt=1, description="AR(1) coefficient of Z.")
@@ -168,7 +164,7 @@ class MacroSpec(_Strict):
     )
 
 
-class EventSpec(_Strict):
+class EventSpec(StrictSpec):
     """Something scheduled: a regime reform and/or a macro shock at a quarter."""
 
     quarter: int = Field(
@@ -182,7 +178,7 @@ class EventSpec(_Strict):
     label: str = ""
 
 
-class ScenarioConfig(_Strict):
+class ScenarioConfig(StrictSpec):
     """A whole simulated world. Money in CNY bn, time in quarters."""
 
     name: str = "custom"

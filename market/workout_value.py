@@ -87,6 +87,29 @@ def expected_workout_value(
     return book.base_recovery(idx, disclosure) * discount_q * table[age_next]
 
 
+class BidderTerms(NamedTuple):
+    """What decides a buyer's value of an NPL: its chance to resolve one in a quarter, its
+    quarterly discount factor and its workout cost per unit recovered."""
+
+    p_resolve: float
+    discount_q: float
+    cost_rate: float
+
+    @classmethod
+    def of(cls, world: Any, workout_skill: float, discount_rate: float,
+           cost_per_recovered: float) -> BidderTerms:  # fmt: skip
+        """A buyer's terms from its workout skill, its annual required return and its cost."""
+        return cls(
+            world.resolve_probability(workout_skill),
+            (1.0 + discount_rate) ** -0.25,
+            cost_per_recovered,
+        )
+
+    def table(self, end_age_q: int) -> np.ndarray:
+        """``workout_value_table`` of these terms, to ``end_age_q``."""
+        return workout_value_table(self.p_resolve, self.discount_q, end_age_q, self.cost_rate)
+
+
 def expected_workout_value_within(
     book: LoanBook,
     idx: np.ndarray,
